@@ -1,0 +1,58 @@
+//! How homebase talks to the user on stderr: verbosity, colour, progress mode.
+
+use std::io::IsTerminal;
+
+use crate::cli::{Color, GlobalArgs};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    pub verbose: u8,
+    pub quiet: bool,
+    /// Progress bars (a terminal, and not `--no-progress`); else plain lines.
+    pub bars: bool,
+    pub color: bool,
+    /// `--yes`, or no terminal to ask on.
+    pub assume_yes: bool,
+}
+
+impl Output {
+    pub fn from_args(args: &GlobalArgs) -> Output {
+        let tty = std::io::stderr().is_terminal();
+        let color = match args.color {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        };
+        Output {
+            verbose: args.verbose,
+            quiet: args.quiet,
+            bars: tty && !args.no_progress && !args.quiet,
+            color,
+            assume_yes: args.yes || !std::io::stdin().is_terminal(),
+        }
+    }
+
+    /// A normal message (hidden by `-q`).
+    pub fn info(&self, message: impl std::fmt::Display) {
+        if !self.quiet {
+            eprintln!("{message}");
+        }
+    }
+
+    /// Detail shown with `-v`.
+    pub fn detail(&self, message: impl std::fmt::Display) {
+        if self.verbose > 0 && !self.quiet {
+            eprintln!("{message}");
+        }
+    }
+
+    pub fn warn(&self, message: impl std::fmt::Display) {
+        if !self.quiet {
+            if self.color {
+                eprintln!("\x1b[33mwarning:\x1b[0m {message}");
+            } else {
+                eprintln!("warning: {message}");
+            }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Arguments + homebase.yaml + environment → validated settings (being written).
