@@ -45,13 +45,20 @@ fn report_error(err: &anyhow::Error) -> ExitCode {
         Some(Failure::Changes) => return ExitCode::Changes,
         Some(Failure::Invalid(problems)) => {
             let _ = writeln!(stderr, "{problems}");
-            let _ = writeln!(stderr, "error: {}", failure.map(ToString::to_string).unwrap_or_default());
+            let _ = writeln!(
+                stderr,
+                "error: {}",
+                failure.map(ToString::to_string).unwrap_or_default()
+            );
         }
         _ => {
             let _ = writeln!(stderr, "error: {err:#}");
         }
     }
-    if let Some(Failure::Usage { hint: Some(hint), .. }) = failure {
+    if let Some(Failure::Usage {
+        hint: Some(hint), ..
+    }) = failure
+    {
         let _ = writeln!(stderr, "hint: {hint}");
     }
     failure.map_or(ExitCode::Failed, Failure::exit_code)

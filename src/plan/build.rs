@@ -1,0 +1,926 @@
+//! Compute the plan: desired state from persons × profiles, diffed against
+//! what is observed. Pure: no I/O, no clock (the day is an input).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::IpAddr;
+
+use chrono::{Days, NaiveDate};
+use minijinja::Environment;
+
+use super::address::{is_assignable, PoolAllocator};
+use super::model::*;
+use super::observed::{Observed, StockItem};
+use super::username::{first_free, normalize};
+use crate::config::{Area, Config};
+use crate::error::{Problem, Problems};
+use crate::input::Person;
+use crate::profile::{Profile, ProfileSet, VpnKind};
+
+/// Everything a plan is computed from.
+pub struct PlanInput<'a> {
+    pub persons: &'a [Person],
+    pub profiles: &'a ProfileSet,
+    pub config: &'a Config,
+    pub observed: &'a Observed,
+    pub today: NaiveDate,
+    /// Withdraw persons on our books who are missing from the list.
+    pub prune: bool,
+    /// Staff ids to withdraw now (`offboard`).
+    pub withdraw: &'a BTreeSet<String>,
+    pub inputs: Inputs,
+}
+
+/// The profile of every person, or a problem on the person's line for each
+/// one that has none.
+pub fn assign_profiles<'p>(
+    persons: &[Person],
+    profiles: &'p ProfileSet,
+    default: &str,
+) -> Result<Vec<&'p Profile>, Problems> {
+    let mut problems = Problems::default();
+    let mut chosen = Vec::with_capacity(persons.len());
+    for person in persons {
+        match profiles.choose(person, default) {
+            Ok(profile) => chosen.push(profile),
+            Err(why) => problems.push(
+                Problem::new(&person.origin.file, why)
+                    .at_line(person.origin.line)
+                    .column("profile"),
+            ),
+        }
+    }
+    problems.into_result().map(|()| chosen)
+}
+
+/// The target of `area` a profile section names, or the configuration's only one.
+pub fn resolve_target<'c>(
+    config: &'c Config,
+    area: Area,
+    named: Option<&str>,
+) -> Result<&'c str, String> {
+    if let Some(name) = named {
+        return match config.targets.get_key_value(name) {
+            Some((key, target)) if target.area() == area => Ok(key),
+            Some((_, target)) => Err(format!(
+                "target \"{name}\" is a {} target ({}), not a {} target",
+                target.area().name(),
+                target.kind(),
+                area.name()
+            )),
+            None => Err(format!("no target named \"{name}\" in the configuration")),
+        };
+    }
+    let mut of_area = config.targets.iter().filter(|(_, t)| t.area() == area);
+    match (of_area.next(), of_area.next()) {
+        (Some((name, _)), None) => Ok(name),
+        (None, _) => Err(format!("the configuration has no {} target", area.name())),
+        (Some(_), Some(_)) => Err(format!(
+            "the configuration has several {} targets; name one with `target:`",
+            area.name()
+        )),
+    }
+}
+
+/// Per-person work order: pinned persons first, then by staff id.
+struct Ordered<'a> {
+    person: &'a Person,
+    profile: &'a Profile,
+}
+
+pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
+    let config = input.config;
+    let observed = input.observed;
+    let profiles = assign_profiles(input.persons, input.profiles, &config.default_profile)?;
+    let mut ordered: Vec<Ordered> = input
+        .persons
+        .iter()
+        .zip(profiles)
+        .map(|(person, profile)| Ordered { person, profile })
+        .collect();
+    ordered.sort_by(|a, b| a.person.id.cmp(&b.person.id));
+
+    let mut problems = Problems::default();
+    let usernames = decide_usernames(&ordered, observed, config, &mut problems);
+    let mut pools = Pools::new(config, observed);
+    let mut stock = Stock::new(observed);
+    let mut warnings = Vec::new();
+    let mut expiring = Vec::new();
+    let mut seats: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut persons = Vec::with_capacity(ordered.len());
+
+    for (entry, username) in ordered.iter().zip(&usernames) {
+        let person = entry.person;
+        let profile = entry.profile;
+        let targets = match profile_targets(config, profile) {
+            Ok(t) => t,
+            Err(why) => {
+                problems.push(
+                    Problem::new(
+                        &person.origin.file,
+                        format!("profile \"{}\": {why}", profile.name),
+                    )
+                    .at_line(person.origin.line)
+                    .column("profile"),
+                );
+                continue;
+            }
+        };
+        let account = desired_account(
+            person,
+            profile,
+            username,
+            config,
+            observed,
+            &targets,
+            input.today,
+        );
+        let reason = if input.withdraw.contains(&person.id) {
+            Some("offboarded".to_string())
+        } else {
+            account
+                .expires
+                .filter(|d| *d < input.today)
+                .map(|d| format!("expired on {d}"))
+        };
+        let mut actions = Vec::new();
+        if let Some(reason) = reason {
+            actions = withdrawal(&person.id, observed);
+            persons.push(PersonPlan {
+                id: person.id.clone(),
+                username: username.clone(),
+                display_name: person.display_name(),
+                profile: profile.name.clone(),
+                department: person.department.clone(),
+                expires: account.expires,
+                status: PersonStatus::Withdrawn,
+                reason: Some(reason),
+                actions,
+            });
+            continue;
+        }
+        if let Some(expires) = account.expires {
+            if expires <= input.today + Days::new(u64::from(config.warn_expiry_days)) {
+                expiring.push(person.id.clone());
+            }
+        }
+
+        // Directory account.
+        let current = observed
+            .accounts
+            .get(&targets.directory)
+            .and_then(|a| a.get(&person.id));
+        actions.push(diff_account(&targets.directory, current, account.clone()));
+
+        // VPN peer: the chosen target, and removal from any other.
+        for (target, peers) in &observed.peers {
+            if Some(target) != targets.vpn.as_ref() {
+                if let Some(peer) = peers.get(&person.id) {
+                    actions.push(removal(target, Resource::VpnPeer(peer.clone())));
+                }
+            }
+        }
+        if let (Some(target), VpnKind::Wireguard | VpnKind::Openvpn) =
+            (&targets.vpn, profile.vpn.kind)
+        {
+            match pools.peer_for(target, profile, &person.id, account.expires) {
+                Ok(action) => actions.push(action),
+                Err(why) => problems.push(
+                    Problem::new(
+                        &person.origin.file,
+                        format!("profile \"{}\": {why}", profile.name),
+                    )
+                    .at_line(person.origin.line),
+                ),
+            }
+        }
+
+        // Devices.
+        if let Some(target) = &targets.inventory {
+            actions.extend(stock.devices_for(target, &person.id, profile));
+        }
+
+        // License seats.
+        for pool in &profile.licenses {
+            let held = observed
+                .seats
+                .get(pool)
+                .is_some_and(|s| s.contains(&person.id));
+            seats
+                .entry(pool.clone())
+                .or_default()
+                .insert(person.id.clone());
+            let op = if held { Op::Unchanged } else { Op::Create };
+            actions.push(Action {
+                target: pool.clone(),
+                op,
+                resource: Resource::License(License { pool: pool.clone() }),
+                changes: Vec::new(),
+            });
+        }
+        for (pool, holders) in &observed.seats {
+            if holders.contains(&person.id) && !profile.licenses.contains(pool) {
+                actions.push(removal(
+                    pool,
+                    Resource::License(License { pool: pool.clone() }),
+                ));
+            }
+        }
+
+        let known = observed.persons.get(&person.id);
+        let status = if known.is_none_or(|k| k.withdrawn) {
+            PersonStatus::New
+        } else if actions.iter().any(|a| a.op != Op::Unchanged) {
+            PersonStatus::Changed
+        } else {
+            PersonStatus::Unchanged
+        };
+        persons.push(PersonPlan {
+            id: person.id.clone(),
+            username: username.clone(),
+            display_name: person.display_name(),
+            profile: profile.name.clone(),
+            department: person.department.clone(),
+            expires: account.expires,
+            status,
+            reason: None,
+            actions,
+        });
+    }
+
+    // Persons on our books who are no longer listed.
+    let listed: BTreeSet<&str> = input.persons.iter().map(|p| p.id.as_str()).collect();
+    let mut dropped = Vec::new();
+    for (id, known) in &observed.persons {
+        if listed.contains(id.as_str()) || known.withdrawn && !input.withdraw.contains(id) {
+            continue;
+        }
+        if input.prune || input.withdraw.contains(id) {
+            persons.push(PersonPlan {
+                id: id.clone(),
+                username: known.username.clone(),
+                display_name: known.display_name.clone(),
+                profile: known.profile.clone(),
+                department: None,
+                expires: None,
+                status: PersonStatus::Withdrawn,
+                reason: Some(if input.withdraw.contains(id) {
+                    "offboarded".into()
+                } else {
+                    "no longer in the staff list".into()
+                }),
+                actions: withdrawal(id, observed),
+            });
+        } else {
+            dropped.push(id.clone());
+        }
+    }
+    problems.into_result()?;
+
+    if !dropped.is_empty() {
+        warnings.push(Warning {
+            kind: WarningKind::Dropped,
+            message: format!(
+                "{} person(s) provisioned earlier are no longer in the staff list; `plan --prune` withdraws their access",
+                dropped.len()
+            ),
+            persons: dropped,
+        });
+    }
+    if !expiring.is_empty() {
+        warnings.push(Warning {
+            kind: WarningKind::Expiring,
+            message: format!(
+                "{} account(s) expire within {} days",
+                expiring.len(),
+                config.warn_expiry_days
+            ),
+            persons: expiring,
+        });
+    }
+    warnings.extend(stock.shortages());
+    let mut capacity = pools.capacity();
+    capacity.extend(stock.capacity());
+    for (pool, holders) in &seats {
+        let total = config.licenses.get(pool).map_or(0, |p| u64::from(p.seats));
+        let used = holders.len() as u64;
+        capacity.push(usage("seats", pool, used, total));
+        if used > total {
+            warnings.push(Warning {
+                kind: WarningKind::Shortage,
+                message: format!(
+                    "license \"{pool}\": {} seat(s) missing ({used} needed, {total} bought)",
+                    used - total
+                ),
+                persons: Vec::new(),
+            });
+        }
+    }
+    for c in &capacity {
+        if c.percent > 90.0 && c.used <= c.total {
+            warnings.push(Warning {
+                kind: WarningKind::Capacity,
+                message: format!(
+                    "{} \"{}\" is {:.1} % used ({} of {})",
+                    c.kind, c.name, c.percent, c.used, c.total
+                ),
+                persons: Vec::new(),
+            });
+        }
+    }
+
+    persons.sort_by(|a, b| a.id.cmp(&b.id));
+    let summary = summarize(config, &persons);
+    Ok(Plan {
+        schema: PLAN_SCHEMA.to_string(),
+        homebase_version: env!("CARGO_PKG_VERSION").to_string(),
+        today: input.today,
+        inputs: input.inputs,
+        state_digest: super::digest::observed_digest(observed),
+        prune: input.prune,
+        summary,
+        warnings,
+        capacity,
+        persons,
+    })
+}
+
+/// The targets a profile's sections go to.
+struct ProfileTargets {
+    directory: String,
+    vpn: Option<String>,
+    inventory: Option<String>,
+}
+
+fn profile_targets(config: &Config, profile: &Profile) -> Result<ProfileTargets, String> {
+    let directory =
+        resolve_target(config, Area::Directory, profile.account.target.as_deref())?.to_string();
+    let vpn = match profile.vpn.kind {
+        VpnKind::None => None,
+        _ => Some(resolve_target(config, Area::Vpn, profile.vpn.target.as_deref())?.to_string()),
+    };
+    let inventory = if profile.devices.is_empty() {
+        None
+    } else {
+        Some(resolve_target(config, Area::Inventory, None)?.to_string())
+    };
+    Ok(ProfileTargets {
+        directory,
+        vpn,
+        inventory,
+    })
+}
+
+fn decide_usernames(
+    ordered: &[Ordered],
+    observed: &Observed,
+    config: &Config,
+    problems: &mut Problems,
+) -> Vec<String> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    // Names taken: by anyone in any directory, and pinned to persons on our books.
+    let mut taken: BTreeSet<String> = observed
+        .foreign_usernames
+        .values()
+        .flatten()
+        .cloned()
+        .collect();
+    taken.extend(observed.persons.values().map(|k| k.username.to_lowercase()));
+    ordered
+        .iter()
+        .map(|entry| {
+            if let Some(known) = observed.persons.get(&entry.person.id) {
+                return known.username.clone();
+            }
+            let spec = &entry.profile.account;
+            let raw = match env.render_str(&spec.username, pattern_context(entry.person)) {
+                Ok(raw) => raw,
+                Err(err) => {
+                    problems.push(
+                        Problem::new(
+                            format!("profile {}", entry.profile.name),
+                            format!("username pattern `{}`: {err}", spec.username),
+                        )
+                        .column("account.username"),
+                    );
+                    String::new()
+                }
+            };
+            let name = first_free(&normalize(&raw, spec.max_length), spec.max_length, &taken);
+            taken.insert(name.clone());
+            name
+        })
+        .collect()
+}
+
+/// Variables of the username pattern: the person's fields as strings.
+fn pattern_context(person: &Person) -> BTreeMap<&str, minijinja::Value> {
+    let opt = |v: &Option<String>| minijinja::Value::from(v.clone().unwrap_or_default());
+    let mut ctx = BTreeMap::new();
+    ctx.insert("id", minijinja::Value::from(person.id.clone()));
+    ctx.insert(
+        "given_name",
+        minijinja::Value::from(person.given_name.clone()),
+    );
+    ctx.insert(
+        "family_name",
+        minijinja::Value::from(person.family_name.clone()),
+    );
+    ctx.insert("email", opt(&person.email));
+    ctx.insert("department", opt(&person.department));
+    ctx.insert("location", opt(&person.location));
+    ctx
+}
+
+fn desired_account(
+    person: &Person,
+    profile: &Profile,
+    username: &str,
+    config: &Config,
+    observed: &Observed,
+    targets: &ProfileTargets,
+    today: NaiveDate,
+) -> Account {
+    let spec = &profile.account;
+    let current = observed
+        .accounts
+        .get(&targets.directory)
+        .and_then(|a| a.get(&person.id));
+    // Without an end date, the profile's lifetime counts from the first run and
+    // then stays put: a daily re-run must not move it.
+    let expires = person.end.or_else(|| {
+        spec.expiry_days.map(|days| {
+            current.and_then(|c| c.expires).unwrap_or_else(|| {
+                person.start.filter(|s| *s > today).unwrap_or(today) + Days::new(u64::from(days))
+            })
+        })
+    });
+    let mut groups = spec.groups.clone();
+    groups.sort();
+    groups.dedup();
+    Account {
+        username: username.to_string(),
+        given_name: person.given_name.clone(),
+        family_name: person.family_name.clone(),
+        display_name: person.display_name(),
+        email: person
+            .email
+            .clone()
+            .unwrap_or_else(|| format!("{username}@{}", config.organisation.domain)),
+        department: person.department.clone(),
+        groups,
+        ou: spec.ou.clone(),
+        expires,
+        enabled: true,
+    }
+}
+
+fn diff_account(target: &str, current: Option<&Account>, desired: Account) -> Action {
+    let Some(current) = current else {
+        return Action {
+            target: target.to_string(),
+            op: Op::Create,
+            resource: Resource::Account(desired),
+            changes: Vec::new(),
+        };
+    };
+    let mut changes = Vec::new();
+    let mut field = |name: &str, from: Option<String>, to: Option<String>| {
+        if from != to {
+            changes.push(Change {
+                field: name.to_string(),
+                from,
+                to,
+            });
+        }
+    };
+    field(
+        "given_name",
+        Some(current.given_name.clone()),
+        Some(desired.given_name.clone()),
+    );
+    field(
+        "family_name",
+        Some(current.family_name.clone()),
+        Some(desired.family_name.clone()),
+    );
+    field(
+        "display_name",
+        Some(current.display_name.clone()),
+        Some(desired.display_name.clone()),
+    );
+    field(
+        "email",
+        Some(current.email.clone()),
+        Some(desired.email.clone()),
+    );
+    field(
+        "department",
+        current.department.clone(),
+        desired.department.clone(),
+    );
+    field(
+        "groups",
+        Some(current.groups.join(", ")),
+        Some(desired.groups.join(", ")),
+    );
+    field("ou", current.ou.clone(), desired.ou.clone());
+    field(
+        "expires",
+        current.expires.map(|d| d.to_string()),
+        desired.expires.map(|d| d.to_string()),
+    );
+    field(
+        "enabled",
+        Some(current.enabled.to_string()),
+        Some(desired.enabled.to_string()),
+    );
+    let op = if changes.is_empty() {
+        Op::Unchanged
+    } else {
+        Op::Update
+    };
+    Action {
+        target: target.to_string(),
+        op,
+        resource: Resource::Account(desired),
+        changes,
+    }
+}
+
+fn removal(target: &str, resource: Resource) -> Action {
+    Action {
+        target: target.to_string(),
+        op: Op::Remove,
+        resource,
+        changes: Vec::new(),
+    }
+}
+
+/// Remove everything a person holds: account (disabled), peers, devices, seats.
+fn withdrawal(id: &str, observed: &Observed) -> Vec<Action> {
+    let mut actions = Vec::new();
+    for (target, accounts) in &observed.accounts {
+        if let Some(account) = accounts.get(id) {
+            let op = if account.enabled {
+                Op::Remove
+            } else {
+                Op::Unchanged
+            };
+            let mut disabled = account.clone();
+            disabled.enabled = false;
+            actions.push(Action {
+                target: target.clone(),
+                op,
+                resource: Resource::Account(disabled),
+                changes: Vec::new(),
+            });
+        }
+    }
+    for (target, peers) in &observed.peers {
+        if let Some(peer) = peers.get(id) {
+            actions.push(removal(target, Resource::VpnPeer(peer.clone())));
+        }
+    }
+    for (target, items) in &observed.stock {
+        for item in items
+            .iter()
+            .filter(|i| i.assigned_to.as_deref() == Some(id))
+        {
+            actions.push(removal(target, Resource::Device(device_of(item))));
+        }
+    }
+    for (pool, holders) in &observed.seats {
+        if holders.contains(id) {
+            actions.push(removal(
+                pool,
+                Resource::License(License { pool: pool.clone() }),
+            ));
+        }
+    }
+    actions
+}
+
+fn device_of(item: &StockItem) -> Device {
+    Device {
+        asset_tag: item.asset_tag.clone(),
+        serial: item.serial.clone(),
+        kind: item.kind.clone(),
+        model: item.model.clone(),
+    }
+}
+
+fn usage(kind: &str, name: &str, used: u64, total: u64) -> Capacity {
+    let percent = if total == 0 {
+        100.0
+    } else {
+        used as f64 * 100.0 / total as f64
+    };
+    Capacity {
+        kind: kind.to_string(),
+        name: name.to_string(),
+        used,
+        total,
+        percent: (percent * 10.0).round() / 10.0,
+    }
+}
+
+fn summarize(config: &Config, persons: &[PersonPlan]) -> Vec<TargetSummary> {
+    let mut by_target: BTreeMap<String, TargetSummary> = BTreeMap::new();
+    for action in persons.iter().flat_map(|p| &p.actions) {
+        let entry = by_target.entry(action.target.clone()).or_insert_with(|| {
+            let (kind, area) = match config.targets.get(&action.target) {
+                Some(t) => (t.kind().to_string(), t.area()),
+                None => ("license".to_string(), Area::Inventory),
+            };
+            TargetSummary {
+                target: action.target.clone(),
+                kind,
+                area,
+                create: 0,
+                update: 0,
+                remove: 0,
+                unchanged: 0,
+            }
+        });
+        match action.op {
+            Op::Create => entry.create += 1,
+            Op::Update => entry.update += 1,
+            Op::Remove => entry.remove += 1,
+            Op::Unchanged => entry.unchanged += 1,
+        }
+    }
+    by_target.into_values().collect()
+}
+
+/// Address pools per VPN target: what is used, and the allocators.
+struct Pools<'a> {
+    observed: &'a Observed,
+    /// Per target: every address in use or reserved (server address, foreign peers,
+    /// every managed peer, and what this plan hands out).
+    used: BTreeMap<String, BTreeSet<IpAddr>>,
+    allocators: BTreeMap<(String, ipnet::IpNet), PoolAllocator>,
+}
+
+impl<'a> Pools<'a> {
+    fn new(config: &Config, observed: &'a Observed) -> Pools<'a> {
+        let mut used: BTreeMap<String, BTreeSet<IpAddr>> = BTreeMap::new();
+        for (name, target) in &config.targets {
+            if let crate::config::TargetConfig::WireguardFile(wg) = target {
+                used.entry(name.clone())
+                    .or_default()
+                    .insert(wg.address.addr());
+            }
+        }
+        for (target, addrs) in &observed.foreign_addresses {
+            used.entry(target.clone()).or_default().extend(addrs);
+        }
+        for (target, peers) in &observed.peers {
+            used.entry(target.clone())
+                .or_default()
+                .extend(peers.values().map(|p| p.address));
+        }
+        Pools {
+            observed,
+            used,
+            allocators: BTreeMap::new(),
+        }
+    }
+
+    fn peer_for(
+        &mut self,
+        target: &str,
+        profile: &Profile,
+        id: &str,
+        expires: Option<NaiveDate>,
+    ) -> Result<Action, String> {
+        let pool = profile.vpn.pool.ok_or("vpn.pool is not set")?;
+        let current = self.observed.peers.get(target).and_then(|p| p.get(id));
+        let used = self.used.entry(target.to_string()).or_default();
+        let address = match current {
+            Some(peer) if is_assignable(pool, peer.address) => peer.address,
+            _ => {
+                let alloc = self
+                    .allocators
+                    .entry((target.to_string(), pool))
+                    .or_insert_with(|| PoolAllocator::new(pool));
+                let addr = alloc.next_free(used).ok_or_else(|| {
+                    format!("address pool {pool} of VPN target \"{target}\" is exhausted ({} usable addresses)", alloc.size)
+                })?;
+                used.insert(addr);
+                addr
+            }
+        };
+        let desired = Peer {
+            address,
+            preshared_key: profile.vpn.preshared_key,
+            expires,
+        };
+        let Some(current) = current else {
+            return Ok(Action {
+                target: target.to_string(),
+                op: Op::Create,
+                resource: Resource::VpnPeer(desired),
+                changes: Vec::new(),
+            });
+        };
+        let mut changes = Vec::new();
+        if current.address != desired.address {
+            changes.push(Change {
+                field: "address".into(),
+                from: Some(current.address.to_string()),
+                to: Some(desired.address.to_string()),
+            });
+        }
+        if current.preshared_key != desired.preshared_key {
+            changes.push(Change {
+                field: "preshared_key".into(),
+                from: Some(current.preshared_key.to_string()),
+                to: Some(desired.preshared_key.to_string()),
+            });
+        }
+        if current.expires != desired.expires {
+            changes.push(Change {
+                field: "expires".into(),
+                from: current.expires.map(|d| d.to_string()),
+                to: desired.expires.map(|d| d.to_string()),
+            });
+        }
+        let op = if changes.is_empty() {
+            Op::Unchanged
+        } else {
+            Op::Update
+        };
+        Ok(Action {
+            target: target.to_string(),
+            op,
+            resource: Resource::VpnPeer(desired),
+            changes,
+        })
+    }
+
+    fn capacity(&self) -> Vec<Capacity> {
+        self.allocators
+            .iter()
+            .map(|((target, pool), alloc)| {
+                let used = self.used.get(target).map_or(0, |u| {
+                    u.iter().filter(|a| is_assignable(*pool, **a)).count()
+                });
+                usage(
+                    "address-pool",
+                    &format!("{target} {pool}"),
+                    used as u64,
+                    alloc.size,
+                )
+            })
+            .collect()
+    }
+}
+
+/// Device stock per inventory target: free items by (kind, model), holders, shortages.
+struct Stock<'a> {
+    observed: &'a Observed,
+    free: BTreeMap<String, BTreeMap<(String, String), VecDeque<&'a StockItem>>>,
+    /// (target, kind, model or "any model") → persons who got too few.
+    missing: BTreeMap<(String, String, String), (u64, Vec<String>)>,
+    assigned: BTreeMap<(String, String), u64>,
+}
+
+impl<'a> Stock<'a> {
+    fn new(observed: &'a Observed) -> Stock<'a> {
+        let mut free: BTreeMap<String, BTreeMap<(String, String), VecDeque<&StockItem>>> =
+            BTreeMap::new();
+        for (target, items) in &observed.stock {
+            let mut sorted: Vec<&StockItem> = items
+                .iter()
+                .filter(|i| i.available && i.assigned_to.is_none())
+                .collect();
+            sorted.sort_by(|a, b| a.asset_tag.cmp(&b.asset_tag));
+            let by_model = free.entry(target.clone()).or_default();
+            for item in sorted {
+                by_model
+                    .entry((item.kind.clone(), item.model.clone()))
+                    .or_default()
+                    .push_back(item);
+            }
+        }
+        Stock {
+            observed,
+            free,
+            missing: BTreeMap::new(),
+            assigned: BTreeMap::new(),
+        }
+    }
+
+    fn devices_for(&mut self, target: &str, id: &str, profile: &Profile) -> Vec<Action> {
+        let mut held: Vec<&StockItem> = self
+            .observed
+            .stock
+            .get(target)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter(|i| i.assigned_to.as_deref() == Some(id))
+                    .collect()
+            })
+            .unwrap_or_default();
+        held.sort_by(|a, b| a.asset_tag.cmp(&b.asset_tag));
+        let mut actions = Vec::new();
+        for spec in &profile.devices {
+            let fits = |item: &StockItem| {
+                item.kind == spec.kind && spec.model.as_ref().is_none_or(|m| *m == item.model)
+            };
+            for _ in 0..spec.count {
+                if let Some(pos) = held.iter().position(|i| fits(i)) {
+                    let item = held.remove(pos);
+                    *self
+                        .assigned
+                        .entry((target.to_string(), item.kind.clone()))
+                        .or_default() += 1;
+                    actions.push(Action {
+                        target: target.into(),
+                        op: Op::Unchanged,
+                        resource: Resource::Device(device_of(item)),
+                        changes: Vec::new(),
+                    });
+                    continue;
+                }
+                let queues = self.free.entry(target.to_string()).or_default();
+                let taken = queues
+                    .iter_mut()
+                    .filter(|((kind, model), q)| {
+                        *kind == spec.kind
+                            && spec.model.as_ref().is_none_or(|m| m == model)
+                            && !q.is_empty()
+                    })
+                    .find_map(|(_, q)| q.pop_front());
+                match taken {
+                    Some(item) => {
+                        *self
+                            .assigned
+                            .entry((target.to_string(), item.kind.clone()))
+                            .or_default() += 1;
+                        actions.push(Action {
+                            target: target.into(),
+                            op: Op::Create,
+                            resource: Resource::Device(device_of(item)),
+                            changes: Vec::new(),
+                        });
+                    }
+                    None => {
+                        let model = spec.model.clone().unwrap_or_else(|| "any model".into());
+                        let entry = self
+                            .missing
+                            .entry((target.to_string(), spec.kind.clone(), model))
+                            .or_default();
+                        entry.0 += 1;
+                        if entry.1.last().map(String::as_str) != Some(id) {
+                            entry.1.push(id.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        // Devices the profile no longer asks for go back.
+        for item in held {
+            actions.push(removal(target, Resource::Device(device_of(item))));
+        }
+        actions
+    }
+
+    fn shortages(&self) -> Vec<Warning> {
+        self.missing
+            .iter()
+            .map(|((target, kind, model), (count, persons))| Warning {
+                kind: WarningKind::Shortage,
+                message: format!("{target}: {count} × {kind} ({model}) missing from stock; {} person(s) get none", persons.len()),
+                persons: persons.clone(),
+            })
+            .collect()
+    }
+
+    fn capacity(&self) -> Vec<Capacity> {
+        let mut totals: BTreeMap<(String, String), u64> = BTreeMap::new();
+        for (target, items) in &self.observed.stock {
+            for item in items
+                .iter()
+                .filter(|i| i.available || i.assigned_to.is_some())
+            {
+                *totals
+                    .entry((target.clone(), item.kind.clone()))
+                    .or_default() += 1;
+            }
+        }
+        totals
+            .into_iter()
+            .map(|((target, kind), total)| {
+                let used = self
+                    .assigned
+                    .get(&(target.clone(), kind.clone()))
+                    .copied()
+                    .unwrap_or(0);
+                usage("stock", &format!("{target} {kind}"), used, total)
+            })
+            .collect()
+    }
+}

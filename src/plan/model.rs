@@ -1,0 +1,213 @@
+//! The plan: plain data, computed without side effects from (desired, observed),
+//! serialised as `homebase.plan/v1`, printed by `report`, carried out by `apply`.
+
+use std::net::IpAddr;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Area;
+
+pub const PLAN_SCHEMA: &str = "homebase.plan/v1";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Always [`PLAN_SCHEMA`].
+    pub schema: String,
+    pub homebase_version: String,
+    /// The day the plan was computed for (expiry decisions depend on it).
+    pub today: NaiveDate,
+    pub inputs: Inputs,
+    /// Digest of what the state store and targets held when planning.
+    pub state_digest: String,
+    /// Whether persons missing from the list are withdrawn.
+    pub prune: bool,
+    pub summary: Vec<TargetSummary>,
+    pub warnings: Vec<Warning>,
+    pub capacity: Vec<Capacity>,
+    pub persons: Vec<PersonPlan>,
+}
+
+/// What the plan was computed from; `apply --plan` recomputes the digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inputs {
+    pub staff_files: Vec<String>,
+    pub config: String,
+    /// SHA-256 over staff files, configuration, profiles and templates.
+    pub digest: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetSummary {
+    pub target: String,
+    pub kind: String,
+    pub area: Area,
+    pub create: usize,
+    pub update: usize,
+    pub remove: usize,
+    pub unchanged: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WarningKind {
+    /// Not enough devices in stock.
+    Shortage,
+    /// Pool, stock or seats over 90 % used.
+    Capacity,
+    /// An account expires within the warning window.
+    Expiring,
+    /// Persons known from earlier runs are missing from the list.
+    Dropped,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    pub kind: WarningKind,
+    pub message: String,
+    /// Staff ids concerned, where the warning is about persons.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub persons: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Capacity {
+    /// `address-pool`, `stock` or `seats`.
+    pub kind: String,
+    pub name: String,
+    pub used: u64,
+    pub total: u64,
+    pub percent: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PersonStatus {
+    New,
+    Changed,
+    Unchanged,
+    /// Access is withdrawn (offboarded, expired or pruned).
+    Withdrawn,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PersonPlan {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub profile: String,
+    pub department: Option<String>,
+    pub expires: Option<NaiveDate>,
+    pub status: PersonStatus,
+    /// Why the person is withdrawn, if they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub actions: Vec<Action>,
+}
+
+impl PersonPlan {
+    pub fn has_changes(&self) -> bool {
+        self.actions.iter().any(|a| a.op != Op::Unchanged)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Create,
+    Update,
+    Unchanged,
+    /// Withdraw: disable (or delete) the account, remove the peer, check the device in.
+    Remove,
+}
+
+impl Op {
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Create => "create",
+            Op::Update => "update",
+            Op::Unchanged => "unchanged",
+            Op::Remove => "remove",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    pub target: String,
+    pub op: Op,
+    #[serde(flatten)]
+    pub resource: Resource,
+    /// For updates: which fields change, from what to what.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
+}
+
+impl Action {
+    pub fn area(&self) -> Area {
+        match self.resource {
+            Resource::Account(_) => Area::Directory,
+            Resource::VpnPeer(_) => Area::Vpn,
+            Resource::Device(_) | Resource::License(_) => Area::Inventory,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub field: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "resource", rename_all = "snake_case")]
+pub enum Resource {
+    Account(Account),
+    VpnPeer(Peer),
+    Device(Device),
+    License(License),
+}
+
+/// A directory account as homebase wants it. No password: that is generated at apply time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub username: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub display_name: String,
+    pub email: String,
+    pub department: Option<String>,
+    pub groups: Vec<String>,
+    pub ou: Option<String>,
+    pub expires: Option<NaiveDate>,
+    pub enabled: bool,
+}
+
+/// A VPN peer: the person's tunnel address. Keys are generated at apply time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Peer {
+    pub address: IpAddr,
+    pub preshared_key: bool,
+    pub expires: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Device {
+    pub asset_tag: String,
+    pub serial: String,
+    pub kind: String,
+    pub model: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct License {
+    pub pool: String,
+}
+
+impl Plan {
+    /// Whether applying this plan would change anything.
+    pub fn has_changes(&self) -> bool {
+        self.persons.iter().any(PersonPlan::has_changes)
+    }
+}

@@ -1,0 +1,53 @@
+//! What the state store and the targets hold now: the "current" side of the diff.
+//!
+//! Built by `apply`/`state` from the store and each target's read; empty when
+//! there is no state yet (a first plan).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use super::model::{Account, Peer};
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Observed {
+    /// Persons homebase has provisioned before, by staff id.
+    pub persons: BTreeMap<String, KnownPerson>,
+    /// Per directory target: accounts homebase manages, by staff id.
+    pub accounts: BTreeMap<String, BTreeMap<String, Account>>,
+    /// Per directory target: usernames that exist but belong to nobody on our
+    /// books (lower-cased). New usernames avoid them.
+    pub foreign_usernames: BTreeMap<String, BTreeSet<String>>,
+    /// Per VPN target: peers homebase manages, by staff id.
+    pub peers: BTreeMap<String, BTreeMap<String, Peer>>,
+    /// Per VPN target: addresses in use by peers not on our books (adopted
+    /// or hand-made). Never handed out.
+    pub foreign_addresses: BTreeMap<String, BTreeSet<IpAddr>>,
+    /// Per inventory target: the stock and who holds what.
+    pub stock: BTreeMap<String, Vec<StockItem>>,
+    /// Seat pool → staff ids holding a seat.
+    pub seats: BTreeMap<String, BTreeSet<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KnownPerson {
+    /// Pinned: a person keeps their username on every later run.
+    pub username: String,
+    pub display_name: String,
+    pub profile: String,
+    /// Access was withdrawn earlier (offboarded, expired or pruned).
+    pub withdrawn: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StockItem {
+    pub asset_tag: String,
+    pub serial: String,
+    pub kind: String,
+    pub model: String,
+    /// In stock and usable (not in repair, not retired).
+    pub available: bool,
+    /// Staff id of the holder.
+    pub assigned_to: Option<String>,
+}
