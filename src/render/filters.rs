@@ -3,13 +3,26 @@
 use ipnet::IpNet;
 use minijinja::{Error, ErrorKind, Value};
 
+/// Strict mode stays strict through our filters: an undefined value is an
+/// error, `none` (an absent optional value) prints as nothing.
+fn text_of(value: &Value, filter: &str) -> Result<String, Error> {
+    if value.is_undefined() {
+        return Err(Error::new(
+            ErrorKind::UndefinedError,
+            format!("undefined value passed to `{filter}`"),
+        ));
+    }
+    Ok(if value.is_none() {
+        String::new()
+    } else {
+        value.to_string()
+    })
+}
+
 /// `md`: escape Markdown so a value is shown as text, not formatting. Line
 /// breaks become spaces (a name cannot start a heading or a table row).
-pub fn md(value: Value) -> String {
-    if value.is_none() || value.is_undefined() {
-        return String::new();
-    }
-    let text = value.to_string();
+pub fn md(value: Value) -> Result<String, Error> {
+    let text = text_of(&value, "md")?;
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         match c {
@@ -21,20 +34,16 @@ pub fn md(value: Value) -> String {
             c => out.push(c),
         }
     }
-    out
+    Ok(out)
 }
 
 /// `oneline`: control characters (line breaks, tabs, …) become spaces, so a
 /// value cannot add lines to a line-based file such as a VPN config.
-pub fn oneline(value: Value) -> String {
-    if value.is_none() || value.is_undefined() {
-        return String::new();
-    }
-    value
-        .to_string()
+pub fn oneline(value: Value) -> Result<String, Error> {
+    Ok(text_of(&value, "oneline")?
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+        .collect())
 }
 
 /// `ovpn_route`: a network in CIDR notation as an OpenVPN directive,
@@ -58,6 +67,7 @@ mod tests {
 
     #[test]
     fn md_escapes_markdown_specials() {
+        let md = |value: Value| md(value).unwrap_or_else(|err| panic!("{err}"));
         assert_eq!(md(Value::from("*Weiß*_[x](y)")), r"\*Weiß\*\_\[x\](y)");
         assert_eq!(
             md(Value::from("a|b <b> `c` # ~ & ! \\")),
@@ -69,14 +79,18 @@ mod tests {
             "Müller-Lüdenscheidt"
         );
         assert_eq!(md(Value::from(())), "");
+        assert!(super::md(Value::UNDEFINED).is_err());
     }
 
     #[test]
     fn oneline_removes_line_breaks() {
         assert_eq!(
-            oneline(Value::from("x\nPostUp = rm -rf /\r")),
-            "x PostUp = rm -rf / "
+            oneline(Value::from("x\nPostUp = rm -rf /\r"))
+                .ok()
+                .as_deref(),
+            Some("x PostUp = rm -rf / ")
         );
+        assert!(oneline(Value::UNDEFINED).is_err());
     }
 
     #[test]

@@ -302,3 +302,19 @@ fn syntax_errors_are_problems_with_file_and_line() {
         "{text}"
     );
 }
+
+#[test]
+fn filters_do_not_hide_undefined_variables() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    fs::write(dir.path().join("a.md.j2"), "{{ person.nickname | md }}\n").expect("write");
+    fs::write(
+        dir.path().join("b.conf.j2"),
+        "\n{{ person.nickname | oneline }}\n",
+    )
+    .expect("write");
+    let templates = Templates::load(Some(dir.path())).expect("loads");
+    let problems = templates.check(&["a.md.j2".into(), "b.conf.j2".into()]);
+    assert_eq!(problems.len(), 2, "{problems}");
+    assert_eq!(problems.0[0].line, Some(1));
+    assert_eq!(problems.0[1].line, Some(2));
+}
