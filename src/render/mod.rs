@@ -29,6 +29,7 @@ pub use shipped::SHIPPED;
 
 use crate::error::{Problem, Problems};
 
+#[derive(Debug, Clone)]
 pub struct Templates {
     env: Environment<'static>,
     /// Template name → file as shown in problems (`templates/NAME` for shipped ones).
