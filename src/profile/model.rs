@@ -14,6 +14,7 @@ pub struct Profile {
     /// Set from the file name; not written in the file.
     #[serde(skip_deserializing, default)]
     pub name: String,
+    /// What the profile is for, shown in reports. Not inherited.
     #[serde(default)]
     pub description: Option<String>,
     /// Another profile whose settings this one starts from (maps merge deeply,
@@ -21,19 +22,25 @@ pub struct Profile {
     #[serde(default)]
     pub extends: Option<String>,
     /// Among profiles whose `match` rules fit a person, the highest priority wins;
-    /// ties go to the profile name that sorts first.
+    /// ties go to the profile name that sorts first. Not inherited.
     #[serde(default)]
     pub priority: i32,
     /// A person fits when any rule fits; a rule fits when all its fields fit.
+    /// A rule maps a field (`department`, `location`, `id`, `email`, `manager`,
+    /// `phone`, `given_name`, `family_name`, or any staff column) to values;
+    /// values compare case-insensitively and a trailing `*` matches by prefix.
+    /// A `profile` column in the staff list overrides all rules. Not inherited.
     #[serde(default, rename = "match")]
     pub rules: Vec<MatchRule>,
     /// Profiles with `abstract: true` are only for `extends` and never assigned.
+    /// Not inherited.
     #[serde(default, rename = "abstract")]
     pub is_abstract: bool,
     #[serde(default)]
     pub account: AccountSpec,
     #[serde(default)]
     pub vpn: VpnSpec,
+    /// Devices handed out from the inventory's stock.
     #[serde(default)]
     pub devices: Vec<DeviceSpec>,
     /// Named seat pools from `homebase.yaml` `licenses:`.

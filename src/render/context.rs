@@ -101,3 +101,169 @@ pub struct DeviceCtx {
     pub asset_tag: String,
     pub serial: String,
 }
+
+impl BundleContext {
+    /// A context with every optional value filled: what a full bundle sees.
+    /// Keys and certificates are well-formed placeholders, never real secrets.
+    pub fn sample() -> BundleContext {
+        BundleContext {
+            organisation: OrganisationCtx {
+                name: "Stadtverwaltung Musterstadt".into(),
+                domain: "musterstadt.example".into(),
+                helpdesk: Some("IT-Service, Tel. 0800 123 456 (Mo–Fr 7–19 Uhr)".into()),
+            },
+            person: PersonCtx {
+                id: "100231".into(),
+                given_name: "Erika".into(),
+                family_name: "Mustermann".into(),
+                display_name: "Erika Mustermann".into(),
+                email: Some("erika.mustermann@musterstadt.example".into()),
+                department: Some("Bürgeramt".into()),
+                phone: Some("+49 123 4567-890".into()),
+                location: Some("Rathaus, Zimmer 1.12".into()),
+                manager: Some("Hans Schmidt".into()),
+                start: Some("2025-03-01".into()),
+                end: Some("2025-12-31".into()),
+                extra: BTreeMap::from([("Kostenstelle".to_string(), "4711".to_string())]),
+            },
+            profile: ProfileCtx {
+                name: "office".into(),
+                description: Some("Büroarbeitsplatz im Homeoffice".into()),
+            },
+            account: AccountCtx {
+                username: "emustermann".into(),
+                email: "erika.mustermann@musterstadt.example".into(),
+                groups: vec!["staff".into(), "homeoffice".into()],
+                expires: Some("2025-12-31".into()),
+                must_change_password: true,
+                initial_password: Some("Sample-Only-7qX!t2".into()),
+            },
+            vpn: Some(VpnCtx {
+                kind: "wireguard".into(),
+                address: "10.20.0.7/32".into(),
+                allowed_ips: vec!["10.0.0.0/8".into(), "172.16.0.0/12".into()],
+                dns: vec!["10.20.0.1".into()],
+                dns_search: vec!["musterstadt.example".into()],
+                mtu: Some(1380),
+                keepalive: Some(25),
+                endpoint: "vpn.musterstadt.example:51820".into(),
+                server_public_key: Some("SAMPLEserverPUBLICkeyAAAAAAAAAAAAAAAAAAAAAA=".into()),
+                private_key: Some("SAMPLEclientPRIVATEkeyAAAAAAAAAAAAAAAAAAAAA=".into()),
+                preshared_key: Some("SAMPLEpresharedKEYAAAAAAAAAAAAAAAAAAAAAAAAA=".into()),
+                ca: Some(pem("CERTIFICATE", "sample CA")),
+                cert: Some(pem("CERTIFICATE", "sample client certificate")),
+                key: Some(pem("PRIVATE KEY", "sample client key")),
+                tls_crypt: Some(pem("OpenVPN Static key V1", "sample tls-crypt key")),
+                remote_host: Some("vpn.musterstadt.example".into()),
+                remote_port: Some(1194),
+            }),
+            devices: vec![
+                DeviceCtx {
+                    kind: "notebook".into(),
+                    model: "Lenovo ThinkPad T14 Gen 4".into(),
+                    asset_tag: "MS-NB-00421".into(),
+                    serial: "PF4X9K2L".into(),
+                },
+                DeviceCtx {
+                    kind: "monitor".into(),
+                    model: "Dell P2423D".into(),
+                    asset_tag: "MS-MON-01177".into(),
+                    serial: "CN-0F3R8T-74445".into(),
+                },
+                DeviceCtx {
+                    kind: "headset".into(),
+                    model: "Jabra Evolve2 40".into(),
+                    asset_tag: "MS-HS-00893".into(),
+                    serial: "J40-2231-0893".into(),
+                },
+            ],
+            licenses: vec!["office-suite".into(), "vpn-client".into()],
+            generated: "2025-03-01".into(),
+        }
+    }
+
+    /// A context with every optional value absent (a person with one name, no
+    /// e-mail column, no helpdesk, no devices, no secrets issued), and a VPN
+    /// whose own optional values are absent too.
+    pub fn sample_sparse() -> BundleContext {
+        let full = BundleContext::sample();
+        BundleContext {
+            organisation: OrganisationCtx {
+                helpdesk: None,
+                ..full.organisation
+            },
+            person: PersonCtx {
+                id: "100232".into(),
+                given_name: String::new(),
+                family_name: "Mustermann".into(),
+                display_name: "Mustermann".into(),
+                email: None,
+                department: None,
+                phone: None,
+                location: None,
+                manager: None,
+                start: None,
+                end: None,
+                extra: BTreeMap::new(),
+            },
+            profile: ProfileCtx {
+                name: "office".into(),
+                description: None,
+            },
+            account: AccountCtx {
+                username: "mustermann".into(),
+                email: "mustermann@musterstadt.example".into(),
+                groups: Vec::new(),
+                expires: None,
+                must_change_password: false,
+                initial_password: None,
+            },
+            vpn: Some(VpnCtx {
+                kind: "wireguard".into(),
+                address: "10.20.0.8/32".into(),
+                allowed_ips: vec!["0.0.0.0/0".into()],
+                dns: Vec::new(),
+                dns_search: Vec::new(),
+                mtu: None,
+                keepalive: None,
+                endpoint: "vpn.musterstadt.example:51820".into(),
+                server_public_key: None,
+                private_key: None,
+                preshared_key: None,
+                ca: None,
+                cert: None,
+                key: None,
+                tls_crypt: None,
+                remote_host: None,
+                remote_port: None,
+            }),
+            devices: Vec::new(),
+            licenses: Vec::new(),
+            generated: full.generated,
+        }
+    }
+
+    /// The contexts `Templates::check` renders every template against, each
+    /// with a label for problems: full, without optional values, without VPN.
+    pub fn samples() -> Vec<(&'static str, BundleContext)> {
+        let no_vpn = BundleContext {
+            vpn: None,
+            ..BundleContext::sample_sparse()
+        };
+        vec![
+            ("the full sample", BundleContext::sample()),
+            (
+                "the sample without optional values",
+                BundleContext::sample_sparse(),
+            ),
+            ("the sample without VPN", no_vpn),
+        ]
+    }
+}
+
+/// A PEM block around a placeholder body (base64 of `label`).
+fn pem(kind: &str, label: &str) -> String {
+    use base64::Engine as _;
+    let body = base64::engine::general_purpose::STANDARD.encode(label.as_bytes());
+    format!("-----BEGIN {kind}-----\n{body}\n-----END {kind}-----\n")
+}
