@@ -111,6 +111,8 @@ pub enum Area {
     Directory,
     Vpn,
     Inventory,
+    /// Not a target: the per-person bundle folders homebase writes itself.
+    Bundle,
 }
 
 impl Area {
@@ -119,6 +121,7 @@ impl Area {
             Area::Directory => "directory",
             Area::Vpn => "vpn",
             Area::Inventory => "inventory",
+            Area::Bundle => "bundle",
         }
     }
 }

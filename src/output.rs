@@ -56,3 +56,14 @@ impl Output {
         }
     }
 }
+
+/// Write to stdout, letting a closed pipe end the program quietly (main maps it to 0).
+pub fn print_stdout(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    if !text.ends_with('\n') {
+        stdout.write_all(b"\n")?;
+    }
+    stdout.flush()
+}

@@ -1,1 +1,174 @@
-//! Arguments + homebase.yaml + environment → validated settings (being written).
+//! Arguments + homebase.yaml + environment → validated settings that the rest
+//! of homebase trusts. Relative paths in the configuration are resolved against
+//! the configuration file's folder (the current folder for the embedded defaults).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::cli::GlobalArgs;
+use crate::config::{Area, Config, TargetConfig, DEFAULT_CONFIG};
+use crate::error::{Failure, Problem, Problems};
+use crate::input::{Field, InputOptions};
+use crate::output::Output;
+use crate::plan::{digest::InputDigest, resolve_target};
+use crate::profile::{ProfileSet, VpnKind};
+use crate::render::Templates;
+
+pub struct Settings {
+    pub config: Config,
+    /// Where the configuration came from: a path, or `<embedded defaults>`.
+    pub config_source: String,
+    config_text: String,
+    pub base_dir: PathBuf,
+    pub state_path: PathBuf,
+    pub out_dir: PathBuf,
+    pub jobs: Option<usize>,
+    pub output: Output,
+    pub input: InputOptions,
+    pub profiles: ProfileSet,
+    pub templates: Templates,
+}
+
+impl Settings {
+    /// Load and validate everything that does not need the network. Every
+    /// problem of the configuration, profiles and templates comes back at once.
+    pub fn resolve(args: &GlobalArgs) -> Result<Settings> {
+        let output = Output::from_args(args);
+        let (config_source, config_text, base_dir) = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the configuration {}", path.display()))
+                    .map_err(|e| Failure::usage(format!("{e:#}")))?;
+                (path.display().to_string(), text, parent_dir(path))
+            }
+            None if Path::new("homebase.yaml").is_file() => {
+                let text = std::fs::read_to_string("homebase.yaml").context("cannot read ./homebase.yaml")?;
+                ("homebase.yaml".to_string(), text, PathBuf::from("."))
+            }
+            None => ("<embedded defaults>".to_string(), DEFAULT_CONFIG.to_string(), PathBuf::from(".")),
+        };
+        let config: Config = serde_norway::from_str(&config_text).map_err(|err| {
+            let mut problem = Problem::new(&config_source, err.to_string());
+            if let Some(location) = err.location() {
+                problem = problem.at_line(location.line());
+            }
+            Failure::Invalid(Problems(vec![problem]))
+        })?;
+
+        let mut problems = Problems::default();
+        let mut columns = BTreeMap::new();
+        for (header, field) in &config.columns {
+            match Field::from_name(field) {
+                Some(f) => {
+                    columns.insert(header.trim().to_lowercase(), f);
+                }
+                None => problems.push(
+                    Problem::new(&config_source, format!("columns: \"{header}\" maps to unknown field \"{field}\""))
+                        .expected(Field::ALL.map(Field::name).join(", ")),
+                ),
+            }
+        }
+        let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base_dir.join(p) };
+        let profiles_dir = config.profiles.as_deref().map(resolve);
+        let templates_dir = config.templates.as_deref().map(resolve);
+        let profiles = ProfileSet::load(profiles_dir.as_deref()).unwrap_or_else(|p| {
+            problems.extend(p);
+            ProfileSet::default()
+        });
+        let templates = match Templates::load(templates_dir.as_deref()) {
+            Ok(t) => Some(t),
+            Err(p) => {
+                problems.extend(p);
+                None
+            }
+        };
+        if let Some(templates) = &templates {
+            validate_profiles(&config, &config_source, &profiles, templates, &mut problems);
+            let names: Vec<String> = profiles
+                .profiles
+                .values()
+                .flat_map(|p| p.artifacts.iter().cloned())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            problems.extend(templates.check(&names));
+        }
+        problems.into_result().map_err(Failure::Invalid)?;
+        let templates = templates.context("templates")?;
+
+        Ok(Settings {
+            state_path: resolve(&config.state),
+            out_dir: resolve(&config.out),
+            input: InputOptions { columns, sheet: None },
+            config,
+            config_source,
+            config_text,
+            base_dir,
+            jobs: args.jobs,
+            output,
+            profiles,
+            templates,
+        })
+    }
+
+    /// A path of the configuration, resolved against its folder.
+    pub fn path(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    /// A path below the output folder.
+    pub fn out_path(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.out_dir.join(p)
+        }
+    }
+
+    /// Digest of everything a plan depends on besides the targets' state.
+    pub fn inputs_digest(&self, staff_files: &[PathBuf]) -> Result<String> {
+        let mut digest = InputDigest::default();
+        digest.part("homebase", env!("CARGO_PKG_VERSION").as_bytes());
+        digest.part("config", self.config_text.as_bytes());
+        digest.part("profiles", &serde_json::to_vec(&self.profiles.profiles)?);
+        digest.part("templates", self.templates.fingerprint().as_bytes());
+        for file in staff_files {
+            let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+            digest.part(&file.display().to_string(), &bytes);
+        }
+        Ok(digest.finish())
+    }
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Cross-references the profile module does not see: the default profile, and
+/// pools inside their WireGuard server's network.
+fn validate_profiles(config: &Config, source: &str, profiles: &ProfileSet, templates: &Templates, problems: &mut Problems) {
+    if let Err(why) = profiles.check_default(&config.default_profile) {
+        problems.push(Problem::new(source, why).column("default_profile"));
+    }
+    problems.extend(profiles.check_references(config, templates));
+    for profile in profiles.profiles.values().filter(|p| !p.is_abstract && p.vpn.kind != VpnKind::None) {
+        let target = resolve_target(config, Area::Vpn, profile.vpn.target.as_deref()).ok();
+        if let (Some(pool), Some(TargetConfig::WireguardFile(wg))) = (profile.vpn.pool, target.and_then(|t| config.targets.get(t))) {
+            if !wg.address.contains(&pool.network()) {
+                problems.push(
+                    Problem::new(format!("profile {}", profile.name), format!("vpn.pool {pool} lies outside the network {} of its VPN target", wg.address.trunc()))
+                        .column("vpn.pool"),
+                );
+            }
+        }
+    }
+}

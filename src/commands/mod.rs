@@ -1,9 +1,51 @@
-//! One module per command (being written).
+//! One module per command; each takes the resolved settings and its own arguments.
 
-use crate::cli::Cli;
-use crate::error::ExitCode;
+mod apply;
+mod check;
+mod init;
+mod offboard;
+mod plan;
+mod schema;
+mod status;
 
-pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let _ = cli;
-    Ok(ExitCode::Success)
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+use crate::error::{ExitCode, Failure};
+use crate::input::{load_staff, Person};
+use crate::settings::Settings;
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Init(args) => init::run(&args),
+        Command::Schema(args) => schema::run(&args),
+        Command::Check(args) => check::run(&Settings::resolve(&cli.global)?, &args),
+        Command::Plan(args) => plan::run(&Settings::resolve(&cli.global)?, &args),
+        Command::Apply(args) => apply::run(leak(Settings::resolve(&cli.global)?), &args),
+        Command::Status(args) => status::run(&Settings::resolve(&cli.global)?, &args),
+        Command::Offboard(args) => offboard::run(leak(Settings::resolve(&cli.global)?), &args),
+        Command::Adopt(_) => Err(Failure::usage_with_hint(
+            "`homebase adopt` has no target to adopt from yet in this version",
+            "the embedded targets need no adoption: run `homebase apply`",
+        )
+        .into()),
+    }
+}
+
+/// Settings live as long as the process: applying shares them with many tasks.
+fn leak(settings: Settings) -> &'static Settings {
+    Box::leak(Box::new(settings))
+}
+
+/// Read and validate the staff files, and check every person gets a profile:
+/// all problems of all files at once.
+fn load_persons(settings: &Settings, files: &[PathBuf], sheet: Option<&str>) -> Result<Vec<Person>> {
+    let mut options = settings.input.clone();
+    options.sheet = sheet.map(str::to_string);
+    let persons = load_staff(files, &options).map_err(Failure::Invalid)?;
+    crate::plan::assign_profiles(&persons, &settings.profiles, &settings.config.default_profile)
+        .map_err(Failure::Invalid)?;
+    Ok(persons)
 }

@@ -27,6 +27,10 @@ pub struct PlanInput<'a> {
     pub prune: bool,
     /// Staff ids to withdraw now (`offboard`).
     pub withdraw: &'a BTreeSet<String>,
+    /// Issue new keys and passwords (`--rotate`) for every listed person.
+    pub rotate: bool,
+    /// The bundles folder as shown in the plan (`out`).
+    pub bundle_root: String,
     pub inputs: Inputs,
 }
 
@@ -224,6 +228,23 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
                     Resource::License(License { pool: pool.clone() }),
                 ));
             }
+        }
+
+        // The bundle follows every change of the person's access. Secrets are
+        // never stored, so a lost bundle means new keys and a new password.
+        let has_bundle = observed.bundles.contains(&person.id);
+        let changed = actions.iter().any(|a| a.op != Op::Unchanged);
+        if changed || !has_bundle || input.rotate {
+            let fresh = actions.iter().any(|a| a.op == Op::Create && matches!(a.resource, Resource::Account(_) | Resource::VpnPeer(_)));
+            actions.push(Action {
+                target: "bundles".to_string(),
+                op: if has_bundle { Op::Update } else { Op::Create },
+                resource: Resource::Bundle(Bundle {
+                    path: format!("{}/{username}", input.bundle_root),
+                    new_secrets: input.rotate || !has_bundle || fresh,
+                }),
+                changes: Vec::new(),
+            });
         }
 
         let known = observed.persons.get(&person.id);
@@ -629,9 +650,10 @@ fn summarize(config: &Config, persons: &[PersonPlan]) -> Vec<TargetSummary> {
     let mut by_target: BTreeMap<String, TargetSummary> = BTreeMap::new();
     for action in persons.iter().flat_map(|p| &p.actions) {
         let entry = by_target.entry(action.target.clone()).or_insert_with(|| {
-            let (kind, area) = match config.targets.get(&action.target) {
-                Some(t) => (t.kind().to_string(), t.area()),
-                None => ("license".to_string(), Area::Inventory),
+            let (kind, area) = match (config.targets.get(&action.target), action.area()) {
+                (Some(t), _) => (t.kind().to_string(), t.area()),
+                (None, Area::Bundle) => ("bundle".to_string(), Area::Bundle),
+                (None, area) => ("license".to_string(), area),
             };
             TargetSummary {
                 target: action.target.clone(),

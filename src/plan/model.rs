@@ -149,6 +149,7 @@ impl Action {
             Resource::Account(_) => Area::Directory,
             Resource::VpnPeer(_) => Area::Vpn,
             Resource::Device(_) | Resource::License(_) => Area::Inventory,
+            Resource::Bundle(_) => Area::Bundle,
         }
     }
 }
@@ -167,6 +168,8 @@ pub enum Resource {
     VpnPeer(Peer),
     Device(Device),
     License(License),
+    /// The person's bundle folder (VPN config, letters, handover sheet).
+    Bundle(Bundle),
 }
 
 /// A directory account as homebase wants it. No password: that is generated at apply time.
@@ -198,6 +201,14 @@ pub struct Device {
     pub serial: String,
     pub kind: String,
     pub model: String,
+}
+
+/// A bundle is (re)written when anything of the person's access changes;
+/// `new_secrets` when keys and the password are (re)issued with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bundle {
+    pub path: String,
+    pub new_secrets: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

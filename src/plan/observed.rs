@@ -28,6 +28,8 @@ pub struct Observed {
     pub stock: BTreeMap<String, Vec<StockItem>>,
     /// Seat pool → staff ids holding a seat.
     pub seats: BTreeMap<String, BTreeSet<String>>,
+    /// Staff ids whose bundle folder exists and was completely written.
+    pub bundles: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -34,6 +34,9 @@ pub struct Templates {
     env: Environment<'static>,
     /// Template name → file as shown in problems (`templates/NAME` for shipped ones).
     files: BTreeMap<String, String>,
+    /// Digest of every template's name and text: bundles and saved plans
+    /// notice when templates change.
+    fingerprint: String,
 }
 
 impl Templates {
@@ -57,9 +60,14 @@ impl Templates {
             }
         }
 
+        let mut digest = crate::plan::digest::InputDigest::default();
+        for (name, (_, text)) in &sources {
+            digest.part(name, text.as_bytes());
+        }
         let mut templates = Templates {
             env: environment(),
             files: BTreeMap::new(),
+            fingerprint: digest.finish(),
         };
         for (name, (file, text)) in sources {
             templates.files.insert(name.clone(), file);
@@ -74,6 +82,10 @@ impl Templates {
     /// (`Templates::problem` turns one into a [`Problem`]).
     pub fn render(&self, name: &str, context: &BundleContext) -> Result<String, minijinja::Error> {
         self.env.get_template(name)?.render(context)
+    }
+
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// Names of all templates, sorted.

@@ -1,0 +1,328 @@
+//! The executor: carries out a plan's actions in parallel, bounded per target,
+//! retrying transient failures, journaling each completed action before the
+//! actions that depend on it, and going on past failures.
+//!
+//! Per person: secrets first (into the bundle), then the directory account,
+//! then VPN, devices and seats side by side, then the bundle. A failed step
+//! skips the person's later steps; other persons go on.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Result;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::bundle::BundleWriter;
+use super::limit::Limits;
+use super::progress::Progress;
+use super::retry::{retry, RetryPolicy};
+use super::secrets::{self, PersonSecrets};
+use crate::input::Person;
+use crate::plan::{Action, Op, PersonPlan, PersonStatus, Resource};
+use crate::profile::{Profile, VpnKind};
+use crate::state::{Entry, EntryOutcome, Journal, ResourceKind, WriteOp};
+use crate::target::Target;
+
+/// One failed action, for the summary.
+#[derive(Debug, Clone)]
+pub struct FailedAction {
+    pub person: String,
+    pub target: String,
+    pub what: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub done: usize,
+    pub failed: Vec<FailedAction>,
+    /// Persons not started because the run was interrupted.
+    pub not_started: usize,
+}
+
+/// A target's runtime: the connection and its bounds.
+pub struct TargetRuntime {
+    pub target: Target,
+    pub limits: Limits,
+}
+
+/// Everything a person's task needs, shared.
+pub struct Shared<'a> {
+    pub journal: Journal,
+    pub run_id: i64,
+    pub targets: BTreeMap<String, TargetRuntime>,
+    pub retry: RetryPolicy,
+    pub progress: Progress,
+    pub cancel: Arc<AtomicBool>,
+    pub bundles: BundleWriter<'a>,
+    pub profiles: &'a crate::profile::ProfileSet,
+    pub staff: BTreeMap<String, Person>,
+    pub rotate: bool,
+}
+
+/// Carry out every person's actions. Persons run concurrently (bounded); each
+/// action waits for its target's permit.
+pub async fn execute(shared: Arc<Shared<'static>>, persons: Vec<PersonPlan>) -> Outcome {
+    let gate = Arc::new(Semaphore::new(512));
+    let mut tasks = JoinSet::new();
+    let mut outcome = Outcome::default();
+    for person in persons.into_iter().filter(needs_work) {
+        let Ok(permit) = gate.clone().acquire_owned().await else { break };
+        if shared.cancel.load(Ordering::SeqCst) {
+            outcome.not_started += 1;
+            continue;
+        }
+        let shared = shared.clone();
+        tasks.spawn(async move {
+            let result = run_person(&shared, &person).await;
+            drop(permit);
+            result
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(person) => {
+                outcome.done += person.done;
+                outcome.failed.extend(person.failed);
+            }
+            Err(err) => outcome.failed.push(FailedAction {
+                person: "?".into(),
+                target: "?".into(),
+                what: "task".into(),
+                reason: format!("internal error: {err}"),
+            }),
+        }
+    }
+    outcome
+}
+
+fn needs_work(person: &PersonPlan) -> bool {
+    person.has_changes() || (person.status == PersonStatus::Withdrawn && person.reason.is_some() && !person.actions.is_empty())
+}
+
+#[derive(Default)]
+struct PersonOutcome {
+    done: usize,
+    failed: Vec<FailedAction>,
+}
+
+async fn run_person(shared: &Shared<'static>, plan: &PersonPlan) -> PersonOutcome {
+    let mut out = PersonOutcome::default();
+    let pin = WriteOp::PinPerson {
+        id: plan.id.clone(),
+        username: plan.username.clone(),
+        display_name: plan.display_name.clone(),
+        profile: plan.profile.clone(),
+    };
+    if plan.status == PersonStatus::Withdrawn {
+        // Withdrawal: everything side by side, then mark the person withdrawn.
+        let results = run_all(shared, plan, plan.actions.iter().filter(|a| a.op != Op::Unchanged).collect(), None).await;
+        let ok = collect(&mut out, plan, results);
+        if ok {
+            let _ = shared.journal.write_all(vec![pin, WriteOp::SetWithdrawn { id: plan.id.clone(), withdrawn: true }]).await;
+        }
+        return out;
+    }
+
+    let Some(profile) = shared.profiles.get(&plan.profile) else {
+        out.failed.push(failure(plan, "profile", "profile", format!("profile \"{}\" is gone", plan.profile)));
+        return out;
+    };
+    let bundle = plan.actions.iter().find_map(|a| match &a.resource {
+        Resource::Bundle(b) => Some(b),
+        _ => None,
+    });
+    // Secrets: new ones into the bundle first; else those of the existing bundle.
+    let secrets = match prepare_secrets(shared, plan, profile, bundle.is_some_and(|b| b.new_secrets)) {
+        Ok(s) => s,
+        Err(err) => {
+            out.failed.push(failure(plan, "bundles", "secrets", format!("{err:#}")));
+            return out;
+        }
+    };
+    let public_key = secrets.wg_public_key();
+    let rekey = bundle.is_some_and(|b| b.new_secrets);
+    if shared.journal.write_all(vec![pin, WriteOp::SetWithdrawn { id: plan.id.clone(), withdrawn: false }]).await.is_err() {
+        out.failed.push(failure(plan, "state", "journal", "cannot write the state store".into()));
+        return out;
+    }
+
+    // 1. The account, which everything else hangs on.
+    let accounts: Vec<&Action> = plan
+        .actions
+        .iter()
+        .filter(|a| matches!(a.resource, Resource::Account(_)) && (a.op != Op::Unchanged))
+        .collect();
+    let results = run_all(shared, plan, accounts, public_key.as_deref()).await;
+    if !collect(&mut out, plan, results) {
+        return out;
+    }
+    // 2. VPN, devices, seats. A re-keyed person's unchanged peer gets the new key.
+    let rest: Vec<&Action> = plan
+        .actions
+        .iter()
+        .filter(|a| !matches!(a.resource, Resource::Account(_) | Resource::Bundle(_)))
+        .filter(|a| a.op != Op::Unchanged || (rekey && matches!(a.resource, Resource::VpnPeer(_))))
+        .collect();
+    let results = run_all(shared, plan, rest, public_key.as_deref()).await;
+    if !collect(&mut out, plan, results) {
+        return out;
+    }
+    // 3. The bundle.
+    if bundle.is_some() {
+        let result = write_bundle(shared, plan, profile, &secrets).await;
+        shared.progress.finished("bundles", result.is_ok());
+        match result {
+            Ok(()) => out.done += 1,
+            Err(err) => out.failed.push(failure(plan, "bundles", "bundle", format!("{err:#}"))),
+        }
+    }
+    out
+}
+
+fn prepare_secrets(shared: &Shared<'static>, plan: &PersonPlan, profile: &Profile, fresh: bool) -> Result<PersonSecrets> {
+    let dir = shared.bundles.dir(&plan.username);
+    let existing = if fresh && !shared.rotate { None } else { PersonSecrets::read(&dir)? };
+    if let (false, Some(existing)) = (fresh, existing) {
+        return Ok(existing);
+    }
+    let wireguard = profile.vpn.kind == VpnKind::Wireguard;
+    let new = PersonSecrets {
+        password: Some(secrets::password(&profile.account.password)),
+        wg_private_key: wireguard.then(secrets::wg_private_key),
+        wg_preshared_key: (wireguard && profile.vpn.preshared_key).then(secrets::preshared_key),
+    };
+    shared.bundles.write_secrets(&plan.username, &new)?;
+    Ok(new)
+}
+
+async fn write_bundle(shared: &Shared<'static>, plan: &PersonPlan, profile: &Profile, secrets: &PersonSecrets) -> Result<()> {
+    let person = shared
+        .staff
+        .get(&plan.id)
+        .ok_or_else(|| anyhow::anyhow!("person {} is not in the staff list", plan.id))?;
+    let context = shared.bundles.context(plan, person, profile, secrets, true);
+    let fingerprint = shared.bundles.fingerprint(&context);
+    shared.bundles.write(&plan.username, profile, &context)?;
+    shared
+        .journal
+        .write_all(vec![
+            WriteOp::SetBundle { person_id: plan.id.clone(), fingerprint },
+            entry(shared, plan, "bundles", &bundle_resource(plan), Op::Update, None),
+        ])
+        .await?;
+    Ok(())
+}
+
+/// Run actions concurrently; each result is (action, error message if failed).
+async fn run_all<'p>(shared: &Shared<'static>, plan: &'p PersonPlan, actions: Vec<&'p Action>, public_key: Option<&str>) -> Vec<(&'p Action, Option<String>)> {
+    let futures = actions.into_iter().map(|action| async move {
+        let result = run_action(shared, plan, action, public_key).await;
+        shared.progress.finished(&action.target, result.is_ok());
+        (action, result.err())
+    });
+    futures::future::join_all(futures).await
+}
+
+/// Count results; false if any failed.
+fn collect(out: &mut PersonOutcome, plan: &PersonPlan, results: Vec<(&Action, Option<String>)>) -> bool {
+    let mut ok = true;
+    for (action, error) in results {
+        match error {
+            None => out.done += 1,
+            Some(reason) => {
+                ok = false;
+                out.failed.push(failure(plan, &action.target, &describe(&action.resource), reason));
+            }
+        }
+    }
+    ok
+}
+
+async fn run_action(shared: &Shared<'static>, plan: &PersonPlan, action: &Action, public_key: Option<&str>) -> Result<(), String> {
+    let runtime = shared.targets.get(&action.target);
+    let (result, _tries) = match runtime {
+        Some(rt) => {
+            let _permit = rt.limits.in_flight.acquire().await.map_err(|e| e.to_string())?;
+            if let Some(rate) = &rt.limits.rate {
+                rate.wait().await;
+            }
+            retry(&shared.retry, || rt.target.apply(action, public_key)).await
+        }
+        // Seat pools are bookkeeping in the state store.
+        None => (Ok(None), 1),
+    };
+    let mut ops = Vec::new();
+    let error = match result {
+        Ok(remote_id) => {
+            ops.extend(state_ops(plan, action, public_key, remote_id));
+            None
+        }
+        Err(err) => Some(err.to_string()),
+    };
+    ops.push(entry(shared, plan, &action.target, &action.resource, action.op, error.clone()));
+    shared.journal.write_all(ops).await.map_err(|e| format!("cannot journal: {e}"))?;
+    error.map_or(Ok(()), Err)
+}
+
+/// What the state store records after an action succeeded.
+fn state_ops(plan: &PersonPlan, action: &Action, public_key: Option<&str>, remote_id: Option<String>) -> Vec<WriteOp> {
+    let id = plan.id.clone();
+    let target = action.target.clone();
+    match (&action.resource, action.op) {
+        (Resource::Account(a), Op::Remove) => {
+            let mut disabled = a.clone();
+            disabled.enabled = false;
+            vec![WriteOp::PutAccount { target, person_id: id, account: disabled, remote_id }]
+        }
+        (Resource::Account(a), _) => vec![WriteOp::PutAccount { target, person_id: id, account: a.clone(), remote_id }],
+        (Resource::VpnPeer(_), Op::Remove) => vec![WriteOp::RemovePeer { target, person_id: id }],
+        (Resource::VpnPeer(p), _) => vec![WriteOp::PutPeer {
+            target,
+            person_id: id,
+            peer: p.clone(),
+            public_key: public_key.unwrap_or_default().to_string(),
+        }],
+        (Resource::Device(d), Op::Remove) => vec![WriteOp::ReleaseDevice { target, asset_tag: d.asset_tag.clone() }],
+        (Resource::Device(d), _) => vec![WriteOp::AssignDevice { target, person_id: id, device: d.clone() }],
+        (Resource::License(l), Op::Remove) => vec![WriteOp::RemoveSeat { pool: l.pool.clone(), person_id: id }],
+        (Resource::License(l), _) => vec![WriteOp::AddSeat { pool: l.pool.clone(), person_id: id }],
+        (Resource::Bundle(_), _) => Vec::new(),
+    }
+}
+
+fn entry(shared: &Shared<'static>, plan: &PersonPlan, target: &str, resource: &Resource, op: Op, error: Option<String>) -> WriteOp {
+    let (outcome, message) = match error {
+        None => (EntryOutcome::Ok, describe(resource)),
+        Some(reason) => (EntryOutcome::Failed, format!("{}: {reason}", describe(resource))),
+    };
+    WriteOp::Entry(Entry::new(shared.run_id, Some(&plan.id), target, ResourceKind::from(resource), op, outcome, message))
+}
+
+fn bundle_resource(plan: &PersonPlan) -> Resource {
+    plan.actions
+        .iter()
+        .find(|a| matches!(a.resource, Resource::Bundle(_)))
+        .map_or_else(|| Resource::Bundle(crate::plan::Bundle { path: plan.username.clone(), new_secrets: false }), |a| a.resource.clone())
+}
+
+fn describe(resource: &Resource) -> String {
+    match resource {
+        Resource::Account(a) => format!("account {}", a.username),
+        Resource::VpnPeer(p) => format!("peer {}", p.address),
+        Resource::Device(d) => format!("{} {}", d.kind, d.asset_tag),
+        Resource::License(l) => format!("seat {}", l.pool),
+        Resource::Bundle(b) => format!("bundle {}", b.path),
+    }
+}
+
+fn failure(plan: &PersonPlan, target: &str, what: &str, reason: String) -> FailedAction {
+    FailedAction {
+        person: format!("{} ({})", plan.id, plan.username),
+        target: target.to_string(),
+        what: what.to_string(),
+        reason,
+    }
+}

@@ -1,0 +1,118 @@
+//! Progress is a reporter: the executor counts, this module shows. Bars per
+//! target on a terminal (indicatif); plain periodic lines otherwise; never both.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::output::Output;
+
+/// Counters of one target.
+#[derive(Default)]
+pub struct Counter {
+    pub total: AtomicU64,
+    pub done: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+pub struct Progress {
+    counters: BTreeMap<String, Arc<Counter>>,
+    bars: BTreeMap<String, ProgressBar>,
+    multi: Option<MultiProgress>,
+    lines: bool,
+    started: Instant,
+    last_line: std::sync::Mutex<Instant>,
+}
+
+impl Progress {
+    /// `totals`: actions to carry out per target.
+    pub fn new(output: &Output, totals: &BTreeMap<String, u64>) -> Progress {
+        let counters: BTreeMap<String, Arc<Counter>> = totals
+            .iter()
+            .map(|(name, total)| {
+                let c = Counter::default();
+                c.total.store(*total, Ordering::Relaxed);
+                (name.clone(), Arc::new(c))
+            })
+            .collect();
+        let mut bars = BTreeMap::new();
+        let multi = output.bars.then(|| {
+            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
+            let style = ProgressStyle::with_template("{prefix:>14} [{bar:30}] {pos:>6}/{len:6} {per_sec:>10} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
+            for (name, total) in totals {
+                let bar = multi.add(ProgressBar::new(*total));
+                bar.set_style(style.clone());
+                bar.set_prefix(name.clone());
+                bars.insert(name.clone(), bar);
+            }
+            multi
+        });
+        Progress {
+            counters,
+            bars,
+            multi,
+            lines: !output.bars && !output.quiet,
+            started: Instant::now(),
+            last_line: std::sync::Mutex::new(Instant::now()),
+        }
+    }
+
+    pub fn finished(&self, target: &str, ok: bool) {
+        if let Some(counter) = self.counters.get(target) {
+            counter.done.fetch_add(1, Ordering::Relaxed);
+            if !ok {
+                counter.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if let Some(bar) = self.bars.get(target) {
+            bar.inc(1);
+            if !ok {
+                let failed = self.counters.get(target).map_or(0, |c| c.failed.load(Ordering::Relaxed));
+                bar.set_message(format!("{failed} failed"));
+            }
+        }
+        if self.lines {
+            self.maybe_line();
+        }
+    }
+
+    /// A plain progress line at most every five seconds.
+    fn maybe_line(&self) {
+        let Ok(mut last) = self.last_line.lock() else { return };
+        if last.elapsed() < Duration::from_secs(5) {
+            return;
+        }
+        *last = Instant::now();
+        eprintln!("progress {:>5.1}s: {}", self.started.elapsed().as_secs_f64(), self.summary());
+    }
+
+    fn summary(&self) -> String {
+        self.counters
+            .iter()
+            .map(|(name, c)| {
+                let failed = c.failed.load(Ordering::Relaxed);
+                let failed = if failed > 0 { format!(" ({failed} failed)") } else { String::new() };
+                format!("{name} {}/{}{failed}", c.done.load(Ordering::Relaxed), c.total.load(Ordering::Relaxed))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Clear bars; print the final counts in line mode.
+    pub fn finish(&self) {
+        for bar in self.bars.values() {
+            bar.finish();
+        }
+        if let Some(multi) = &self.multi {
+            let _ = multi.clear();
+        }
+        if self.lines && !self.counters.is_empty() {
+            eprintln!("done in {:.1}s: {}", self.started.elapsed().as_secs_f64(), self.summary());
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! `homebase apply`: plan under the state lock (or load a saved plan and check
+//! it is not stale), confirm, carry it out, summarise. Exit 3 when some actions
+//! failed or the run was interrupted: the rest is journaled and a re-run resumes.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use super::plan::{compute, load_plan, print_report, PlanRequest};
+use crate::apply::{ApplyOptions, Outcome};
+use crate::cli::ApplyArgs;
+use crate::error::{ExitCode, Failure};
+use crate::input::Person;
+use crate::plan::Plan;
+use crate::settings::Settings;
+use crate::state::{StateLock, Store};
+
+pub fn run(settings: &'static Settings, args: &ApplyArgs) -> Result<ExitCode> {
+    let request = PlanRequest {
+        files: &args.files,
+        sheet: args.sheet.as_deref(),
+        prune: args.prune,
+        rotate: args.rotate,
+        withdraw: BTreeSet::new(),
+    };
+    if args.dry_run {
+        let (plan, _) = compute(settings, &request)?;
+        print_report(settings, &plan, &args.report)?;
+        return Ok(ExitCode::Success);
+    }
+    let _lock = StateLock::acquire(&settings.state_path)?;
+    let (plan, staff) = match &args.plan {
+        Some(path) => saved_plan(settings, path, args)?,
+        None => compute(settings, &request)?,
+    };
+    if args.report.report.is_some() {
+        print_report(settings, &plan, &args.report)?;
+    }
+    execute(settings, plan, staff, command_line(), args.rotate)
+}
+
+/// Carry out a plan computed under the lock; shared with `offboard`.
+pub fn execute(settings: &'static Settings, plan: Plan, staff: Vec<Person>, command: String, rotate: bool) -> Result<ExitCode> {
+    let output = settings.output;
+    if !plan.has_changes() {
+        output.info("nothing to do: the targets match the staff list");
+        return Ok(ExitCode::Success);
+    }
+    let changes: usize = plan.summary.iter().map(|s| s.create + s.update + s.remove).sum();
+    let persons = plan.persons.iter().filter(|p| p.has_changes()).count();
+    for warning in &plan.warnings {
+        output.warn(&warning.message);
+    }
+    if !output.assume_yes && !confirm(&format!("apply {changes} change(s) for {persons} person(s)?"))? {
+        output.info("nothing was changed");
+        return Ok(ExitCode::Failed);
+    }
+    output.info(format!("applying {changes} change(s) for {persons} person(s)"));
+    let mut store = Store::open(&settings.state_path)?;
+    let outcome = crate::apply::run(settings, &mut store, plan, staff, ApplyOptions { command, rotate })?;
+    summarize(settings, &outcome)
+}
+
+fn summarize(settings: &Settings, outcome: &Outcome) -> Result<ExitCode> {
+    let output = settings.output;
+    output.info(format!(
+        "done: {} action(s) completed, {} failed{}",
+        outcome.done,
+        outcome.failed.len(),
+        if outcome.not_started > 0 { format!(", {} person(s) not started (interrupted)", outcome.not_started) } else { String::new() }
+    ));
+    for failed in &outcome.failed {
+        eprintln!(
+            "failed: {} — {} {}: {}",
+            crate::report::escape::terminal(&failed.person),
+            failed.target,
+            crate::report::escape::terminal(&failed.what),
+            crate::report::escape::terminal(&failed.reason)
+        );
+    }
+    if !outcome.failed.is_empty() || outcome.not_started > 0 {
+        return Err(Failure::Partial { failed: outcome.failed.len() + outcome.not_started }.into());
+    }
+    Ok(ExitCode::Success)
+}
+
+/// Load a saved plan and refuse it if its inputs or the targets changed since.
+fn saved_plan(settings: &Settings, path: &std::path::Path, args: &ApplyArgs) -> Result<(Plan, Vec<Person>)> {
+    let saved = load_plan(path)?;
+    let files: Vec<PathBuf> = saved.inputs.staff_files.iter().map(PathBuf::from).collect();
+    let request = PlanRequest {
+        files: &files,
+        sheet: args.sheet.as_deref(),
+        prune: saved.prune,
+        rotate: args.rotate,
+        withdraw: BTreeSet::new(),
+    };
+    let (fresh, staff) = compute(settings, &request)?;
+    if fresh.inputs.digest != saved.inputs.digest {
+        return Err(Failure::usage_with_hint(
+            format!("stale plan {}: the staff files, configuration, profiles or templates changed since it was made", path.display()),
+            "run `homebase plan --out` again and have the new plan reviewed",
+        )
+        .into());
+    }
+    if fresh.state_digest != saved.state_digest {
+        return Err(Failure::usage_with_hint(
+            format!("stale plan {}: the state of the targets changed since it was made", path.display()),
+            "run `homebase plan --out` again and have the new plan reviewed",
+        )
+        .into());
+    }
+    Ok((saved, staff))
+}
+
+fn confirm(question: &str) -> Result<bool> {
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "ja" | "j"))
+}
+
+/// The command line for the audit log (no secrets are ever on it).
+pub fn command_line() -> String {
+    std::env::args().collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,50 @@
+//! `homebase offboard ID...`: withdraw persons now — disable the account,
+//! remove VPN peers, check devices in, free seats — without a staff list.
+
+use std::collections::BTreeSet;
+
+use anyhow::Result;
+
+use crate::cli::OffboardArgs;
+use crate::error::{ExitCode, Failure};
+use crate::plan::{build, Inputs, PlanInput};
+use crate::settings::Settings;
+use crate::state::StateLock;
+
+pub fn run(settings: &'static Settings, args: &OffboardArgs) -> Result<ExitCode> {
+    let _lock = (!args.dry_run).then(|| StateLock::acquire(&settings.state_path)).transpose()?;
+    let observed = crate::target::observe(settings)?;
+    let unknown: Vec<&String> = args.ids.iter().filter(|id| !observed.persons.contains_key(*id)).collect();
+    if !unknown.is_empty() {
+        return Err(Failure::usage_with_hint(
+            format!("not provisioned by homebase: {}", unknown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")),
+            "`homebase status` lists who is",
+        )
+        .into());
+    }
+    let withdraw: BTreeSet<String> = args.ids.iter().cloned().collect();
+    let mut plan = build(PlanInput {
+        persons: &[],
+        profiles: &settings.profiles,
+        config: &settings.config,
+        observed: &observed,
+        today: chrono::Local::now().date_naive(),
+        prune: false,
+        withdraw: &withdraw,
+        rotate: false,
+        bundle_root: settings.out_dir.display().to_string(),
+        inputs: Inputs {
+            staff_files: Vec::new(),
+            config: settings.config_source.clone(),
+            digest: settings.inputs_digest(&[])?,
+        },
+    })
+    .map_err(Failure::Invalid)?;
+    plan.persons.retain(|p| withdraw.contains(&p.id));
+    plan.warnings.clear();
+    if args.dry_run {
+        crate::output::print_stdout(&crate::report::render(&plan, crate::cli::Format::Text, false, settings.output.color))?;
+        return Ok(ExitCode::Success);
+    }
+    super::apply::execute(settings, plan, Vec::new(), super::apply::command_line(), false)
+}

@@ -1,0 +1,109 @@
+//! `homebase plan`: compute the plan from the staff list and what the targets
+//! hold, print the report, optionally save it. Writes only `--out`/`--report`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use super::load_persons;
+use crate::cli::{Format, PlanArgs, ReportArgs};
+use crate::error::{ExitCode, Failure};
+use crate::input::Person;
+use crate::plan::{build, Inputs, Plan, PlanInput};
+use crate::settings::Settings;
+
+/// What a plan is computed from, besides the settings.
+pub struct PlanRequest<'a> {
+    pub files: &'a [PathBuf],
+    pub sheet: Option<&'a str>,
+    pub prune: bool,
+    pub rotate: bool,
+    pub withdraw: BTreeSet<String>,
+}
+
+/// Read inputs and targets (read-only) and compute the plan.
+pub fn compute(settings: &Settings, request: &PlanRequest) -> Result<(Plan, Vec<Person>)> {
+    let persons = load_persons(settings, request.files, request.sheet)?;
+    let observed = crate::target::observe(settings).context("cannot read the current state")?;
+    let today = chrono::Local::now().date_naive();
+    let inputs = Inputs {
+        staff_files: request.files.iter().map(|f| f.display().to_string()).collect(),
+        config: settings.config_source.clone(),
+        digest: settings.inputs_digest(request.files)?,
+    };
+    let plan = build(PlanInput {
+        persons: &persons,
+        profiles: &settings.profiles,
+        config: &settings.config,
+        observed: &observed,
+        today,
+        prune: request.prune,
+        withdraw: &request.withdraw,
+        rotate: request.rotate,
+        bundle_root: settings.out_dir.display().to_string(),
+        inputs,
+    })
+    .map_err(Failure::Invalid)?;
+    Ok((plan, persons))
+}
+
+pub fn run(settings: &Settings, args: &PlanArgs) -> Result<ExitCode> {
+    let request = PlanRequest {
+        files: &args.staff.files,
+        sheet: args.staff.sheet.as_deref(),
+        prune: args.prune,
+        rotate: false,
+        withdraw: BTreeSet::new(),
+    };
+    let (plan, _) = compute(settings, &request)?;
+    print_report(settings, &plan, &args.report)?;
+    if let Some(out) = &args.out {
+        save_plan(&plan, out)?;
+        settings.output.info(format!("plan saved to {}; apply it with `homebase apply --plan {}`", out.display(), out.display()));
+    }
+    if args.detailed_exitcode && plan.has_changes() {
+        return Ok(ExitCode::Changes);
+    }
+    Ok(ExitCode::Success)
+}
+
+/// The report on stdout, and into `--report FILE` if asked.
+pub fn print_report(settings: &Settings, plan: &Plan, args: &ReportArgs) -> Result<()> {
+    let all = settings.output.verbose > 0;
+    let stdout = crate::report::render(plan, args.format, all, settings.output.color && args.format == Format::Text);
+    if let Some(path) = &args.report {
+        let format = crate::report::format_for_path(path, args.format);
+        let text = crate::report::render(plan, format, true, false);
+        write_file(path, text.as_bytes()).with_context(|| format!("cannot write the report {}", path.display()))?;
+    }
+    crate::output::print_stdout(&stdout)?;
+    Ok(())
+}
+
+pub fn save_plan(plan: &Plan, path: &Path) -> Result<()> {
+    let json = serde_json::to_vec_pretty(plan)?;
+    write_file(path, &json).with_context(|| format!("cannot write the plan {}", path.display()))
+}
+
+pub fn load_plan(path: &Path) -> Result<Plan> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read the plan {}", path.display()))?;
+    let plan: Plan = serde_json::from_slice(&bytes).map_err(|e| {
+        Failure::usage(format!("{}: not a homebase plan: {e}", path.display()))
+    })?;
+    if plan.schema != crate::plan::PLAN_SCHEMA {
+        return Err(Failure::usage(format!(
+            "{}: plan schema \"{}\" is not \"{}\"",
+            path.display(),
+            plan.schema,
+            crate::plan::PLAN_SCHEMA
+        ))
+        .into());
+    }
+    Ok(plan)
+}
+
+/// Write a whole file atomically (temp file in the same folder, then rename).
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    crate::apply::fsutil::write_atomic(path, bytes, None)
+}

@@ -1,0 +1,188 @@
+//! `homebase status [ID...]`: who has what, from the state store; `--history`
+//! lists the applies (who, when, from which plan, with what outcome).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::cli::{Format, StatusArgs};
+use crate::config::Area;
+use crate::error::{ExitCode, Failure};
+use crate::report::escape::terminal;
+use crate::settings::Settings;
+use crate::state::Store;
+
+#[derive(Serialize)]
+struct PersonStatus {
+    id: String,
+    username: String,
+    display_name: String,
+    profile: String,
+    withdrawn: bool,
+    accounts: Vec<AccountStatus>,
+    vpn: Vec<PeerStatus>,
+    devices: Vec<DeviceStatus>,
+    seats: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct AccountStatus {
+    target: String,
+    enabled: bool,
+    expires: Option<String>,
+}
+
+#[derive(Serialize)]
+struct PeerStatus {
+    target: String,
+    address: String,
+}
+
+#[derive(Serialize)]
+struct DeviceStatus {
+    target: String,
+    asset_tag: String,
+}
+
+pub fn run(settings: &Settings, args: &StatusArgs) -> Result<ExitCode> {
+    if args.refresh {
+        return Err(Failure::usage("`status --refresh` needs a remote target; the embedded targets are the state store itself").into());
+    }
+    let Some(store) = Store::open_existing_read_only(&settings.state_path)? else {
+        settings.output.info(format!("no state store at {}: nothing provisioned yet", settings.state_path.display()));
+        return Ok(ExitCode::Success);
+    };
+    if args.history {
+        return history(&store, args.format);
+    }
+    let observed = store.observed()?;
+    let mut devices: BTreeMap<String, Vec<DeviceStatus>> = BTreeMap::new();
+    for (name, target) in &settings.config.targets {
+        if target.area() == Area::Inventory {
+            for (asset_tag, person) in store.device_assignments(name)? {
+                devices.entry(person).or_default().push(DeviceStatus { target: name.clone(), asset_tag });
+            }
+        }
+    }
+    let unknown: Vec<&String> = args.ids.iter().filter(|id| !observed.persons.contains_key(*id)).collect();
+    if !unknown.is_empty() {
+        return Err(Failure::usage(format!(
+            "not provisioned by homebase: {}",
+            unknown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        ))
+        .into());
+    }
+    let persons: Vec<PersonStatus> = observed
+        .persons
+        .iter()
+        .filter(|(id, _)| args.ids.is_empty() || args.ids.contains(id))
+        .map(|(id, known)| PersonStatus {
+            id: id.clone(),
+            username: known.username.clone(),
+            display_name: known.display_name.clone(),
+            profile: known.profile.clone(),
+            withdrawn: known.withdrawn,
+            accounts: observed
+                .accounts
+                .iter()
+                .filter_map(|(target, accounts)| {
+                    accounts.get(id).map(|a| AccountStatus {
+                        target: target.clone(),
+                        enabled: a.enabled,
+                        expires: a.expires.map(|d| d.to_string()),
+                    })
+                })
+                .collect(),
+            vpn: observed
+                .peers
+                .iter()
+                .filter_map(|(target, peers)| {
+                    peers.get(id).map(|p| PeerStatus { target: target.clone(), address: p.address.to_string() })
+                })
+                .collect(),
+            devices: devices.remove(id).unwrap_or_default(),
+            seats: observed.seats.iter().filter(|(_, h)| h.contains(id)).map(|(pool, _)| pool.clone()).collect(),
+        })
+        .collect();
+    let text = match args.format {
+        Format::Json => serde_json::to_string_pretty(&serde_json::json!({
+            "schema": "homebase.status/v1",
+            "persons": persons,
+        }))?,
+        _ => {
+            let mut out = String::new();
+            let active = persons.iter().filter(|p| !p.withdrawn).count();
+            let _ = writeln!(out, "{} person(s) on record, {} active, {} withdrawn", persons.len(), active, persons.len() - active);
+            for p in &persons {
+                let vpn: Vec<String> = p.vpn.iter().map(|v| format!("{} {}", v.target, v.address)).collect();
+                let devices: Vec<&str> = p.devices.iter().map(|d| d.asset_tag.as_str()).collect();
+                let account = p.accounts.first().map_or("no account".to_string(), |a| {
+                    format!("{}{}", if a.enabled { "enabled" } else { "disabled" }, a.expires.as_deref().map(|e| format!(" until {e}")).unwrap_or_default())
+                });
+                let _ = writeln!(
+                    out,
+                    "{} {} \"{}\" [{}] {}{} · vpn {} · devices {}",
+                    terminal(&p.id),
+                    p.username,
+                    terminal(&p.display_name),
+                    p.profile,
+                    account,
+                    if p.withdrawn { " · withdrawn" } else { "" },
+                    if vpn.is_empty() { "—".into() } else { vpn.join(", ") },
+                    if devices.is_empty() { "—".into() } else { devices.join(", ") }
+                );
+            }
+            out
+        }
+    };
+    crate::output::print_stdout(&text)?;
+    Ok(ExitCode::Success)
+}
+
+fn history(store: &Store, format: Format) -> Result<ExitCode> {
+    let runs = store.history(100)?;
+    let text = match format {
+        Format::Json => serde_json::to_string_pretty(&serde_json::json!({
+            "schema": "homebase.history/v1",
+            "runs": runs.iter().map(|r| serde_json::json!({
+                "id": r.id,
+                "started": r.info.started.to_rfc3339(),
+                "finished": r.finished.map(|f| f.to_rfc3339()),
+                "user": r.info.user,
+                "host": r.info.host,
+                "ci_job": r.info.ci_job,
+                "command": r.info.command,
+                "plan_digest": r.info.plan_digest,
+                "outcome": r.outcome.map(|o| o.name()),
+                "ok": r.journaled_ok,
+                "failed": r.journaled_failed,
+            })).collect::<Vec<_>>(),
+        }))?,
+        _ => {
+            let mut out = String::new();
+            for r in &runs {
+                let _ = writeln!(
+                    out,
+                    "#{} {} {}@{}{} {} — {} ok, {} failed — {}",
+                    r.id,
+                    r.info.started.format("%Y-%m-%d %H:%M:%S UTC"),
+                    terminal(&r.info.user),
+                    terminal(&r.info.host),
+                    r.info.ci_job.as_deref().map(|j| format!(" ({j})")).unwrap_or_default(),
+                    r.outcome.map_or("unfinished", |o| o.name()),
+                    r.journaled_ok,
+                    r.journaled_failed,
+                    terminal(&r.info.command)
+                );
+            }
+            if runs.is_empty() {
+                out.push_str("no applies recorded yet\n");
+            }
+            out
+        }
+    };
+    crate::output::print_stdout(&text)?;
+    Ok(ExitCode::Success)
+}

@@ -1,0 +1,107 @@
+//! The `local` directory: accounts live in the state store; this module exports
+//! them as LDIF (`out/server/directory.ldif`) for import into a real directory.
+
+use std::fmt::Write;
+
+use base64::Engine;
+
+use crate::plan::Account;
+
+/// Escape a value for one RDN of a DN (RFC 4514 §2.4).
+pub fn escape_dn_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let last = value.chars().count().saturating_sub(1);
+    for (i, c) in value.chars().enumerate() {
+        match c {
+            '"' | '+' | ',' | ';' | '<' | '>' | '\\' | '=' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '#' if i == 0 => out.push_str("\\#"),
+            ' ' if i == 0 || i == last => out.push_str("\\ "),
+            '\0' => out.push_str("\\00"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// One `attr: value` line; values that LDIF cannot carry plainly (non-ASCII,
+/// leading space, colon or `<`, trailing space) are base64 (`attr:: …`).
+fn attr(out: &mut String, name: &str, value: &str) {
+    let safe = value.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && !value.starts_with([' ', ':', '<'])
+        && !value.ends_with(' ');
+    if safe {
+        let _ = writeln!(out, "{name}: {value}");
+    } else {
+        let _ = writeln!(out, "{name}:: {}", base64::engine::general_purpose::STANDARD.encode(value));
+    }
+}
+
+/// Export accounts as `inetOrgPerson` entries under `ou=People,<base>` (or the
+/// profile's `ou`), with `employeeNumber` = staff id. Disabled accounts carry
+/// `description: disabled by homebase`.
+pub fn render_ldif(base_dn: &str, accounts: &[(String, Account)]) -> String {
+    let mut out = String::with_capacity(accounts.len() * 300);
+    let _ = writeln!(out, "version: 1");
+    for (id, account) in accounts {
+        let ou = account.ou.clone().unwrap_or_else(|| "ou=People".to_string());
+        let dn = format!("uid={},{ou},{base_dn}", escape_dn_value(&account.username));
+        out.push('\n');
+        attr(&mut out, "dn", &dn);
+        let _ = writeln!(out, "objectClass: inetOrgPerson");
+        attr(&mut out, "uid", &account.username);
+        attr(&mut out, "cn", &account.display_name);
+        attr(&mut out, "sn", &account.family_name);
+        if !account.given_name.is_empty() {
+            attr(&mut out, "givenName", &account.given_name);
+        }
+        attr(&mut out, "displayName", &account.display_name);
+        attr(&mut out, "mail", &account.email);
+        attr(&mut out, "employeeNumber", id);
+        if let Some(department) = &account.department {
+            attr(&mut out, "departmentNumber", department);
+        }
+        if let Some(expires) = account.expires {
+            let _ = writeln!(out, "description: expires {expires}");
+        }
+        if !account.enabled {
+            let _ = writeln!(out, "description: disabled by homebase");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dn_values_are_escaped() {
+        assert_eq!(escape_dn_value("Müller, Jürgen"), "Müller\\, Jürgen");
+        assert_eq!(escape_dn_value("Hans*)(uid=*"), "Hans*)(uid\\=*");
+        assert_eq!(escape_dn_value("#x "), "\\#x\\ ");
+    }
+
+    #[test]
+    fn ldif_base64s_what_it_must() {
+        let account = Account {
+            username: "jmueller".into(),
+            given_name: "Jürgen".into(),
+            family_name: "Müller".into(),
+            display_name: "Jürgen Müller".into(),
+            email: "j@example.org".into(),
+            department: Some(":odd".into()),
+            groups: vec![],
+            ou: None,
+            expires: None,
+            enabled: true,
+        };
+        let ldif = render_ldif("dc=example,dc=org", &[("P1".into(), account)]);
+        assert!(ldif.contains("dn: uid=jmueller,ou=People,dc=example,dc=org\n"));
+        assert!(ldif.contains("sn:: TcO8bGxlcg==\n"));
+        assert!(ldif.contains("departmentNumber:: Om9kZA==\n"));
+        assert!(ldif.contains("employeeNumber: P1\n"));
+    }
+}

@@ -1,0 +1,202 @@
+//! The `wireguard-file` VPN target: the server's `wg0.conf`, one `[Peer]` per
+//! person, ready for `wg syncconf`. The state store is the record of peers;
+//! the file is written from it atomically at the end of every apply.
+//!
+//! The file also holds the server's private key and the peers' preshared keys
+//! (secrets the state store must never see), so both are read back from the
+//! existing file, and a new peer's preshared key from the person's bundle.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+use std::net::IpAddr;
+
+use crate::config::WireguardFile;
+
+/// What an existing server file says.
+#[derive(Debug, Default, Clone)]
+pub struct ServerFile {
+    pub private_key: Option<String>,
+    pub peers: Vec<FilePeer>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FilePeer {
+    pub public_key: String,
+    pub preshared_key: Option<String>,
+    pub allowed_ips: Vec<String>,
+    /// The `# homebase: ID` comment above the peer, if homebase wrote it.
+    pub person: Option<String>,
+}
+
+impl ServerFile {
+    /// A lenient reader for `wg-quick`-style files (hand-made ones included).
+    pub fn parse(text: &str) -> ServerFile {
+        let mut file = ServerFile::default();
+        let mut section = "";
+        let mut pending_comment: Option<String> = None;
+        for raw in text.lines() {
+            let line = raw.trim();
+            if let Some(comment) = line.strip_prefix('#') {
+                if let Some(id) = comment.trim().strip_prefix("homebase:") {
+                    pending_comment = Some(id.trim().to_string());
+                }
+                continue;
+            }
+            if line.is_empty() {
+                continue;
+            }
+            if line.eq_ignore_ascii_case("[Interface]") {
+                section = "interface";
+                continue;
+            }
+            if line.eq_ignore_ascii_case("[Peer]") {
+                section = "peer";
+                file.peers.push(FilePeer {
+                    public_key: String::new(),
+                    preshared_key: None,
+                    allowed_ips: Vec::new(),
+                    person: pending_comment.take(),
+                });
+                continue;
+            }
+            let Some((key, value)) = line.split_once('=') else { continue };
+            let (key, value) = (key.trim().to_ascii_lowercase(), value.trim().to_string());
+            match (section, key.as_str()) {
+                ("interface", "privatekey") => file.private_key = Some(value),
+                ("peer", "publickey") => {
+                    if let Some(peer) = file.peers.last_mut() {
+                        peer.public_key = value;
+                    }
+                }
+                ("peer", "presharedkey") => {
+                    if let Some(peer) = file.peers.last_mut() {
+                        peer.preshared_key = Some(value);
+                    }
+                }
+                ("peer", "allowedips") => {
+                    if let Some(peer) = file.peers.last_mut() {
+                        peer.allowed_ips.extend(value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        file
+    }
+
+    /// Addresses of peers whose public key is not among `ours`.
+    pub fn foreign_addresses(&self, ours: &BTreeSet<String>) -> BTreeSet<IpAddr> {
+        self.peers
+            .iter()
+            .filter(|p| !ours.contains(&p.public_key))
+            .flat_map(|p| &p.allowed_ips)
+            .filter_map(|net| net.split('/').next().and_then(|a| a.parse().ok()))
+            .collect()
+    }
+
+    pub fn preshared_keys(&self) -> BTreeMap<String, String> {
+        self.peers
+            .iter()
+            .filter_map(|p| p.preshared_key.clone().map(|k| (p.public_key.clone(), k)))
+            .collect()
+    }
+}
+
+/// One peer as written into the server file.
+pub struct ServerPeer<'a> {
+    pub person: &'a str,
+    pub username: &'a str,
+    pub public_key: &'a str,
+    pub preshared_key: Option<&'a str>,
+    pub address: IpAddr,
+}
+
+/// The whole server file: `[Interface]` then one `[Peer]` per person, in the
+/// order given (by address), each tagged with a `# homebase: ID` comment.
+/// `foreign` peers (not homebase's) are kept as they were.
+pub fn render(config: &WireguardFile, private_key: &str, peers: &[ServerPeer], foreign: &[FilePeer]) -> String {
+    let mut out = String::with_capacity(200 + peers.len() * 160);
+    let _ = writeln!(out, "# Written by homebase. Peers tagged `# homebase:` are managed; others are kept.");
+    let _ = writeln!(out, "[Interface]");
+    let _ = writeln!(out, "PrivateKey = {private_key}");
+    let _ = writeln!(out, "ListenPort = {}", config.listen_port);
+    let _ = writeln!(out, "# Address = {}", config.address);
+    for peer in peers {
+        let bits = if peer.address.is_ipv4() { 32 } else { 128 };
+        let _ = writeln!(out, "\n# homebase: {}", peer.person);
+        let _ = writeln!(out, "# user: {}", peer.username);
+        let _ = writeln!(out, "[Peer]");
+        let _ = writeln!(out, "PublicKey = {}", peer.public_key);
+        if let Some(psk) = peer.preshared_key {
+            let _ = writeln!(out, "PresharedKey = {psk}");
+        }
+        let _ = writeln!(out, "AllowedIPs = {}/{bits}", peer.address);
+    }
+    for peer in foreign {
+        let _ = writeln!(out, "\n[Peer]");
+        let _ = writeln!(out, "PublicKey = {}", peer.public_key);
+        if let Some(psk) = &peer.preshared_key {
+            let _ = writeln!(out, "PresharedKey = {psk}");
+        }
+        if !peer.allowed_ips.is_empty() {
+            let _ = writeln!(out, "AllowedIPs = {}", peer.allowed_ips.join(", "));
+        }
+    }
+    out
+}
+
+/// The client's `Endpoint`: IPv6 hosts in brackets.
+pub fn endpoint(config: &WireguardFile) -> String {
+    let e = config.endpoint.trim();
+    if e.starts_with('[') {
+        return e.to_string();
+    }
+    // A bare IPv6 address (more than one colon, no brackets): add the port.
+    if e.matches(':').count() > 1 {
+        if let Ok(addr) = e.parse::<std::net::Ipv6Addr>() {
+            return format!("[{addr}]:{}", config.listen_port);
+        }
+    }
+    if e.contains(':') {
+        e.to_string()
+    } else {
+        format!("{e}:{}", config.listen_port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(endpoint: &str) -> WireguardFile {
+        WireguardFile {
+            path: "server/wg0.conf".into(),
+            endpoint: endpoint.into(),
+            listen_port: 51820,
+            address: "10.20.0.1/16".parse().unwrap(),
+            limits: Default::default(),
+        }
+    }
+
+    #[test]
+    fn endpoints_bracket_ipv6() {
+        assert_eq!(endpoint(&cfg("vpn.example.org")), "vpn.example.org:51820");
+        assert_eq!(endpoint(&cfg("vpn.example.org:443")), "vpn.example.org:443");
+        assert_eq!(endpoint(&cfg("2001:db8::1")), "[2001:db8::1]:51820");
+        assert_eq!(endpoint(&cfg("[2001:db8::1]:443")), "[2001:db8::1]:443");
+    }
+
+    #[test]
+    fn round_trip_keeps_foreign_peers_and_psks() {
+        let text = "[Interface]\nPrivateKey = SERVER\n\n# homebase: P1\n[Peer]\nPublicKey = K1\nPresharedKey = S1\nAllowedIPs = 10.20.0.2/32\n\n[Peer]\nPublicKey = HAND\nAllowedIPs = 10.20.0.9/32, 10.99.0.0/24\n";
+        let file = ServerFile::parse(text);
+        assert_eq!(file.private_key.as_deref(), Some("SERVER"));
+        assert_eq!(file.peers.len(), 2);
+        assert_eq!(file.peers[0].person.as_deref(), Some("P1"));
+        assert_eq!(file.preshared_keys().get("K1").map(String::as_str), Some("S1"));
+        let ours: BTreeSet<String> = ["K1".to_string()].into();
+        let foreign = file.foreign_addresses(&ours);
+        assert!(foreign.contains(&"10.20.0.9".parse::<IpAddr>().unwrap()));
+        assert!(!foreign.contains(&"10.20.0.2".parse::<IpAddr>().unwrap()));
+    }
+}
