@@ -1,6 +1,9 @@
 //! Staff files: CSV/TSV (delimiter and encoding detected), XLSX, YAML and JSON,
 //! read into [`Person`] records with every problem reported in one pass.
 
+mod dates;
+mod decode;
+mod email;
 mod person;
 
 use std::collections::BTreeMap;
