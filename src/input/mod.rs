@@ -1,6 +1,7 @@
 //! Staff files: CSV/TSV (delimiter and encoding detected), XLSX, YAML and JSON,
 //! read into [`Person`] records with every problem reported in one pass.
 
+mod columns;
 mod dates;
 mod decode;
 mod email;
