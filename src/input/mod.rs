@@ -6,6 +6,7 @@ mod dates;
 mod decode;
 mod email;
 mod person;
+mod validate;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
