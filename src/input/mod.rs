@@ -15,6 +15,9 @@ mod structured;
 mod validate;
 mod xlsx;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
