@@ -381,4 +381,64 @@ mod tests {
         assert_eq!(split_sep_line("sep=x\na"), ("sep=x\na", 1, None));
         assert_eq!(split_sep_line("id;sep\n"), ("id;sep\n", 1, None));
     }
+
+    /// A small deterministic generator of CSV-ish text.
+    fn random_texts(count: usize) -> Vec<String> {
+        const ALPHABET: &[&str] = &[
+            "a", "b", ",", ";", "\t", "\"", "\"\"", "\r", "\n", "\r\n", " ", "ü",
+        ];
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        (0..count)
+            .map(|_| {
+                let len = (next() % 40) as usize;
+                (0..len)
+                    .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn scan_splits_records_like_the_csv_crate() {
+        for text in random_texts(1500) {
+            for delimiter in CANDIDATES {
+                let (ours, open) = counts(&text, delimiter);
+                if open.is_some() {
+                    continue; // the crate reads an open quote to the end
+                }
+                let mut reader = csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .flexible(true)
+                    .delimiter(delimiter)
+                    .from_reader(text.as_bytes());
+                let theirs: Vec<usize> = reader
+                    .records()
+                    .map(|r| r.expect("valid UTF-8").len())
+                    .collect();
+                assert_eq!(ours, theirs, "{text:?} split by {:?}", delimiter as char);
+            }
+        }
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let names = ColumnNames::new(&Default::default());
+        for text in random_texts(1500) {
+            let mut out = Collector::default();
+            read(
+                "x.csv",
+                &format!("id,family_name\n{text}"),
+                &names,
+                &mut out,
+            );
+            read("y.csv", &text, &names, &mut out);
+            let _ = out.finish();
+        }
+    }
 }
