@@ -2,6 +2,10 @@
 //! as in a CSV header. Each record's line is where its list item starts.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer};
 
 use super::columns::{ColumnNames, Layout};
 use super::validate::{number_text, Collector, Value};
@@ -42,13 +46,17 @@ pub(super) fn read_yaml(file: &str, text: &str, names: &ColumnNames, out: &mut C
         return;
     };
     let lines = yaml_item_lines(text);
+    // Scalars as written: `+4930123456` and `1.50` stay text, where the typed
+    // document has the numbers 4930123456 and 1.5. Files with nested values
+    // have no literal reading and keep the typed one.
+    let literal: Vec<LiteralItem> = serde_norway::from_str(text).unwrap_or_default();
     read_items(
         file,
         names,
         out,
         items.iter().enumerate().map(|(index, item)| {
             let line = lines.get(index).copied().unwrap_or(1);
-            (line, yaml_entries(item))
+            (line, yaml_entries(item, literal.get(index)))
         }),
     );
 }
@@ -144,11 +152,45 @@ fn read_items<'a>(
     }
 }
 
-fn yaml_entries(item: &serde_norway::Value) -> Result<Entries<'_>, String> {
+/// One YAML list item read with every scalar as the text written, by key.
+#[derive(Debug, Default)]
+struct LiteralItem(HashMap<String, String>);
+
+impl<'de> Deserialize<'de> for LiteralItem {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> de::Visitor<'de> for Visitor {
+            type Value = LiteralItem;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping of column names to values")
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<LiteralItem, A::Error> {
+                let mut item = HashMap::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "<<" {
+                        map.next_value::<de::IgnoredAny>()?; // merged keys stay typed
+                    } else if let Some(value) = map.next_value::<Option<String>>()? {
+                        item.insert(key, value);
+                    }
+                }
+                Ok(LiteralItem(item))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
+fn yaml_entries<'a>(
+    item: &'a serde_norway::Value,
+    literal: Option<&'a LiteralItem>,
+) -> Result<Entries<'a>, String> {
     use serde_norway::Value as Yaml;
     let Yaml::Mapping(mapping) = item else {
         return Err(yaml_kind(item).to_string());
     };
+    let literal_text = |key: &str| literal.and_then(|l| l.0.get(key)).map(String::as_str);
     Ok(mapping
         .iter()
         .map(|(key, value)| {
@@ -158,19 +200,17 @@ fn yaml_entries(item: &serde_norway::Value) -> Result<Entries<'_>, String> {
                 Yaml::Bool(b) => Cow::Owned(b.to_string()),
                 _ => Cow::Borrowed(""),
             };
-            let value = match value {
-                Yaml::Null => Value::Empty,
-                Yaml::Bool(b) => Value::Text(Cow::Owned(b.to_string())),
-                Yaml::Number(n) => {
-                    Value::Text(Cow::Owned(match (n.as_i64(), n.as_u64(), n.as_f64()) {
-                        (Some(i), ..) => i.to_string(),
-                        (_, Some(u), _) => u.to_string(),
-                        (_, _, Some(f)) => number_text(f),
-                        _ => n.to_string(),
-                    }))
-                }
-                Yaml::String(text) => Value::Text(Cow::Borrowed(text.as_str())),
-                Yaml::Sequence(_) | Yaml::Mapping(_) | Yaml::Tagged(_) => Value::Broken,
+            let value = match (value, literal_text(&key)) {
+                (Yaml::Null, _) => Value::Empty,
+                (Yaml::Bool(_) | Yaml::Number(_), Some(text)) => Value::Text(Cow::Borrowed(text)),
+                (Yaml::Bool(b), None) => Value::Text(Cow::Owned(b.to_string())),
+                (Yaml::Number(n), None) => Value::Text(Cow::Owned(number_as_text(
+                    n.as_i64(),
+                    n.as_u64(),
+                    n.as_f64(),
+                ))),
+                (Yaml::String(text), _) => Value::Text(Cow::Borrowed(text.as_str())),
+                (Yaml::Sequence(_) | Yaml::Mapping(_) | Yaml::Tagged(_), _) => Value::Broken,
             };
             (key, value)
         })
@@ -188,20 +228,27 @@ fn json_entries(item: &serde_json::Value) -> Result<Entries<'_>, String> {
             let value = match value {
                 Json::Null => Value::Empty,
                 Json::Bool(b) => Value::Text(Cow::Owned(b.to_string())),
-                Json::Number(n) => {
-                    Value::Text(Cow::Owned(match (n.as_i64(), n.as_u64(), n.as_f64()) {
-                        (Some(i), ..) => i.to_string(),
-                        (_, Some(u), _) => u.to_string(),
-                        (_, _, Some(f)) => number_text(f),
-                        _ => n.to_string(),
-                    }))
-                }
+                Json::Number(n) => Value::Text(Cow::Owned(number_as_text(
+                    n.as_i64(),
+                    n.as_u64(),
+                    n.as_f64(),
+                ))),
                 Json::String(text) => Value::Text(Cow::Borrowed(text.as_str())),
                 Json::Array(_) | Json::Object(_) => Value::Broken,
             };
             (Cow::Borrowed(key.as_str()), value)
         })
         .collect())
+}
+
+/// A parsed number as text: integers exactly, whole floats without `.0`.
+fn number_as_text(int: Option<i64>, unsigned: Option<u64>, float: Option<f64>) -> String {
+    match (int, unsigned, float) {
+        (Some(i), ..) => i.to_string(),
+        (None, Some(u), _) => u.to_string(),
+        (None, None, Some(f)) => number_text(f),
+        (None, None, None) => String::new(),
+    }
 }
 
 fn yaml_kind(value: &serde_norway::Value) -> &'static str {

@@ -449,6 +449,21 @@ fn yaml_list_with_lines_and_merge_keys() {
 }
 
 #[test]
+fn yaml_scalars_are_kept_as_written() {
+    let text =
+        "- id: 0042\n  family_name: 1.50\n  phone: +4930123456\n  Raum: 0x1F\n  active: true\n\
+                - <<: {department: 007}\n  id: 43\n  family_name: B\n";
+    let persons = Files::new().add("staff.yaml", text).persons();
+    assert_eq!(persons[0].id, "0042");
+    assert_eq!(persons[0].family_name, "1.50");
+    assert_eq!(persons[0].phone.as_deref(), Some("+4930123456"));
+    assert_eq!(persons[0].extra["Raum"], "0x1F");
+    assert_eq!(persons[0].extra["active"], "true");
+    // Merge keys still work beside the literal reading.
+    assert_eq!(persons[1].department.as_deref(), Some("007"));
+}
+
+#[test]
 fn yaml_problems_have_item_lines_and_keys() {
     let text = "- id: 1\n  family_name: A\n  email: a(at)example.org\n\
                 - id: 2\n  Vorname: B\n\
