@@ -1,13 +1,24 @@
 //! The SQLite state store: who has which username, account, peer, devices and
 //! seats; bundle fingerprints; and the audit trail of every run.
 //!
+//! - [`Store`]: one connection; reads for `plan`/`status`, short write transactions.
+//!
 //! Never a secret: no table has a column for a private key, preshared key or
 //! password, and no write operation takes one.
 
+mod audit;
 mod columns;
 mod connect;
 mod error;
 mod schema;
+mod store;
+mod write;
 
+#[cfg(test)]
+mod tests;
+
+pub use audit::{Entry, EntryOutcome, JournalRecord, ResourceKind, RunInfo, RunOutcome, RunRecord};
 pub use error::StateError;
 pub use schema::CURRENT_VERSION;
+pub use store::Store;
+pub use write::WriteOp;
