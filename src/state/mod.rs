@@ -2,6 +2,7 @@
 //! seats; bundle fingerprints; and the audit trail of every run.
 //!
 //! - [`Store`]: one connection; reads for `plan`/`status`, short write transactions.
+//! - [`Journal`]: the executor's group-committing writer (one thread, many tasks).
 //!
 //! Never a secret: no table has a column for a private key, preshared key or
 //! password, and no write operation takes one.
@@ -10,6 +11,7 @@ mod audit;
 mod columns;
 mod connect;
 mod error;
+mod journal;
 mod schema;
 mod store;
 mod write;
@@ -19,6 +21,7 @@ mod tests;
 
 pub use audit::{Entry, EntryOutcome, JournalRecord, ResourceKind, RunInfo, RunOutcome, RunRecord};
 pub use error::StateError;
+pub use journal::{Journal, JournalStats};
 pub use schema::CURRENT_VERSION;
 pub use store::Store;
 pub use write::WriteOp;

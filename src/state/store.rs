@@ -11,11 +11,12 @@ use crate::plan::{Account, Device, KnownPerson, Observed, Peer};
 
 use super::columns;
 use super::connect;
+use super::journal::Journal;
 use super::write::{self, WriteOp};
 use super::StateError;
 
 /// One connection to the store. Each write method is one short transaction;
-/// batches go through [`Store::write_all`].
+/// for the many small writes of an apply, use [`Store::journal`].
 #[derive(Debug)]
 pub struct Store {
     pub(super) conn: Connection,
@@ -46,6 +47,12 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// A group-committing writer on its own connection to this store.
+    pub fn journal(&self) -> Result<Journal, StateError> {
+        self.writable()?;
+        Journal::open(&self.path)
     }
 
     pub(super) fn writable(&self) -> Result<(), StateError> {

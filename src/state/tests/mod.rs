@@ -1,6 +1,9 @@
 //! Tests of the state store against real SQLite files in temporary folders.
 
 mod audit;
+mod crash;
+mod journal;
+mod secrets;
 mod store;
 
 use std::path::{Path, PathBuf};

@@ -400,6 +400,7 @@ fn read_only_open_reads_and_refuses_to_write() {
     let err = store.pin_person("P2", "x", "X", "office").unwrap_err();
     assert!(matches!(err, StateError::ReadOnly { .. }), "{err}");
     assert!(err.to_string().contains("read-only"), "{err}");
+    assert!(store.journal().is_err());
     drop(store);
 
     assert_eq!(files(folder), before);
@@ -428,4 +429,22 @@ fn open_sets_durable_write_settings() {
     assert_eq!(pragma("synchronous"), 1);
     assert!(pragma("busy_timeout") > 0);
     assert_eq!(pragma("wal_autocheckpoint"), 10000);
+}
+
+#[test]
+fn a_closed_store_leaves_only_its_file() {
+    let (_dir, db) = temp_db();
+    let mut store = store_with_person(&db);
+    let journal = store.journal().unwrap();
+    journal.close().unwrap();
+    store.add_seat("office-suite", "P1").unwrap();
+    drop(store);
+    let names: Vec<_> = std::fs::read_dir(db.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, ["state.db"]);
+    // And it opens again in WAL mode, with everything in it.
+    let store = Store::open(&db).unwrap();
+    assert_eq!(store.seats().unwrap()["office-suite"].len(), 1);
 }
