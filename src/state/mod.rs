@@ -3,6 +3,7 @@
 //!
 //! - [`Store`]: one connection; reads for `plan`/`status`, short write transactions.
 //! - [`Journal`]: the executor's group-committing writer (one thread, many tasks).
+//! - [`StateLock`]: one apply at a time.
 //!
 //! Never a secret: no table has a column for a private key, preshared key or
 //! password, and no write operation takes one.
@@ -12,6 +13,7 @@ mod columns;
 mod connect;
 mod error;
 mod journal;
+mod lock;
 mod schema;
 mod store;
 mod write;
@@ -22,6 +24,7 @@ mod tests;
 pub use audit::{Entry, EntryOutcome, JournalRecord, ResourceKind, RunInfo, RunOutcome, RunRecord};
 pub use error::StateError;
 pub use journal::{Journal, JournalStats};
+pub use lock::{Holder, StateLock};
 pub use schema::CURRENT_VERSION;
 pub use store::Store;
 pub use write::WriteOp;
