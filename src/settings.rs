@@ -44,10 +44,15 @@ impl Settings {
                 (path.display().to_string(), text, parent_dir(path))
             }
             None if Path::new("homebase.yaml").is_file() => {
-                let text = std::fs::read_to_string("homebase.yaml").context("cannot read ./homebase.yaml")?;
+                let text = std::fs::read_to_string("homebase.yaml")
+                    .context("cannot read ./homebase.yaml")?;
                 ("homebase.yaml".to_string(), text, PathBuf::from("."))
             }
-            None => ("<embedded defaults>".to_string(), DEFAULT_CONFIG.to_string(), PathBuf::from(".")),
+            None => (
+                "<embedded defaults>".to_string(),
+                DEFAULT_CONFIG.to_string(),
+                PathBuf::from("."),
+            ),
         };
         let config: Config = serde_norway::from_str(&config_text).map_err(|err| {
             let mut problem = Problem::new(&config_source, err.to_string());
@@ -65,12 +70,15 @@ impl Settings {
                     columns.insert(header.trim().to_lowercase(), f);
                 }
                 None => problems.push(
-                    Problem::new(&config_source, format!("columns: \"{header}\" maps to unknown field \"{field}\""))
-                        .expected(Field::ALL.map(Field::name).join(", ")),
+                    Problem::new(
+                        &config_source,
+                        format!("columns: \"{header}\" maps to unknown field \"{field}\""),
+                    )
+                    .expected(Field::ALL.map(Field::name).join(", ")),
                 ),
             }
         }
-        let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base_dir.join(p) };
+        let resolve = |p: &Path| join(&base_dir, p);
         let profiles_dir = config.profiles.as_deref().map(resolve);
         let templates_dir = config.templates.as_deref().map(resolve);
         let profiles = ProfileSet::load(profiles_dir.as_deref()).unwrap_or_else(|p| {
@@ -101,7 +109,10 @@ impl Settings {
         Ok(Settings {
             state_path: resolve(&config.state),
             out_dir: resolve(&config.out),
-            input: InputOptions { columns, sheet: None },
+            input: InputOptions {
+                columns,
+                sheet: None,
+            },
             config,
             config_source,
             config_text,
@@ -115,11 +126,7 @@ impl Settings {
 
     /// A path of the configuration, resolved against its folder.
     pub fn path(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.base_dir.join(p)
-        }
+        join(&self.base_dir, p)
     }
 
     /// A path below the output folder.
@@ -139,10 +146,20 @@ impl Settings {
         digest.part("profiles", &serde_json::to_vec(&self.profiles.profiles)?);
         digest.part("templates", self.templates.fingerprint().as_bytes());
         for file in staff_files {
-            let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+            let bytes =
+                std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
             digest.part(&file.display().to_string(), &bytes);
         }
         Ok(digest.finish())
+    }
+}
+
+/// `base/p`, or `p` itself when it is absolute or the base is the current folder.
+fn join(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() || base == Path::new(".") {
+        p.to_path_buf()
+    } else {
+        base.join(p)
     }
 }
 
@@ -155,18 +172,36 @@ fn parent_dir(path: &Path) -> PathBuf {
 
 /// Cross-references the profile module does not see: the default profile, and
 /// pools inside their WireGuard server's network.
-fn validate_profiles(config: &Config, source: &str, profiles: &ProfileSet, templates: &Templates, problems: &mut Problems) {
+fn validate_profiles(
+    config: &Config,
+    source: &str,
+    profiles: &ProfileSet,
+    templates: &Templates,
+    problems: &mut Problems,
+) {
     if let Err(why) = profiles.check_default(&config.default_profile) {
         problems.push(Problem::new(source, why).column("default_profile"));
     }
     problems.extend(profiles.check_references(config, templates));
-    for profile in profiles.profiles.values().filter(|p| !p.is_abstract && p.vpn.kind != VpnKind::None) {
+    for profile in profiles
+        .profiles
+        .values()
+        .filter(|p| !p.is_abstract && p.vpn.kind != VpnKind::None)
+    {
         let target = resolve_target(config, Area::Vpn, profile.vpn.target.as_deref()).ok();
-        if let (Some(pool), Some(TargetConfig::WireguardFile(wg))) = (profile.vpn.pool, target.and_then(|t| config.targets.get(t))) {
+        if let (Some(pool), Some(TargetConfig::WireguardFile(wg))) =
+            (profile.vpn.pool, target.and_then(|t| config.targets.get(t)))
+        {
             if !wg.address.contains(&pool.network()) {
                 problems.push(
-                    Problem::new(format!("profile {}", profile.name), format!("vpn.pool {pool} lies outside the network {} of its VPN target", wg.address.trunc()))
-                        .column("vpn.pool"),
+                    Problem::new(
+                        format!("profile {}", profile.name),
+                        format!(
+                            "vpn.pool {pool} lies outside the network {} of its VPN target",
+                            wg.address.trunc()
+                        ),
+                    )
+                    .column("vpn.pool"),
                 );
             }
         }

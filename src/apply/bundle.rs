@@ -45,12 +45,23 @@ impl BundleWriter<'_> {
         let dir = self.dir(username);
         private_dir(&self.out_dir, 0o700)?;
         private_dir(&dir, 0o700)?;
-        write_if_changed(&dir.join(SECRETS_FILE), secrets.to_file().as_bytes(), Some(0o600))?;
+        write_if_changed(
+            &dir.join(SECRETS_FILE),
+            secrets.to_file().as_bytes(),
+            Some(0o600),
+        )?;
         Ok(())
     }
 
     /// The template context of a person after the plan is carried out.
-    pub fn context(&self, plan: &PersonPlan, person: &Person, profile: &Profile, secrets: &PersonSecrets, show_password: bool) -> BundleContext {
+    pub fn context(
+        &self,
+        plan: &PersonPlan,
+        person: &Person,
+        profile: &Profile,
+        secrets: &PersonSecrets,
+        show_password: bool,
+    ) -> BundleContext {
         let mut account = None;
         let mut peer = None;
         let mut devices = Vec::new();
@@ -75,7 +86,9 @@ impl BundleWriter<'_> {
             let bits = if p.address.is_ipv4() { 32 } else { 128 };
             let allowed_ips = match spec.tunnel {
                 Tunnel::Full if spec.windows_full_tunnel_split => {
-                    ["0.0.0.0/1", "128.0.0.0/1", "::/1", "8000::/1"].map(String::from).to_vec()
+                    ["0.0.0.0/1", "128.0.0.0/1", "::/1", "8000::/1"]
+                        .map(String::from)
+                        .to_vec()
                 }
                 Tunnel::Full => vec!["0.0.0.0/0".into(), "::/0".into()],
                 Tunnel::Split => {
@@ -99,7 +112,11 @@ impl BundleWriter<'_> {
                 endpoint: server.endpoint.clone(),
                 server_public_key: Some(server.public_key.clone()),
                 private_key: secrets.wg_private_key.clone(),
-                preshared_key: if p.preshared_key { secrets.wg_preshared_key.clone() } else { None },
+                preshared_key: if p.preshared_key {
+                    secrets.wg_preshared_key.clone()
+                } else {
+                    None
+                },
                 ca: None,
                 cert: None,
                 key: None,
@@ -150,7 +167,11 @@ impl BundleWriter<'_> {
                 groups: account.groups,
                 expires: account.expires.map(|d| d.to_string()),
                 must_change_password: profile.account.must_change_password,
-                initial_password: if show_password { secrets.password.clone() } else { None },
+                initial_password: if show_password {
+                    secrets.password.clone()
+                } else {
+                    None
+                },
             },
             vpn,
             devices,

@@ -69,7 +69,9 @@ pub async fn execute(shared: Arc<Shared<'static>>, persons: Vec<PersonPlan>) -> 
     let mut tasks = JoinSet::new();
     let mut outcome = Outcome::default();
     for person in persons.into_iter().filter(needs_work) {
-        let Ok(permit) = gate.clone().acquire_owned().await else { break };
+        let Ok(permit) = gate.clone().acquire_owned().await else {
+            break;
+        };
         if shared.cancel.load(Ordering::SeqCst) {
             outcome.not_started += 1;
             continue;
@@ -99,7 +101,10 @@ pub async fn execute(shared: Arc<Shared<'static>>, persons: Vec<PersonPlan>) -> 
 }
 
 fn needs_work(person: &PersonPlan) -> bool {
-    person.has_changes() || (person.status == PersonStatus::Withdrawn && person.reason.is_some() && !person.actions.is_empty())
+    person.has_changes()
+        || (person.status == PersonStatus::Withdrawn
+            && person.reason.is_some()
+            && !person.actions.is_empty())
 }
 
 #[derive(Default)]
@@ -118,16 +123,39 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan) -> PersonOutcom
     };
     if plan.status == PersonStatus::Withdrawn {
         // Withdrawal: everything side by side, then mark the person withdrawn.
-        let results = run_all(shared, plan, plan.actions.iter().filter(|a| a.op != Op::Unchanged).collect(), None).await;
+        let results = run_all(
+            shared,
+            plan,
+            plan.actions
+                .iter()
+                .filter(|a| a.op != Op::Unchanged)
+                .collect(),
+            None,
+        )
+        .await;
         let ok = collect(&mut out, plan, results);
         if ok {
-            let _ = shared.journal.write_all(vec![pin, WriteOp::SetWithdrawn { id: plan.id.clone(), withdrawn: true }]).await;
+            let _ = shared
+                .journal
+                .write_all(vec![
+                    pin,
+                    WriteOp::SetWithdrawn {
+                        id: plan.id.clone(),
+                        withdrawn: true,
+                    },
+                ])
+                .await;
         }
         return out;
     }
 
     let Some(profile) = shared.profiles.get(&plan.profile) else {
-        out.failed.push(failure(plan, "profile", "profile", format!("profile \"{}\" is gone", plan.profile)));
+        out.failed.push(failure(
+            plan,
+            "profile",
+            "profile",
+            format!("profile \"{}\" is gone", plan.profile),
+        ));
         return out;
     };
     let bundle = plan.actions.iter().find_map(|a| match &a.resource {
@@ -135,17 +163,37 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan) -> PersonOutcom
         _ => None,
     });
     // Secrets: new ones into the bundle first; else those of the existing bundle.
-    let secrets = match prepare_secrets(shared, plan, profile, bundle.is_some_and(|b| b.new_secrets)) {
-        Ok(s) => s,
-        Err(err) => {
-            out.failed.push(failure(plan, "bundles", "secrets", format!("{err:#}")));
-            return out;
-        }
-    };
+    // File work blocks: let the runtime move other tasks off this thread.
+    let fresh = bundle.is_some_and(|b| b.new_secrets);
+    let secrets =
+        match tokio::task::block_in_place(|| prepare_secrets(shared, plan, profile, fresh)) {
+            Ok(s) => s,
+            Err(err) => {
+                out.failed
+                    .push(failure(plan, "bundles", "secrets", format!("{err:#}")));
+                return out;
+            }
+        };
     let public_key = secrets.wg_public_key();
     let rekey = bundle.is_some_and(|b| b.new_secrets);
-    if shared.journal.write_all(vec![pin, WriteOp::SetWithdrawn { id: plan.id.clone(), withdrawn: false }]).await.is_err() {
-        out.failed.push(failure(plan, "state", "journal", "cannot write the state store".into()));
+    if shared
+        .journal
+        .write_all(vec![
+            pin,
+            WriteOp::SetWithdrawn {
+                id: plan.id.clone(),
+                withdrawn: false,
+            },
+        ])
+        .await
+        .is_err()
+    {
+        out.failed.push(failure(
+            plan,
+            "state",
+            "journal",
+            "cannot write the state store".into(),
+        ));
         return out;
     }
 
@@ -176,15 +224,26 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan) -> PersonOutcom
         shared.progress.finished("bundles", result.is_ok());
         match result {
             Ok(()) => out.done += 1,
-            Err(err) => out.failed.push(failure(plan, "bundles", "bundle", format!("{err:#}"))),
+            Err(err) => out
+                .failed
+                .push(failure(plan, "bundles", "bundle", format!("{err:#}"))),
         }
     }
     out
 }
 
-fn prepare_secrets(shared: &Shared<'static>, plan: &PersonPlan, profile: &Profile, fresh: bool) -> Result<PersonSecrets> {
+fn prepare_secrets(
+    shared: &Shared<'static>,
+    plan: &PersonPlan,
+    profile: &Profile,
+    fresh: bool,
+) -> Result<PersonSecrets> {
     let dir = shared.bundles.dir(&plan.username);
-    let existing = if fresh && !shared.rotate { None } else { PersonSecrets::read(&dir)? };
+    let existing = if fresh && !shared.rotate {
+        None
+    } else {
+        PersonSecrets::read(&dir)?
+    };
     if let (false, Some(existing)) = (fresh, existing) {
         return Ok(existing);
     }
@@ -198,54 +257,98 @@ fn prepare_secrets(shared: &Shared<'static>, plan: &PersonPlan, profile: &Profil
     Ok(new)
 }
 
-async fn write_bundle(shared: &Shared<'static>, plan: &PersonPlan, profile: &Profile, secrets: &PersonSecrets) -> Result<()> {
+async fn write_bundle(
+    shared: &Shared<'static>,
+    plan: &PersonPlan,
+    profile: &Profile,
+    secrets: &PersonSecrets,
+) -> Result<()> {
     let person = shared
         .staff
         .get(&plan.id)
         .ok_or_else(|| anyhow::anyhow!("person {} is not in the staff list", plan.id))?;
     let context = shared.bundles.context(plan, person, profile, secrets, true);
     let fingerprint = shared.bundles.fingerprint(&context);
-    shared.bundles.write(&plan.username, profile, &context)?;
+    tokio::task::block_in_place(|| shared.bundles.write(&plan.username, profile, &context))?;
     shared
         .journal
         .write_all(vec![
-            WriteOp::SetBundle { person_id: plan.id.clone(), fingerprint },
-            entry(shared, plan, "bundles", &bundle_resource(plan), Op::Update, None),
+            WriteOp::SetBundle {
+                person_id: plan.id.clone(),
+                fingerprint,
+            },
+            entry(
+                shared,
+                plan,
+                "bundles",
+                &bundle_resource(plan),
+                Op::Update,
+                None,
+            ),
         ])
         .await?;
     Ok(())
 }
 
 /// Run actions concurrently; each result is (action, error message if failed).
-async fn run_all<'p>(shared: &Shared<'static>, plan: &'p PersonPlan, actions: Vec<&'p Action>, public_key: Option<&str>) -> Vec<(&'p Action, Option<String>)> {
+async fn run_all<'p>(
+    shared: &Shared<'static>,
+    plan: &'p PersonPlan,
+    actions: Vec<&'p Action>,
+    public_key: Option<&str>,
+) -> Vec<(&'p Action, Option<String>)> {
     let futures = actions.into_iter().map(|action| async move {
         let result = run_action(shared, plan, action, public_key).await;
-        shared.progress.finished(&action.target, result.is_ok());
+        let counter = if matches!(action.resource, Resource::License(_)) {
+            "seats"
+        } else {
+            action.target.as_str()
+        };
+        shared.progress.finished(counter, result.is_ok());
         (action, result.err())
     });
     futures::future::join_all(futures).await
 }
 
 /// Count results; false if any failed.
-fn collect(out: &mut PersonOutcome, plan: &PersonPlan, results: Vec<(&Action, Option<String>)>) -> bool {
+fn collect(
+    out: &mut PersonOutcome,
+    plan: &PersonPlan,
+    results: Vec<(&Action, Option<String>)>,
+) -> bool {
     let mut ok = true;
     for (action, error) in results {
         match error {
             None => out.done += 1,
             Some(reason) => {
                 ok = false;
-                out.failed.push(failure(plan, &action.target, &describe(&action.resource), reason));
+                out.failed.push(failure(
+                    plan,
+                    &action.target,
+                    &describe(&action.resource),
+                    reason,
+                ));
             }
         }
     }
     ok
 }
 
-async fn run_action(shared: &Shared<'static>, plan: &PersonPlan, action: &Action, public_key: Option<&str>) -> Result<(), String> {
+async fn run_action(
+    shared: &Shared<'static>,
+    plan: &PersonPlan,
+    action: &Action,
+    public_key: Option<&str>,
+) -> Result<(), String> {
     let runtime = shared.targets.get(&action.target);
     let (result, _tries) = match runtime {
         Some(rt) => {
-            let _permit = rt.limits.in_flight.acquire().await.map_err(|e| e.to_string())?;
+            let _permit = rt
+                .limits
+                .in_flight
+                .acquire()
+                .await
+                .map_err(|e| e.to_string())?;
             if let Some(rate) = &rt.limits.rate {
                 rate.wait().await;
             }
@@ -262,50 +365,118 @@ async fn run_action(shared: &Shared<'static>, plan: &PersonPlan, action: &Action
         }
         Err(err) => Some(err.to_string()),
     };
-    ops.push(entry(shared, plan, &action.target, &action.resource, action.op, error.clone()));
-    shared.journal.write_all(ops).await.map_err(|e| format!("cannot journal: {e}"))?;
+    ops.push(entry(
+        shared,
+        plan,
+        &action.target,
+        &action.resource,
+        action.op,
+        error.clone(),
+    ));
+    shared
+        .journal
+        .write_all(ops)
+        .await
+        .map_err(|e| format!("cannot journal: {e}"))?;
     error.map_or(Ok(()), Err)
 }
 
 /// What the state store records after an action succeeded.
-fn state_ops(plan: &PersonPlan, action: &Action, public_key: Option<&str>, remote_id: Option<String>) -> Vec<WriteOp> {
+fn state_ops(
+    plan: &PersonPlan,
+    action: &Action,
+    public_key: Option<&str>,
+    remote_id: Option<String>,
+) -> Vec<WriteOp> {
     let id = plan.id.clone();
     let target = action.target.clone();
     match (&action.resource, action.op) {
         (Resource::Account(a), Op::Remove) => {
             let mut disabled = a.clone();
             disabled.enabled = false;
-            vec![WriteOp::PutAccount { target, person_id: id, account: disabled, remote_id }]
+            vec![WriteOp::PutAccount {
+                target,
+                person_id: id,
+                account: disabled,
+                remote_id,
+            }]
         }
-        (Resource::Account(a), _) => vec![WriteOp::PutAccount { target, person_id: id, account: a.clone(), remote_id }],
-        (Resource::VpnPeer(_), Op::Remove) => vec![WriteOp::RemovePeer { target, person_id: id }],
+        (Resource::Account(a), _) => vec![WriteOp::PutAccount {
+            target,
+            person_id: id,
+            account: a.clone(),
+            remote_id,
+        }],
+        (Resource::VpnPeer(_), Op::Remove) => vec![WriteOp::RemovePeer {
+            target,
+            person_id: id,
+        }],
         (Resource::VpnPeer(p), _) => vec![WriteOp::PutPeer {
             target,
             person_id: id,
             peer: p.clone(),
             public_key: public_key.unwrap_or_default().to_string(),
         }],
-        (Resource::Device(d), Op::Remove) => vec![WriteOp::ReleaseDevice { target, asset_tag: d.asset_tag.clone() }],
-        (Resource::Device(d), _) => vec![WriteOp::AssignDevice { target, person_id: id, device: d.clone() }],
-        (Resource::License(l), Op::Remove) => vec![WriteOp::RemoveSeat { pool: l.pool.clone(), person_id: id }],
-        (Resource::License(l), _) => vec![WriteOp::AddSeat { pool: l.pool.clone(), person_id: id }],
+        (Resource::Device(d), Op::Remove) => vec![WriteOp::ReleaseDevice {
+            target,
+            asset_tag: d.asset_tag.clone(),
+        }],
+        (Resource::Device(d), _) => vec![WriteOp::AssignDevice {
+            target,
+            person_id: id,
+            device: d.clone(),
+        }],
+        (Resource::License(l), Op::Remove) => vec![WriteOp::RemoveSeat {
+            pool: l.pool.clone(),
+            person_id: id,
+        }],
+        (Resource::License(l), _) => vec![WriteOp::AddSeat {
+            pool: l.pool.clone(),
+            person_id: id,
+        }],
         (Resource::Bundle(_), _) => Vec::new(),
     }
 }
 
-fn entry(shared: &Shared<'static>, plan: &PersonPlan, target: &str, resource: &Resource, op: Op, error: Option<String>) -> WriteOp {
+fn entry(
+    shared: &Shared<'static>,
+    plan: &PersonPlan,
+    target: &str,
+    resource: &Resource,
+    op: Op,
+    error: Option<String>,
+) -> WriteOp {
     let (outcome, message) = match error {
         None => (EntryOutcome::Ok, describe(resource)),
-        Some(reason) => (EntryOutcome::Failed, format!("{}: {reason}", describe(resource))),
+        Some(reason) => (
+            EntryOutcome::Failed,
+            format!("{}: {reason}", describe(resource)),
+        ),
     };
-    WriteOp::Entry(Entry::new(shared.run_id, Some(&plan.id), target, ResourceKind::from(resource), op, outcome, message))
+    WriteOp::Entry(Entry::new(
+        shared.run_id,
+        Some(&plan.id),
+        target,
+        ResourceKind::from(resource),
+        op,
+        outcome,
+        message,
+    ))
 }
 
 fn bundle_resource(plan: &PersonPlan) -> Resource {
     plan.actions
         .iter()
         .find(|a| matches!(a.resource, Resource::Bundle(_)))
-        .map_or_else(|| Resource::Bundle(crate::plan::Bundle { path: plan.username.clone(), new_secrets: false }), |a| a.resource.clone())
+        .map_or_else(
+            || {
+                Resource::Bundle(crate::plan::Bundle {
+                    path: plan.username.clone(),
+                    new_secrets: false,
+                })
+            },
+            |a| a.resource.clone(),
+        )
 }
 
 fn describe(resource: &Resource) -> String {

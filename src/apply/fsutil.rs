@@ -6,8 +6,10 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-/// Write `bytes` to `path` via a temporary file in the same folder and a rename.
-/// `mode` sets the file's permissions before any byte is written (0600 for secrets).
+/// Write `bytes` to `path` via a temporary file in the same folder and a rename,
+/// so a killed process never leaves half a file. `mode` sets the permissions
+/// before any byte is written (0600 for secrets). The data is not fsynced:
+/// the state store (SQLite) is the durable record; files are re-derived from it.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -20,13 +22,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> 
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
     // tempfile creates files 0600; widen only where asked.
     if let Some(mode) = mode {
-        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode))?;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))?;
     } else {
-        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
     }
     tmp.write_all(bytes)?;
-    tmp.as_file().sync_data()?;
-    tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 

@@ -41,7 +41,11 @@ pub struct Limits {
 
 impl Limits {
     /// The target's `max_concurrency`, capped by `-j`; default 16.
-    pub fn new(max_concurrency: Option<usize>, jobs: Option<usize>, rate_limit: Option<f64>) -> Limits {
+    pub fn new(
+        max_concurrency: Option<usize>,
+        jobs: Option<usize>,
+        rate_limit: Option<f64>,
+    ) -> Limits {
         let max = match (max_concurrency, jobs) {
             (Some(m), Some(j)) => m.min(j),
             (Some(m), None) => m,

@@ -34,9 +34,18 @@ pub struct ApplyOptions {
 }
 
 /// Carry out `plan` (computed under the caller's lock) against `store`.
-pub fn run(settings: &'static Settings, store: &mut Store, plan: Plan, staff: Vec<Person>, options: ApplyOptions) -> Result<Outcome> {
+pub fn run(
+    settings: &'static Settings,
+    store: &mut Store,
+    plan: Plan,
+    staff: Vec<Person>,
+    options: ApplyOptions,
+) -> Result<Outcome> {
     let servers = prepare_vpn_servers(settings, store)?;
-    let run_id = store.begin_run(&RunInfo::from_env(options.command, Some(plan.inputs.digest.clone())))?;
+    let run_id = store.begin_run(&RunInfo::from_env(
+        options.command,
+        Some(plan.inputs.digest.clone()),
+    ))?;
     let journal = store.journal()?;
 
     let mut targets = BTreeMap::new();
@@ -46,12 +55,21 @@ pub fn run(settings: &'static Settings, store: &mut Store, plan: Plan, staff: Ve
             name.clone(),
             TargetRuntime {
                 target: Target::connect(config)?,
-                limits: limit::Limits::new(limits.max_concurrency, settings.jobs, limits.rate_limit),
+                limits: limit::Limits::new(
+                    limits.max_concurrency,
+                    settings.jobs,
+                    limits.rate_limit,
+                ),
             },
         );
     }
     let mut totals: BTreeMap<String, u64> = BTreeMap::new();
-    for action in plan.persons.iter().flat_map(|p| &p.actions).filter(|a| a.op != Op::Unchanged) {
+    for action in plan
+        .persons
+        .iter()
+        .flat_map(|p| &p.actions)
+        .filter(|a| a.op != Op::Unchanged)
+    {
         let name = match action.resource {
             Resource::License(_) => "seats".to_string(),
             _ => action.target.clone(),
@@ -79,7 +97,9 @@ pub fn run(settings: &'static Settings, store: &mut Store, plan: Plan, staff: Ve
         rotate: options.rotate,
     });
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let outcome = runtime.block_on(async {
         let cancel = cancel.clone();
         let output = settings.output;
@@ -103,7 +123,12 @@ pub fn run(settings: &'static Settings, store: &mut Store, plan: Plan, staff: Ve
     } else {
         RunOutcome::Partial
     };
-    store.finish_run(run_id, result)?;
+    store.finish_run(
+        run_id,
+        result,
+        outcome.done as u64,
+        outcome.failed.len() as u64,
+    )?;
     Ok(outcome)
 }
 
@@ -124,9 +149,13 @@ async fn wait_for_interrupt() -> bool {
 fn prepare_vpn_servers(settings: &Settings, store: &Store) -> Result<BTreeMap<String, VpnServer>> {
     let mut servers = BTreeMap::new();
     for (name, config) in &settings.config.targets {
-        let TargetConfig::WireguardFile(wg) = config else { continue };
+        let TargetConfig::WireguardFile(wg) = config else {
+            continue;
+        };
         let path = settings.out_path(&wg.path);
-        let existing = std::fs::read_to_string(&path).ok().map(|t| wireguard_file::ServerFile::parse(&t));
+        let existing = std::fs::read_to_string(&path)
+            .ok()
+            .map(|t| wireguard_file::ServerFile::parse(&t));
         let private_key = match existing.as_ref().and_then(|f| f.private_key.clone()) {
             Some(key) => key,
             None => {
@@ -135,8 +164,12 @@ fn prepare_vpn_servers(settings: &Settings, store: &Store) -> Result<BTreeMap<St
                 key
             }
         };
-        let public_key = secrets::public_key_of(&private_key)
-            .with_context(|| format!("{}: the server's PrivateKey is not a WireGuard key", path.display()))?;
+        let public_key = secrets::public_key_of(&private_key).with_context(|| {
+            format!(
+                "{}: the server's PrivateKey is not a WireGuard key",
+                path.display()
+            )
+        })?;
         servers.insert(
             name.clone(),
             VpnServer {
@@ -164,7 +197,11 @@ fn write_projections(settings: &Settings, store: &Store) -> Result<()> {
             TargetConfig::Local(local) => {
                 let accounts = store.accounts(name)?;
                 let ldif = local_directory::render_ldif(&local.base_dn, &accounts);
-                fsutil::write_if_changed(&settings.out_path(&local.ldif), ldif.as_bytes(), Some(0o644))?;
+                fsutil::write_if_changed(
+                    &settings.out_path(&local.ldif),
+                    ldif.as_bytes(),
+                    Some(0o644),
+                )?;
             }
             TargetConfig::Csv(_) => {}
         }
@@ -174,17 +211,32 @@ fn write_projections(settings: &Settings, store: &Store) -> Result<()> {
 
 /// The server file from the store's peers. Preshared keys come from the file
 /// as it was, or (new peers) from the person's bundle; foreign peers are kept.
-fn write_server_file(settings: &Settings, store: &Store, name: &str, wg: &crate::config::WireguardFile, private_key: &str) -> Result<()> {
+fn write_server_file(
+    settings: &Settings,
+    store: &Store,
+    name: &str,
+    wg: &crate::config::WireguardFile,
+    private_key: &str,
+) -> Result<()> {
     let path = settings.out_path(&wg.path);
-    let old = std::fs::read_to_string(&path).map(|t| wireguard_file::ServerFile::parse(&t)).unwrap_or_default();
+    let old = std::fs::read_to_string(&path)
+        .map(|t| wireguard_file::ServerFile::parse(&t))
+        .unwrap_or_default();
     let mut psks = old.preshared_keys();
     let peers = store.peers(name)?;
-    let ours: std::collections::BTreeSet<String> = peers.iter().map(|(_, _, key)| key.clone()).collect();
-    let usernames: BTreeMap<String, String> = store.persons()?.into_iter().map(|(id, known)| (id, known.username)).collect();
+    let ours: std::collections::BTreeSet<String> =
+        peers.iter().map(|(_, _, key)| key.clone()).collect();
+    let usernames: BTreeMap<String, String> = store
+        .persons()?
+        .into_iter()
+        .map(|(id, known)| (id, known.username))
+        .collect();
     for (id, peer, key) in &peers {
         if peer.preshared_key && !psks.contains_key(key) {
             if let Some(username) = usernames.get(id) {
-                if let Some(secrets) = secrets::PersonSecrets::read(&settings.out_dir.join(username))? {
+                if let Some(secrets) =
+                    secrets::PersonSecrets::read(&settings.out_dir.join(username))?
+                {
                     if secrets.wg_public_key().as_deref() == Some(key.as_str()) {
                         if let Some(psk) = secrets.wg_preshared_key {
                             psks.insert(key.clone(), psk);
@@ -200,7 +252,11 @@ fn write_server_file(settings: &Settings, store: &Store, name: &str, wg: &crate:
             person: id,
             username: usernames.get(id).map_or("", String::as_str),
             public_key: key,
-            preshared_key: if peer.preshared_key { psks.get(key).map(String::as_str) } else { None },
+            preshared_key: if peer.preshared_key {
+                psks.get(key).map(String::as_str)
+            } else {
+                None
+            },
             address: peer.address,
         })
         .collect();

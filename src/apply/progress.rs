@@ -41,9 +41,11 @@ impl Progress {
         let mut bars = BTreeMap::new();
         let multi = output.bars.then(|| {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
-            let style = ProgressStyle::with_template("{prefix:>14} [{bar:30}] {pos:>6}/{len:6} {per_sec:>10} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> ");
+            let style = ProgressStyle::with_template(
+                "{prefix:>14} [{bar:30}] {pos:>6}/{len:6} {per_sec:>10} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
             for (name, total) in totals {
                 let bar = multi.add(ProgressBar::new(*total));
                 bar.set_style(style.clone());
@@ -72,7 +74,10 @@ impl Progress {
         if let Some(bar) = self.bars.get(target) {
             bar.inc(1);
             if !ok {
-                let failed = self.counters.get(target).map_or(0, |c| c.failed.load(Ordering::Relaxed));
+                let failed = self
+                    .counters
+                    .get(target)
+                    .map_or(0, |c| c.failed.load(Ordering::Relaxed));
                 bar.set_message(format!("{failed} failed"));
             }
         }
@@ -83,12 +88,18 @@ impl Progress {
 
     /// A plain progress line at most every five seconds.
     fn maybe_line(&self) {
-        let Ok(mut last) = self.last_line.lock() else { return };
+        let Ok(mut last) = self.last_line.lock() else {
+            return;
+        };
         if last.elapsed() < Duration::from_secs(5) {
             return;
         }
         *last = Instant::now();
-        eprintln!("progress {:>5.1}s: {}", self.started.elapsed().as_secs_f64(), self.summary());
+        eprintln!(
+            "progress {:>5.1}s: {}",
+            self.started.elapsed().as_secs_f64(),
+            self.summary()
+        );
     }
 
     fn summary(&self) -> String {
@@ -96,8 +107,16 @@ impl Progress {
             .iter()
             .map(|(name, c)| {
                 let failed = c.failed.load(Ordering::Relaxed);
-                let failed = if failed > 0 { format!(" ({failed} failed)") } else { String::new() };
-                format!("{name} {}/{}{failed}", c.done.load(Ordering::Relaxed), c.total.load(Ordering::Relaxed))
+                let failed = if failed > 0 {
+                    format!(" ({failed} failed)")
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{name} {}/{}{failed}",
+                    c.done.load(Ordering::Relaxed),
+                    c.total.load(Ordering::Relaxed)
+                )
             })
             .collect::<Vec<_>>()
             .join(", ")
@@ -112,7 +131,11 @@ impl Progress {
             let _ = multi.clear();
         }
         if self.lines && !self.counters.is_empty() {
-            eprintln!("done in {:.1}s: {}", self.started.elapsed().as_secs_f64(), self.summary());
+            eprintln!(
+                "done in {:.1}s: {}",
+                self.started.elapsed().as_secs_f64(),
+                self.summary()
+            );
         }
     }
 }

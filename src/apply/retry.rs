@@ -39,7 +39,9 @@ impl RetryPolicy {
         } else {
             Duration::from_micros(rand::thread_rng().gen_range(0..=ceiling.as_micros() as u64))
         };
-        retry_after.map_or(jittered, |after| jittered.max(after.min(self.max.max(after))))
+        retry_after.map_or(jittered, |after| {
+            jittered.max(after.min(self.max.max(after)))
+        })
     }
 }
 
@@ -54,7 +56,10 @@ where
     loop {
         match op().await {
             Ok(value) => return (Ok(value), n),
-            Err(TargetError::Transient { message, retry_after }) if n < policy.attempts => {
+            Err(TargetError::Transient {
+                message,
+                retry_after,
+            }) if n < policy.attempts => {
                 let _ = message;
                 tokio::time::sleep(policy.delay(n, retry_after)).await;
                 n += 1;
@@ -70,7 +75,11 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     fn fast() -> RetryPolicy {
-        RetryPolicy { attempts: 4, base: Duration::from_millis(1), max: Duration::from_millis(5) }
+        RetryPolicy {
+            attempts: 4,
+            base: Duration::from_millis(1),
+            max: Duration::from_millis(5),
+        }
     }
 
     #[tokio::test]
@@ -102,14 +111,21 @@ mod tests {
 
     #[tokio::test]
     async fn gives_up_after_the_attempts() {
-        let (result, tries) = retry(&fast(), || async { Err::<(), _>(TargetError::transient("timeout")) }).await;
+        let (result, tries) = retry(&fast(), || async {
+            Err::<(), _>(TargetError::transient("timeout"))
+        })
+        .await;
         assert!(result.unwrap_err().is_transient());
         assert_eq!(tries, 4);
     }
 
     #[test]
     fn delays_grow_are_capped_and_honour_retry_after() {
-        let p = RetryPolicy { attempts: 10, base: Duration::from_millis(100), max: Duration::from_secs(2) };
+        let p = RetryPolicy {
+            attempts: 10,
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(2),
+        };
         for n in 1..10 {
             let d = p.delay(n, None);
             assert!(d <= Duration::from_millis(100 * (1 << (n - 1))).min(p.max));

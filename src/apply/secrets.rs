@@ -56,7 +56,9 @@ impl PersonSecrets {
     pub fn from_file(text: &str) -> PersonSecrets {
         let mut secrets = PersonSecrets::default();
         for line in text.lines() {
-            let Some((key, value)) = line.split_once('=') else { continue };
+            let Some((key, value)) = line.split_once('=') else {
+                continue;
+            };
             let value = Some(value.to_string());
             match key {
                 "initial_password" => secrets.password = value,
@@ -114,7 +116,10 @@ pub fn password(policy: &PasswordPolicy) -> String {
     let length = policy.length.max(classes.len()).max(8);
     let all: Vec<u8> = classes.iter().flat_map(|c| c.iter().copied()).collect();
     let mut rng = OsRng;
-    let mut chars: Vec<u8> = classes.iter().map(|c| c[rng.gen_range(0..c.len())]).collect();
+    let mut chars: Vec<u8> = classes
+        .iter()
+        .map(|c| c[rng.gen_range(0..c.len())])
+        .collect();
     while chars.len() < length {
         chars.push(all[rng.gen_range(0..all.len())]);
     }
@@ -140,14 +145,24 @@ mod tests {
     #[test]
     fn known_vector_matches_wg_pubkey() {
         // RFC 7748 §6.1: Alice's private key and public key.
-        let private = hex::decode("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a").unwrap();
-        let public = hex::decode("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a").unwrap();
-        assert_eq!(public_key_of(&B64.encode(private)), Some(B64.encode(public)));
+        let private =
+            hex::decode("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")
+                .unwrap();
+        let public =
+            hex::decode("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a")
+                .unwrap();
+        assert_eq!(
+            public_key_of(&B64.encode(private)),
+            Some(B64.encode(public))
+        );
     }
 
     #[test]
     fn passwords_meet_the_policy() {
-        let policy = PasswordPolicy { length: 16, symbols: true };
+        let policy = PasswordPolicy {
+            length: 16,
+            symbols: true,
+        };
         for _ in 0..200 {
             let p = password(&policy);
             assert_eq!(p.len(), 16);

@@ -42,24 +42,46 @@ pub fn run(settings: &'static Settings, args: &ApplyArgs) -> Result<ExitCode> {
 }
 
 /// Carry out a plan computed under the lock; shared with `offboard`.
-pub fn execute(settings: &'static Settings, plan: Plan, staff: Vec<Person>, command: String, rotate: bool) -> Result<ExitCode> {
+pub fn execute(
+    settings: &'static Settings,
+    plan: Plan,
+    staff: Vec<Person>,
+    command: String,
+    rotate: bool,
+) -> Result<ExitCode> {
     let output = settings.output;
     if !plan.has_changes() {
         output.info("nothing to do: the targets match the staff list");
         return Ok(ExitCode::Success);
     }
-    let changes: usize = plan.summary.iter().map(|s| s.create + s.update + s.remove).sum();
+    let changes: usize = plan
+        .summary
+        .iter()
+        .map(|s| s.create + s.update + s.remove)
+        .sum();
     let persons = plan.persons.iter().filter(|p| p.has_changes()).count();
     for warning in &plan.warnings {
         output.warn(&warning.message);
     }
-    if !output.assume_yes && !confirm(&format!("apply {changes} change(s) for {persons} person(s)?"))? {
+    if !output.assume_yes
+        && !confirm(&format!(
+            "apply {changes} change(s) for {persons} person(s)?"
+        ))?
+    {
         output.info("nothing was changed");
         return Ok(ExitCode::Failed);
     }
-    output.info(format!("applying {changes} change(s) for {persons} person(s)"));
+    output.info(format!(
+        "applying {changes} change(s) for {persons} person(s)"
+    ));
     let mut store = Store::open(&settings.state_path)?;
-    let outcome = crate::apply::run(settings, &mut store, plan, staff, ApplyOptions { command, rotate })?;
+    let outcome = crate::apply::run(
+        settings,
+        &mut store,
+        plan,
+        staff,
+        ApplyOptions { command, rotate },
+    )?;
     summarize(settings, &outcome)
 }
 
@@ -69,7 +91,14 @@ fn summarize(settings: &Settings, outcome: &Outcome) -> Result<ExitCode> {
         "done: {} action(s) completed, {} failed{}",
         outcome.done,
         outcome.failed.len(),
-        if outcome.not_started > 0 { format!(", {} person(s) not started (interrupted)", outcome.not_started) } else { String::new() }
+        if outcome.not_started > 0 {
+            format!(
+                ", {} person(s) not started (interrupted)",
+                outcome.not_started
+            )
+        } else {
+            String::new()
+        }
     ));
     for failed in &outcome.failed {
         eprintln!(
@@ -81,13 +110,20 @@ fn summarize(settings: &Settings, outcome: &Outcome) -> Result<ExitCode> {
         );
     }
     if !outcome.failed.is_empty() || outcome.not_started > 0 {
-        return Err(Failure::Partial { failed: outcome.failed.len() + outcome.not_started }.into());
+        return Err(Failure::Partial {
+            failed: outcome.failed.len() + outcome.not_started,
+        }
+        .into());
     }
     Ok(ExitCode::Success)
 }
 
 /// Load a saved plan and refuse it if its inputs or the targets changed since.
-fn saved_plan(settings: &Settings, path: &std::path::Path, args: &ApplyArgs) -> Result<(Plan, Vec<Person>)> {
+fn saved_plan(
+    settings: &Settings,
+    path: &std::path::Path,
+    args: &ApplyArgs,
+) -> Result<(Plan, Vec<Person>)> {
     let saved = load_plan(path)?;
     let files: Vec<PathBuf> = saved.inputs.staff_files.iter().map(PathBuf::from).collect();
     let request = PlanRequest {
@@ -107,7 +143,10 @@ fn saved_plan(settings: &Settings, path: &std::path::Path, args: &ApplyArgs) -> 
     }
     if fresh.state_digest != saved.state_digest {
         return Err(Failure::usage_with_hint(
-            format!("stale plan {}: the state of the targets changed since it was made", path.display()),
+            format!(
+                "stale plan {}: the state of the targets changed since it was made",
+                path.display()
+            ),
             "run `homebase plan --out` again and have the new plan reviewed",
         )
         .into());

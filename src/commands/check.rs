@@ -9,12 +9,19 @@ use crate::settings::Settings;
 
 pub fn run(settings: &Settings, args: &CheckArgs) -> Result<ExitCode> {
     let persons = load_persons(settings, &args.staff.files, args.staff.sheet.as_deref())?;
-    let profiles = crate::plan::assign_profiles(&persons, &settings.profiles, &settings.config.default_profile)?;
+    let profiles = crate::plan::assign_profiles(
+        &persons,
+        &settings.profiles,
+        &settings.config.default_profile,
+    )?;
     let mut per_profile = std::collections::BTreeMap::<&str, usize>::new();
     for profile in profiles {
         *per_profile.entry(profile.name.as_str()).or_default() += 1;
     }
-    let counts: Vec<String> = per_profile.iter().map(|(name, n)| format!("{name} {n}")).collect();
+    let counts: Vec<String> = per_profile
+        .iter()
+        .map(|(name, n)| format!("{name} {n}"))
+        .collect();
     settings.output.info(format!(
         "ok: {} person(s) in {} file(s) ({}); configuration {}, {} profile(s), {} template(s) checked",
         persons.len(),

@@ -21,13 +21,22 @@ pub fn run(args: &InitArgs) -> Result<ExitCode> {
     );
     files.push(("homebase.yaml".into(), config));
     for (name, text) in crate::profile::SHIPPED {
-        files.push((PathBuf::from("profiles").join(format!("{name}.yaml")), (*text).to_string()));
+        files.push((
+            PathBuf::from("profiles").join(format!("{name}.yaml")),
+            (*text).to_string(),
+        ));
     }
     for (name, text) in crate::render::SHIPPED {
         files.push((PathBuf::from("templates").join(name), (*text).to_string()));
     }
-    files.push(("schema/config.schema.json".into(), crate::schema::config_schema()));
-    files.push(("schema/profile.schema.json".into(), crate::schema::profile_schema()));
+    files.push((
+        "schema/config.schema.json".into(),
+        crate::schema::config_schema(),
+    ));
+    files.push((
+        "schema/profile.schema.json".into(),
+        crate::schema::profile_schema(),
+    ));
     files.push(("examples/staff.csv".into(), STAFF.to_string()));
     files.push(("examples/inventory.csv".into(), INVENTORY.to_string()));
 
@@ -39,7 +48,11 @@ pub fn run(args: &InitArgs) -> Result<ExitCode> {
         .collect();
     if !existing.is_empty() && !args.force {
         return Err(Failure::usage_with_hint(
-            format!("{} file(s) exist already: {}", existing.len(), existing.join(", ")),
+            format!(
+                "{} file(s) exist already: {}",
+                existing.len(),
+                existing.join(", ")
+            ),
             "use `homebase init --force` to overwrite them",
         )
         .into());

@@ -41,11 +41,19 @@ fn leak(settings: Settings) -> &'static Settings {
 
 /// Read and validate the staff files, and check every person gets a profile:
 /// all problems of all files at once.
-fn load_persons(settings: &Settings, files: &[PathBuf], sheet: Option<&str>) -> Result<Vec<Person>> {
+fn load_persons(
+    settings: &Settings,
+    files: &[PathBuf],
+    sheet: Option<&str>,
+) -> Result<Vec<Person>> {
     let mut options = settings.input.clone();
     options.sheet = sheet.map(str::to_string);
     let persons = load_staff(files, &options).map_err(Failure::Invalid)?;
-    crate::plan::assign_profiles(&persons, &settings.profiles, &settings.config.default_profile)
-        .map_err(Failure::Invalid)?;
+    crate::plan::assign_profiles(
+        &persons,
+        &settings.profiles,
+        &settings.config.default_profile,
+    )
+    .map_err(Failure::Invalid)?;
     Ok(persons)
 }

@@ -12,12 +12,25 @@ use crate::settings::Settings;
 use crate::state::StateLock;
 
 pub fn run(settings: &'static Settings, args: &OffboardArgs) -> Result<ExitCode> {
-    let _lock = (!args.dry_run).then(|| StateLock::acquire(&settings.state_path)).transpose()?;
+    let _lock = (!args.dry_run)
+        .then(|| StateLock::acquire(&settings.state_path))
+        .transpose()?;
     let observed = crate::target::observe(settings)?;
-    let unknown: Vec<&String> = args.ids.iter().filter(|id| !observed.persons.contains_key(*id)).collect();
+    let unknown: Vec<&String> = args
+        .ids
+        .iter()
+        .filter(|id| !observed.persons.contains_key(*id))
+        .collect();
     if !unknown.is_empty() {
         return Err(Failure::usage_with_hint(
-            format!("not provisioned by homebase: {}", unknown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")),
+            format!(
+                "not provisioned by homebase: {}",
+                unknown
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             "`homebase status` lists who is",
         )
         .into());
@@ -43,8 +56,19 @@ pub fn run(settings: &'static Settings, args: &OffboardArgs) -> Result<ExitCode>
     plan.persons.retain(|p| withdraw.contains(&p.id));
     plan.warnings.clear();
     if args.dry_run {
-        crate::output::print_stdout(&crate::report::render(&plan, crate::cli::Format::Text, false, settings.output.color))?;
+        crate::output::print_stdout(&crate::report::render(
+            &plan,
+            crate::cli::Format::Text,
+            false,
+            settings.output.color,
+        ))?;
         return Ok(ExitCode::Success);
     }
-    super::apply::execute(settings, plan, Vec::new(), super::apply::command_line(), false)
+    super::apply::execute(
+        settings,
+        plan,
+        Vec::new(),
+        super::apply::command_line(),
+        false,
+    )
 }

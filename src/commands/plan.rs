@@ -28,7 +28,11 @@ pub fn compute(settings: &Settings, request: &PlanRequest) -> Result<(Plan, Vec<
     let observed = crate::target::observe(settings).context("cannot read the current state")?;
     let today = chrono::Local::now().date_naive();
     let inputs = Inputs {
-        staff_files: request.files.iter().map(|f| f.display().to_string()).collect(),
+        staff_files: request
+            .files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect(),
         config: settings.config_source.clone(),
         digest: settings.inputs_digest(request.files)?,
     };
@@ -60,7 +64,11 @@ pub fn run(settings: &Settings, args: &PlanArgs) -> Result<ExitCode> {
     print_report(settings, &plan, &args.report)?;
     if let Some(out) = &args.out {
         save_plan(&plan, out)?;
-        settings.output.info(format!("plan saved to {}; apply it with `homebase apply --plan {}`", out.display(), out.display()));
+        settings.output.info(format!(
+            "plan saved to {}; apply it with `homebase apply --plan {}`",
+            out.display(),
+            out.display()
+        ));
     }
     if args.detailed_exitcode && plan.has_changes() {
         return Ok(ExitCode::Changes);
@@ -71,11 +79,17 @@ pub fn run(settings: &Settings, args: &PlanArgs) -> Result<ExitCode> {
 /// The report on stdout, and into `--report FILE` if asked.
 pub fn print_report(settings: &Settings, plan: &Plan, args: &ReportArgs) -> Result<()> {
     let all = settings.output.verbose > 0;
-    let stdout = crate::report::render(plan, args.format, all, settings.output.color && args.format == Format::Text);
+    let stdout = crate::report::render(
+        plan,
+        args.format,
+        all,
+        settings.output.color && args.format == Format::Text,
+    );
     if let Some(path) = &args.report {
         let format = crate::report::format_for_path(path, args.format);
         let text = crate::report::render(plan, format, true, false);
-        write_file(path, text.as_bytes()).with_context(|| format!("cannot write the report {}", path.display()))?;
+        write_file(path, text.as_bytes())
+            .with_context(|| format!("cannot write the report {}", path.display()))?;
     }
     crate::output::print_stdout(&stdout)?;
     Ok(())
@@ -87,10 +101,10 @@ pub fn save_plan(plan: &Plan, path: &Path) -> Result<()> {
 }
 
 pub fn load_plan(path: &Path) -> Result<Plan> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read the plan {}", path.display()))?;
-    let plan: Plan = serde_json::from_slice(&bytes).map_err(|e| {
-        Failure::usage(format!("{}: not a homebase plan: {e}", path.display()))
-    })?;
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read the plan {}", path.display()))?;
+    let plan: Plan = serde_json::from_slice(&bytes)
+        .map_err(|e| Failure::usage(format!("{}: not a homebase plan: {e}", path.display())))?;
     if plan.schema != crate::plan::PLAN_SCHEMA {
         return Err(Failure::usage(format!(
             "{}: plan schema \"{}\" is not \"{}\"",

@@ -51,7 +51,10 @@ pub fn run(settings: &Settings, args: &StatusArgs) -> Result<ExitCode> {
         return Err(Failure::usage("`status --refresh` needs a remote target; the embedded targets are the state store itself").into());
     }
     let Some(store) = Store::open_existing_read_only(&settings.state_path)? else {
-        settings.output.info(format!("no state store at {}: nothing provisioned yet", settings.state_path.display()));
+        settings.output.info(format!(
+            "no state store at {}: nothing provisioned yet",
+            settings.state_path.display()
+        ));
         return Ok(ExitCode::Success);
     };
     if args.history {
@@ -62,15 +65,26 @@ pub fn run(settings: &Settings, args: &StatusArgs) -> Result<ExitCode> {
     for (name, target) in &settings.config.targets {
         if target.area() == Area::Inventory {
             for (asset_tag, person) in store.device_assignments(name)? {
-                devices.entry(person).or_default().push(DeviceStatus { target: name.clone(), asset_tag });
+                devices.entry(person).or_default().push(DeviceStatus {
+                    target: name.clone(),
+                    asset_tag,
+                });
             }
         }
     }
-    let unknown: Vec<&String> = args.ids.iter().filter(|id| !observed.persons.contains_key(*id)).collect();
+    let unknown: Vec<&String> = args
+        .ids
+        .iter()
+        .filter(|id| !observed.persons.contains_key(*id))
+        .collect();
     if !unknown.is_empty() {
         return Err(Failure::usage(format!(
             "not provisioned by homebase: {}",
-            unknown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            unknown
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
         .into());
     }
@@ -99,11 +113,19 @@ pub fn run(settings: &Settings, args: &StatusArgs) -> Result<ExitCode> {
                 .peers
                 .iter()
                 .filter_map(|(target, peers)| {
-                    peers.get(id).map(|p| PeerStatus { target: target.clone(), address: p.address.to_string() })
+                    peers.get(id).map(|p| PeerStatus {
+                        target: target.clone(),
+                        address: p.address.to_string(),
+                    })
                 })
                 .collect(),
             devices: devices.remove(id).unwrap_or_default(),
-            seats: observed.seats.iter().filter(|(_, h)| h.contains(id)).map(|(pool, _)| pool.clone()).collect(),
+            seats: observed
+                .seats
+                .iter()
+                .filter(|(_, h)| h.contains(id))
+                .map(|(pool, _)| pool.clone())
+                .collect(),
         })
         .collect();
     let text = match args.format {
@@ -114,12 +136,29 @@ pub fn run(settings: &Settings, args: &StatusArgs) -> Result<ExitCode> {
         _ => {
             let mut out = String::new();
             let active = persons.iter().filter(|p| !p.withdrawn).count();
-            let _ = writeln!(out, "{} person(s) on record, {} active, {} withdrawn", persons.len(), active, persons.len() - active);
+            let _ = writeln!(
+                out,
+                "{} person(s) on record, {} active, {} withdrawn",
+                persons.len(),
+                active,
+                persons.len() - active
+            );
             for p in &persons {
-                let vpn: Vec<String> = p.vpn.iter().map(|v| format!("{} {}", v.target, v.address)).collect();
+                let vpn: Vec<String> = p
+                    .vpn
+                    .iter()
+                    .map(|v| format!("{} {}", v.target, v.address))
+                    .collect();
                 let devices: Vec<&str> = p.devices.iter().map(|d| d.asset_tag.as_str()).collect();
                 let account = p.accounts.first().map_or("no account".to_string(), |a| {
-                    format!("{}{}", if a.enabled { "enabled" } else { "disabled" }, a.expires.as_deref().map(|e| format!(" until {e}")).unwrap_or_default())
+                    format!(
+                        "{}{}",
+                        if a.enabled { "enabled" } else { "disabled" },
+                        a.expires
+                            .as_deref()
+                            .map(|e| format!(" until {e}"))
+                            .unwrap_or_default()
+                    )
                 });
                 let _ = writeln!(
                     out,
@@ -130,8 +169,16 @@ pub fn run(settings: &Settings, args: &StatusArgs) -> Result<ExitCode> {
                     p.profile,
                     account,
                     if p.withdrawn { " · withdrawn" } else { "" },
-                    if vpn.is_empty() { "—".into() } else { vpn.join(", ") },
-                    if devices.is_empty() { "—".into() } else { devices.join(", ") }
+                    if vpn.is_empty() {
+                        "—".into()
+                    } else {
+                        vpn.join(", ")
+                    },
+                    if devices.is_empty() {
+                        "—".into()
+                    } else {
+                        devices.join(", ")
+                    }
                 );
             }
             out
@@ -170,7 +217,11 @@ fn history(store: &Store, format: Format) -> Result<ExitCode> {
                     r.info.started.format("%Y-%m-%d %H:%M:%S UTC"),
                     terminal(&r.info.user),
                     terminal(&r.info.host),
-                    r.info.ci_job.as_deref().map(|j| format!(" ({j})")).unwrap_or_default(),
+                    r.info
+                        .ci_job
+                        .as_deref()
+                        .map(|j| format!(" ({j})"))
+                        .unwrap_or_default(),
                     r.outcome.map_or("unfinished", |o| o.name()),
                     r.journaled_ok,
                     r.journaled_failed,

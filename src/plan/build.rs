@@ -235,7 +235,10 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
         let has_bundle = observed.bundles.contains(&person.id);
         let changed = actions.iter().any(|a| a.op != Op::Unchanged);
         if changed || !has_bundle || input.rotate {
-            let fresh = actions.iter().any(|a| a.op == Op::Create && matches!(a.resource, Resource::Account(_) | Resource::VpnPeer(_)));
+            let fresh = actions.iter().any(|a| {
+                a.op == Op::Create
+                    && matches!(a.resource, Resource::Account(_) | Resource::VpnPeer(_))
+            });
             actions.push(Action {
                 target: "bundles".to_string(),
                 op: if has_bundle { Op::Update } else { Op::Create },

@@ -22,7 +22,8 @@ pub fn markdown(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
-            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '!' | '|' | '~' | '=' => {
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '!' | '|'
+            | '~' | '=' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -43,7 +44,13 @@ pub fn terminal(s: &str) -> String {
         return s.to_string();
     }
     s.chars()
-        .map(|c| if c.is_control() { c.escape_unicode().to_string() } else { c.to_string() })
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
         .collect()
 }
 
@@ -53,7 +60,10 @@ mod tests {
 
     #[test]
     fn html_escapes_markup() {
-        assert_eq!(html("<script>\"x\" & 'y'"), "&lt;script&gt;&quot;x&quot; &amp; &#39;y&#39;");
+        assert_eq!(
+            html("<script>\"x\" & 'y'"),
+            "&lt;script&gt;&quot;x&quot; &amp; &#39;y&#39;"
+        );
     }
 
     #[test]

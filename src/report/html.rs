@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::escape::html as h;
 use super::{action_line, changed_actions, totals};
-use crate::plan::{Plan, PersonStatus};
+use crate::plan::{PersonStatus, Plan};
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#111}\
 h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.5em;border-bottom:1px solid #999}\
@@ -62,7 +62,11 @@ pub fn render(plan: &Plan) -> String {
     if !plan.warnings.is_empty() {
         let _ = writeln!(out, "<h2>Warnings</h2><ul>");
         for w in &plan.warnings {
-            let persons = if w.persons.is_empty() { String::new() } else { format!("<br><small>{}</small>", h(&w.persons.join(", "))) };
+            let persons = if w.persons.is_empty() {
+                String::new()
+            } else {
+                format!("<br><small>{}</small>", h(&w.persons.join(", ")))
+            };
             let _ = writeln!(out, "<li class=warn>{}{persons}</li>", h(&w.message));
         }
         let _ = writeln!(out, "</ul>");
@@ -74,9 +78,19 @@ pub fn render(plan: &Plan) -> String {
             PersonStatus::Withdrawn => "withdrawn",
             _ => "",
         };
-        let actions: String = changed_actions(p).map(|a| format!("<li>{}</li>", h(&action_line(a)))).collect();
-        let actions = if actions.is_empty() { "—".to_string() } else { format!("<ul class=actions>{actions}</ul>") };
-        let reason = p.reason.as_deref().map(|r| format!(": {}", h(r))).unwrap_or_default();
+        let actions: String = changed_actions(p)
+            .map(|a| format!("<li>{}</li>", h(&action_line(a))))
+            .collect();
+        let actions = if actions.is_empty() {
+            "—".to_string()
+        } else {
+            format!("<ul class=actions>{actions}</ul>")
+        };
+        let reason = p
+            .reason
+            .as_deref()
+            .map(|r| format!(": {}", h(r)))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
             "<tr class=\"{class}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:?}{reason}</td><td>{actions}</td></tr>",
@@ -88,7 +102,10 @@ pub fn render(plan: &Plan) -> String {
         );
     }
     let _ = writeln!(out, "</table>");
-    let _ = writeln!(out, "<div class=sign><div>Reviewed by (name, date)</div><div>Signature</div></div>");
+    let _ = writeln!(
+        out,
+        "<div class=sign><div>Reviewed by (name, date)</div><div>Signature</div></div>"
+    );
     let _ = writeln!(out, "</body></html>");
     out
 }

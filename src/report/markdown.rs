@@ -15,21 +15,49 @@ pub fn render(plan: &Plan, all: bool) -> String {
         "{} person(s): **{create}** to create, **{update}** to update, **{remove}** to remove, {unchanged} unchanged.\n",
         plan.persons.len()
     );
-    let _ = writeln!(out, "Inputs `{}` · state `{}` · planned for {}\n", plan.inputs.digest, plan.state_digest, plan.today);
+    let _ = writeln!(
+        out,
+        "Inputs `{}` · state `{}` · planned for {}\n",
+        plan.inputs.digest, plan.state_digest, plan.today
+    );
     let _ = writeln!(out, "## Targets\n\n| target | kind | create | update | remove | unchanged |\n|---|---|---:|---:|---:|---:|");
     for s in &plan.summary {
-        let _ = writeln!(out, "| {} | {} | {} | {} | {} | {} |", md(&s.target), s.kind, s.create, s.update, s.remove, s.unchanged);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            md(&s.target),
+            s.kind,
+            s.create,
+            s.update,
+            s.remove,
+            s.unchanged
+        );
     }
     if !plan.capacity.is_empty() {
-        let _ = writeln!(out, "\n## Capacity\n\n| what | name | used | total | % |\n|---|---|---:|---:|---:|");
+        let _ = writeln!(
+            out,
+            "\n## Capacity\n\n| what | name | used | total | % |\n|---|---|---:|---:|---:|"
+        );
         for c in &plan.capacity {
-            let _ = writeln!(out, "| {} | {} | {} | {} | {:.1} |", c.kind, md(&c.name), c.used, c.total, c.percent);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {:.1} |",
+                c.kind,
+                md(&c.name),
+                c.used,
+                c.total,
+                c.percent
+            );
         }
     }
     if !plan.warnings.is_empty() {
         let _ = writeln!(out, "\n## Warnings\n");
         for w in &plan.warnings {
-            let persons = if w.persons.is_empty() { String::new() } else { format!(" ({})", md(&w.persons.join(", "))) };
+            let persons = if w.persons.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", md(&w.persons.join(", ")))
+            };
             let _ = writeln!(out, "- **{:?}**: {}{persons}", w.kind, md(&w.message));
         }
     }
@@ -44,8 +72,15 @@ pub fn render(plan: &Plan, all: bool) -> String {
             md(&p.display_name),
             md(&p.profile),
             p.status,
-            p.reason.as_deref().map(|r| format!(": {}", md(r))).unwrap_or_default(),
-            if actions.is_empty() { "—".to_string() } else { actions.join("<br>") }
+            p.reason
+                .as_deref()
+                .map(|r| format!(": {}", md(r)))
+                .unwrap_or_default(),
+            if actions.is_empty() {
+                "—".to_string()
+            } else {
+                actions.join("<br>")
+            }
         );
     }
     out

@@ -27,7 +27,12 @@ pub fn format_for_path(path: &std::path::Path, given: Format) -> Format {
     if given != Format::Text {
         return given;
     }
-    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         Some("json") => Format::Json,
         Some("md" | "markdown") => Format::Md,
         Some("html" | "htm") => Format::Html,
@@ -45,16 +50,25 @@ fn describe(action: &Action) -> String {
     match &action.resource {
         Resource::Account(a) => format!("account {}", a.username),
         Resource::VpnPeer(p) => format!("peer {}", p.address),
-        Resource::Device(d) => format!("{} {} ({}, S/N {})", d.kind, d.asset_tag, d.model, d.serial),
+        Resource::Device(d) => {
+            format!("{} {} ({}, S/N {})", d.kind, d.asset_tag, d.model, d.serial)
+        }
         Resource::License(l) => format!("seat {}", l.pool),
-        Resource::Bundle(b) if b.new_secrets => format!("bundle {} with new keys and password", b.path),
+        Resource::Bundle(b) if b.new_secrets => {
+            format!("bundle {} with new keys and password", b.path)
+        }
         Resource::Bundle(b) => format!("bundle {}", b.path),
     }
 }
 
 /// `create account jdoe on directory; update peer … (address: a → b)`.
 fn action_line(action: &Action) -> String {
-    let mut line = format!("{} {} on {}", action.op.name(), describe(action), action.target);
+    let mut line = format!(
+        "{} {} on {}",
+        action.op.name(),
+        describe(action),
+        action.target
+    );
     if !action.changes.is_empty() {
         let changes: Vec<String> = action
             .changes
@@ -76,7 +90,12 @@ fn action_line(action: &Action) -> String {
 /// Counts over all targets: (create, update, remove, unchanged).
 fn totals(plan: &Plan) -> (usize, usize, usize, usize) {
     plan.summary.iter().fold((0, 0, 0, 0), |t, s| {
-        (t.0 + s.create, t.1 + s.update, t.2 + s.remove, t.3 + s.unchanged)
+        (
+            t.0 + s.create,
+            t.1 + s.update,
+            t.2 + s.remove,
+            t.3 + s.unchanged,
+        )
     })
 }
 

@@ -4,10 +4,16 @@ use std::fmt::Write;
 
 use super::escape::terminal;
 use super::{action_line, changed_actions, listed, totals};
-use crate::plan::{Plan, PersonStatus};
+use crate::plan::{PersonStatus, Plan};
 
 pub fn render(plan: &Plan, all: bool, color: bool) -> String {
-    let paint = |code: &str, s: &str| if color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() };
+    let paint = |code: &str, s: &str| {
+        if color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    };
     let mut out = String::new();
     let (create, update, remove, unchanged) = totals(plan);
     let _ = writeln!(
@@ -19,10 +25,19 @@ pub fn render(plan: &Plan, all: bool, color: bool) -> String {
         remove,
         unchanged
     );
-    let _ = writeln!(out, "inputs {}  state {}", plan.inputs.digest, plan.state_digest);
+    let _ = writeln!(
+        out,
+        "inputs {}  state {}",
+        plan.inputs.digest, plan.state_digest
+    );
     if !plan.summary.is_empty() {
         let _ = writeln!(out, "\nTargets");
-        let width = plan.summary.iter().map(|s| s.target.len() + s.kind.len() + 3).max().unwrap_or(0);
+        let width = plan
+            .summary
+            .iter()
+            .map(|s| s.target.len() + s.kind.len() + 3)
+            .max()
+            .unwrap_or(0);
         for s in &plan.summary {
             let name = format!("{} ({})", s.target, s.kind);
             let _ = writeln!(
@@ -35,7 +50,11 @@ pub fn render(plan: &Plan, all: bool, color: bool) -> String {
     if !plan.capacity.is_empty() {
         let _ = writeln!(out, "\nCapacity");
         for c in &plan.capacity {
-            let _ = writeln!(out, "  {:<8} {:<32} {:>7} / {:<7} {:>5.1} %", c.kind, c.name, c.used, c.total, c.percent);
+            let _ = writeln!(
+                out,
+                "  {:<8} {:<32} {:>7} / {:<7} {:>5.1} %",
+                c.kind, c.name, c.used, c.total, c.percent
+            );
         }
     }
     if !plan.warnings.is_empty() {
@@ -45,7 +64,11 @@ pub fn render(plan: &Plan, all: bool, color: bool) -> String {
             if !w.persons.is_empty() {
                 let shown: Vec<&str> = w.persons.iter().take(10).map(String::as_str).collect();
                 let more = w.persons.len().saturating_sub(shown.len());
-                let tail = if more > 0 { format!(" and {more} more") } else { String::new() };
+                let tail = if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                };
                 let _ = writeln!(out, "    {}{tail}", terminal(&shown.join(", ")));
             }
         }
@@ -60,7 +83,11 @@ pub fn render(plan: &Plan, all: bool, color: bool) -> String {
                 PersonStatus::Withdrawn => paint("31", "-"),
                 PersonStatus::Unchanged => " ".to_string(),
             };
-            let reason = p.reason.as_deref().map(|r| format!(" — {r}")).unwrap_or_default();
+            let reason = p
+                .reason
+                .as_deref()
+                .map(|r| format!(" — {r}"))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
                 "{mark} {} {} \"{}\" [{}]{}",

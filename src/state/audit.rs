@@ -142,6 +142,7 @@ impl From<&Resource> for ResourceKind {
             Resource::VpnPeer(_) => ResourceKind::VpnPeer,
             Resource::Device(_) => ResourceKind::Device,
             Resource::License(_) => ResourceKind::License,
+            Resource::Bundle(_) => ResourceKind::Bundle,
         }
     }
 }

@@ -19,7 +19,11 @@ pub fn read(path: &Path, assigned: &BTreeMap<String, String>) -> Result<Vec<Stoc
         )
     })?;
     let text = String::from_utf8_lossy(&bytes);
-    let delimiter = if text.lines().next().is_some_and(|h| h.contains(';')) { b';' } else { b',' };
+    let delimiter = if text.lines().next().is_some_and(|h| h.contains(';')) {
+        b';'
+    } else {
+        b','
+    };
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .trim(csv::Trim::All)
@@ -33,13 +37,21 @@ pub fn read(path: &Path, assigned: &BTreeMap<String, String>) -> Result<Vec<Stoc
         .collect();
     let column = |name: &str| headers.iter().position(|h| h == name);
     let mut problems = Problems::default();
-    let (tag, serial, kind, model) = match (column("asset_tag"), column("serial"), column("kind"), column("model")) {
+    let (tag, serial, kind, model) = match (
+        column("asset_tag"),
+        column("serial"),
+        column("kind"),
+        column("model"),
+    ) {
         (Some(t), Some(s), Some(k), Some(m)) => (t, s, k, m),
         _ => {
             problems.push(
                 Problem::new(&file, "missing columns")
                     .at_line(1)
-                    .expected(format!("asset_tag, serial, kind, model (found {})", headers.join(", "))),
+                    .expected(format!(
+                        "asset_tag, serial, kind, model (found {})",
+                        headers.join(", ")
+                    )),
             );
             return Err(Failure::Invalid(problems).into());
         }
@@ -60,18 +72,30 @@ pub fn read(path: &Path, assigned: &BTreeMap<String, String>) -> Result<Vec<Stoc
         let get = |i: usize| record.get(i).unwrap_or("").to_string();
         let asset_tag = get(tag);
         if asset_tag.is_empty() {
-            problems.push(Problem::new(&file, "empty asset tag").at_line(line).column("asset_tag"));
-            continue;
-        }
-        if let Some(first) = seen.insert(asset_tag.clone(), line) {
             problems.push(
-                Problem::new(&file, format!("asset tag {asset_tag} appears twice (first on line {first})"))
+                Problem::new(&file, "empty asset tag")
                     .at_line(line)
                     .column("asset_tag"),
             );
             continue;
         }
-        let available = status.is_none_or(|i| matches!(record.get(i).unwrap_or("").to_ascii_lowercase().as_str(), "" | "available" | "ready" | "verfügbar"));
+        if let Some(first) = seen.insert(asset_tag.clone(), line) {
+            problems.push(
+                Problem::new(
+                    &file,
+                    format!("asset tag {asset_tag} appears twice (first on line {first})"),
+                )
+                .at_line(line)
+                .column("asset_tag"),
+            );
+            continue;
+        }
+        let available = status.is_none_or(|i| {
+            matches!(
+                record.get(i).unwrap_or("").to_ascii_lowercase().as_str(),
+                "" | "available" | "ready" | "verfügbar"
+            )
+        });
         items.push(StockItem {
             assigned_to: assigned.get(&asset_tag).cloned(),
             asset_tag,

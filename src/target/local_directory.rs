@@ -35,7 +35,11 @@ fn attr(out: &mut String, name: &str, value: &str) {
     if safe {
         let _ = writeln!(out, "{name}: {value}");
     } else {
-        let _ = writeln!(out, "{name}:: {}", base64::engine::general_purpose::STANDARD.encode(value));
+        let _ = writeln!(
+            out,
+            "{name}:: {}",
+            base64::engine::general_purpose::STANDARD.encode(value)
+        );
     }
 }
 
@@ -46,7 +50,10 @@ pub fn render_ldif(base_dn: &str, accounts: &[(String, Account)]) -> String {
     let mut out = String::with_capacity(accounts.len() * 300);
     let _ = writeln!(out, "version: 1");
     for (id, account) in accounts {
-        let ou = account.ou.clone().unwrap_or_else(|| "ou=People".to_string());
+        let ou = account
+            .ou
+            .clone()
+            .unwrap_or_else(|| "ou=People".to_string());
         let dn = format!("uid={},{ou},{base_dn}", escape_dn_value(&account.username));
         out.push('\n');
         attr(&mut out, "dn", &dn);

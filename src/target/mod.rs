@@ -34,10 +34,16 @@ pub fn observe(settings: &Settings) -> Result<Observed> {
                 if let Ok(text) = std::fs::read_to_string(&path) {
                     let file = wireguard_file::ServerFile::parse(&text);
                     let ours: BTreeSet<String> = match &store {
-                        Some(store) => store.peers(name)?.into_iter().map(|(_, _, key)| key).collect(),
+                        Some(store) => store
+                            .peers(name)?
+                            .into_iter()
+                            .map(|(_, _, key)| key)
+                            .collect(),
                         None => BTreeSet::new(),
                     };
-                    observed.foreign_addresses.insert(name.clone(), file.foreign_addresses(&ours));
+                    observed
+                        .foreign_addresses
+                        .insert(name.clone(), file.foreign_addresses(&ours));
                 }
             }
             TargetConfig::Csv(csv) => {
@@ -76,12 +82,18 @@ pub enum Target {
 impl Target {
     pub fn connect(config: &TargetConfig) -> Result<Target> {
         match config {
-            TargetConfig::Local(_) | TargetConfig::WireguardFile(_) | TargetConfig::Csv(_) => Ok(Target::Embedded),
+            TargetConfig::Local(_) | TargetConfig::WireguardFile(_) | TargetConfig::Csv(_) => {
+                Ok(Target::Embedded)
+            }
         }
     }
 
     /// Carry out one action. `Ok(remote id)` where the system assigns one.
-    pub async fn apply(&self, action: &Action, public_key: Option<&str>) -> Result<Option<String>, TargetError> {
+    pub async fn apply(
+        &self,
+        action: &Action,
+        public_key: Option<&str>,
+    ) -> Result<Option<String>, TargetError> {
         let _ = (action, public_key);
         match self {
             Target::Embedded => Ok(None),

@@ -59,7 +59,9 @@ impl ServerFile {
                 });
                 continue;
             }
-            let Some((key, value)) = line.split_once('=') else { continue };
+            let Some((key, value)) = line.split_once('=') else {
+                continue;
+            };
             let (key, value) = (key.trim().to_ascii_lowercase(), value.trim().to_string());
             match (section, key.as_str()) {
                 ("interface", "privatekey") => file.private_key = Some(value),
@@ -75,7 +77,12 @@ impl ServerFile {
                 }
                 ("peer", "allowedips") => {
                     if let Some(peer) = file.peers.last_mut() {
-                        peer.allowed_ips.extend(value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()));
+                        peer.allowed_ips.extend(
+                            value
+                                .split(',')
+                                .map(|s| s.trim().to_string())
+                                .filter(|s| !s.is_empty()),
+                        );
                     }
                 }
                 _ => {}
@@ -114,9 +121,17 @@ pub struct ServerPeer<'a> {
 /// The whole server file: `[Interface]` then one `[Peer]` per person, in the
 /// order given (by address), each tagged with a `# homebase: ID` comment.
 /// `foreign` peers (not homebase's) are kept as they were.
-pub fn render(config: &WireguardFile, private_key: &str, peers: &[ServerPeer], foreign: &[FilePeer]) -> String {
+pub fn render(
+    config: &WireguardFile,
+    private_key: &str,
+    peers: &[ServerPeer],
+    foreign: &[FilePeer],
+) -> String {
     let mut out = String::with_capacity(200 + peers.len() * 160);
-    let _ = writeln!(out, "# Written by homebase. Peers tagged `# homebase:` are managed; others are kept.");
+    let _ = writeln!(
+        out,
+        "# Written by homebase. Peers tagged `# homebase:` are managed; others are kept."
+    );
     let _ = writeln!(out, "[Interface]");
     let _ = writeln!(out, "PrivateKey = {private_key}");
     let _ = writeln!(out, "ListenPort = {}", config.listen_port);
@@ -193,7 +208,10 @@ mod tests {
         assert_eq!(file.private_key.as_deref(), Some("SERVER"));
         assert_eq!(file.peers.len(), 2);
         assert_eq!(file.peers[0].person.as_deref(), Some("P1"));
-        assert_eq!(file.preshared_keys().get("K1").map(String::as_str), Some("S1"));
+        assert_eq!(
+            file.preshared_keys().get("K1").map(String::as_str),
+            Some("S1")
+        );
         let ours: BTreeSet<String> = ["K1".to_string()].into();
         let foreign = file.foreign_addresses(&ours);
         assert!(foreign.contains(&"10.20.0.9".parse::<IpAddr>().unwrap()));
