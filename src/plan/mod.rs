@@ -12,3 +12,5 @@ pub use address::is_assignable;
 pub use build::{assign_profiles, build, resolve_target, PlanInput};
 pub use model::*;
 pub use observed::{KnownPerson, Observed, StockItem};
+#[cfg(test)]
+mod tests;

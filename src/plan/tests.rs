@@ -1,0 +1,290 @@
+//! Planning on the shipped profiles and the default configuration, no I/O.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::NaiveDate;
+
+use super::*;
+use crate::config::{Config, DEFAULT_CONFIG};
+use crate::input::{Origin, Person};
+use crate::profile::ProfileSet;
+
+fn config() -> Config {
+    serde_norway::from_str(DEFAULT_CONFIG).expect("default config")
+}
+
+fn person(id: &str, given: &str, family: &str, department: &str) -> Person {
+    Person {
+        id: id.into(),
+        given_name: given.into(),
+        family_name: family.into(),
+        email: None,
+        department: Some(department.into()),
+        profile: None,
+        phone: None,
+        location: None,
+        manager: None,
+        start: None,
+        end: None,
+        extra: BTreeMap::new(),
+        origin: Origin {
+            file: "staff.csv".into(),
+            line: 2,
+        },
+    }
+}
+
+fn stock(n: usize) -> Vec<StockItem> {
+    let mut items = Vec::new();
+    for (kind, prefix) in [("notebook", "NB"), ("monitor", "MON"), ("headset", "HS")] {
+        for i in 0..n {
+            items.push(StockItem {
+                asset_tag: format!("{prefix}-{i:04}"),
+                serial: format!("S{prefix}{i}"),
+                kind: kind.into(),
+                model: "M".into(),
+                available: true,
+                assigned_to: None,
+            });
+        }
+    }
+    items
+}
+
+fn today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 27).unwrap()
+}
+
+fn plan(
+    persons: &[Person],
+    observed: &Observed,
+    config: &Config,
+) -> Result<Plan, crate::error::Problems> {
+    let profiles = ProfileSet::load(None).expect("shipped profiles");
+    build(PlanInput {
+        persons,
+        profiles: &profiles,
+        config,
+        observed,
+        today: today(),
+        prune: false,
+        withdraw: &BTreeSet::new(),
+        rotate: false,
+        bundle_root: "out".into(),
+        inputs: Inputs {
+            staff_files: vec![],
+            config: "test".into(),
+            digest: "d".into(),
+        },
+    })
+}
+
+fn observed_with_stock(n: usize) -> Observed {
+    let mut observed = Observed::default();
+    observed.stock.insert("stock".into(), stock(n));
+    observed
+}
+
+fn usernames(plan: &Plan) -> BTreeMap<String, String> {
+    plan.persons
+        .iter()
+        .map(|p| (p.id.clone(), p.username.clone()))
+        .collect()
+}
+
+#[test]
+fn collisions_are_suffixed_independent_of_row_order() {
+    let rows = vec![
+        person("P3", "Jürgen", "Müller", "Bürgeramt"),
+        person("P1", "Julia", "Müller", "Bürgeramt"),
+        person("P2", "Jan", "Müller", "Bürgeramt"),
+    ];
+    let observed = observed_with_stock(10);
+    let forward = usernames(&plan(&rows, &observed, &config()).unwrap());
+    let mut reversed_rows = rows.clone();
+    reversed_rows.reverse();
+    let reversed = usernames(&plan(&reversed_rows, &observed, &config()).unwrap());
+    assert_eq!(forward, reversed);
+    assert_eq!(forward["P1"], "jmueller");
+    assert_eq!(forward["P2"], "jmueller2");
+    assert_eq!(forward["P3"], "jmueller3");
+}
+
+#[test]
+fn directory_names_are_avoided_and_pinned_names_kept() {
+    let mut observed = observed_with_stock(10);
+    observed
+        .foreign_usernames
+        .insert("directory".into(), ["jmueller".to_string()].into());
+    observed.persons.insert(
+        "P9".into(),
+        KnownPerson {
+            username: "jm9".into(),
+            display_name: "x".into(),
+            profile: "office".into(),
+            withdrawn: false,
+        },
+    );
+    let rows = vec![
+        person("P1", "Jürgen", "Müller", "Bürgeramt"),
+        person("P9", "Jürgen", "Müller", "Bürgeramt"),
+    ];
+    let names = usernames(&plan(&rows, &observed, &config()).unwrap());
+    assert_eq!(names["P1"], "jmueller2");
+    assert_eq!(names["P9"], "jm9");
+}
+
+#[test]
+fn addresses_are_unique_and_skip_gateway_and_foreign() {
+    let mut observed = observed_with_stock(50);
+    observed
+        .foreign_addresses
+        .insert("wg0".into(), ["10.20.0.3".parse().unwrap()].into());
+    let rows: Vec<Person> = (0..40)
+        .map(|i| person(&format!("P{i:03}"), "A", &format!("N{i}"), "Bürgeramt"))
+        .collect();
+    let plan = plan(&rows, &observed, &config()).unwrap();
+    let addresses: Vec<std::net::IpAddr> = plan
+        .persons
+        .iter()
+        .flat_map(|p| &p.actions)
+        .filter_map(|a| match &a.resource {
+            Resource::VpnPeer(p) => Some(p.address),
+            _ => None,
+        })
+        .collect();
+    let unique: BTreeSet<_> = addresses.iter().collect();
+    assert_eq!(addresses.len(), 40);
+    assert_eq!(unique.len(), 40);
+    for reserved in ["10.20.0.0", "10.20.0.1", "10.20.0.3"] {
+        assert!(
+            !unique.contains(&reserved.parse::<std::net::IpAddr>().unwrap()),
+            "{reserved} was handed out"
+        );
+    }
+}
+
+#[test]
+fn pool_exhaustion_is_a_plan_error() {
+    // The admin profile's pool is a /24: 254 usable addresses, one is the gateway's? No:
+    // the gateway 10.20.0.1 lies outside it, so 254 persons fit and the 255th does not.
+    let rows: Vec<Person> = (0..255)
+        .map(|i| {
+            person(
+                &format!("A{i:03}"),
+                "A",
+                &format!("Admin{i}"),
+                "Informationstechnik",
+            )
+        })
+        .collect();
+    let mut config = config();
+    config.licenses.values_mut().for_each(|l| l.seats = 1000);
+    let err = plan(&rows, &observed_with_stock(1000), &config).unwrap_err();
+    assert!(err.to_string().contains("exhausted"), "{err}");
+    assert!(plan(&rows[..254], &observed_with_stock(1000), &config).is_ok());
+}
+
+#[test]
+fn device_shortage_is_reported_per_kind() {
+    let rows: Vec<Person> = (0..5)
+        .map(|i| person(&format!("P{i}"), "A", &format!("N{i}"), "Bürgeramt"))
+        .collect();
+    let plan = plan(&rows, &observed_with_stock(3), &config()).unwrap();
+    let shortages: Vec<&Warning> = plan
+        .warnings
+        .iter()
+        .filter(|w| w.kind == WarningKind::Shortage)
+        .collect();
+    assert_eq!(shortages.len(), 3, "{shortages:?}");
+    assert!(shortages.iter().all(
+        |w| w.message.contains("2 × ") && w.persons == vec!["P3".to_string(), "P4".to_string()]
+    ));
+}
+
+#[test]
+fn second_plan_against_its_own_result_is_empty_and_changes_are_fields() {
+    let rows = vec![person("P1", "Eva", "Groß", "Bürgeramt")];
+    let first = plan(&rows, &observed_with_stock(2), &config()).unwrap();
+    // What apply would record.
+    let mut observed = observed_with_stock(2);
+    let p = &first.persons[0];
+    observed.persons.insert(
+        "P1".into(),
+        KnownPerson {
+            username: p.username.clone(),
+            display_name: p.display_name.clone(),
+            profile: p.profile.clone(),
+            withdrawn: false,
+        },
+    );
+    observed.bundles.insert("P1".into());
+    for action in &p.actions {
+        match &action.resource {
+            Resource::Account(a) => {
+                observed
+                    .accounts
+                    .entry(action.target.clone())
+                    .or_default()
+                    .insert("P1".into(), a.clone());
+            }
+            Resource::VpnPeer(peer) => {
+                observed
+                    .peers
+                    .entry(action.target.clone())
+                    .or_default()
+                    .insert("P1".into(), peer.clone());
+            }
+            Resource::Device(d) => {
+                for item in observed.stock.get_mut("stock").unwrap() {
+                    if item.asset_tag == d.asset_tag {
+                        item.assigned_to = Some("P1".into());
+                    }
+                }
+            }
+            Resource::License(l) => {
+                observed
+                    .seats
+                    .entry(l.pool.clone())
+                    .or_default()
+                    .insert("P1".into());
+            }
+            Resource::Bundle(_) => {}
+        }
+    }
+    let second = plan(&rows, &observed, &config()).unwrap();
+    assert!(!second.has_changes(), "{:?}", second.persons[0].actions);
+
+    let mut moved = rows.clone();
+    moved[0].department = Some("Sozialamt".into());
+    let third = plan(&moved, &observed, &config()).unwrap();
+    let changed: Vec<&Action> = third.persons[0]
+        .actions
+        .iter()
+        .filter(|a| a.op == Op::Update)
+        .collect();
+    assert_eq!(changed.len(), 2, "account update and bundle: {changed:?}");
+    assert_eq!(
+        changed[0].changes,
+        vec![Change {
+            field: "department".into(),
+            from: Some("Bürgeramt".into()),
+            to: Some("Sozialamt".into())
+        }]
+    );
+}
+
+#[test]
+fn expired_persons_are_withdrawn_and_expiring_ones_warned() {
+    let mut soon = person("P1", "A", "Soon", "Bürgeramt");
+    soon.end = Some(NaiveDate::from_ymd_opt(2026, 12, 1).unwrap());
+    let mut gone = person("P2", "B", "Gone", "Bürgeramt");
+    gone.end = Some(NaiveDate::from_ymd_opt(2026, 11, 1).unwrap());
+    let plan = plan(&[soon, gone], &observed_with_stock(5), &config()).unwrap();
+    let p2 = plan.persons.iter().find(|p| p.id == "P2").unwrap();
+    assert_eq!(p2.status, PersonStatus::Withdrawn);
+    assert!(plan
+        .warnings
+        .iter()
+        .any(|w| w.kind == WarningKind::Expiring && w.persons == vec!["P1".to_string()]));
+}
