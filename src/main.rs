@@ -1,26 +1,11 @@
 //! homebase: parse the command line, run the command, map the outcome to an exit code.
 
-mod apply;
-mod cli;
-mod commands;
-mod config;
-mod error;
-mod input;
-mod output;
-mod plan;
-mod profile;
-mod render;
-mod report;
-mod schema;
-mod settings;
-mod state;
-mod target;
-
 use std::io::Write;
 
 use clap::Parser;
 
-use crate::error::{ExitCode, Failure};
+use homebase::error::{ExitCode, Failure};
+use homebase::{cli, commands};
 
 fn main() {
     let cli = cli::Cli::parse();

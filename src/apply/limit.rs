@@ -36,7 +36,6 @@ impl RateLimiter {
 pub struct Limits {
     pub in_flight: Arc<Semaphore>,
     pub rate: Option<RateLimiter>,
-    pub max: usize,
 }
 
 impl Limits {
@@ -56,7 +55,6 @@ impl Limits {
         Limits {
             in_flight: Arc::new(Semaphore::new(max)),
             rate: rate_limit.and_then(RateLimiter::new),
-            max,
         }
     }
 }
@@ -67,10 +65,28 @@ mod tests {
 
     #[test]
     fn jobs_caps_the_target() {
-        assert_eq!(Limits::new(Some(32), Some(4), None).max, 4);
-        assert_eq!(Limits::new(Some(2), Some(8), None).max, 2);
-        assert_eq!(Limits::new(None, None, None).max, 16);
-        assert_eq!(Limits::new(None, Some(0), None).max, 1);
+        assert_eq!(
+            Limits::new(Some(32), Some(4), None)
+                .in_flight
+                .available_permits(),
+            4
+        );
+        assert_eq!(
+            Limits::new(Some(2), Some(8), None)
+                .in_flight
+                .available_permits(),
+            2
+        );
+        assert_eq!(
+            Limits::new(None, None, None).in_flight.available_permits(),
+            16
+        );
+        assert_eq!(
+            Limits::new(None, Some(0), None)
+                .in_flight
+                .available_permits(),
+            1
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -9,7 +9,6 @@ use ipnet::IpNet;
 /// Hands out addresses of one pool in ascending order, skipping reserved ones.
 /// Persons are allocated in staff-id order, so the result is deterministic.
 pub struct PoolAllocator {
-    pool: IpNet,
     hosts: Box<dyn Iterator<Item = IpAddr>>,
     /// Capacity: usable addresses of the pool (saturating for huge IPv6 pools).
     pub size: u64,
@@ -24,11 +23,7 @@ impl PoolAllocator {
             // IPv6 has no broadcast; leave out the subnet-router anycast (network) address.
             IpNet::V6(net) => Box::new(net.hosts().skip(1).map(IpAddr::V6)),
         };
-        PoolAllocator { pool, hosts, size }
-    }
-
-    pub fn pool(&self) -> IpNet {
-        self.pool
+        PoolAllocator { hosts, size }
     }
 
     /// The next address that is not in `used`; `None` when the pool is exhausted.

@@ -104,7 +104,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
     ordered.sort_by(|a, b| a.person.id.cmp(&b.person.id));
 
     let mut problems = Problems::default();
-    let usernames = decide_usernames(&ordered, observed, config, &mut problems);
+    let usernames = decide_usernames(&ordered, observed, &mut problems);
     let mut pools = Pools::new(config, observed);
     let mut stock = Stock::new(observed);
     let mut warnings = Vec::new();
@@ -397,7 +397,6 @@ fn profile_targets(config: &Config, profile: &Profile) -> Result<ProfileTargets,
 fn decide_usernames(
     ordered: &[Ordered],
     observed: &Observed,
-    config: &Config,
     problems: &mut Problems,
 ) -> Vec<String> {
     let mut env = Environment::new();

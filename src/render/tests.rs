@@ -285,9 +285,7 @@ fn syntax_errors_are_problems_with_file_and_line() {
     )
     .expect("write");
     fs::write(dir.path().join("b.html.j2"), "<p>\n\n{{ person.id }\n").expect("write");
-    let problems = Templates::load(Some(dir.path()))
-        .err()
-        .expect("syntax errors");
+    let problems = Templates::load(Some(dir.path())).expect_err("syntax errors");
     assert_eq!(problems.len(), 2, "{problems}");
     let text = problems.to_string();
     assert!(

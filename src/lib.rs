@@ -1,0 +1,18 @@
+//! homebase as a library: the binary (`main.rs`) is a thin shell around it,
+//! and benchmarks and tests can reach the parts.
+
+pub mod apply;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod input;
+pub mod output;
+pub mod plan;
+pub mod profile;
+pub mod render;
+pub mod report;
+pub mod schema;
+pub mod settings;
+pub mod state;
+pub mod target;
