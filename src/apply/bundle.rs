@@ -43,7 +43,9 @@ impl BundleWriter<'_> {
     /// Write the secrets file first: whatever is journaled after it can be recovered.
     pub fn write_secrets(&self, username: &str, secrets: &PersonSecrets) -> Result<()> {
         let dir = self.dir(username);
-        private_dir(&self.out_dir, 0o700)?;
+        if !self.out_dir.is_dir() {
+            private_dir(&self.out_dir, 0o700)?;
+        }
         private_dir(&dir, 0o700)?;
         write_if_changed(
             &dir.join(SECRETS_FILE),
@@ -200,7 +202,9 @@ impl BundleWriter<'_> {
     /// unchanged are not touched.
     pub fn write(&self, username: &str, profile: &Profile, context: &BundleContext) -> Result<()> {
         let dir = self.dir(username);
-        private_dir(&dir, 0o700)?;
+        if !dir.is_dir() {
+            private_dir(&dir, 0o700)?;
+        }
         for artifact in &profile.artifacts {
             if artifact.starts_with("wireguard") && context.vpn.is_none() {
                 continue;

@@ -115,7 +115,8 @@ pub fn password(policy: &PasswordPolicy) -> String {
     }
     let length = policy.length.max(classes.len()).max(8);
     let all: Vec<u8> = classes.iter().flat_map(|c| c.iter().copied()).collect();
-    let mut rng = OsRng;
+    // ThreadRng is a CSPRNG seeded from the OS; OsRng would be one syscall per character.
+    let mut rng = rand::thread_rng();
     let mut chars: Vec<u8> = classes
         .iter()
         .map(|c| c[rng.gen_range(0..c.len())])
