@@ -176,6 +176,9 @@ pub struct OffboardArgs {
     /// Only show what would be withdrawn
     #[arg(long)]
     pub dry_run: bool,
+    /// Re-admit offboarded persons: the next apply provisions them again if listed
+    #[arg(long, conflicts_with = "dry_run")]
+    pub undo: bool,
 }
 
 #[derive(Debug, Args)]

@@ -9,7 +9,7 @@ use crate::cli::OffboardArgs;
 use crate::error::{ExitCode, Failure};
 use crate::plan::{build, Inputs, PlanInput};
 use crate::settings::Settings;
-use crate::state::StateLock;
+use crate::state::{StateLock, Store};
 
 pub fn run(settings: &'static Settings, args: &OffboardArgs) -> Result<ExitCode> {
     let _lock = (!args.dry_run)
@@ -34,6 +34,17 @@ pub fn run(settings: &'static Settings, args: &OffboardArgs) -> Result<ExitCode>
             "`homebase status` lists who is",
         )
         .into());
+    }
+    if args.undo {
+        let mut store = Store::open(&settings.state_path)?;
+        for id in &args.ids {
+            store.set_offboarded(id, false)?;
+        }
+        settings.output.info(format!(
+            "re-admitted {} person(s); the next `homebase apply` provisions them if the staff list names them",
+            args.ids.len()
+        ));
+        return Ok(ExitCode::Success);
     }
     let withdraw: BTreeSet<String> = args.ids.iter().cloned().collect();
     let mut plan = build(PlanInput {
@@ -64,6 +75,12 @@ pub fn run(settings: &'static Settings, args: &OffboardArgs) -> Result<ExitCode>
         ))?;
         return Ok(ExitCode::Success);
     }
+    // The intent first: even if a withdrawal fails now, later plans keep withdrawing.
+    let mut store = Store::open(&settings.state_path)?;
+    for id in &withdraw {
+        store.set_offboarded(id, true)?;
+    }
+    drop(store);
     super::apply::execute(
         settings,
         plan,

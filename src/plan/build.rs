@@ -109,6 +109,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
     let mut stock = Stock::new(observed);
     let mut warnings = Vec::new();
     let mut expiring = Vec::new();
+    let mut still_listed = Vec::new();
     let mut seats: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut persons = Vec::with_capacity(ordered.len());
 
@@ -138,8 +139,15 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
             &targets,
             input.today,
         );
+        let offboarded_earlier = observed
+            .persons
+            .get(&person.id)
+            .is_some_and(|k| k.offboarded);
         let reason = if input.withdraw.contains(&person.id) {
             Some("offboarded".to_string())
+        } else if offboarded_earlier {
+            still_listed.push(person.id.clone());
+            Some("offboarded earlier, still in the staff list".to_string())
         } else {
             account
                 .expires
@@ -308,6 +316,16 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
                 dropped.len()
             ),
             persons: dropped,
+        });
+    }
+    if !still_listed.is_empty() {
+        warnings.push(Warning {
+            kind: WarningKind::Offboarded,
+            message: format!(
+                "{} offboarded person(s) are still in the staff list and stay withdrawn; `homebase offboard --undo ID` re-admits",
+                still_listed.len()
+            ),
+            persons: still_listed,
         });
     }
     if !expiring.is_empty() {

@@ -59,6 +59,8 @@ pub enum WarningKind {
     Expiring,
     /// Persons known from earlier runs are missing from the list.
     Dropped,
+    /// Offboarded persons the staff list still names.
+    Offboarded,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

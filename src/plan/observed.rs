@@ -40,6 +40,8 @@ pub struct KnownPerson {
     pub profile: String,
     /// Access was withdrawn earlier (offboarded, expired or pruned).
     pub withdrawn: bool,
+    /// Withdrawn on request: stays so while the staff list still names them.
+    pub offboarded: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -123,6 +123,7 @@ fn directory_names_are_avoided_and_pinned_names_kept() {
             display_name: "x".into(),
             profile: "office".into(),
             withdrawn: false,
+            offboarded: false,
         },
     );
     let rows = vec![
@@ -216,6 +217,7 @@ fn second_plan_against_its_own_result_is_empty_and_changes_are_fields() {
             display_name: p.display_name.clone(),
             profile: p.profile.clone(),
             withdrawn: false,
+            offboarded: false,
         },
     );
     observed.bundles.insert("P1".into());

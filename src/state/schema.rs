@@ -24,6 +24,9 @@ CREATE TABLE persons (
     display_name TEXT NOT NULL,
     profile      TEXT NOT NULL,
     withdrawn    INTEGER NOT NULL DEFAULT 0 CHECK (withdrawn IN (0, 1)),
+    -- Withdrawn on request (`homebase offboard`): stays withdrawn while the
+    -- staff list still names the person, until `offboard --undo`.
+    offboarded   INTEGER NOT NULL DEFAULT 0 CHECK (offboarded IN (0, 1)),
     created      TEXT NOT NULL,
     updated      TEXT NOT NULL
 ) STRICT, WITHOUT ROWID;

@@ -100,6 +100,13 @@ impl Store {
         })
     }
 
+    pub fn set_offboarded(&mut self, id: &str, offboarded: bool) -> Result<(), StateError> {
+        self.write(WriteOp::SetOffboarded {
+            id: id.into(),
+            offboarded,
+        })
+    }
+
     pub fn set_withdrawn(&mut self, id: &str, withdrawn: bool) -> Result<(), StateError> {
         self.write(WriteOp::SetWithdrawn {
             id: id.into(),
@@ -251,7 +258,7 @@ impl Store {
 
     pub fn person(&self, id: &str) -> Result<Option<KnownPerson>, StateError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, username, display_name, profile, withdrawn FROM persons WHERE id = ?1",
+            "SELECT id, username, display_name, profile, withdrawn, offboarded FROM persons WHERE id = ?1",
         )?;
         Ok(stmt
             .query_row([id], known_person)
@@ -262,7 +269,7 @@ impl Store {
     /// Every person homebase has provisioned, by staff id.
     pub fn persons(&self) -> Result<BTreeMap<String, KnownPerson>, StateError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, username, display_name, profile, withdrawn FROM persons ORDER BY id",
+            "SELECT id, username, display_name, profile, withdrawn, offboarded FROM persons ORDER BY id",
         )?;
         let persons = stmt.query_map([], known_person)?;
         Ok(persons.collect::<Result<_, _>>()?)
@@ -426,6 +433,7 @@ fn known_person(row: &Row<'_>) -> rusqlite::Result<(String, KnownPerson)> {
             display_name: row.get(2)?,
             profile: row.get(3)?,
             withdrawn: row.get(4)?,
+            offboarded: row.get(5)?,
         },
     ))
 }

@@ -28,6 +28,11 @@ pub enum WriteOp {
         id: String,
         withdrawn: bool,
     },
+    /// Marks (or unmarks) an explicit offboarding, which later plans keep.
+    SetOffboarded {
+        id: String,
+        offboarded: bool,
+    },
     /// Creates or replaces the account. `remote_id: None` keeps the one recorded.
     PutAccount {
         target: String,
@@ -97,6 +102,15 @@ pub fn apply(conn: &Connection, op: &WriteOp, now: &str) -> Result<(), StateErro
             let changed = conn
                 .prepare_cached("UPDATE persons SET withdrawn = ?2, updated = ?3 WHERE id = ?1")?
                 .execute(params![id, withdrawn, now])?;
+            if changed == 0 {
+                return Err(StateError::UnknownPerson { id: id.clone() });
+            }
+            Ok(())
+        }
+        WriteOp::SetOffboarded { id, offboarded } => {
+            let changed = conn
+                .prepare_cached("UPDATE persons SET offboarded = ?2, updated = ?3 WHERE id = ?1")?
+                .execute(params![id, offboarded, now])?;
             if changed == 0 {
                 return Err(StateError::UnknownPerson { id: id.clone() });
             }

@@ -116,6 +116,7 @@ fn observed_round_trips_everything_the_store_knows() {
                     display_name: "Jörg Müller".into(),
                     profile: "office".into(),
                     withdrawn: false,
+                    offboarded: false,
                 },
             ),
             (
@@ -125,6 +126,7 @@ fn observed_round_trips_everything_the_store_knows() {
                     display_name: "Anna Schmidt".into(),
                     profile: "field".into(),
                     withdrawn: true,
+                    offboarded: false,
                 },
             ),
         ]),
