@@ -23,7 +23,7 @@ use crate::input::Person;
 use crate::plan::{Action, Op, PersonPlan, PersonStatus, Resource};
 use crate::profile::{Profile, VpnKind};
 use crate::state::{Entry, EntryOutcome, Journal, ResourceKind, WriteOp};
-use crate::target::Target;
+use crate::target::{ActionContext, Target};
 
 /// One failed action, for the summary.
 #[derive(Debug, Clone)]
@@ -130,7 +130,10 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan) -> PersonOutcom
                 .iter()
                 .filter(|a| a.op != Op::Unchanged)
                 .collect(),
-            None,
+            &Keys {
+                public_key: None,
+                secrets: &PersonSecrets::default(),
+            },
         )
         .await;
         let ok = collect(&mut out, plan, results);
@@ -175,6 +178,10 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan) -> PersonOutcom
             }
         };
     let public_key = secrets.wg_public_key();
+    let keys = Keys {
+        public_key: public_key.as_deref(),
+        secrets: &secrets,
+    };
     let rekey = bundle.is_some_and(|b| b.new_secrets);
     if shared
         .journal
@@ -203,7 +210,7 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan) -> PersonOutcom
         .iter()
         .filter(|a| matches!(a.resource, Resource::Account(_)) && (a.op != Op::Unchanged))
         .collect();
-    let results = run_all(shared, plan, accounts, public_key.as_deref()).await;
+    let results = run_all(shared, plan, accounts, &keys).await;
     if !collect(&mut out, plan, results) {
         return out;
     }
@@ -214,7 +221,7 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan) -> PersonOutcom
         .filter(|a| !matches!(a.resource, Resource::Account(_) | Resource::Bundle(_)))
         .filter(|a| a.op != Op::Unchanged || (rekey && matches!(a.resource, Resource::VpnPeer(_))))
         .collect();
-    let results = run_all(shared, plan, rest, public_key.as_deref()).await;
+    let results = run_all(shared, plan, rest, &keys).await;
     if !collect(&mut out, plan, results) {
         return out;
     }
@@ -290,15 +297,22 @@ async fn write_bundle(
     Ok(())
 }
 
+/// The person's keys for this run: the WireGuard public key for the state
+/// store, and the secrets for the targets (never for the store).
+struct Keys<'a> {
+    public_key: Option<&'a str>,
+    secrets: &'a PersonSecrets,
+}
+
 /// Run actions concurrently; each result is (action, error message if failed).
 async fn run_all<'p>(
     shared: &Shared<'static>,
     plan: &'p PersonPlan,
     actions: Vec<&'p Action>,
-    public_key: Option<&str>,
+    keys: &Keys<'_>,
 ) -> Vec<(&'p Action, Option<String>)> {
     let futures = actions.into_iter().map(|action| async move {
-        let result = run_action(shared, plan, action, public_key).await;
+        let result = run_action(shared, plan, action, keys).await;
         let counter = if matches!(action.resource, Resource::License(_)) {
             "seats"
         } else {
@@ -338,9 +352,15 @@ async fn run_action(
     shared: &Shared<'static>,
     plan: &PersonPlan,
     action: &Action,
-    public_key: Option<&str>,
+    keys: &Keys<'_>,
 ) -> Result<(), String> {
     let runtime = shared.targets.get(&action.target);
+    let context = ActionContext {
+        person_id: &plan.id,
+        username: &plan.username,
+        action,
+        secrets: keys.secrets,
+    };
     let (result, _tries) = match runtime {
         Some(rt) => {
             let _permit = rt
@@ -352,7 +372,7 @@ async fn run_action(
             if let Some(rate) = &rt.limits.rate {
                 rate.wait().await;
             }
-            retry(&shared.retry, || rt.target.apply(action, public_key)).await
+            retry(&shared.retry, || rt.target.apply(&context)).await
         }
         // Seat pools are bookkeeping in the state store.
         None => (Ok(None), 1),
@@ -360,7 +380,7 @@ async fn run_action(
     let mut ops = Vec::new();
     let error = match result {
         Ok(remote_id) => {
-            ops.extend(state_ops(plan, action, public_key, remote_id));
+            ops.extend(state_ops(plan, action, keys.public_key, remote_id));
             None
         }
         Err(err) => Some(err.to_string()),

@@ -8,7 +8,7 @@ mod limit;
 mod progress;
 mod qr;
 mod retry;
-mod secrets;
+pub mod secrets;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,12 +49,15 @@ pub fn run(
     let journal = store.journal()?;
 
     let mut targets = BTreeMap::new();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     for (name, config) in &settings.config.targets {
         let limits = config.limits();
         targets.insert(
             name.clone(),
             TargetRuntime {
-                target: Target::connect(config)?,
+                target: runtime.block_on(Target::connect(name, config, settings))?,
                 limits: limit::Limits::new(
                     limits.max_concurrency,
                     settings.jobs,
@@ -97,9 +100,6 @@ pub fn run(
         rotate: options.rotate,
     });
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     let outcome = runtime.block_on(async {
         let cancel = cancel.clone();
         let output = settings.output;

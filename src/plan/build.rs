@@ -227,6 +227,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
                 op,
                 resource: Resource::License(License { pool: pool.clone() }),
                 changes: Vec::new(),
+                remote_id: None,
             });
         }
         for (pool, holders) in &observed.seats {
@@ -255,6 +256,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
                     new_secrets: input.rotate || !has_bundle || fresh,
                 }),
                 changes: Vec::new(),
+                remote_id: None,
             });
         }
 
@@ -370,6 +372,15 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
         }
     }
 
+    for person in &mut persons {
+        for action in &mut person.actions {
+            action.remote_id = observed
+                .remote_ids
+                .get(&action.target)
+                .and_then(|ids| ids.get(&person.id))
+                .cloned();
+        }
+    }
     persons.sort_by(|a, b| a.id.cmp(&b.id));
     let summary = summarize(config, &persons);
     Ok(Plan {
@@ -523,6 +534,7 @@ fn diff_account(target: &str, current: Option<&Account>, desired: Account) -> Ac
             op: Op::Create,
             resource: Resource::Account(desired),
             changes: Vec::new(),
+            remote_id: None,
         };
     };
     let mut changes = Vec::new();
@@ -586,6 +598,7 @@ fn diff_account(target: &str, current: Option<&Account>, desired: Account) -> Ac
         op,
         resource: Resource::Account(desired),
         changes,
+        remote_id: None,
     }
 }
 
@@ -595,6 +608,7 @@ fn removal(target: &str, resource: Resource) -> Action {
         op: Op::Remove,
         resource,
         changes: Vec::new(),
+        remote_id: None,
     }
 }
 
@@ -615,6 +629,7 @@ fn withdrawal(id: &str, observed: &Observed) -> Vec<Action> {
                 op,
                 resource: Resource::Account(disabled),
                 changes: Vec::new(),
+                remote_id: None,
             });
         }
     }
@@ -764,6 +779,7 @@ impl<'a> Pools<'a> {
                 op: Op::Create,
                 resource: Resource::VpnPeer(desired),
                 changes: Vec::new(),
+                remote_id: None,
             });
         };
         let mut changes = Vec::new();
@@ -798,6 +814,7 @@ impl<'a> Pools<'a> {
             op,
             resource: Resource::VpnPeer(desired),
             changes,
+            remote_id: None,
         })
     }
 
@@ -884,6 +901,7 @@ impl<'a> Stock<'a> {
                         op: Op::Unchanged,
                         resource: Resource::Device(device_of(item)),
                         changes: Vec::new(),
+                        remote_id: None,
                     });
                     continue;
                 }
@@ -907,6 +925,7 @@ impl<'a> Stock<'a> {
                             op: Op::Create,
                             resource: Resource::Device(device_of(item)),
                             changes: Vec::new(),
+                            remote_id: None,
                         });
                     }
                     None => {

@@ -143,6 +143,9 @@ pub struct Action {
     /// For updates: which fields change, from what to what.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<Change>,
+    /// The remote system's id of the person there (DN, SCIM id), if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_id: Option<String>,
 }
 
 impl Action {

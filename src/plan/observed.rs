@@ -30,6 +30,8 @@ pub struct Observed {
     pub seats: BTreeMap<String, BTreeSet<String>>,
     /// Staff ids whose bundle folder exists and was completely written.
     pub bundles: BTreeSet<String>,
+    /// Per target: the remote system's id for a person (DN, SCIM id, user id).
+    pub remote_ids: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -13,7 +13,9 @@ use anyhow::{Context, Result};
 
 pub use error::TargetError;
 
+use crate::apply::secrets::PersonSecrets;
 use crate::config::TargetConfig;
+use crate::config::{CsvInventory, WireguardFile};
 use crate::plan::{Action, Observed};
 use crate::settings::Settings;
 use crate::state::Store;
@@ -25,39 +27,19 @@ pub fn observe(settings: &Settings) -> Result<Observed> {
         Some(store) => store.observed()?,
         None => Observed::default(),
     };
-    for (name, target) in &settings.config.targets {
-        match target {
-            // The store is the directory.
-            TargetConfig::Local(_) => {}
-            TargetConfig::WireguardFile(wg) => {
-                let path = settings.out_path(&wg.path);
-                if let Ok(text) = std::fs::read_to_string(&path) {
-                    let file = wireguard_file::ServerFile::parse(&text);
-                    let ours: BTreeSet<String> = match &store {
-                        Some(store) => store
-                            .peers(name)?
-                            .into_iter()
-                            .map(|(_, _, key)| key)
-                            .collect(),
-                        None => BTreeSet::new(),
-                    };
-                    observed
-                        .foreign_addresses
-                        .insert(name.clone(), file.foreign_addresses(&ours));
-                }
-            }
-            TargetConfig::Csv(csv) => {
-                let assigned = match &store {
-                    Some(store) => store.device_assignments(name)?,
-                    None => BTreeMap::new(),
-                };
-                let path = settings.path(&csv.stock);
-                let items = csv_stock::read(&path, &assigned)
-                    .with_context(|| format!("inventory target \"{name}\""))?;
-                observed.stock.insert(name.clone(), items);
-            }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        for (name, config) in &settings.config.targets {
+            let target = Target::connect(name, config, settings).await?;
+            target
+                .read(name, settings, store.as_ref(), &mut observed)
+                .await
+                .with_context(|| format!("cannot read target \"{name}\""))?;
         }
-    }
+        anyhow::Ok(())
+    })?;
     // A bundle counts only when it was completed and is still on disk.
     if let Some(store) = &store {
         for (id, _) in store.bundle_fingerprints()? {
@@ -72,31 +54,83 @@ pub fn observe(settings: &Settings) -> Result<Observed> {
     Ok(observed)
 }
 
-/// A target ready to carry out actions.
+/// What an action needs besides itself: whose it is, and the secrets issued
+/// for the person in this run (a directory sets the first password from them).
+pub struct ActionContext<'a> {
+    pub person_id: &'a str,
+    pub username: &'a str,
+    pub action: &'a Action,
+    pub secrets: &'a PersonSecrets,
+}
+
+/// A target ready to read and to carry out actions. A closed set of kinds.
 pub enum Target {
-    /// Embedded kinds: the state store write that follows success is the effect;
-    /// files (LDIF, wg0.conf) are written from the store at the end of the run.
-    Embedded,
+    /// Accounts in the state store, exported as LDIF after each apply.
+    Local,
+    /// A server file written from the state store after each apply.
+    WireguardFile(WireguardFile),
+    /// Stock from a CSV list; assignments in the state store.
+    Csv(CsvInventory),
 }
 
 impl Target {
-    pub fn connect(config: &TargetConfig) -> Result<Target> {
-        match config {
-            TargetConfig::Local(_) | TargetConfig::WireguardFile(_) | TargetConfig::Csv(_) => {
-                Ok(Target::Embedded)
+    /// Connect (and, for remote kinds, check health) without changing anything.
+    pub async fn connect(name: &str, config: &TargetConfig, settings: &Settings) -> Result<Target> {
+        let _ = (name, settings);
+        Ok(match config {
+            TargetConfig::Local(_) => Target::Local,
+            TargetConfig::WireguardFile(wg) => Target::WireguardFile(wg.clone()),
+            TargetConfig::Csv(csv) => Target::Csv(csv.clone()),
+        })
+    }
+
+    /// Add what this target holds to `observed`, for the plan's diff.
+    pub async fn read(
+        &self,
+        name: &str,
+        settings: &Settings,
+        store: Option<&Store>,
+        observed: &mut Observed,
+    ) -> Result<()> {
+        match self {
+            // The store is the directory.
+            Target::Local => {}
+            Target::WireguardFile(wg) => {
+                let path = settings.out_path(&wg.path);
+                if let Ok(text) = std::fs::read_to_string(&path) {
+                    let file = wireguard_file::ServerFile::parse(&text);
+                    let ours: BTreeSet<String> = match store {
+                        Some(store) => store
+                            .peers(name)?
+                            .into_iter()
+                            .map(|(_, _, key)| key)
+                            .collect(),
+                        None => BTreeSet::new(),
+                    };
+                    observed
+                        .foreign_addresses
+                        .insert(name.to_string(), file.foreign_addresses(&ours));
+                }
+            }
+            Target::Csv(csv) => {
+                let assigned = match store {
+                    Some(store) => store.device_assignments(name)?,
+                    None => BTreeMap::new(),
+                };
+                let items = csv_stock::read(&settings.path(&csv.stock), &assigned)?;
+                observed.stock.insert(name.to_string(), items);
             }
         }
+        Ok(())
     }
 
     /// Carry out one action. `Ok(remote id)` where the system assigns one.
-    pub async fn apply(
-        &self,
-        action: &Action,
-        public_key: Option<&str>,
-    ) -> Result<Option<String>, TargetError> {
-        let _ = (action, public_key);
+    /// The embedded kinds have nothing to call: the state store write that
+    /// follows success is their effect.
+    pub async fn apply(&self, ctx: &ActionContext<'_>) -> Result<Option<String>, TargetError> {
+        let _ = ctx;
         match self {
-            Target::Embedded => Ok(None),
+            Target::Local | Target::WireguardFile(_) | Target::Csv(_) => Ok(None),
         }
     }
 }
