@@ -102,6 +102,8 @@ pub enum TargetConfig {
     WireguardFile(WireguardFile),
     /// Device stock from a CSV file; assignments kept in the state store.
     Csv(CsvInventory),
+    /// Accounts in OpenLDAP or Active Directory, over LDAPS or StartTLS.
+    Ldap(Box<crate::target::ldap::LdapConfig>),
 }
 
 /// The three areas of SPEC.md "Targets".
@@ -132,6 +134,7 @@ impl TargetConfig {
             TargetConfig::Local(_) => Area::Directory,
             TargetConfig::WireguardFile(_) => Area::Vpn,
             TargetConfig::Csv(_) => Area::Inventory,
+            TargetConfig::Ldap(_) => Area::Directory,
         }
     }
 
@@ -140,6 +143,7 @@ impl TargetConfig {
             TargetConfig::Local(_) => "local",
             TargetConfig::WireguardFile(_) => "wireguard-file",
             TargetConfig::Csv(_) => "csv",
+            TargetConfig::Ldap(_) => "ldap",
         }
     }
 
@@ -148,6 +152,7 @@ impl TargetConfig {
             TargetConfig::Local(t) => &t.limits,
             TargetConfig::WireguardFile(t) => &t.limits,
             TargetConfig::Csv(t) => &t.limits,
+            TargetConfig::Ldap(t) => &t.limits,
         }
     }
 }

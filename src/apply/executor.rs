@@ -133,6 +133,7 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan) -> PersonOutcom
             &Keys {
                 public_key: None,
                 secrets: &PersonSecrets::default(),
+                rekey: false,
             },
         )
         .await;
@@ -178,11 +179,12 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan) -> PersonOutcom
             }
         };
     let public_key = secrets.wg_public_key();
+    let rekey = bundle.is_some_and(|b| b.new_secrets);
     let keys = Keys {
         public_key: public_key.as_deref(),
         secrets: &secrets,
+        rekey,
     };
-    let rekey = bundle.is_some_and(|b| b.new_secrets);
     if shared
         .journal
         .write_all(vec![
@@ -204,11 +206,19 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan) -> PersonOutcom
         return out;
     }
 
-    // 1. The account, which everything else hangs on.
+    // 1. The account, which everything else hangs on. A re-keyed person's
+    // unchanged account gets the new password where the directory keeps one.
+    let keeps_passwords = |a: &Action| {
+        shared
+            .targets
+            .get(&a.target)
+            .is_some_and(|rt| rt.target.keeps_passwords())
+    };
     let accounts: Vec<&Action> = plan
         .actions
         .iter()
-        .filter(|a| matches!(a.resource, Resource::Account(_)) && (a.op != Op::Unchanged))
+        .filter(|a| matches!(a.resource, Resource::Account(_)))
+        .filter(|a| a.op != Op::Unchanged || (rekey && keeps_passwords(a)))
         .collect();
     let results = run_all(shared, plan, accounts, &keys).await;
     if !collect(&mut out, plan, results) {
@@ -302,6 +312,8 @@ async fn write_bundle(
 struct Keys<'a> {
     public_key: Option<&'a str>,
     secrets: &'a PersonSecrets,
+    /// The secrets were issued in this run.
+    rekey: bool,
 }
 
 /// Run actions concurrently; each result is (action, error message if failed).
@@ -360,6 +372,8 @@ async fn run_action(
         username: &plan.username,
         action,
         secrets: keys.secrets,
+        profile: shared.profiles.get(&plan.profile),
+        rekey: keys.rekey,
     };
     let (result, _tries) = match runtime {
         Some(rt) => {

@@ -4,6 +4,7 @@
 
 pub mod csv_stock;
 mod error;
+pub mod ldap;
 pub mod local_directory;
 pub mod wireguard_file;
 
@@ -17,6 +18,7 @@ use crate::apply::secrets::PersonSecrets;
 use crate::config::TargetConfig;
 use crate::config::{CsvInventory, WireguardFile};
 use crate::plan::{Action, Observed};
+use crate::profile::Profile;
 use crate::settings::Settings;
 use crate::state::Store;
 
@@ -61,6 +63,12 @@ pub struct ActionContext<'a> {
     pub username: &'a str,
     pub action: &'a Action,
     pub secrets: &'a PersonSecrets,
+    /// The person's profile (`must_change_password`, `delete_on_offboard`),
+    /// if it still exists.
+    pub profile: Option<&'a Profile>,
+    /// The secrets were issued in this run (new bundle, `--rotate`): a
+    /// directory that keeps passwords sets this one, even on an unchanged account.
+    pub rekey: bool,
 }
 
 /// A target ready to read and to carry out actions. A closed set of kinds.
@@ -71,17 +79,27 @@ pub enum Target {
     WireguardFile(WireguardFile),
     /// Stock from a CSV list; assignments in the state store.
     Csv(CsvInventory),
+    /// An OpenLDAP or Active Directory server, through a connection pool.
+    Ldap(Box<ldap::LdapTarget>),
 }
 
 impl Target {
     /// Connect (and, for remote kinds, check health) without changing anything.
     pub async fn connect(name: &str, config: &TargetConfig, settings: &Settings) -> Result<Target> {
-        let _ = (name, settings);
         Ok(match config {
             TargetConfig::Local(_) => Target::Local,
             TargetConfig::WireguardFile(wg) => Target::WireguardFile(wg.clone()),
             TargetConfig::Csv(csv) => Target::Csv(csv.clone()),
+            TargetConfig::Ldap(cfg) => Target::Ldap(Box::new(
+                ldap::LdapTarget::connect(name, cfg, settings).await?,
+            )),
         })
+    }
+
+    /// Whether the target keeps the person's password, so that secrets
+    /// issued anew must reach it even when the account is unchanged.
+    pub fn keeps_passwords(&self) -> bool {
+        matches!(self, Target::Ldap(_))
     }
 
     /// Add what this target holds to `observed`, for the plan's diff.
@@ -120,6 +138,7 @@ impl Target {
                 let items = csv_stock::read(&settings.path(&csv.stock), &assigned)?;
                 observed.stock.insert(name.to_string(), items);
             }
+            Target::Ldap(target) => target.read(settings, observed).await?,
         }
         Ok(())
     }
@@ -128,9 +147,9 @@ impl Target {
     /// The embedded kinds have nothing to call: the state store write that
     /// follows success is their effect.
     pub async fn apply(&self, ctx: &ActionContext<'_>) -> Result<Option<String>, TargetError> {
-        let _ = ctx;
         match self {
             Target::Local | Target::WireguardFile(_) | Target::Csv(_) => Ok(None),
+            Target::Ldap(target) => target.apply(ctx).await,
         }
     }
 }
