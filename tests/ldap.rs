@@ -1,0 +1,984 @@
+//! The `ldap` directory target against real servers: a private slapd per test
+//! (tests/servers/slapd.sh, free ports on 127.0.0.1) and one Samba AD DC for
+//! the Active Directory test (tests/servers/samba-ad.sh; fixed ports, so all
+//! AD checks live in one test function).
+//!
+//! Without the servers installed the tests say so and pass, unless
+//! `HOMEBASE_REQUIRE_LDAP=1` (scripts/test.sh sets it on CI), where they fail.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+use base64::Engine;
+use serde_json::Value;
+use tempfile::TempDir;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+// ---------------------------------------------------------------- servers
+
+fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Whether the tools are there; without them: fail on CI, skip elsewhere.
+fn servers_available(what: &str, programs: &[&str]) -> bool {
+    let missing: Vec<&str> = programs.iter().copied().filter(|p| !have(p)).collect();
+    if missing.is_empty() {
+        return true;
+    }
+    if std::env::var("HOMEBASE_REQUIRE_LDAP").as_deref() == Ok("1") {
+        panic!("{what} is required (HOMEBASE_REQUIRE_LDAP=1) but missing: {missing:?}");
+    }
+    eprintln!(
+        "skipped: {what} is not installed (missing {missing:?}); scripts/test.sh installs it"
+    );
+    false
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn read_env(path: &Path) -> HashMap<String, String> {
+    std::fs::read_to_string(path)
+        .expect("server env file")
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// One private slapd; stopped when dropped.
+struct Slapd {
+    dir: TempDir,
+    port: u16,
+    tls_port: u16,
+    env: HashMap<String, String>,
+}
+
+impl Slapd {
+    fn start() -> Option<Slapd> {
+        if !servers_available(
+            "OpenLDAP (slapd, ldap-utils)",
+            &["slapd", "ldapsearch", "ldapadd"],
+        ) {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut slapd = Slapd {
+            dir,
+            port: free_port(),
+            tls_port: free_port(),
+            env: HashMap::new(),
+        };
+        slapd.run_script("start");
+        slapd.env = read_env(&slapd.dir.path().join("env"));
+        Some(slapd)
+    }
+
+    fn run_script(&self, cmd: &str) {
+        let out = Command::new(Path::new(ROOT).join("tests/servers/slapd.sh"))
+            .arg(cmd)
+            .arg(self.dir.path())
+            .env("SLAPD_PORT", self.port.to_string())
+            .env("SLAPD_TLS_PORT", self.tls_port.to_string())
+            // Unlike any word homebase prints, so a leak is seen.
+            .env("SLAPD_ROOTPW", "Xq7-bind-pw-9Lk")
+            .output()
+            .expect("run slapd.sh");
+        assert!(
+            out.status.success(),
+            "slapd.sh {cmd} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// SIGKILL: no clean shutdown, connections drop mid-operation.
+    fn kill(&self) {
+        let pid = std::fs::read_to_string(self.dir.path().join("slapd.pid")).expect("pid file");
+        let status = Command::new("kill")
+            .args(["-KILL", pid.trim()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    fn restart(&self) {
+        self.run_script("start");
+    }
+
+    fn suffix(&self) -> &str {
+        &self.env["LDAP_SUFFIX"]
+    }
+
+    /// The target block for homebase.yaml (LDAPS, verified against the test CA).
+    fn target_yaml(&self) -> String {
+        format!(
+            "    kind: ldap\n    url: {}\n    ca_file: {}\n    bind_dn: {}\n    bind_password_env: TEST_LDAP_PASSWORD\n    base_dn: {}\n",
+            self.env["LDAPS_URL"],
+            self.env["LDAP_CA"],
+            self.env["LDAP_ROOTDN"],
+            self.suffix()
+        )
+    }
+
+    fn search(&self, filter: &str, attrs: &[&str]) -> Vec<Entry> {
+        ldapsearch(
+            &self.env["LDAP_URL"],
+            &self.env["LDAP_ROOTDN"],
+            &self.env["LDAP_ROOTPW"],
+            self.suffix(),
+            filter,
+            attrs,
+            None,
+        )
+    }
+
+    fn add(&self, ldif: &str) {
+        let mut child = Command::new("ldapadd")
+            .args([
+                "-x",
+                "-H",
+                &self.env["LDAP_URL"],
+                "-D",
+                &self.env["LDAP_ROOTDN"],
+            ])
+            .args(["-w", &self.env["LDAP_ROOTPW"]])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("ldapadd");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(ldif.as_bytes())
+            .expect("write ldif");
+        assert!(child.wait().expect("ldapadd").success(), "ldapadd failed");
+    }
+
+    /// Whether `dn` can bind with `password` and read its own entry.
+    fn bind(&self, dn: &str, password: &str) -> Result<(), String> {
+        bind(&self.env["LDAP_URL"], dn, password, dn, None)
+    }
+}
+
+impl Drop for Slapd {
+    fn drop(&mut self) {
+        let _ = Command::new(Path::new(ROOT).join("tests/servers/slapd.sh"))
+            .arg("stop")
+            .arg(self.dir.path())
+            .output();
+    }
+}
+
+/// One entry of `ldapsearch -LLL` output, attribute names lower-cased.
+#[derive(Debug, Clone)]
+struct Entry {
+    dn: String,
+    attrs: BTreeMap<String, Vec<String>>,
+}
+
+impl Entry {
+    fn get(&self, name: &str) -> Vec<&str> {
+        self.attrs
+            .get(&name.to_lowercase())
+            .map(|v| v.iter().map(String::as_str).collect())
+            .unwrap_or_default()
+    }
+
+    fn one(&self, name: &str) -> Option<&str> {
+        self.get(name).into_iter().next()
+    }
+}
+
+fn ldapsearch(
+    url: &str,
+    bind_dn: &str,
+    password: &str,
+    base: &str,
+    filter: &str,
+    attrs: &[&str],
+    ca: Option<&str>,
+) -> Vec<Entry> {
+    let mut cmd = Command::new("ldapsearch");
+    cmd.args(["-x", "-LLL", "-o", "ldif-wrap=no", "-E", "pr=500/noprompt"])
+        .args(["-H", url, "-D", bind_dn, "-w", password, "-b", base, filter])
+        .args(attrs);
+    if let Some(ca) = ca {
+        cmd.env("LDAPTLS_CACERT", ca);
+    }
+    let out = cmd.output().expect("ldapsearch");
+    assert!(
+        out.status.success(),
+        "ldapsearch {filter} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    parse_ldif(&String::from_utf8_lossy(&out.stdout))
+}
+
+fn parse_ldif(text: &str) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    for block in text.split("\n\n") {
+        let mut dn = None;
+        let mut attrs: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for line in block.lines() {
+            if line.starts_with('#') || line.trim().is_empty() {
+                continue;
+            }
+            let Some((name, rest)) = line.split_once(':') else {
+                continue;
+            };
+            let value = match rest.strip_prefix(':') {
+                Some(b64) => String::from_utf8_lossy(
+                    &base64::engine::general_purpose::STANDARD
+                        .decode(b64.trim())
+                        .expect("base64 in ldif"),
+                )
+                .into_owned(),
+                None => rest.trim_start().to_string(),
+            };
+            if name == "dn" {
+                dn = Some(value);
+            } else {
+                attrs.entry(name.to_lowercase()).or_default().push(value);
+            }
+        }
+        if let Some(dn) = dn {
+            entries.push(Entry { dn, attrs });
+        }
+    }
+    entries
+}
+
+fn bind(url: &str, dn: &str, password: &str, base: &str, ca: Option<&str>) -> Result<(), String> {
+    let mut cmd = Command::new("ldapsearch");
+    cmd.args(["-x", "-LLL", "-H", url, "-D", dn, "-w", password])
+        .args(["-b", base, "-s", "base", "dn"]);
+    if let Some(ca) = ca {
+        cmd.env("LDAPTLS_CACERT", ca);
+    }
+    let out = cmd.output().expect("ldapsearch");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+// ---------------------------------------------------------------- homebase
+
+/// A folder with homebase.yaml (the shipped configuration with the given
+/// directory target), the example stock list and a staff file.
+struct Workspace {
+    dir: TempDir,
+    password: String,
+}
+
+impl Workspace {
+    fn new(directory_target: &str, password: &str) -> Workspace {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let shipped =
+            std::fs::read_to_string(Path::new(ROOT).join("homebase.yaml")).expect("homebase.yaml");
+        let local = "  directory:\n    kind: local\n    base_dn: dc=musterstadt,dc=example\n";
+        assert!(shipped.contains(local), "the shipped configuration changed");
+        let config = shipped.replace(local, &format!("  directory:\n{directory_target}"));
+        std::fs::write(dir.path().join("homebase.yaml"), config).expect("write config");
+        std::fs::create_dir_all(dir.path().join("examples")).expect("mkdir");
+        std::fs::copy(
+            Path::new(ROOT).join("examples/inventory.csv"),
+            dir.path().join("examples/inventory.csv"),
+        )
+        .expect("copy inventory");
+        Workspace {
+            dir,
+            password: password.to_string(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The example staff list, or its first `n` persons.
+    fn example_staff(&self, n: Option<usize>) {
+        let text =
+            std::fs::read_to_string(Path::new(ROOT).join("examples/staff.csv")).expect("staff.csv");
+        let lines: Vec<&str> = text.lines().collect();
+        let keep = n.map_or(lines.len(), |n| (n + 1).min(lines.len()));
+        std::fs::write(self.path("staff.csv"), lines[..keep].join("\n") + "\n").expect("write");
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::cargo_bin("homebase").expect("homebase binary");
+        cmd.current_dir(self.dir.path())
+            .env("TEST_LDAP_PASSWORD", &self.password)
+            .env("HOMEBASE_RETRY_BASE_MS", "0")
+            .env("NO_COLOR", "1")
+            .env_remove("HOMEBASE_CONFIG");
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let out = self.command().args(args).output().expect("run homebase");
+        let run = Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        assert!(
+            !run.stdout.contains(&self.password) && !run.stderr.contains(&self.password),
+            "the bind password was printed"
+        );
+        run
+    }
+
+    fn apply(&self) -> Run {
+        self.run(&["apply", "staff.csv", "--yes", "--no-progress"])
+    }
+
+    fn plan_json(&self) -> Value {
+        let run = self.run(&["plan", "staff.csv", "--format", "json"]);
+        assert_eq!(run.code, 0, "plan failed: {}", run.stderr);
+        serde_json::from_str(&run.stdout).expect("plan json")
+    }
+
+    fn secret(&self, username: &str) -> String {
+        let text = std::fs::read_to_string(self.path(&format!("out/{username}/.secrets")))
+            .expect("bundle secrets");
+        text.lines()
+            .find_map(|l| l.strip_prefix("initial_password="))
+            .expect("initial_password")
+            .to_string()
+    }
+}
+
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn ok(self) -> Run {
+        assert_eq!(
+            self.code, 0,
+            "homebase failed:\n{}\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// The account actions of a plan, by staff id.
+fn account_actions(plan: &Value) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    for person in plan["persons"].as_array().expect("persons") {
+        for action in person["actions"].as_array().expect("actions") {
+            if action["resource"] == "account" {
+                out.insert(
+                    person["id"].as_str().expect("id").to_string(),
+                    action.clone(),
+                );
+            }
+        }
+    }
+    out
+}
+
+fn text(v: &Value) -> &str {
+    v.as_str().unwrap_or_default()
+}
+
+// ---------------------------------------------------------------- OpenLDAP
+
+/// 1,200 persons into slapd: exact entries, attributes and memberships; a
+/// second plan is empty; one department change is one update; offboarding
+/// locks the account and the plan shows the person withdrawn.
+#[test]
+fn openldap_provisions_the_example_staff() {
+    let Some(slapd) = Slapd::start() else { return };
+    let ws = Workspace::new(&slapd.target_yaml(), &slapd.env["LDAP_ROOTPW"]);
+    ws.example_staff(None);
+
+    let plan = ws.plan_json();
+    let wanted = account_actions(&plan);
+    assert_eq!(wanted.len(), 1200);
+    assert!(wanted.values().all(|a| a["op"] == "create"));
+    let run = ws.apply().ok();
+    assert!(run.stderr.contains("0 failed"), "{}", run.stderr);
+
+    // Exactly 1,200 accounts, each as planned.
+    let entries = slapd.search(
+        "(employeeNumber=*)",
+        &[
+            "uid",
+            "cn",
+            "sn",
+            "givenName",
+            "displayName",
+            "mail",
+            "departmentNumber",
+            "employeeNumber",
+            "shadowExpire",
+            "pwdReset",
+            "objectClass",
+        ],
+    );
+    assert_eq!(entries.len(), 1200);
+    let mut dn_of = BTreeMap::new();
+    for e in &entries {
+        let id = e.one("employeeNumber").expect("employeeNumber");
+        let a = &wanted[id];
+        assert_eq!(e.one("uid"), Some(text(&a["username"])), "{id}");
+        assert_eq!(e.get("cn"), [text(&a["display_name"])], "{id}");
+        assert_eq!(e.one("displayName"), Some(text(&a["display_name"])), "{id}");
+        assert_eq!(e.one("sn"), Some(text(&a["family_name"])), "{id}");
+        assert_eq!(e.one("givenName"), Some(text(&a["given_name"])), "{id}");
+        assert_eq!(e.one("mail"), Some(text(&a["email"])), "{id}");
+        assert_eq!(e.one("departmentNumber"), a["department"].as_str(), "{id}");
+        assert!(e.one("shadowExpire").is_some(), "{id}");
+        assert_eq!(
+            e.one("pwdReset"),
+            Some("TRUE"),
+            "{id}: must change the password"
+        );
+        let container = format!("{},{}", text(&a["ou"]), slapd.suffix());
+        assert_eq!(e.dn, format!("uid={},{container}", text(&a["username"])));
+        dn_of.insert(id.to_string(), e.dn.to_lowercase());
+    }
+
+    // Group memberships exactly as the profiles say.
+    let mut want_members: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (id, a) in &wanted {
+        for group in a["groups"].as_array().expect("groups") {
+            want_members
+                .entry(text(group).to_string())
+                .or_default()
+                .insert(dn_of[id].clone());
+        }
+    }
+    let groups = slapd.search("(objectClass=groupOfNames)", &["cn", "member"]);
+    assert_eq!(groups.len(), want_members.len(), "{groups:?}");
+    for g in &groups {
+        let name = g.one("cn").expect("cn");
+        let members: BTreeSet<String> = g.get("member").iter().map(|m| m.to_lowercase()).collect();
+        assert_eq!(members, want_members[name], "members of {name}");
+    }
+    assert_eq!(want_members["staff"].len(), 1200);
+
+    // A person binds with the bundle's password, and may then only change it
+    // (pwdReset); a wrong password does not bind at all.
+    let (id, a) = wanted.iter().next().expect("a person");
+    let username = text(&a["username"]);
+    let dn = &entries
+        .iter()
+        .find(|e| e.one("employeeNumber") == Some(id))
+        .expect("entry")
+        .dn;
+    let err = slapd
+        .bind(dn, "wrong password")
+        .expect_err("wrong password");
+    assert!(err.contains("Invalid credentials"), "{err}");
+    let err = slapd
+        .bind(dn, &ws.secret(username))
+        .expect_err("restricted");
+    assert!(
+        err.contains("modify password"),
+        "bound, but restricted: {err}"
+    );
+
+    // Nothing to do the second time.
+    let run = ws.run(&["plan", "staff.csv", "--detailed-exitcode"]);
+    assert_eq!(run.code, 0, "second plan has changes:\n{}", run.stdout);
+
+    // One department changes: one account update, with that attribute only.
+    let staff = std::fs::read_to_string(ws.path("staff.csv")).expect("staff");
+    let edited = staff.replacen(
+        "P100001,Thomas,Meyer,thomas.meyer@musterstadt.example,Kämmerei,",
+        "P100001,Thomas,Meyer,thomas.meyer@musterstadt.example,Stadtkasse,",
+        1,
+    );
+    assert_ne!(staff, edited, "the example staff list changed");
+    std::fs::write(ws.path("staff.csv"), edited).expect("write");
+    let plan = ws.plan_json();
+    let updates: Vec<(String, Value)> = account_actions(&plan)
+        .into_iter()
+        .filter(|(_, a)| a["op"] != "unchanged")
+        .collect();
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert_eq!(updates[0].0, "P100001");
+    assert_eq!(updates[0].1["op"], "update");
+    let changes = updates[0].1["changes"].as_array().expect("changes");
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0]["field"], "department");
+    assert_eq!(changes[0]["to"], "Stadtkasse");
+    ws.apply().ok();
+    let e = slapd.search(
+        "(employeeNumber=P100001)",
+        &["departmentNumber", "pwdAccountLockedTime"],
+    );
+    assert_eq!(e[0].get("departmentNumber"), ["Stadtkasse"]);
+    let run = ws.run(&["plan", "staff.csv", "--detailed-exitcode"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+
+    // Offboarding locks the account; the plan shows the person withdrawn.
+    ws.run(&["offboard", "P100001", "--yes", "--no-progress"])
+        .ok();
+    let e = slapd.search("(employeeNumber=P100001)", &["pwdAccountLockedTime", "uid"]);
+    assert_eq!(e[0].get("pwdAccountLockedTime"), ["000001010000Z"]);
+    let err = slapd
+        .bind(&e[0].dn, &ws.secret("tmeyer"))
+        .expect_err("locked");
+    assert!(err.contains("Invalid credentials"), "{err}");
+    let plan = ws.plan_json();
+    let person = plan["persons"]
+        .as_array()
+        .expect("persons")
+        .iter()
+        .find(|p| p["id"] == "P100001")
+        .expect("P100001");
+    assert_eq!(person["status"], "withdrawn");
+    let run = ws.run(&["plan", "staff.csv", "--detailed-exitcode"]);
+    assert_eq!(run.code, 0, "offboarding sticks: {}", run.stdout);
+    // Still 1,200 entries: disabled, not deleted.
+    assert_eq!(slapd.search("(employeeNumber=*)", &["1.1"]).len(), 1200);
+}
+
+/// An existing `jmueller` makes the new Jürgen Müller `jmueller2` and stays
+/// as it was; hostile names are stored literally.
+#[test]
+fn openldap_collisions_and_hostile_names() {
+    let Some(slapd) = Slapd::start() else { return };
+    let suffix = slapd.suffix().to_string();
+    slapd.add(&format!(
+        "dn: ou=Benutzer,{suffix}\nobjectClass: organizationalUnit\nou: Benutzer\n\n\
+         dn: uid=jmueller,ou=Benutzer,{suffix}\nobjectClass: inetOrgPerson\nuid: jmueller\n\
+         cn: Johanna Müller\nsn: Müller\nmail: johanna@elsewhere.example\ndescription: made by hand\n"
+    ));
+    let before = slapd.search("(uid=jmueller)", &["*", "+"]);
+    let ws = Workspace::new(&slapd.target_yaml(), &slapd.env["LDAP_ROOTPW"]);
+    std::fs::write(
+        ws.path("staff.csv"),
+        "id,given_name,family_name,email,department\n\
+         H1,Jürgen,Müller,juergen.mueller@musterstadt.example,Kämmerei\n\
+         H2,Hans*)(uid=*,Schmidt,h2@musterstadt.example,Kämmerei\n\
+         H3,Erika,\"Müller, Jürgen\",h3@musterstadt.example,Kämmerei\n\
+         H4,\"{{ 7*7 }}\",\"=HYPERLINK(\"\"x\"\")\",h4@musterstadt.example,\"Amt \\, (Süd)\"\n",
+    )
+    .expect("staff");
+    ws.apply().ok();
+
+    let after = slapd.search("(uid=jmueller)", &["*", "+"]);
+    assert_eq!(
+        before[0].attrs, after[0].attrs,
+        "the existing entry was touched"
+    );
+    let h1 = slapd.search("(employeeNumber=H1)", &["uid"]);
+    assert_eq!(h1[0].one("uid"), Some("jmueller2"));
+
+    for (id, cn) in [
+        ("H2", "Hans*)(uid=* Schmidt"),
+        ("H3", "Erika Müller, Jürgen"),
+        ("H4", "{{ 7*7 }} =HYPERLINK(\"x\")"),
+    ] {
+        let e = slapd.search(
+            &format!("(employeeNumber={id})"),
+            &["cn", "displayName", "uid"],
+        );
+        assert_eq!(e.len(), 1, "{id}");
+        assert_eq!(e[0].get("cn"), [cn], "{id}");
+        assert_eq!(e[0].get("displayName"), [cn], "{id}");
+    }
+    let h4 = slapd.search("(employeeNumber=H4)", &["departmentNumber"]);
+    assert_eq!(h4[0].get("departmentNumber"), ["Amt \\, (Süd)"]);
+    // The names match only as values, never as filter syntax.
+    let literal = slapd.search("(cn=Hans\\2a\\29\\28uid=\\2a Schmidt)", &["uid"]);
+    assert_eq!(literal.len(), 1);
+    let run = ws.run(&["plan", "staff.csv", "--detailed-exitcode"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+}
+
+/// slapd killed mid-run: exit 3 naming the failed persons; after a restart a
+/// second run completes, without duplicates, and every password works.
+#[test]
+fn openldap_killed_mid_run_resumes() {
+    let Some(slapd) = Slapd::start() else { return };
+    let ws = Workspace::new(&slapd.target_yaml(), &slapd.env["LDAP_ROOTPW"]);
+    ws.example_staff(None);
+    let mut child: Child = ws
+        .command()
+        .args(["apply", "staff.csv", "--yes", "--no-progress"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("homebase apply");
+    let started = Instant::now();
+    loop {
+        let n = slapd.search("(employeeNumber=*)", &["1.1"]).len();
+        if n >= 150 {
+            break;
+        }
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "apply ended before the server was killed ({n} entries)"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "apply is stuck"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    slapd.kill();
+    let out = child.wait_with_output().expect("apply output");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let failed: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("failed: P"))
+        .collect();
+    assert!(!failed.is_empty(), "{stderr}");
+    assert!(failed.iter().any(|l| l.contains("directory")), "{stderr}");
+
+    slapd.restart();
+    let run = ws.apply().ok();
+    assert!(run.stderr.contains("0 failed"), "{}", run.stderr);
+    let entries = slapd.search("(employeeNumber=*)", &["employeeNumber", "uid"]);
+    assert_eq!(entries.len(), 1200);
+    let ids: BTreeSet<&str> = entries
+        .iter()
+        .filter_map(|e| e.one("employeeNumber"))
+        .collect();
+    assert_eq!(ids.len(), 1200, "duplicates");
+    let staff = slapd.search("(cn=staff)", &["member"]);
+    assert_eq!(staff[0].get("member").len(), 1200);
+    let run = ws.run(&["plan", "staff.csv", "--detailed-exitcode"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+
+    // The persons the first run failed for hold the password of their bundle.
+    for line in failed.iter().take(20) {
+        let username = line
+            .split(['(', ')'])
+            .nth(1)
+            .expect("failed: ID (username)");
+        let e = entries
+            .iter()
+            .find(|e| e.one("uid") == Some(username))
+            .expect("entry of a failed person");
+        let err = slapd.bind(&e.dn, &ws.secret(username)).expect_err("reset");
+        assert!(err.contains("modify password"), "{username}: {err}");
+    }
+}
+
+/// Configuration mistakes are exit 2 and print no password.
+#[test]
+fn openldap_configuration_errors() {
+    let Some(slapd) = Slapd::start() else { return };
+    // A wrong password.
+    let ws = Workspace::new(&slapd.target_yaml(), "not-the-password");
+    ws.example_staff(Some(3));
+    let run = ws.run(&["plan", "staff.csv"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("refused the bind"), "{}", run.stderr);
+    // A base that does not exist.
+    let yaml = slapd.target_yaml().replace(
+        &format!("base_dn: {}", slapd.suffix()),
+        &format!("base_dn: ou=nowhere,{}", slapd.suffix()),
+    );
+    let ws = Workspace::new(&yaml, &slapd.env["LDAP_ROOTPW"]);
+    ws.example_staff(Some(3));
+    let run = ws.run(&["plan", "staff.csv"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("does not exist"), "{}", run.stderr);
+    // TLS is verified: without the test CA the system store does not know it.
+    let yaml = slapd
+        .target_yaml()
+        .lines()
+        .filter(|l| !l.contains("ca_file"))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>();
+    let ws = Workspace::new(&yaml, &slapd.env["LDAP_ROOTPW"]);
+    ws.example_staff(Some(3));
+    let run = ws.run(&["plan", "staff.csv"]);
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot connect") || run.stderr.contains("trust store"),
+        "{}",
+        run.stderr
+    );
+    // StartTLS on the plain port works as well as LDAPS.
+    let yaml = slapd
+        .target_yaml()
+        .replace(&slapd.env["LDAPS_URL"], &slapd.env["LDAP_URL"])
+        + "    starttls: true\n";
+    let ws = Workspace::new(&yaml, &slapd.env["LDAP_ROOTPW"]);
+    ws.example_staff(Some(3));
+    ws.apply().ok();
+    assert_eq!(slapd.search("(employeeNumber=*)", &["1.1"]).len(), 3);
+}
+
+/// Active Directory refuses passwords over plain LDAP: refused before any
+/// connection, with the way out named.
+#[test]
+fn active_directory_over_plain_ldap_is_refused() {
+    let ws = Workspace::new(
+        "    kind: ldap\n    flavour: active-directory\n    url: ldap://127.0.0.1:1\n    bind_dn: CN=Administrator,CN=Users,DC=test,DC=lan\n    bind_password_env: TEST_LDAP_PASSWORD\n    base_dn: DC=test,DC=lan\n",
+        "x",
+    );
+    ws.example_staff(Some(3));
+    let run = ws.run(&["plan", "staff.csv"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("plain LDAP"), "{}", run.stderr);
+    assert!(run.stderr.contains("starttls: true"), "{}", run.stderr);
+}
+
+// ---------------------------------------------------------------- Samba AD
+
+struct SambaAd {
+    dir: TempDir,
+    env: HashMap<String, String>,
+}
+
+impl SambaAd {
+    fn start() -> Option<SambaAd> {
+        if !servers_available(
+            "Samba AD (samba, samba-tool, ldap-utils)",
+            &["samba", "samba-tool", "ldapsearch"],
+        ) {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = Command::new(Path::new(ROOT).join("tests/servers/samba-ad.sh"))
+            .arg("start")
+            .arg(dir.path())
+            .output()
+            .expect("samba-ad.sh");
+        assert!(
+            out.status.success(),
+            "samba-ad.sh start failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let env = read_env(&dir.path().join("env"));
+        Some(SambaAd { dir, env })
+    }
+
+    fn search(&self, filter: &str, attrs: &[&str]) -> Vec<Entry> {
+        ldapsearch(
+            &self.env["AD_LDAPS_URL"],
+            &self.env["AD_BIND_DN"],
+            &self.env["AD_PASSWORD"],
+            &self.env["AD_BASE"],
+            filter,
+            attrs,
+            Some(&self.env["AD_CA"]),
+        )
+    }
+
+    fn bind(&self, who: &str, password: &str) -> Result<(), String> {
+        bind(
+            &self.env["AD_LDAPS_URL"],
+            who,
+            password,
+            &self.env["AD_BASE"],
+            Some(&self.env["AD_CA"]),
+        )
+    }
+}
+
+impl Drop for SambaAd {
+    fn drop(&mut self) {
+        let _ = Command::new(Path::new(ROOT).join("tests/servers/samba-ad.sh"))
+            .arg("stop")
+            .arg(self.dir.path())
+            .output();
+    }
+}
+
+/// Everything against the Samba DC in one test: its ports are fixed.
+#[test]
+fn active_directory_on_samba() {
+    let Some(ad) = SambaAd::start() else { return };
+    let target = format!(
+        "    kind: ldap\n    flavour: active-directory\n    url: {}\n    ca_file: {}\n    bind_dn: {}\n    bind_password_env: TEST_LDAP_PASSWORD\n    base_dn: {}\n    upn_suffix: test.lan\n",
+        ad.env["AD_LDAPS_URL"], ad.env["AD_CA"], ad.env["AD_BIND_DN"], ad.env["AD_BASE"]
+    );
+    let ws = Workspace::new(&target, &ad.env["AD_PASSWORD"]);
+    // The shipped profiles, office staff without a forced password change.
+    let profiles = ws.path("profiles");
+    std::fs::create_dir_all(&profiles).expect("mkdir");
+    for entry in std::fs::read_dir(Path::new(ROOT).join("profiles")).expect("profiles") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), profiles.join(entry.file_name())).expect("copy");
+    }
+    let office = std::fs::read_to_string(profiles.join("office.yaml")).expect("office");
+    std::fs::write(
+        profiles.join("office.yaml"),
+        format!("{office}\naccount:\n  must_change_password: false\n"),
+    )
+    .expect("office");
+    let config = std::fs::read_to_string(ws.path("homebase.yaml")).expect("config");
+    std::fs::write(
+        ws.path("homebase.yaml"),
+        format!("profiles: profiles\n{config}"),
+    )
+    .expect("config");
+    ws.example_staff(Some(50));
+
+    let plan = ws.plan_json();
+    let wanted = account_actions(&plan);
+    assert_eq!(wanted.len(), 50);
+    ws.apply().ok();
+
+    let users = ad.search(
+        "(employeeID=*)",
+        &[
+            "sAMAccountName",
+            "userPrincipalName",
+            "displayName",
+            "givenName",
+            "sn",
+            "mail",
+            "department",
+            "employeeID",
+            "userAccountControl",
+            "pwdLastSet",
+            "accountExpires",
+            "memberOf",
+        ],
+    );
+    assert_eq!(users.len(), 50);
+    let mut office_user = None;
+    let mut changing_user = None;
+    for u in &users {
+        let id = u.one("employeeID").expect("employeeID");
+        let a = &wanted[id];
+        let username = text(&a["username"]);
+        assert_eq!(u.one("sAMAccountName"), Some(username));
+        assert_eq!(
+            u.one("userPrincipalName"),
+            Some(format!("{username}@test.lan").as_str())
+        );
+        assert_eq!(u.one("displayName"), Some(text(&a["display_name"])));
+        assert_eq!(u.one("sn"), Some(text(&a["family_name"])));
+        assert_eq!(u.one("mail"), Some(text(&a["email"])));
+        assert_eq!(u.one("department"), a["department"].as_str());
+        assert_eq!(u.one("userAccountControl"), Some("512"), "{id}");
+        assert_ne!(u.one("accountExpires"), Some("0"), "{id}");
+        let groups: BTreeSet<String> = u
+            .get("memberOf")
+            .iter()
+            .map(|g| {
+                g.split(',')
+                    .next()
+                    .unwrap_or_default()
+                    .trim_start_matches("CN=")
+                    .to_string()
+            })
+            .collect();
+        let want: BTreeSet<String> = a["groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .map(|g| text(g).to_string())
+            .collect();
+        assert_eq!(groups, want, "{id}");
+        let profile = plan["persons"]
+            .as_array()
+            .expect("persons")
+            .iter()
+            .find(|p| p["id"] == id)
+            .expect("person")["profile"]
+            .clone();
+        if profile == "office" {
+            assert_eq!(u.one("pwdLastSet").map(|v| v != "0"), Some(true), "{id}");
+            office_user.get_or_insert((id.to_string(), username.to_string()));
+        } else {
+            assert_eq!(u.one("pwdLastSet"), Some("0"), "{id}");
+            changing_user.get_or_insert(username.to_string());
+        }
+    }
+
+    // Created users bind with the password from their bundle.
+    let (office_id, office_name) = office_user.expect("an office person among 50");
+    ad.bind(&format!("{office_name}@test.lan"), &ws.secret(&office_name))
+        .expect("the bundle's password binds");
+    let err = ad
+        .bind(&format!("{office_name}@test.lan"), "Wrong-Password-1")
+        .expect_err("a wrong password");
+    assert!(err.contains("data 52e"), "{err}");
+    if let Some(name) = changing_user {
+        // Right password, but it must be changed first (AD's 773).
+        let err = ad
+            .bind(&format!("{name}@test.lan"), &ws.secret(&name))
+            .expect_err("must change");
+        assert!(err.contains("data 773"), "{err}");
+    }
+
+    // Nothing to do the second time.
+    let run = ws.run(&["plan", "staff.csv", "--detailed-exitcode"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+
+    // A department change is one update of that attribute.
+    let staff = std::fs::read_to_string(ws.path("staff.csv")).expect("staff");
+    std::fs::write(
+        ws.path("staff.csv"),
+        staff.replacen(",Kämmerei,Rathaus,", ",Stadtkasse,Rathaus,", 1),
+    )
+    .expect("write");
+    let plan = ws.plan_json();
+    let updates: Vec<(String, Value)> = account_actions(&plan)
+        .into_iter()
+        .filter(|(_, a)| a["op"] != "unchanged")
+        .collect();
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert_eq!(updates[0].1["changes"].as_array().map(Vec::len), Some(1));
+    assert_eq!(updates[0].1["changes"][0]["field"], "department");
+    ws.apply().ok();
+    let id = &updates[0].0;
+    let u = ad.search(&format!("(employeeID={id})"), &["department"]);
+    assert_eq!(u[0].get("department"), ["Stadtkasse"]);
+
+    // Offboarding disables (514); the bundle's password no longer binds.
+    ws.run(&["offboard", &office_id, "--yes", "--no-progress"])
+        .ok();
+    let u = ad.search(
+        &format!("(employeeID={office_id})"),
+        &["userAccountControl"],
+    );
+    assert_eq!(u[0].get("userAccountControl"), ["514"]);
+    assert!(ad
+        .bind(&format!("{office_name}@test.lan"), &ws.secret(&office_name))
+        .is_err());
+    let plan = ws.plan_json();
+    let person = plan["persons"]
+        .as_array()
+        .expect("persons")
+        .iter()
+        .find(|p| p["id"] == office_id.as_str())
+        .expect("person");
+    assert_eq!(person["status"], "withdrawn");
+    let run = ws.run(&["plan", "staff.csv", "--detailed-exitcode"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+
+    // StartTLS on port 389 reads the same directory.
+    let starttls =
+        target.replace(&ad.env["AD_LDAPS_URL"], &ad.env["AD_URL"]) + "    starttls: true\n";
+    let ws2 = Workspace::new(&starttls, &ad.env["AD_PASSWORD"]);
+    ws2.example_staff(Some(3));
+    let run = ws2.run(&["plan", "staff.csv"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
