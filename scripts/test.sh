@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the whole test suite on a fresh Debian machine: install what the tests
-# need (WireGuard tools for the real-parser checks), then lint and test.
+# need (WireGuard tools for the real-parser checks, slapd and Samba AD for the
+# ldap target), then lint and test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,17 +9,29 @@ need=()
 command -v wg >/dev/null 2>&1 || need+=(wireguard-tools)
 command -v wireguard-go >/dev/null 2>&1 || need+=(wireguard-go)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v slapd >/dev/null 2>&1 || need+=(slapd)
+command -v ldapsearch >/dev/null 2>&1 || need+=(ldap-utils)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# Samba's AD DC needs all four, or provisioning fails.
+command -v samba >/dev/null 2>&1 || need+=(samba samba-ad-provision samba-dsdb-modules samba-vfs-modules)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
+    # Installed packages must not start their system services (slapd, smbd).
+    if [ ! -x /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+      chmod 755 /usr/sbin/policy-rc.d
+    fi
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   else
-    echo "missing ${need[*]}: install them (as root) for the WireGuard tests" >&2
+    echo "missing ${need[*]}: install them (as root) for the WireGuard and LDAP tests" >&2
   fi
 fi
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
-# The WireGuard tests refuse to skip when this is set (CI has the tools).
-export HOMEBASE_REQUIRE_WG=${HOMEBASE_REQUIRE_WG:-$([ "$(id -u)" = 0 ] && echo 1 || echo 0)}
+# The WireGuard and LDAP tests refuse to skip when these are set (CI has the tools).
+root=$([ "$(id -u)" = 0 ] && echo 1 || echo 0)
+export HOMEBASE_REQUIRE_WG=${HOMEBASE_REQUIRE_WG:-$root}
+export HOMEBASE_REQUIRE_LDAP=${HOMEBASE_REQUIRE_LDAP:-$root}
 cargo test --all-targets
