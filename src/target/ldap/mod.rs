@@ -16,6 +16,7 @@
 //! Flavour details are in `openldap.rs` and `ad.rs`.
 
 mod ad;
+mod batch;
 mod classify;
 pub mod config;
 mod entry;
@@ -74,6 +75,8 @@ pub struct LdapTarget {
     pool: Pool,
     /// Containers and groups known to exist (normalised DNs).
     known: std::sync::Mutex<HashSet<String>>,
+    /// Group members waiting to be written, per group.
+    batches: batch::Batches,
     uids: tokio::sync::Mutex<Option<UidAllocator>>,
 }
 
@@ -110,6 +113,7 @@ impl LdapTarget {
             cfg,
             pool,
             known: std::sync::Mutex::new(HashSet::new()),
+            batches: batch::Batches::default(),
             uids: tokio::sync::Mutex::new(None),
         };
         let mut conn = target.pool.get().await?;
@@ -508,18 +512,49 @@ impl LdapTarget {
         Ok(Some(dn))
     }
 
-    /// Add a member; "already a member" is success. A missing group is
-    /// created with this first member.
+    /// Add a member; "already a member" is success. Adds to one group from
+    /// concurrent actions are written together (see `batch.rs`).
     async fn add_member(&self, group: &str, user_dn: &str) -> Result<(), TargetError> {
         let group_dn = self.group_dn(group);
+        self.batches
+            .submit(&group_dn, user_dn.to_string(), |members| {
+                self.add_members(group, &group_dn, members)
+            })
+            .await
+    }
+
+    /// Add members in one modify. A missing group is created with them. A
+    /// batch the server refuses is tried member by member, so one person's
+    /// problem stays theirs.
+    async fn add_members(
+        &self,
+        group: &str,
+        group_dn: &str,
+        members: Vec<String>,
+    ) -> Result<(), TargetError> {
+        match self.add_members_once(group, group_dn, &members).await {
+            Err(TargetError::Permanent { .. }) if members.len() > 1 => {
+                for member in members {
+                    self.add_members_once(group, group_dn, &[member]).await?;
+                }
+                Ok(())
+            }
+            result => result,
+        }
+    }
+
+    async fn add_members_once(
+        &self,
+        group: &str,
+        group_dn: &str,
+        members: &[String],
+    ) -> Result<(), TargetError> {
+        let values: HashSet<Vec<u8>> = members.iter().map(|m| m.as_bytes().to_vec()).collect();
         let mut created = false;
         loop {
-            let mods = vec![Mod::Add(
-                b"member".to_vec(),
-                HashSet::from([user_dn.as_bytes().to_vec()]),
-            )];
-            let mut conn = self.conn(&group_dn).await?;
-            match conn.modify(&group_dn, mods, true).await {
+            let mods = vec![Mod::Add(b"member".to_vec(), values.clone())];
+            let mut conn = self.conn(group_dn).await?;
+            match conn.modify(group_dn, mods, true).await {
                 Ok(()) => return Ok(()),
                 // Servers without Permissive Modify: OpenLDAP says 20, AD 68.
                 Err(e)
@@ -528,7 +563,10 @@ impl LdapTarget {
                         Some(rc::ATTRIBUTE_OR_VALUE_EXISTS | rc::ENTRY_ALREADY_EXISTS)
                     ) =>
                 {
-                    return Ok(())
+                    if members.len() == 1 {
+                        return Ok(());
+                    }
+                    return Err(classify(group_dn, e));
                 }
                 Err(e) if code_of(&e) == Some(rc::NO_SUCH_OBJECT) && !created => {
                     if !self.cfg.create_missing {
@@ -537,23 +575,23 @@ impl LdapTarget {
                             self.name
                         )));
                     }
-                    if self.create_group(group, &group_dn, user_dn).await? {
+                    if self.create_group(group, group_dn, members).await? {
                         return Ok(());
                     }
                     created = true;
                 }
-                Err(e) => return Err(classify(&group_dn, e)),
+                Err(e) => return Err(classify(group_dn, e)),
             }
         }
     }
 
-    /// Create a group with its first member. `Ok(false)` when somebody else
-    /// created it meanwhile (then the member is still to be added).
+    /// Create a group with its first members. `Ok(false)` when somebody else
+    /// created it meanwhile (then the members are still to be added).
     async fn create_group(
         &self,
         group: &str,
         group_dn: &str,
-        user_dn: &str,
+        members: &[String],
     ) -> Result<bool, TargetError> {
         let mut e = entry::NewEntry::default();
         match self.cfg.flavour {
@@ -567,7 +605,8 @@ impl LdapTarget {
                     .set("sAMAccountName", group);
             }
         }
-        e.set("member", user_dn);
+        let members: Vec<&str> = members.iter().map(String::as_str).collect();
+        e.set_all("member", &members);
         let attrs = e.into_attrs();
         let mut parent_made = false;
         loop {
@@ -591,12 +630,27 @@ impl LdapTarget {
     /// Remove a member; not being one (or the group being gone) is success.
     async fn remove_member(&self, group: &str, user_dn: &str) -> Result<(), TargetError> {
         let group_dn = self.group_dn(group);
-        let mods = vec![Mod::Delete(
-            b"member".to_vec(),
-            HashSet::from([user_dn.as_bytes().to_vec()]),
-        )];
+        let delete = || {
+            Mod::Delete(
+                b"member".to_vec(),
+                HashSet::from([user_dn.as_bytes().to_vec()]),
+            )
+        };
         let mut conn = self.conn(&group_dn).await?;
-        match conn.modify(&group_dn, mods, true).await {
+        let result = match conn.modify(&group_dn, vec![delete()], true).await {
+            // A groupOfNames cannot lose its last member: the empty DN stands
+            // in (added and the member deleted in one modify; reads skip it).
+            Err(e)
+                if code_of(&e) == Some(rc::OBJECT_CLASS_VIOLATION)
+                    && self.cfg.flavour == Flavour::Openldap =>
+            {
+                let placeholder = Mod::Add(b"member".to_vec(), HashSet::from([Vec::new()]));
+                conn.modify(&group_dn, vec![placeholder, delete()], true)
+                    .await
+            }
+            other => other,
+        };
+        match result {
             Ok(()) => Ok(()),
             Err(e)
                 if matches!(
