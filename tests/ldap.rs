@@ -613,6 +613,121 @@ fn openldap_collisions_and_hostile_names() {
     assert_eq!(run.code, 0, "{}", run.stdout);
 }
 
+/// A new department that changes the profile moves the entry to the new
+/// profile's container and swaps its groups; posixAccount numbers are unique
+/// and stable; a profile with `delete_on_offboard` deletes on offboarding.
+#[test]
+fn openldap_moves_posix_and_deletes() {
+    let Some(slapd) = Slapd::start() else { return };
+    let target = slapd.target_yaml()
+        + "    posix:\n      uid_first: 20000\n      uid_last: 29999\n      gid_number: 20000\n";
+    let ws = Workspace::new(&target, &slapd.env["LDAP_ROOTPW"]);
+    copy_profiles(&ws);
+    let admin = std::fs::read_to_string(ws.path("profiles/admin.yaml")).expect("admin");
+    assert!(admin.contains("\naccount:\n"));
+    std::fs::write(
+        ws.path("profiles/admin.yaml"),
+        admin.replace("\naccount:\n", "\naccount:\n  delete_on_offboard: true\n"),
+    )
+    .expect("admin");
+    let staff = "id,given_name,family_name,email,department\n\
+                 M1,Anna,Berg,anna.berg@musterstadt.example,Kämmerei\n\
+                 M2,Bernd,Cramer,bernd.cramer@musterstadt.example,Kämmerei\n\
+                 M3,Carla,Dorn,carla.dorn@musterstadt.example,Kämmerei\n";
+    std::fs::write(ws.path("staff.csv"), staff).expect("staff");
+    ws.apply().ok();
+    let before = slapd.search(
+        "(employeeNumber=*)",
+        &["uidNumber", "gidNumber", "homeDirectory", "objectClass"],
+    );
+    let uids: BTreeSet<&str> = before.iter().filter_map(|e| e.one("uidNumber")).collect();
+    assert_eq!(uids, BTreeSet::from(["20000", "20001", "20002"]));
+    assert!(before
+        .iter()
+        .all(|e| e.get("objectClass").contains(&"posixAccount")));
+    assert!(before.iter().all(|e| e.one("gidNumber") == Some("20000")));
+    let m1 = slapd.search("(employeeNumber=M1)", &["uidNumber", "homeDirectory"]);
+    assert_eq!(m1[0].one("homeDirectory"), Some("/home/aberg"));
+
+    // M1 joins IT: the admin profile, its container and its groups.
+    std::fs::write(
+        ws.path("staff.csv"),
+        staff.replace(
+            "anna.berg@musterstadt.example,Kämmerei",
+            "anna.berg@musterstadt.example,IT-Service",
+        ),
+    )
+    .expect("staff");
+    let plan = ws.plan_json();
+    let change = &account_actions(&plan)["M1"];
+    assert_eq!(change["op"], "update");
+    let fields: BTreeSet<&str> = change["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| text(&c["field"]))
+        .collect();
+    assert!(
+        fields.contains("ou") && fields.contains("groups"),
+        "{fields:?}"
+    );
+    ws.apply().ok();
+    let suffix = slapd.suffix();
+    let moved = slapd.search("(employeeNumber=M1)", &["uidNumber"]);
+    assert_eq!(
+        moved[0].dn,
+        format!("uid=aberg,ou=Administratoren,{suffix}")
+    );
+    assert_eq!(
+        moved[0].one("uidNumber"),
+        m1[0].one("uidNumber"),
+        "uidNumber is stable"
+    );
+    let members = |group: &str| -> BTreeSet<String> {
+        slapd
+            .search(&format!("(cn={group})"), &["member"])
+            .first()
+            .map(|g| g.get("member").iter().map(|m| m.to_string()).collect())
+            .unwrap_or_default()
+    };
+    for group in ["staff", "homeoffice", "it-admins", "vpn-admins"] {
+        let m = members(group);
+        assert!(m.contains(&moved[0].dn), "{group}: {m:?}");
+        assert!(
+            !m.iter().any(|d| d.contains("uid=aberg,ou=Benutzer")),
+            "{group}: the old DN is left: {m:?}"
+        );
+    }
+    let run = ws.run(&["plan", "staff.csv", "--detailed-exitcode"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+
+    // The admin profile deletes on offboarding; the office one disables.
+    ws.run(&["offboard", "M1", "M2", "--yes", "--no-progress"])
+        .ok();
+    assert!(slapd.search("(employeeNumber=M1)", &["1.1"]).is_empty());
+    assert!(!members("staff").iter().any(|d| d.contains("aberg")));
+    let m2 = slapd.search("(employeeNumber=M2)", &["pwdAccountLockedTime"]);
+    assert_eq!(m2[0].get("pwdAccountLockedTime"), ["000001010000Z"]);
+    let run = ws.run(&["plan", "staff.csv", "--detailed-exitcode"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+}
+
+/// Use a copy of the shipped profiles (to change them) from `profiles/`.
+fn copy_profiles(ws: &Workspace) {
+    let profiles = ws.path("profiles");
+    std::fs::create_dir_all(&profiles).expect("mkdir");
+    for entry in std::fs::read_dir(Path::new(ROOT).join("profiles")).expect("profiles") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), profiles.join(entry.file_name())).expect("copy");
+    }
+    let config = std::fs::read_to_string(ws.path("homebase.yaml")).expect("config");
+    std::fs::write(
+        ws.path("homebase.yaml"),
+        format!("profiles: profiles\n{config}"),
+    )
+    .expect("config");
+}
+
 /// slapd killed mid-run: exit 3 naming the failed persons; after a restart a
 /// second run completes, without duplicates, and every password works.
 #[test]
@@ -818,24 +933,13 @@ fn active_directory_on_samba() {
     );
     let ws = Workspace::new(&target, &ad.env["AD_PASSWORD"]);
     // The shipped profiles, office staff without a forced password change.
-    let profiles = ws.path("profiles");
-    std::fs::create_dir_all(&profiles).expect("mkdir");
-    for entry in std::fs::read_dir(Path::new(ROOT).join("profiles")).expect("profiles") {
-        let entry = entry.expect("entry");
-        std::fs::copy(entry.path(), profiles.join(entry.file_name())).expect("copy");
-    }
-    let office = std::fs::read_to_string(profiles.join("office.yaml")).expect("office");
+    copy_profiles(&ws);
+    let office = std::fs::read_to_string(ws.path("profiles/office.yaml")).expect("office");
     std::fs::write(
-        profiles.join("office.yaml"),
+        ws.path("profiles/office.yaml"),
         format!("{office}\naccount:\n  must_change_password: false\n"),
     )
     .expect("office");
-    let config = std::fs::read_to_string(ws.path("homebase.yaml")).expect("config");
-    std::fs::write(
-        ws.path("homebase.yaml"),
-        format!("profiles: profiles\n{config}"),
-    )
-    .expect("config");
     ws.example_staff(Some(50));
 
     let plan = ws.plan_json();

@@ -15,6 +15,7 @@ pub mod rc {
     pub const INVALID_CREDENTIALS: u32 = 49;
     pub const BUSY: u32 = 51;
     pub const UNAVAILABLE: u32 = 52;
+    pub const OBJECT_CLASS_VIOLATION: u32 = 65;
     pub const ENTRY_ALREADY_EXISTS: u32 = 68;
 }
 
