@@ -182,6 +182,13 @@ fn validate_profiles(
     if let Err(why) = profiles.check_default(&config.default_profile) {
         problems.push(Problem::new(source, why).column("default_profile"));
     }
+    for (name, target) in &config.targets {
+        if let TargetConfig::Ldap(ldap) = target {
+            if let Err(why) = ldap.validate(name, &config.organisation.domain) {
+                problems.push(Problem::new(source, why).column(format!("targets.{name}")));
+            }
+        }
+    }
     problems.extend(profiles.check_references(config, templates));
     for profile in profiles
         .profiles

@@ -846,8 +846,8 @@ fn openldap_configuration_errors() {
     assert_eq!(slapd.search("(employeeNumber=*)", &["1.1"]).len(), 3);
 }
 
-/// Active Directory refuses passwords over plain LDAP: refused before any
-/// connection, with the way out named.
+/// Active Directory refuses passwords over plain LDAP: refused by `check`
+/// and before any connection, with the way out named.
 #[test]
 fn active_directory_over_plain_ldap_is_refused() {
     let ws = Workspace::new(
@@ -855,10 +855,12 @@ fn active_directory_over_plain_ldap_is_refused() {
         "x",
     );
     ws.example_staff(Some(3));
-    let run = ws.run(&["plan", "staff.csv"]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("plain LDAP"), "{}", run.stderr);
-    assert!(run.stderr.contains("starttls: true"), "{}", run.stderr);
+    for command in ["check", "plan"] {
+        let run = ws.run(&[command, "staff.csv"]);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(run.stderr.contains("plain LDAP"), "{}", run.stderr);
+        assert!(run.stderr.contains("starttls: true"), "{}", run.stderr);
+    }
 }
 
 // ---------------------------------------------------------------- Samba AD

@@ -168,6 +168,29 @@ impl LdapConfig {
         domain: &str,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Resolved, String> {
+        self.checked(name, path, domain, Some(&env))
+    }
+
+    /// Everything `resolve` checks except the bind password itself, which
+    /// may only exist where homebase runs for real (`homebase check`).
+    pub fn validate(&self, name: &str, domain: &str) -> Result<(), String> {
+        self.checked(
+            name,
+            |p| p.to_path_buf(),
+            domain,
+            None::<&fn(&str) -> Option<String>>,
+        )
+        .map(|_| ())
+    }
+
+    /// `env: None`: do not load the password.
+    fn checked(
+        &self,
+        name: &str,
+        path: impl Fn(&std::path::Path) -> PathBuf,
+        domain: &str,
+        env: Option<&impl Fn(&str) -> Option<String>>,
+    ) -> Result<Resolved, String> {
         let at = |key: &str| format!("target \"{name}\": {key}");
         let lower = self.url.to_ascii_lowercase();
         let tls = if lower.starts_with("ldaps://") {
@@ -216,7 +239,8 @@ impl LdapConfig {
                     at("bind_password_env")
                 ))
             }
-            (Some(var), None) => match env(var) {
+            _ if env.is_none() => String::new(),
+            (Some(var), None) => match env.and_then(|env| env(var)) {
                 Some(value) if !value.is_empty() => value,
                 _ => {
                     return Err(format!(
