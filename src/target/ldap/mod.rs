@@ -322,10 +322,15 @@ impl LdapTarget {
                 Err(e) => return Err(classify(&dn, e)),
             }
         }
-        for group in &account.groups {
-            self.add_member(group, &dn).await?;
-        }
+        self.join_groups(&account.groups, &dn).await?;
         Ok(dn)
+    }
+
+    /// Join every group at once: the person waits for the slowest batch,
+    /// not for the sum of them.
+    async fn join_groups(&self, groups: &[String], dn: &str) -> Result<(), TargetError> {
+        let joins = groups.iter().map(|group| self.add_member(group, dn));
+        futures::future::join_all(joins).await.into_iter().collect()
     }
 
     /// An entry at our DN exists: ours (same staff id) from an interrupted
@@ -414,9 +419,7 @@ impl LdapTarget {
                 .await?;
         }
         if let Some(old) = old_groups {
-            for group in &account.groups {
-                self.add_member(group, &dn).await?;
-            }
+            self.join_groups(&account.groups, &dn).await?;
             for group in old.iter().filter(|g| !account.groups.contains(g)) {
                 self.remove_member(group, &dn).await?;
             }
