@@ -8,23 +8,7 @@ use base64::Engine;
 use crate::plan::Account;
 
 /// Escape a value for one RDN of a DN (RFC 4514 §2.4).
-pub fn escape_dn_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    let last = value.chars().count().saturating_sub(1);
-    for (i, c) in value.chars().enumerate() {
-        match c {
-            '"' | '+' | ',' | ';' | '<' | '>' | '\\' | '=' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '#' if i == 0 => out.push_str("\\#"),
-            ' ' if i == 0 || i == last => out.push_str("\\ "),
-            '\0' => out.push_str("\\00"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+pub use super::ldap::escape::dn_value as escape_dn_value;
 
 /// One `attr: value` line; values that LDIF cannot carry plainly (non-ASCII,
 /// leading space, colon or `<`, trailing space) are base64 (`attr:: …`).
@@ -83,13 +67,6 @@ pub fn render_ldif(base_dn: &str, accounts: &[(String, Account)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dn_values_are_escaped() {
-        assert_eq!(escape_dn_value("Müller, Jürgen"), "Müller\\, Jürgen");
-        assert_eq!(escape_dn_value("Hans*)(uid=*"), "Hans*)(uid\\=*");
-        assert_eq!(escape_dn_value("#x "), "\\#x\\ ");
-    }
 
     #[test]
     fn ldif_base64s_what_it_must() {
