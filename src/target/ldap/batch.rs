@@ -2,8 +2,9 @@
 //! and each modify of a group is one write transaction on the server (one
 //! disk sync on OpenLDAP): 1,200 persons × 2 groups would be 2,400 of them.
 //! Instead, adds to one group queue up while that group's previous modify is
-//! in flight, and the next modify carries all of them. A person's action
-//! still completes only when their own membership is written.
+//! in flight (and for a moment longer), and the next modify carries all of
+//! them. A person's action still completes only when their own membership is
+//! written.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,6 +15,12 @@ use tokio::sync::oneshot;
 use crate::target::TargetError;
 
 type Waiter = oneshot::Sender<Result<(), TargetError>>;
+
+/// How long a writer waits before taking the queue, so that the persons whose
+/// adds are just finishing join this batch rather than start the next one.
+/// In a bulk run this halves the group modifies (server CPU and syncs); a
+/// single change waits 2 ms more.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 
 #[derive(Default)]
 struct Queue {
@@ -62,6 +69,7 @@ impl Batches {
             done = &mut rx => return done.unwrap_or_else(|_| Err(abandoned())),
             guard = queue.writing.lock() => guard,
         };
+        tokio::time::sleep(LINGER).await;
         let batch = match queue.pending.lock() {
             Ok(mut pending) => std::mem::take(&mut *pending),
             Err(_) => Vec::new(),
