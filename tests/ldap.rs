@@ -611,6 +611,18 @@ fn openldap_collisions_and_hostile_names() {
     assert_eq!(literal.len(), 1);
     let run = ws.run(&["plan", "staff.csv", "--detailed-exitcode"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
+
+    // --rotate: the directory gets the bundle's new password.
+    let dn = &h1[0].dn;
+    let old = ws.secret("jmueller2");
+    ws.run(&["apply", "staff.csv", "--rotate", "--yes", "--no-progress"])
+        .ok();
+    let new = ws.secret("jmueller2");
+    assert_ne!(old, new);
+    let err = slapd.bind(dn, &new).expect_err("reset: restricted");
+    assert!(err.contains("modify password"), "{err}");
+    let err = slapd.bind(dn, &old).expect_err("the old password");
+    assert!(err.contains("Invalid credentials"), "{err}");
 }
 
 /// A new department that changes the profile moves the entry to the new
