@@ -34,6 +34,23 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// Refuse staff ids homebase never provisioned (a typo must not pass silently).
+fn require_known(observed: &crate::plan::Observed, ids: &[String]) -> Result<()> {
+    let unknown: Vec<&str> = ids
+        .iter()
+        .filter(|id| !observed.persons.contains_key(*id))
+        .map(String::as_str)
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::usage_with_hint(
+        format!("not provisioned by homebase: {}", unknown.join(", ")),
+        "`homebase status` lists who is",
+    )
+    .into())
+}
+
 /// Settings live as long as the process: applying shares them with many tasks.
 fn leak(settings: Settings) -> &'static Settings {
     Box::leak(Box::new(settings))
