@@ -12,6 +12,9 @@ use crate::settings::Settings;
 use crate::state::{StateLock, Store};
 
 pub fn run(settings: &'static Settings, args: &OffboardArgs) -> Result<ExitCode> {
+    if !args.dry_run {
+        super::confirmable(&settings.output)?;
+    }
     let _lock = (!args.dry_run)
         .then(|| StateLock::acquire(&settings.state_path))
         .transpose()?;

@@ -394,6 +394,14 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
         warnings,
         capacity,
         persons,
+        files: observed
+            .stale_files
+            .iter()
+            .map(|(path, reason)| FileRepair {
+                path: path.clone(),
+                reason: reason.clone(),
+            })
+            .collect(),
     })
 }
 

@@ -26,6 +26,16 @@ pub struct Plan {
     pub warnings: Vec<Warning>,
     pub capacity: Vec<Capacity>,
     pub persons: Vec<PersonPlan>,
+    /// Server files to rewrite from the state store.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileRepair>,
+}
+
+/// A file homebase derives from the state store that must be written again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRepair {
+    pub path: String,
+    pub reason: String,
 }
 
 /// What the plan was computed from; `apply --plan` recomputes the digest.
@@ -224,6 +234,6 @@ pub struct License {
 impl Plan {
     /// Whether applying this plan would change anything.
     pub fn has_changes(&self) -> bool {
-        self.persons.iter().any(PersonPlan::has_changes)
+        !self.files.is_empty() || self.persons.iter().any(PersonPlan::has_changes)
     }
 }

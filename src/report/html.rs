@@ -71,6 +71,18 @@ pub fn render(plan: &Plan) -> String {
         }
         let _ = writeln!(out, "</ul>");
     }
+    if !plan.files.is_empty() {
+        let _ = writeln!(out, "<h2>Files to rewrite from the state store</h2><ul>");
+        for f in &plan.files {
+            let _ = writeln!(
+                out,
+                "<li class=warn><code>{}</code>: {}</li>",
+                h(&f.path),
+                h(&f.reason)
+            );
+        }
+        let _ = writeln!(out, "</ul>");
+    }
     let _ = writeln!(out, "<h2>Persons</h2><table><tr><th>id</th><th>username</th><th>name</th><th>profile</th><th>status</th><th>actions</th></tr>");
     for p in &plan.persons {
         let class = match p.status {

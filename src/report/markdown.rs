@@ -61,6 +61,12 @@ pub fn render(plan: &Plan, all: bool) -> String {
             let _ = writeln!(out, "- **{:?}**: {}{persons}", w.kind, md(&w.message));
         }
     }
+    if !plan.files.is_empty() {
+        let _ = writeln!(out, "\n## Files to rewrite from the state store\n");
+        for f in &plan.files {
+            let _ = writeln!(out, "- `{}`: {}", f.path.replace('`', "'"), md(&f.reason));
+        }
+    }
     let _ = writeln!(out, "\n## Persons\n\n| id | username | name | profile | status | actions |\n|---|---|---|---|---|---|");
     for p in listed(plan, all) {
         let actions: Vec<String> = changed_actions(p).map(|a| md(&action_line(a))).collect();

@@ -73,6 +73,18 @@ pub fn render(plan: &Plan, all: bool, color: bool) -> String {
             }
         }
     }
+    if !plan.files.is_empty() {
+        let _ = writeln!(out, "\nFiles to rewrite from the state store");
+        for f in &plan.files {
+            let _ = writeln!(
+                out,
+                "  {} {}: {}",
+                paint("33", "~"),
+                terminal(&f.path),
+                f.reason
+            );
+        }
+    }
     let persons: Vec<_> = listed(plan, all).collect();
     if !persons.is_empty() {
         let _ = writeln!(out, "\nPersons{}", if all { "" } else { " with changes" });

@@ -54,6 +54,14 @@ pub fn observe(settings: &Settings) -> Result<Observed> {
     Ok(observed)
 }
 
+fn config_of<'s>(settings: &'s Settings, name: &str) -> Result<&'s TargetConfig> {
+    settings
+        .config
+        .targets
+        .get(name)
+        .with_context(|| format!("no target named \"{name}\""))
+}
+
 /// What an action needs besides itself: whose it is, and the secrets issued
 /// for the person in this run (a directory sets the first password from them).
 pub struct ActionContext<'a> {
@@ -93,23 +101,42 @@ impl Target {
         observed: &mut Observed,
     ) -> Result<()> {
         match self {
-            // The store is the directory.
-            Target::Local => {}
+            // The store is the directory; the LDIF export must match it.
+            Target::Local => {
+                let (Some(store), TargetConfig::Local(local)) = (store, config_of(settings, name)?)
+                else {
+                    return Ok(());
+                };
+                let accounts = store.accounts(name)?;
+                let path = settings.out_path(&local.ldif);
+                let expected = local_directory::render_ldif(&local.base_dn, &accounts);
+                if !accounts.is_empty()
+                    && std::fs::read(&path).ok().as_deref() != Some(expected.as_bytes())
+                {
+                    observed.stale_files.insert(
+                        path.display().to_string(),
+                        "does not match the accounts in the state store".into(),
+                    );
+                }
+            }
             Target::WireguardFile(wg) => {
                 let path = settings.out_path(&wg.path);
-                if let Ok(text) = std::fs::read_to_string(&path) {
-                    let file = wireguard_file::ServerFile::parse(&text);
-                    let ours: BTreeSet<String> = match store {
-                        Some(store) => store
-                            .peers(name)?
-                            .into_iter()
-                            .map(|(_, _, key)| key)
-                            .collect(),
-                        None => BTreeSet::new(),
-                    };
-                    observed
-                        .foreign_addresses
-                        .insert(name.to_string(), file.foreign_addresses(&ours));
+                let peers = match store {
+                    Some(store) => store.peers(name)?,
+                    None => Vec::new(),
+                };
+                let text = std::fs::read_to_string(&path).ok();
+                let file = wireguard_file::ServerFile::parse(text.as_deref().unwrap_or_default());
+                let ours: BTreeSet<String> = peers.iter().map(|(_, _, key)| key.clone()).collect();
+                observed
+                    .foreign_addresses
+                    .insert(name.to_string(), file.foreign_addresses(&ours));
+                let missing = wireguard_file::missing_peers(&file, &peers);
+                if missing > 0 {
+                    observed.stale_files.insert(
+                        path.display().to_string(),
+                        format!("{missing} peer(s) of the state store missing or different"),
+                    );
                 }
             }
             Target::Csv(csv) => {
