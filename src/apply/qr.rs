@@ -14,14 +14,18 @@ pub fn png(text: &str) -> Result<Vec<u8>> {
         .map_err(|e| anyhow::anyhow!("the config does not fit a QR code: {e:?}"))?;
     let modules = code.size;
     let side = (modules + 2 * QUIET) * SCALE;
-    let mut pixels = vec![255u8; side * side];
+    // One bit per pixel, 1 = white: an eighth of the bytes to deflate.
+    let row_bytes = side.div_ceil(8);
+    let mut pixels = vec![0xffu8; row_bytes * side];
     for y in 0..modules {
         for x in 0..modules {
             if code[y][x].value() {
                 for dy in 0..SCALE {
-                    let row = (y + QUIET) * SCALE + dy;
-                    let start = row * side + (x + QUIET) * SCALE;
-                    pixels[start..start + SCALE].fill(0);
+                    let row = ((y + QUIET) * SCALE + dy) * row_bytes;
+                    for dx in 0..SCALE {
+                        let px = (x + QUIET) * SCALE + dx;
+                        pixels[row + px / 8] &= !(0x80 >> (px % 8));
+                    }
                 }
             }
         }
@@ -31,7 +35,7 @@ pub fn png(text: &str) -> Result<Vec<u8>> {
         let size = u32::try_from(side).context("QR code too large")?;
         let mut encoder = png::Encoder::new(&mut out, size, size);
         encoder.set_color(png::ColorType::Grayscale);
-        encoder.set_depth(png::BitDepth::Eight);
+        encoder.set_depth(png::BitDepth::One);
         let mut writer = encoder.write_header()?;
         writer.write_image_data(&pixels)?;
         writer.finish()?;
@@ -56,7 +60,8 @@ mod tests {
     fn decodes_back_to_the_config() {
         let config = "[Interface]\nPrivateKey = 9liljEtUxXmjop6yiA1wlIw/NMpC70a37ILKhgT1b88=\nAddress = 10.20.0.2/32\nDNS = 10.20.0.1, musterstadt.example\nMTU = 1380\n\n[Peer]\nPublicKey = WUgk0xLKXLhOiEklTDgyJNO1dGJw35CH+6eVgieEqRY=\nAllowedIPs = 10.20.0.0/16, 10.0.0.0/8, 172.16.0.0/12\nEndpoint = vpn.musterstadt.example:51820\nPersistentKeepalive = 25\n";
         let bytes = super::png(config).unwrap();
-        let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+        let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+        decoder.set_transformations(png::Transformations::EXPAND);
         let mut reader = decoder.read_info().unwrap();
         let mut pixels = vec![0; reader.output_buffer_size()];
         let info = reader.next_frame(&mut pixels).unwrap();
