@@ -15,8 +15,8 @@ pub use error::TargetError;
 
 use crate::apply::secrets::PersonSecrets;
 use crate::config::TargetConfig;
-use crate::config::{CsvInventory, WireguardFile};
-use crate::plan::{Action, Observed};
+use crate::config::{Config, CsvInventory, WireguardFile};
+use crate::plan::{Action, Estimate, Observed, Op, PersonPlan};
 use crate::settings::Settings;
 use crate::state::Store;
 
@@ -133,4 +133,30 @@ impl Target {
             Target::Local | Target::WireguardFile(_) | Target::Csv(_) => Ok(None),
         }
     }
+}
+
+/// How long each rate-limited target takes for its part of the plan, by its
+/// actions and `rate_limit`.
+pub fn estimates(config: &Config, persons: &[PersonPlan]) -> Vec<Estimate> {
+    let mut estimates = Vec::new();
+    for (name, target) in &config.targets {
+        let Some(per_second) = target.limits().rate_limit.filter(|r| *r > 0.0) else {
+            continue;
+        };
+        let actions = persons
+            .iter()
+            .flat_map(|p| &p.actions)
+            .filter(|a| &a.target == name && a.op != Op::Unchanged)
+            .count() as u64;
+        if actions > 0 {
+            estimates.push(Estimate {
+                target: name.clone(),
+                kind: target.kind().to_string(),
+                requests: actions,
+                per_minute: per_second * 60.0,
+                minutes: actions as f64 / (per_second * 60.0),
+            });
+        }
+    }
+    estimates
 }
