@@ -104,7 +104,7 @@ fn changed_actions(person: &PersonPlan) -> impl Iterator<Item = &Action> {
 }
 
 /// `4432 requests: ~38 min at 120 requests/min`.
-fn estimate_line(e: &Estimate) -> String {
+pub fn estimate_line(e: &Estimate) -> String {
     let minutes = e.minutes.ceil() as u64;
     let duration = if e.minutes < 1.0 {
         "under 1 min".to_string()

@@ -300,6 +300,21 @@ impl FakeSnipeit {
         out
     }
 
+    /// (asset tag, serial) of each asset a user holds, by employee number.
+    pub fn assets_of(&self, employee_num: &str) -> Vec<(String, String)> {
+        let state = self.state();
+        state
+            .assets
+            .values()
+            .filter(|a| {
+                a.assigned_user
+                    .and_then(|u| state.users.get(&u))
+                    .is_some_and(|u| u.employee_num.as_deref() == Some(employee_num))
+            })
+            .map(|a| (a.tag.clone(), a.serial.clone()))
+            .collect()
+    }
+
     pub fn users(&self) -> usize {
         self.state().users.len()
     }
