@@ -103,6 +103,11 @@ impl Settings {
                 .collect();
             problems.extend(templates.check(&names));
         }
+        for (name, target) in &config.targets {
+            for problem in target.problems(name, &config_source) {
+                problems.push(problem);
+            }
+        }
         problems.into_result().map_err(Failure::Invalid)?;
         let templates = templates.context("templates")?;
 

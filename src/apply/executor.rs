@@ -358,6 +358,7 @@ async fn run_action(
     let context = ActionContext {
         person_id: &plan.id,
         username: &plan.username,
+        person: shared.staff.get(&plan.id),
         action,
         secrets: keys.secrets,
     };

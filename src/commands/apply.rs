@@ -71,6 +71,15 @@ pub fn execute(
     for warning in &plan.warnings {
         output.warn(&warning.message);
     }
+    // Rate-limited targets: how long to expect, before the answer.
+    for estimate in &plan.estimates {
+        output.info(format!(
+            "{} ({}): {}",
+            estimate.target,
+            estimate.kind,
+            crate::report::estimate_line(estimate)
+        ));
+    }
     if !output.assume_yes
         && !confirm(&format!(
             "apply {changes} change(s) for {persons} person(s)?"

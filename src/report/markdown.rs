@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::escape::markdown as md;
-use super::{action_line, changed_actions, listed, totals};
+use super::{action_line, changed_actions, estimate_line, listed, totals};
 use crate::plan::Plan;
 
 pub fn render(plan: &Plan, all: bool) -> String {
@@ -32,6 +32,18 @@ pub fn render(plan: &Plan, all: bool) -> String {
             s.remove,
             s.unchanged
         );
+    }
+    if !plan.estimates.is_empty() {
+        let _ = writeln!(out, "\n## Duration\n");
+        for e in &plan.estimates {
+            let _ = writeln!(
+                out,
+                "- {} ({}): {}",
+                md(&e.target),
+                e.kind,
+                estimate_line(e)
+            );
+        }
     }
     if !plan.capacity.is_empty() {
         let _ = writeln!(

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::escape::terminal;
-use super::{action_line, changed_actions, listed, totals};
+use super::{action_line, changed_actions, estimate_line, listed, totals};
 use crate::plan::{PersonStatus, Plan};
 
 pub fn render(plan: &Plan, all: bool, color: bool) -> String {
@@ -45,6 +45,13 @@ pub fn render(plan: &Plan, all: bool, color: bool) -> String {
                 "  {name:<width$}  create {:>6}  update {:>6}  remove {:>6}  unchanged {:>6}",
                 s.create, s.update, s.remove, s.unchanged
             );
+        }
+    }
+    if !plan.estimates.is_empty() {
+        let _ = writeln!(out, "\nDuration");
+        for e in &plan.estimates {
+            let name = format!("{} ({})", e.target, e.kind);
+            let _ = writeln!(out, "  {name}  {}", estimate_line(e));
         }
     }
     if !plan.capacity.is_empty() {

@@ -5,6 +5,7 @@
 pub mod csv_stock;
 mod error;
 pub mod local_directory;
+pub mod snipeit;
 pub mod wireguard_file;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,8 +16,9 @@ pub use error::TargetError;
 
 use crate::apply::secrets::PersonSecrets;
 use crate::config::TargetConfig;
-use crate::config::{CsvInventory, WireguardFile};
-use crate::plan::{Action, Observed};
+use crate::config::{Config, CsvInventory, WireguardFile};
+use crate::input::Person;
+use crate::plan::{Action, Estimate, Observed, Op, PersonPlan};
 use crate::settings::Settings;
 use crate::state::Store;
 
@@ -67,6 +69,9 @@ fn config_of<'s>(settings: &'s Settings, name: &str) -> Result<&'s TargetConfig>
 pub struct ActionContext<'a> {
     pub person_id: &'a str,
     pub username: &'a str,
+    /// The person's row of the staff list; absent when withdrawing someone
+    /// the list no longer names.
+    pub person: Option<&'a Person>,
     pub action: &'a Action,
     pub secrets: &'a PersonSecrets,
 }
@@ -79,16 +84,20 @@ pub enum Target {
     WireguardFile(WireguardFile),
     /// Stock from a CSV list; assignments in the state store.
     Csv(CsvInventory),
+    /// Snipe-IT over its REST API.
+    Snipeit(Box<snipeit::Snipeit>),
 }
 
 impl Target {
     /// Connect (and, for remote kinds, check health) without changing anything.
     pub async fn connect(name: &str, config: &TargetConfig, settings: &Settings) -> Result<Target> {
-        let _ = (name, settings);
         Ok(match config {
             TargetConfig::Local(_) => Target::Local,
             TargetConfig::WireguardFile(wg) => Target::WireguardFile(wg.clone()),
             TargetConfig::Csv(csv) => Target::Csv(csv.clone()),
+            TargetConfig::Snipeit(config) => Target::Snipeit(Box::new(
+                snipeit::Snipeit::connect(name, config, settings).await?,
+            )),
         })
     }
 
@@ -147,6 +156,7 @@ impl Target {
                 let items = csv_stock::read(&settings.path(&csv.stock), &assigned)?;
                 observed.stock.insert(name.to_string(), items);
             }
+            Target::Snipeit(snipeit) => snipeit.read(observed).await?,
         }
         Ok(())
     }
@@ -155,9 +165,43 @@ impl Target {
     /// The embedded kinds have nothing to call: the state store write that
     /// follows success is their effect.
     pub async fn apply(&self, ctx: &ActionContext<'_>) -> Result<Option<String>, TargetError> {
-        let _ = ctx;
         match self {
             Target::Local | Target::WireguardFile(_) | Target::Csv(_) => Ok(None),
+            Target::Snipeit(snipeit) => snipeit.apply(ctx).await,
         }
     }
+}
+
+/// How long each rate-limited target takes for its part of the plan:
+/// Snipe-IT by its requests and throttle, other targets by their actions
+/// and `rate_limit`.
+pub fn estimates(config: &Config, persons: &[PersonPlan]) -> Vec<Estimate> {
+    let mut estimates = Vec::new();
+    for (name, target) in &config.targets {
+        match target {
+            TargetConfig::Snipeit(snipeit) => {
+                estimates.extend(snipeit::estimate(name, snipeit, persons));
+            }
+            other => {
+                let Some(per_second) = other.limits().rate_limit.filter(|r| *r > 0.0) else {
+                    continue;
+                };
+                let actions = persons
+                    .iter()
+                    .flat_map(|p| &p.actions)
+                    .filter(|a| &a.target == name && a.op != Op::Unchanged)
+                    .count() as u64;
+                if actions > 0 {
+                    estimates.push(Estimate {
+                        target: name.clone(),
+                        kind: other.kind().to_string(),
+                        requests: actions,
+                        per_minute: per_second * 60.0,
+                        minutes: actions as f64 / (per_second * 60.0),
+                    });
+                }
+            }
+        }
+    }
+    estimates
 }
