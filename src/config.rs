@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::error::Problem;
+
 /// The embedded default configuration: every target works with no server.
 pub const DEFAULT_CONFIG: &str = include_str!("../homebase.yaml");
 
@@ -102,6 +104,8 @@ pub enum TargetConfig {
     WireguardFile(WireguardFile),
     /// Device stock from a CSV file; assignments kept in the state store.
     Csv(CsvInventory),
+    /// Snipe-IT: users, hardware checkout and checkin through its REST API.
+    Snipeit(SnipeitConfig),
     /// Accounts in OpenLDAP or Active Directory, over LDAPS or StartTLS.
     Ldap(Box<crate::target::ldap::LdapConfig>),
 }
@@ -133,7 +137,7 @@ impl TargetConfig {
         match self {
             TargetConfig::Local(_) => Area::Directory,
             TargetConfig::WireguardFile(_) => Area::Vpn,
-            TargetConfig::Csv(_) => Area::Inventory,
+            TargetConfig::Csv(_) | TargetConfig::Snipeit(_) => Area::Inventory,
             TargetConfig::Ldap(_) => Area::Directory,
         }
     }
@@ -143,6 +147,7 @@ impl TargetConfig {
             TargetConfig::Local(_) => "local",
             TargetConfig::WireguardFile(_) => "wireguard-file",
             TargetConfig::Csv(_) => "csv",
+            TargetConfig::Snipeit(_) => "snipeit",
             TargetConfig::Ldap(_) => "ldap",
         }
     }
@@ -152,7 +157,20 @@ impl TargetConfig {
             TargetConfig::Local(t) => &t.limits,
             TargetConfig::WireguardFile(t) => &t.limits,
             TargetConfig::Csv(t) => &t.limits,
+            TargetConfig::Snipeit(t) => &t.limits,
             TargetConfig::Ldap(t) => &t.limits,
+        }
+    }
+
+    /// What is wrong with the target's settings, found without the network
+    /// (`check` reports it; `plan` and `apply` refuse to start).
+    pub fn problems(&self, name: &str, source: &str) -> Vec<Problem> {
+        match self {
+            TargetConfig::Snipeit(t) => t.problems(name, source),
+            TargetConfig::Ldap(t) => t.problems(name, source),
+            TargetConfig::Local(_) | TargetConfig::WireguardFile(_) | TargetConfig::Csv(_) => {
+                Vec::new()
+            }
         }
     }
 }
@@ -195,6 +213,164 @@ pub struct CsvInventory {
     pub limits: Limits,
 }
 
+/// A Snipe-IT instance as an inventory target. The API token is read from
+/// `token_env` or `token_file` when homebase connects; it is never written
+/// anywhere and never part of a message.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SnipeitConfig {
+    /// Base URL of Snipe-IT, e.g. `https://assets.example.org` (the API lies
+    /// below `/api/v1`). `http://` only for 127.0.0.1, `::1` or localhost.
+    pub url: String,
+    /// Environment variable that holds the API token (a personal access token).
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// File that holds the API token (relative to this file); its first line counts.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// The API user's throttle: Snipe-IT's `API_THROTTLE_PER_MINUTE`, 120 by
+    /// default. homebase paces every request of the target to just under it.
+    #[serde(default = "default_requests_per_minute")]
+    pub requests_per_minute: u32,
+    /// PEM file of the CA certificates to trust instead of the system's
+    /// (relative to this file). TLS is always verified.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Seconds one request may take in all.
+    #[serde(default = "default_timeout_seconds")]
+    pub timeout_seconds: u64,
+    /// Seconds to wait for a connection.
+    #[serde(default = "default_connect_timeout_seconds")]
+    pub connect_timeout_seconds: u64,
+    /// The status label of assets that may be handed out, e.g. `Ready to Deploy`;
+    /// absent: every asset whose status is deployable.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Device kinds as profiles name them (`notebook`, `monitor` …) → which
+    /// Snipe-IT assets are of that kind, by category and/or model name.
+    pub kinds: BTreeMap<String, SnipeitKind>,
+    #[serde(flatten)]
+    pub limits: Limits,
+}
+
+/// Which assets are of one device kind: by category, by model, or by model
+/// within the category when both are given.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SnipeitKind {
+    /// Category name(s), e.g. `Notebooks`.
+    #[serde(default)]
+    pub category: Names,
+    /// Model name(s), e.g. `ThinkPad T14 Gen 5`.
+    #[serde(default)]
+    pub model: Names,
+}
+
+/// One name or a list of names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Names {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Default for Names {
+    fn default() -> Self {
+        Names::Many(Vec::new())
+    }
+}
+
+impl Names {
+    pub fn as_slice(&self) -> &[String] {
+        match self {
+            Names::One(name) => std::slice::from_ref(name),
+            Names::Many(names) => names,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.as_slice().is_empty()
+    }
+}
+
+impl SnipeitConfig {
+    fn problems(&self, name: &str, source: &str) -> Vec<Problem> {
+        let at = |key: &str| format!("targets.{name}.{key}");
+        let mut problems = Vec::new();
+        match reqwest::Url::parse(&self.url) {
+            Ok(url) if url.scheme() == "https" => {}
+            Ok(url)
+                if url.scheme() == "http"
+                    && matches!(url.host_str(), Some("127.0.0.1" | "[::1]" | "localhost")) => {}
+            Ok(url) if url.scheme() == "http" => problems.push(
+                Problem::new(source, "plain http would send the API token in the clear")
+                    .column(at("url"))
+                    .expected("an https:// URL (http:// only for 127.0.0.1, ::1 or localhost)"),
+            ),
+            Ok(_) | Err(_) => problems.push(
+                Problem::new(source, format!("\"{}\" is not a URL", self.url))
+                    .column(at("url"))
+                    .expected("e.g. https://assets.example.org"),
+            ),
+        }
+        match (&self.token_env, &self.token_file) {
+            (Some(_), None) | (None, Some(_)) => {}
+            (None, None) => problems.push(
+                Problem::new(source, "no API token configured")
+                    .column(at("token_env"))
+                    .expected(
+                        "`token_env: VARIABLE` or `token_file: PATH` (never the token itself)",
+                    ),
+            ),
+            (Some(_), Some(_)) => problems.push(
+                Problem::new(source, "both token_env and token_file are set")
+                    .column(at("token_env"))
+                    .expected("one of them"),
+            ),
+        }
+        if self.requests_per_minute == 0 {
+            problems.push(
+                Problem::new(source, "requests_per_minute is 0")
+                    .column(at("requests_per_minute"))
+                    .expected("Snipe-IT's API_THROTTLE_PER_MINUTE, 120 by default"),
+            );
+        }
+        if self.timeout_seconds == 0 || self.connect_timeout_seconds == 0 {
+            problems.push(
+                Problem::new(source, "a timeout of 0 seconds")
+                    .column(at("timeout_seconds"))
+                    .expected("a number of seconds above 0"),
+            );
+        }
+        if self.kinds.is_empty() {
+            problems.push(
+                Problem::new(source, "no device kinds mapped to Snipe-IT assets")
+                    .column(at("kinds"))
+                    .expected("e.g. `kinds: {notebook: {category: Notebooks}}`"),
+            );
+        }
+        for (kind, select) in &self.kinds {
+            if select.category.is_empty() && select.model.is_empty() {
+                problems.push(
+                    Problem::new(source, format!("kind \"{kind}\" selects no assets"))
+                        .column(at(&format!("kinds.{kind}")))
+                        .expected("`category:` and/or `model:` names"),
+                );
+            }
+        }
+        problems
+    }
+}
+
+fn default_requests_per_minute() -> u32 {
+    120
+}
+fn default_timeout_seconds() -> u64 {
+    30
+}
+fn default_connect_timeout_seconds() -> u64 {
+    10
+}
 fn default_state() -> PathBuf {
     PathBuf::from(".homebase/state.db")
 }

@@ -11,8 +11,10 @@ pub struct Output {
     /// Progress bars (a terminal, and not `--no-progress`); else plain lines.
     pub bars: bool,
     pub color: bool,
-    /// `--yes`, or no terminal to ask on.
+    /// `--yes`: do not ask.
     pub assume_yes: bool,
+    /// Whether there is a terminal to ask on.
+    pub can_ask: bool,
 }
 
 impl Output {
@@ -28,7 +30,8 @@ impl Output {
             quiet: args.quiet,
             bars: tty && !args.no_progress && !args.quiet,
             color,
-            assume_yes: args.yes || !std::io::stdin().is_terminal(),
+            assume_yes: args.yes,
+            can_ask: std::io::stdin().is_terminal() && tty,
         }
     }
 

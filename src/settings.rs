@@ -103,6 +103,11 @@ impl Settings {
                 .collect();
             problems.extend(templates.check(&names));
         }
+        for (name, target) in &config.targets {
+            for problem in target.problems(name, &config_source) {
+                problems.push(problem);
+            }
+        }
         problems.into_result().map_err(Failure::Invalid)?;
         let templates = templates.context("templates")?;
 
@@ -181,13 +186,6 @@ fn validate_profiles(
 ) {
     if let Err(why) = profiles.check_default(&config.default_profile) {
         problems.push(Problem::new(source, why).column("default_profile"));
-    }
-    for (name, target) in &config.targets {
-        if let TargetConfig::Ldap(ldap) = target {
-            if let Err(why) = ldap.validate(name, &config.organisation.domain) {
-                problems.push(Problem::new(source, why).column(format!("targets.{name}")));
-            }
-        }
     }
     problems.extend(profiles.check_references(config, templates));
     for profile in profiles

@@ -370,6 +370,7 @@ async fn run_action(
     let context = ActionContext {
         person_id: &plan.id,
         username: &plan.username,
+        person: shared.staff.get(&plan.id),
         action,
         secrets: keys.secrets,
         profile: shared.profiles.get(&plan.profile),

@@ -203,7 +203,7 @@ fn write_projections(settings: &Settings, store: &Store) -> Result<()> {
                     Some(0o644),
                 )?;
             }
-            TargetConfig::Csv(_) | TargetConfig::Ldap(_) => {}
+            TargetConfig::Csv(_) | TargetConfig::Snipeit(_) | TargetConfig::Ldap(_) => {}
         }
     }
     Ok(())

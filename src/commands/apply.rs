@@ -30,6 +30,14 @@ pub fn run(settings: &'static Settings, args: &ApplyArgs) -> Result<ExitCode> {
         print_report(settings, &plan, &args.report)?;
         return Ok(ExitCode::Success);
     }
+    super::confirmable(&settings.output)?;
+    // Bad input is refused before anything is created, the lock file included.
+    let saved = args.plan.as_deref().map(load_plan).transpose()?;
+    let staff_files: Vec<PathBuf> = match &saved {
+        Some(plan) => plan.inputs.staff_files.iter().map(PathBuf::from).collect(),
+        None => args.files.clone(),
+    };
+    super::load_persons(settings, &staff_files, args.sheet.as_deref())?;
     let _lock = StateLock::acquire(&settings.state_path)?;
     let (plan, staff) = match &args.plan {
         Some(path) => saved_plan(settings, path, args)?,
@@ -63,6 +71,15 @@ pub fn execute(
     for warning in &plan.warnings {
         output.warn(&warning.message);
     }
+    // Rate-limited targets: how long to expect, before the answer.
+    for estimate in &plan.estimates {
+        output.info(format!(
+            "{} ({}): {}",
+            estimate.target,
+            estimate.kind,
+            crate::report::estimate_line(estimate)
+        ));
+    }
     if !output.assume_yes
         && !confirm(&format!(
             "apply {changes} change(s) for {persons} person(s)?"
@@ -71,8 +88,12 @@ pub fn execute(
         output.info("nothing was changed");
         return Ok(ExitCode::Failed);
     }
+    let files = match plan.files.len() {
+        0 => String::new(),
+        n => format!(", rewriting {n} file(s)"),
+    };
     output.info(format!(
-        "applying {changes} change(s) for {persons} person(s)"
+        "applying {changes} change(s) for {persons} person(s){files}"
     ));
     let mut store = Store::open(&settings.state_path)?;
     let outcome = crate::apply::run(

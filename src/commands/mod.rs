@@ -34,6 +34,36 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// Refuse staff ids homebase never provisioned (a typo must not pass silently).
+fn require_known(observed: &crate::plan::Observed, ids: &[String]) -> Result<()> {
+    let unknown: Vec<&str> = ids
+        .iter()
+        .filter(|id| !observed.persons.contains_key(*id))
+        .map(String::as_str)
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::usage_with_hint(
+        format!("not provisioned by homebase: {}", unknown.join(", ")),
+        "`homebase status` lists who is",
+    )
+    .into())
+}
+
+/// Changes need `--yes` or a terminal to confirm on: a job that forgot
+/// `--yes` must neither hang on a prompt nor change things unasked.
+fn confirmable(output: &crate::output::Output) -> Result<()> {
+    if output.assume_yes || output.can_ask {
+        return Ok(());
+    }
+    Err(Failure::usage_with_hint(
+        "no terminal to confirm the changes on; nothing was changed",
+        "review the plan (`homebase plan`), then run again with --yes",
+    )
+    .into())
+}
+
 /// Settings live as long as the process: applying shares them with many tasks.
 fn leak(settings: Settings) -> &'static Settings {
     Box::leak(Box::new(settings))

@@ -12,29 +12,14 @@ use crate::settings::Settings;
 use crate::state::{StateLock, Store};
 
 pub fn run(settings: &'static Settings, args: &OffboardArgs) -> Result<ExitCode> {
+    if !args.dry_run {
+        super::confirmable(&settings.output)?;
+    }
     let _lock = (!args.dry_run)
         .then(|| StateLock::acquire(&settings.state_path))
         .transpose()?;
     let observed = crate::target::observe(settings)?;
-    let unknown: Vec<&String> = args
-        .ids
-        .iter()
-        .filter(|id| !observed.persons.contains_key(*id))
-        .collect();
-    if !unknown.is_empty() {
-        return Err(Failure::usage_with_hint(
-            format!(
-                "not provisioned by homebase: {}",
-                unknown
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            "`homebase status` lists who is",
-        )
-        .into());
-    }
+    super::require_known(&observed, &args.ids)?;
     if args.undo {
         let mut store = Store::open(&settings.state_path)?;
         for id in &args.ids {

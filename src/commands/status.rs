@@ -72,22 +72,7 @@ pub fn run(settings: &Settings, args: &StatusArgs) -> Result<ExitCode> {
             }
         }
     }
-    let unknown: Vec<&String> = args
-        .ids
-        .iter()
-        .filter(|id| !observed.persons.contains_key(*id))
-        .collect();
-    if !unknown.is_empty() {
-        return Err(Failure::usage(format!(
-            "not provisioned by homebase: {}",
-            unknown
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-        .into());
-    }
+    super::require_known(&observed, &args.ids)?;
     let persons: Vec<PersonStatus> = observed
         .persons
         .iter()

@@ -37,6 +37,29 @@ pub struct Person {
 }
 
 impl Person {
+    /// A person with only the required fields, for tests of the later stages.
+    #[cfg(test)]
+    pub fn example(id: &str, given_name: &str, family_name: &str) -> Person {
+        Person {
+            id: id.into(),
+            given_name: given_name.into(),
+            family_name: family_name.into(),
+            email: None,
+            department: None,
+            profile: None,
+            phone: None,
+            location: None,
+            manager: None,
+            start: None,
+            end: None,
+            extra: BTreeMap::new(),
+            origin: Origin {
+                file: "staff.csv".into(),
+                line: 2,
+            },
+        }
+    }
+
     pub fn display_name(&self) -> String {
         format!("{} {}", self.given_name, self.family_name)
     }

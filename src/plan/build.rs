@@ -383,6 +383,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
     }
     persons.sort_by(|a, b| a.id.cmp(&b.id));
     let summary = summarize(config, &persons);
+    let estimates = crate::target::estimates(config, &persons);
     Ok(Plan {
         schema: PLAN_SCHEMA.to_string(),
         homebase_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -393,7 +394,16 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
         summary,
         warnings,
         capacity,
+        estimates,
         persons,
+        files: observed
+            .stale_files
+            .iter()
+            .map(|(path, reason)| FileRepair {
+                path: path.clone(),
+                reason: reason.clone(),
+            })
+            .collect(),
     })
 }
 

@@ -25,7 +25,20 @@ pub struct Plan {
     pub summary: Vec<TargetSummary>,
     pub warnings: Vec<Warning>,
     pub capacity: Vec<Capacity>,
+    /// How long the rate-limited targets take to carry the plan out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub estimates: Vec<Estimate>,
     pub persons: Vec<PersonPlan>,
+    /// Server files to rewrite from the state store.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileRepair>,
+}
+
+/// A file homebase derives from the state store that must be written again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRepair {
+    pub path: String,
+    pub reason: String,
 }
 
 /// What the plan was computed from; `apply --plan` recomputes the digest.
@@ -80,6 +93,20 @@ pub struct Capacity {
     pub used: u64,
     pub total: u64,
     pub percent: f64,
+}
+
+/// The time a rate-limited target needs for its part of the plan: the
+/// admin must know before starting whether a run takes minutes or hours.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Estimate {
+    pub target: String,
+    pub kind: String,
+    /// Requests (or actions, for targets limited per action) the plan sends.
+    pub requests: u64,
+    /// The rate the target allows.
+    pub per_minute: f64,
+    /// `requests` at the pace homebase keeps.
+    pub minutes: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -224,6 +251,6 @@ pub struct License {
 impl Plan {
     /// Whether applying this plan would change anything.
     pub fn has_changes(&self) -> bool {
-        self.persons.iter().any(PersonPlan::has_changes)
+        !self.files.is_empty() || self.persons.iter().any(PersonPlan::has_changes)
     }
 }

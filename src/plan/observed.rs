@@ -32,6 +32,9 @@ pub struct Observed {
     pub bundles: BTreeSet<String>,
     /// Per target: the remote system's id for a person (DN, SCIM id, user id).
     pub remote_ids: BTreeMap<String, BTreeMap<String, String>>,
+    /// Files written from the state store that no longer match it (a crash
+    /// between journal and file, a hand edit): path → what is wrong.
+    pub stale_files: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 
 use super::*;
 use crate::config::{Config, DEFAULT_CONFIG};
-use crate::input::{Origin, Person};
+use crate::input::Person;
 use crate::profile::ProfileSet;
 
 fn config() -> Config {
@@ -14,24 +14,9 @@ fn config() -> Config {
 }
 
 fn person(id: &str, given: &str, family: &str, department: &str) -> Person {
-    Person {
-        id: id.into(),
-        given_name: given.into(),
-        family_name: family.into(),
-        email: None,
-        department: Some(department.into()),
-        profile: None,
-        phone: None,
-        location: None,
-        manager: None,
-        start: None,
-        end: None,
-        extra: BTreeMap::new(),
-        origin: Origin {
-            file: "staff.csv".into(),
-            line: 2,
-        },
-    }
+    let mut person = Person::example(id, given, family);
+    person.department = Some(department.into());
+    person
 }
 
 fn stock(n: usize) -> Vec<StockItem> {

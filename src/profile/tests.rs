@@ -1,6 +1,5 @@
 //! Tests of loading, merging and choosing profiles.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
@@ -8,28 +7,12 @@ use ipnet::IpNet;
 
 use super::*;
 use crate::config::{Config, TargetConfig, DEFAULT_CONFIG};
-use crate::input::Origin;
 use crate::render::Templates;
 
 fn person(department: Option<&str>) -> Person {
-    Person {
-        id: "1001".into(),
-        given_name: "Jürgen".into(),
-        family_name: "Weiß".into(),
-        email: None,
-        department: department.map(Into::into),
-        profile: None,
-        phone: None,
-        location: None,
-        manager: None,
-        start: None,
-        end: None,
-        extra: BTreeMap::new(),
-        origin: Origin {
-            file: "staff.csv".into(),
-            line: 2,
-        },
-    }
+    let mut person = Person::example("1001", "Jürgen", "Weiß");
+    person.department = department.map(Into::into);
+    person
 }
 
 fn write(dir: &Path, files: &[(&str, &str)]) {

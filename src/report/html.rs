@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::escape::html as h;
-use super::{action_line, changed_actions, totals};
+use super::{action_line, changed_actions, estimate_line, totals};
 use crate::plan::{PersonStatus, Plan};
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#111}\
@@ -44,6 +44,19 @@ pub fn render(plan: &Plan) -> String {
         );
     }
     let _ = writeln!(out, "</table>");
+    if !plan.estimates.is_empty() {
+        let _ = writeln!(out, "<h2>Duration</h2><ul>");
+        for e in &plan.estimates {
+            let _ = writeln!(
+                out,
+                "<li>{} ({}): {}</li>",
+                h(&e.target),
+                h(&e.kind),
+                h(&estimate_line(e))
+            );
+        }
+        let _ = writeln!(out, "</ul>");
+    }
     if !plan.capacity.is_empty() {
         let _ = writeln!(out, "<h2>Capacity</h2><table><tr><th>what</th><th>name</th><th>used</th><th>total</th><th>%</th></tr>");
         for c in &plan.capacity {
@@ -68,6 +81,18 @@ pub fn render(plan: &Plan) -> String {
                 format!("<br><small>{}</small>", h(&w.persons.join(", ")))
             };
             let _ = writeln!(out, "<li class=warn>{}{persons}</li>", h(&w.message));
+        }
+        let _ = writeln!(out, "</ul>");
+    }
+    if !plan.files.is_empty() {
+        let _ = writeln!(out, "<h2>Files to rewrite from the state store</h2><ul>");
+        for f in &plan.files {
+            let _ = writeln!(
+                out,
+                "<li class=warn><code>{}</code>: {}</li>",
+                h(&f.path),
+                h(&f.reason)
+            );
         }
         let _ = writeln!(out, "</ul>");
     }

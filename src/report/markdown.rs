@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::escape::markdown as md;
-use super::{action_line, changed_actions, listed, totals};
+use super::{action_line, changed_actions, estimate_line, listed, totals};
 use crate::plan::Plan;
 
 pub fn render(plan: &Plan, all: bool) -> String {
@@ -33,6 +33,18 @@ pub fn render(plan: &Plan, all: bool) -> String {
             s.unchanged
         );
     }
+    if !plan.estimates.is_empty() {
+        let _ = writeln!(out, "\n## Duration\n");
+        for e in &plan.estimates {
+            let _ = writeln!(
+                out,
+                "- {} ({}): {}",
+                md(&e.target),
+                e.kind,
+                estimate_line(e)
+            );
+        }
+    }
     if !plan.capacity.is_empty() {
         let _ = writeln!(
             out,
@@ -59,6 +71,12 @@ pub fn render(plan: &Plan, all: bool) -> String {
                 format!(" ({})", md(&w.persons.join(", ")))
             };
             let _ = writeln!(out, "- **{:?}**: {}{persons}", w.kind, md(&w.message));
+        }
+    }
+    if !plan.files.is_empty() {
+        let _ = writeln!(out, "\n## Files to rewrite from the state store\n");
+        for f in &plan.files {
+            let _ = writeln!(out, "- `{}`: {}", f.path.replace('`', "'"), md(&f.reason));
         }
     }
     let _ = writeln!(out, "\n## Persons\n\n| id | username | name | profile | status | actions |\n|---|---|---|---|---|---|");

@@ -6,7 +6,7 @@ mod markdown;
 mod text;
 
 use crate::cli::Format;
-use crate::plan::{Action, Op, PersonPlan, Plan, Resource};
+use crate::plan::{Action, Estimate, Op, PersonPlan, Plan, Resource};
 
 /// Render the plan. `all_persons`: include persons without changes in the table.
 pub fn render(plan: &Plan, format: Format, all_persons: bool, color: bool) -> String {
@@ -101,4 +101,57 @@ fn totals(plan: &Plan) -> (usize, usize, usize, usize) {
 
 fn changed_actions(person: &PersonPlan) -> impl Iterator<Item = &Action> {
     person.actions.iter().filter(|a| a.op != Op::Unchanged)
+}
+
+/// `4432 requests: ~38 min at 120 requests/min`.
+pub fn estimate_line(e: &Estimate) -> String {
+    let minutes = e.minutes.ceil() as u64;
+    let duration = if e.minutes < 1.0 {
+        "under 1 min".to_string()
+    } else if minutes < 120 {
+        format!("~{minutes} min")
+    } else {
+        format!("~{} h {} min", minutes / 60, minutes % 60)
+    };
+    let rate = if e.per_minute.fract() == 0.0 {
+        format!("{}", e.per_minute as u64)
+    } else {
+        format!("{:.1}", e.per_minute)
+    };
+    format!("{} requests: {duration} at {rate} requests/min", e.requests)
+}
+
+#[cfg(test)]
+mod estimate_tests {
+    use super::*;
+
+    fn estimate(requests: u64, per_minute: f64, minutes: f64) -> Estimate {
+        Estimate {
+            target: "assets".into(),
+            kind: "snipeit".into(),
+            requests,
+            per_minute,
+            minutes,
+        }
+    }
+
+    #[test]
+    fn durations_read_like_a_person_would_say_them() {
+        assert_eq!(
+            estimate_line(&estimate(6240, 120.0, 51.2)),
+            "6240 requests: ~52 min at 120 requests/min"
+        );
+        assert_eq!(
+            estimate_line(&estimate(10, 120.0, 0.1)),
+            "10 requests: under 1 min at 120 requests/min"
+        );
+        assert_eq!(
+            estimate_line(&estimate(30000, 120.0, 255.1)),
+            "30000 requests: ~4 h 16 min at 120 requests/min"
+        );
+        assert_eq!(
+            estimate_line(&estimate(90, 1.5, 60.0)),
+            "90 requests: ~60 min at 1.5 requests/min"
+        );
+    }
 }

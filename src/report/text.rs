@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::escape::terminal;
-use super::{action_line, changed_actions, listed, totals};
+use super::{action_line, changed_actions, estimate_line, listed, totals};
 use crate::plan::{PersonStatus, Plan};
 
 pub fn render(plan: &Plan, all: bool, color: bool) -> String {
@@ -47,6 +47,13 @@ pub fn render(plan: &Plan, all: bool, color: bool) -> String {
             );
         }
     }
+    if !plan.estimates.is_empty() {
+        let _ = writeln!(out, "\nDuration");
+        for e in &plan.estimates {
+            let name = format!("{} ({})", e.target, e.kind);
+            let _ = writeln!(out, "  {name}  {}", estimate_line(e));
+        }
+    }
     if !plan.capacity.is_empty() {
         let _ = writeln!(out, "\nCapacity");
         for c in &plan.capacity {
@@ -71,6 +78,18 @@ pub fn render(plan: &Plan, all: bool, color: bool) -> String {
                 };
                 let _ = writeln!(out, "    {}{tail}", terminal(&shown.join(", ")));
             }
+        }
+    }
+    if !plan.files.is_empty() {
+        let _ = writeln!(out, "\nFiles to rewrite from the state store");
+        for f in &plan.files {
+            let _ = writeln!(
+                out,
+                "  {} {}: {}",
+                paint("33", "~"),
+                terminal(&f.path),
+                f.reason
+            );
         }
     }
     let persons: Vec<_> = listed(plan, all).collect();

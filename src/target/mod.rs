@@ -6,6 +6,7 @@ pub mod csv_stock;
 mod error;
 pub mod ldap;
 pub mod local_directory;
+pub mod snipeit;
 pub mod wireguard_file;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,8 +17,9 @@ pub use error::TargetError;
 
 use crate::apply::secrets::PersonSecrets;
 use crate::config::TargetConfig;
-use crate::config::{CsvInventory, WireguardFile};
-use crate::plan::{Action, Observed};
+use crate::config::{Config, CsvInventory, WireguardFile};
+use crate::input::Person;
+use crate::plan::{Action, Estimate, Observed, Op, PersonPlan};
 use crate::profile::Profile;
 use crate::settings::Settings;
 use crate::state::Store;
@@ -56,11 +58,22 @@ pub fn observe(settings: &Settings) -> Result<Observed> {
     Ok(observed)
 }
 
+fn config_of<'s>(settings: &'s Settings, name: &str) -> Result<&'s TargetConfig> {
+    settings
+        .config
+        .targets
+        .get(name)
+        .with_context(|| format!("no target named \"{name}\""))
+}
+
 /// What an action needs besides itself: whose it is, and the secrets issued
 /// for the person in this run (a directory sets the first password from them).
 pub struct ActionContext<'a> {
     pub person_id: &'a str,
     pub username: &'a str,
+    /// The person's row of the staff list; absent when withdrawing someone
+    /// the list no longer names.
+    pub person: Option<&'a Person>,
     pub action: &'a Action,
     pub secrets: &'a PersonSecrets,
     /// The person's profile (`must_change_password`, `delete_on_offboard`),
@@ -79,6 +92,8 @@ pub enum Target {
     WireguardFile(WireguardFile),
     /// Stock from a CSV list; assignments in the state store.
     Csv(CsvInventory),
+    /// Snipe-IT over its REST API.
+    Snipeit(Box<snipeit::Snipeit>),
     /// An OpenLDAP or Active Directory server, through a connection pool.
     Ldap(Box<ldap::LdapTarget>),
 }
@@ -90,6 +105,9 @@ impl Target {
             TargetConfig::Local(_) => Target::Local,
             TargetConfig::WireguardFile(wg) => Target::WireguardFile(wg.clone()),
             TargetConfig::Csv(csv) => Target::Csv(csv.clone()),
+            TargetConfig::Snipeit(config) => Target::Snipeit(Box::new(
+                snipeit::Snipeit::connect(name, config, settings).await?,
+            )),
             TargetConfig::Ldap(cfg) => Target::Ldap(Box::new(
                 ldap::LdapTarget::connect(name, cfg, settings).await?,
             )),
@@ -111,23 +129,42 @@ impl Target {
         observed: &mut Observed,
     ) -> Result<()> {
         match self {
-            // The store is the directory.
-            Target::Local => {}
+            // The store is the directory; the LDIF export must match it.
+            Target::Local => {
+                let (Some(store), TargetConfig::Local(local)) = (store, config_of(settings, name)?)
+                else {
+                    return Ok(());
+                };
+                let accounts = store.accounts(name)?;
+                let path = settings.out_path(&local.ldif);
+                let expected = local_directory::render_ldif(&local.base_dn, &accounts);
+                if !accounts.is_empty()
+                    && std::fs::read(&path).ok().as_deref() != Some(expected.as_bytes())
+                {
+                    observed.stale_files.insert(
+                        path.display().to_string(),
+                        "does not match the accounts in the state store".into(),
+                    );
+                }
+            }
             Target::WireguardFile(wg) => {
                 let path = settings.out_path(&wg.path);
-                if let Ok(text) = std::fs::read_to_string(&path) {
-                    let file = wireguard_file::ServerFile::parse(&text);
-                    let ours: BTreeSet<String> = match store {
-                        Some(store) => store
-                            .peers(name)?
-                            .into_iter()
-                            .map(|(_, _, key)| key)
-                            .collect(),
-                        None => BTreeSet::new(),
-                    };
-                    observed
-                        .foreign_addresses
-                        .insert(name.to_string(), file.foreign_addresses(&ours));
+                let peers = match store {
+                    Some(store) => store.peers(name)?,
+                    None => Vec::new(),
+                };
+                let text = std::fs::read_to_string(&path).ok();
+                let file = wireguard_file::ServerFile::parse(text.as_deref().unwrap_or_default());
+                let ours: BTreeSet<String> = peers.iter().map(|(_, _, key)| key.clone()).collect();
+                observed
+                    .foreign_addresses
+                    .insert(name.to_string(), file.foreign_addresses(&ours));
+                let missing = wireguard_file::missing_peers(&file, &peers);
+                if missing > 0 {
+                    observed.stale_files.insert(
+                        path.display().to_string(),
+                        format!("{missing} peer(s) of the state store missing or different"),
+                    );
                 }
             }
             Target::Csv(csv) => {
@@ -138,6 +175,7 @@ impl Target {
                 let items = csv_stock::read(&settings.path(&csv.stock), &assigned)?;
                 observed.stock.insert(name.to_string(), items);
             }
+            Target::Snipeit(snipeit) => snipeit.read(observed).await?,
             Target::Ldap(target) => target.read(settings, observed).await?,
         }
         Ok(())
@@ -149,7 +187,42 @@ impl Target {
     pub async fn apply(&self, ctx: &ActionContext<'_>) -> Result<Option<String>, TargetError> {
         match self {
             Target::Local | Target::WireguardFile(_) | Target::Csv(_) => Ok(None),
+            Target::Snipeit(snipeit) => snipeit.apply(ctx).await,
             Target::Ldap(target) => target.apply(ctx).await,
         }
     }
+}
+
+/// How long each rate-limited target takes for its part of the plan:
+/// Snipe-IT by its requests and throttle, other targets by their actions
+/// and `rate_limit`.
+pub fn estimates(config: &Config, persons: &[PersonPlan]) -> Vec<Estimate> {
+    let mut estimates = Vec::new();
+    for (name, target) in &config.targets {
+        match target {
+            TargetConfig::Snipeit(snipeit) => {
+                estimates.extend(snipeit::estimate(name, snipeit, persons));
+            }
+            other => {
+                let Some(per_second) = other.limits().rate_limit.filter(|r| *r > 0.0) else {
+                    continue;
+                };
+                let actions = persons
+                    .iter()
+                    .flat_map(|p| &p.actions)
+                    .filter(|a| &a.target == name && a.op != Op::Unchanged)
+                    .count() as u64;
+                if actions > 0 {
+                    estimates.push(Estimate {
+                        target: name.clone(),
+                        kind: other.kind().to_string(),
+                        requests: actions,
+                        per_minute: per_second * 60.0,
+                        minutes: actions as f64 / (per_second * 60.0),
+                    });
+                }
+            }
+        }
+    }
+    estimates
 }

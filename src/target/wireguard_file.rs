@@ -109,6 +109,25 @@ impl ServerFile {
     }
 }
 
+/// How many of the store's peers the file lacks or has with another address.
+pub fn missing_peers(file: &ServerFile, peers: &[(String, crate::plan::Peer, String)]) -> usize {
+    let in_file: BTreeMap<&str, &[String]> = file
+        .peers
+        .iter()
+        .map(|p| (p.public_key.as_str(), p.allowed_ips.as_slice()))
+        .collect();
+    peers
+        .iter()
+        .filter(|(_, peer, key)| {
+            let bits = if peer.address.is_ipv4() { 32 } else { 128 };
+            let expected = format!("{}/{bits}", peer.address);
+            in_file
+                .get(key.as_str())
+                .is_none_or(|ips| !ips.contains(&expected))
+        })
+        .count()
+}
+
 /// One peer as written into the server file.
 pub struct ServerPeer<'a> {
     pub person: &'a str,

@@ -183,6 +183,18 @@ impl LdapConfig {
         .map(|_| ())
     }
 
+    /// The problems `homebase check` reports (found without the network).
+    pub fn problems(&self, name: &str, source: &str) -> Vec<crate::error::Problem> {
+        let Err(why) = self.validate(name, "") else {
+            return Vec::new();
+        };
+        // "target \"NAME\": KEY: what" → column targets.NAME.KEY, what.
+        let prefix = format!("target \"{name}\": ");
+        let rest = why.strip_prefix(&prefix).unwrap_or(&why);
+        let (key, message) = rest.split_once(": ").unwrap_or(("", rest));
+        vec![crate::error::Problem::new(source, message).column(format!("targets.{name}.{key}"))]
+    }
+
     /// `env: None`: do not load the password.
     fn checked(
         &self,

@@ -1,0 +1,691 @@
+//! Core II: applying the example staff into the embedded targets — bundles,
+//! the server file, idempotence, secrets, offboarding, the lock and crashes.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+use common::{
+    all_secrets, assert_consistent_end_state, exit_code, persons_by_id, planned, stderr, stdout,
+    Finished, Provisioned, SecretScanner, TestEnv, STAFF_COUNT,
+};
+
+const APPLY: &[&str] = &["apply", "examples/staff.csv", "--yes", "--no-progress"];
+
+fn mode(env: &TestEnv, rel: impl AsRef<std::path::Path>) -> u32 {
+    std::fs::metadata(env.join(rel))
+        .expect("stat")
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[test]
+fn apply_writes_consistent_private_bundles_and_a_second_run_changes_nothing() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    let promised = planned(&env.plan_json(&["examples/staff.csv"]));
+    env.run_ok(APPLY);
+
+    let bundles = env.bundle_dirs();
+    assert_eq!(bundles.len(), STAFF_COUNT, "bundle folders");
+    for username in &bundles {
+        let dir = format!("out/{username}");
+        assert_eq!(mode(&env, &dir), 0o700, "{dir} is not 0700");
+        for file in env.files_under(&dir) {
+            assert_eq!(mode(&env, &file), 0o600, "{} is not 0600", file.display());
+        }
+    }
+    assert_eq!(
+        mode(&env, "out/server/wg0.conf") & 0o077,
+        0,
+        "wg0.conf holds the server's private key and is readable by others"
+    );
+
+    let provisioned = assert_consistent_end_state(&env, STAFF_COUNT);
+    assert_eq!(
+        provisioned, promised,
+        "apply did not carry out the plan it showed"
+    );
+
+    env.run_expect(&["plan", "examples/staff.csv", "--detailed-exitcode"], 0);
+    let before = env.files_snapshot("out");
+    env.run_ok(APPLY);
+    let after = env.files_snapshot("out");
+    assert_eq!(
+        before.len(),
+        after.len(),
+        "the second apply added or removed files"
+    );
+    for (path, info) in &before {
+        assert_eq!(
+            after.get(path),
+            Some(info),
+            "the second apply rewrote {}",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn secrets_never_leave_the_bundles() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    let mut outputs: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut keep = |name: &str, out: std::process::Output| {
+        outputs.push((format!("stdout of {name}"), out.stdout));
+        outputs.push((format!("stderr of {name}"), out.stderr));
+    };
+
+    keep(
+        "apply -vv",
+        env.run_ok(&[
+            "apply",
+            "examples/staff.csv",
+            "--yes",
+            "-vv",
+            "--report",
+            "apply-report.html",
+        ]),
+    );
+    let (passwords, private_keys, preshared_keys) = all_secrets(&env);
+    assert_eq!(passwords.len(), STAFF_COUNT, "initial passwords");
+    assert_eq!(private_keys.len(), STAFF_COUNT, "WireGuard private keys");
+    assert!(
+        !preshared_keys.is_empty(),
+        "the admin profile has preshared keys"
+    );
+    let unique: BTreeSet<&String> = passwords
+        .iter()
+        .chain(&private_keys)
+        .chain(&preshared_keys)
+        .collect();
+    assert_eq!(
+        unique.len(),
+        passwords.len() + private_keys.len() + preshared_keys.len(),
+        "a secret was issued twice"
+    );
+
+    for format in ["text", "json", "md", "html"] {
+        let name = format!("plan -vv --format {format}");
+        keep(
+            &name,
+            env.run_ok(&["plan", "examples/staff.csv", "-vv", "--format", format]),
+        );
+    }
+    keep(
+        "plan --out --report",
+        env.run_ok(&[
+            "plan",
+            "examples/staff.csv",
+            "-vv",
+            "--out",
+            "plan.json",
+            "--report",
+            "report.md",
+        ]),
+    );
+    keep(
+        "plan --report html",
+        env.run_ok(&["plan", "examples/staff.csv", "--report", "report.html"]),
+    );
+    keep(
+        "plan --report json",
+        env.run_ok(&["plan", "examples/staff.csv", "--report", "report.json"]),
+    );
+    keep(
+        "apply --plan -vv",
+        env.run_ok(&["apply", "--plan", "plan.json", "--yes", "-vv"]),
+    );
+    keep("status -vv", env.run_ok(&["status", "-vv"]));
+    keep(
+        "status --format json",
+        env.run_ok(&["status", "-vv", "--format", "json"]),
+    );
+    keep(
+        "status --history",
+        env.run_ok(&["status", "-vv", "--history"]),
+    );
+    keep(
+        "status --history json",
+        env.run_ok(&["status", "--history", "--format", "json"]),
+    );
+    keep(
+        "offboard -vv",
+        env.run_ok(&["offboard", "P100001", "--yes", "-vv"]),
+    );
+    keep(
+        "apply again -vv",
+        env.run_ok(&["apply", "examples/staff.csv", "--yes", "-vv", "--prune"]),
+    );
+
+    // Secrets issued by the later runs (if any) count as well.
+    let (later_passwords, later_private, later_preshared) = all_secrets(&env);
+    let passwords: BTreeSet<String> = passwords.into_iter().chain(later_passwords).collect();
+    let private_keys: BTreeSet<String> = private_keys.into_iter().chain(later_private).collect();
+    let preshared_keys: BTreeSet<String> =
+        preshared_keys.into_iter().chain(later_preshared).collect();
+    let everything = SecretScanner::new(
+        passwords
+            .iter()
+            .chain(&private_keys)
+            .chain(&preshared_keys)
+            .cloned(),
+    );
+    // The scanner finds what it looks for: a bundle's own files hold its secrets.
+    let first = env.bundle_dirs().into_iter().next().expect("a bundle");
+    for file in [".secrets", "wireguard.conf", "welcome.md"] {
+        let bytes = env.read(format!("out/{first}/{file}"));
+        assert!(
+            everything.find(&bytes).is_some(),
+            "the scanner misses the secrets in out/{first}/{file}"
+        );
+    }
+    for (name, bytes) in &outputs {
+        everything.assert_absent(name, bytes);
+    }
+    for file in [
+        "plan.json",
+        "report.md",
+        "report.html",
+        "report.json",
+        "apply-report.html",
+        "out/server/directory.ldif",
+    ] {
+        everything.assert_absent(file, &env.read(file));
+    }
+    for file in env.files_under(".homebase") {
+        everything.assert_absent(&file.display().to_string(), &env.read(&file));
+    }
+    // The server needs the preshared keys, never a client's private key or a password.
+    let not_for_the_server = SecretScanner::new(passwords.iter().chain(&private_keys).cloned());
+    not_for_the_server.assert_absent("out/server/wg0.conf", &env.read("out/server/wg0.conf"));
+    // Files in out/ outside the bundles.
+    for file in env.files_under("out") {
+        let in_bundle = file
+            .components()
+            .nth(1)
+            .is_some_and(|c| c.as_os_str() != "server");
+        if !in_bundle && !file.ends_with("wg0.conf") {
+            everything.assert_absent(&file.display().to_string(), &env.read(&file));
+        }
+    }
+}
+
+#[test]
+fn offboarding_and_pruning_withdraw_access() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    env.run_ok(APPLY);
+    let before = env.server_conf().peers_by_id();
+    assert_eq!(before.len(), STAFF_COUNT);
+
+    env.run_expect(&["offboard", "NOSUCH", "--yes"], 2);
+    env.run_ok(&["offboard", "P100001", "--yes"]);
+
+    let after = env.server_conf().peers_by_id();
+    assert!(!after.contains_key("P100001"), "P100001 still has a peer");
+    let gone_key = before["P100001"].public_key.clone().expect("a key");
+    assert!(
+        !env.read_string("out/server/wg0.conf").contains(&gone_key),
+        "P100001's key is still in wg0.conf"
+    );
+    assert_eq!(after.len(), STAFF_COUNT - 1);
+    for (id, peer) in &after {
+        let old = &before[id];
+        assert_eq!(
+            (&peer.public_key, &peer.allowed_ips),
+            (&old.public_key, &old.allowed_ips),
+            "{id}'s peer changed"
+        );
+    }
+
+    let status = env.status_json(&["P100001"]);
+    let persons = persons_by_id(&status);
+    assert_eq!(persons.len(), 1, "{status:#}");
+    let p = &persons["P100001"];
+    assert_eq!(p["withdrawn"], true, "{p:#}");
+    assert_eq!(p["vpn"].as_array().map(Vec::len), Some(0), "{p:#}");
+    assert_eq!(p["devices"].as_array().map(Vec::len), Some(0), "{p:#}");
+    let accounts = p["accounts"].as_array().expect("accounts");
+    assert!(
+        !accounts.is_empty() && accounts.iter().all(|a| a["enabled"] == false),
+        "account not disabled: {p:#}"
+    );
+
+    let history = stdout(&env.run_ok(&["status", "--history"]));
+    assert!(
+        history.lines().filter(|l| !l.trim().is_empty()).count() >= 2,
+        "two runs in the history:\n{history}"
+    );
+    let runs: serde_json::Value = serde_json::from_str(&stdout(&env.run_ok(&[
+        "status",
+        "--history",
+        "--format",
+        "json",
+    ])))
+    .expect("JSON");
+    let runs = runs["runs"].as_array().expect("runs");
+    assert!(runs.len() >= 2, "two runs in the history: {runs:#?}");
+    assert!(
+        runs.iter().any(|r| r["command"]
+            .as_str()
+            .is_some_and(|c| c.contains("offboard"))),
+        "{runs:#?}"
+    );
+
+    // Still in the staff list, P100001 stays withdrawn: the daily run must not
+    // undo an offboarding.
+    let plan = env.plan_json(&["examples/staff.csv"]);
+    if let Some(p1) = persons_by_id(&plan).get("P100001") {
+        let actions = p1["actions"].as_array().expect("actions");
+        assert!(
+            actions.iter().all(|a| a["op"] == "unchanged"),
+            "the offboarded P100001 is provisioned again: {p1:#}"
+        );
+    }
+    env.run_expect(&["plan", "examples/staff.csv", "--detailed-exitcode"], 0);
+
+    // P100002 leaves the list (P100001, offboarded, too).
+    let (header, rows) = common::example_staff_rows();
+    let mut text = format!("{header}\n");
+    for row in rows
+        .iter()
+        .filter(|r| !r.starts_with("P100001,") && !r.starts_with("P100002,"))
+    {
+        text.push_str(row);
+        text.push('\n');
+    }
+    env.write("staff2.csv", text);
+
+    let plan = env.plan_json(&["staff2.csv"]);
+    if let Some(p2) = persons_by_id(&plan).get("P100002") {
+        assert_ne!(
+            p2["status"], "withdrawn",
+            "withdrawn without --prune: {p2:#}"
+        );
+    }
+    let dropped = plan["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .any(|w| {
+            w["kind"] == "dropped"
+                && w["persons"]
+                    .as_array()
+                    .is_some_and(|ids| ids.iter().any(|id| id == "P100002"))
+        });
+    assert!(
+        dropped,
+        "no `dropped` warning for P100002: {:#}",
+        plan["warnings"]
+    );
+
+    let plan = env.plan_json(&["staff2.csv", "--prune"]);
+    let p2 = &persons_by_id(&plan)["P100002"];
+    assert_eq!(p2["status"], "withdrawn", "{p2:#}");
+    assert!(
+        p2["actions"]
+            .as_array()
+            .expect("actions")
+            .iter()
+            .any(|a| a["op"] == "remove"),
+        "{p2:#}"
+    );
+
+    env.run_ok(&["apply", "staff2.csv", "--prune", "--yes", "--no-progress"]);
+    let peers = env.server_conf().peers_by_id();
+    assert_eq!(peers.len(), STAFF_COUNT - 2);
+    assert!(!peers.contains_key("P100002"));
+    assert_eq!(
+        persons_by_id(&env.status_json(&["P100002"]))["P100002"]["withdrawn"],
+        true
+    );
+    env.run_expect(&["plan", "staff2.csv", "--prune", "--detailed-exitcode"], 0);
+}
+
+fn mentions_lock(text: &str) -> bool {
+    text.to_lowercase().contains("lock")
+}
+
+#[test]
+fn apply_refuses_while_the_state_is_locked() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    env.write(
+        "staff.csv",
+        "id,given_name,family_name\n1,Anna,Schmidt\n2,Paul,Weber\n",
+    );
+    std::fs::create_dir_all(env.join(".homebase")).expect("mkdir");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(env.join(".homebase/state.db.lock"))
+        .expect("open the lock file");
+    lock.try_lock().expect("take the lock");
+
+    for command in [
+        &["apply", "staff.csv", "--yes"][..],
+        &["offboard", "1", "--yes"],
+    ] {
+        let out = env.run(command);
+        assert_ne!(
+            exit_code(&out),
+            0,
+            "`{}` ran while the state was locked",
+            command.join(" ")
+        );
+        assert!(
+            mentions_lock(&stderr(&out)),
+            "no word of the lock:\n{}",
+            common::describe(&out)
+        );
+        assert!(
+            !env.exists("out"),
+            "out/ was written while the state was locked"
+        );
+    }
+    drop(lock);
+    env.run_ok(&["apply", "staff.csv", "--yes"]);
+    assert_eq!(env.bundle_dirs().len(), 2);
+}
+
+#[test]
+fn two_applies_at_once_do_not_corrupt_the_state() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    let first = env.spawn(APPLY);
+    let second = env.spawn(APPLY);
+    let results: Vec<Finished> = vec![first.wait(), second.wait()];
+    assert!(
+        results.iter().any(|r| r.code == Some(0)),
+        "neither apply succeeded:\n{}\n{}",
+        results[0].describe(),
+        results[1].describe()
+    );
+    for r in &results {
+        if r.code != Some(0) {
+            assert!(
+                mentions_lock(&r.stderr),
+                "refused without a word of the lock:\n{}",
+                r.describe()
+            );
+        }
+    }
+    env.run_expect(&["plan", "examples/staff.csv", "--detailed-exitcode"], 0);
+    assert_consistent_end_state(&env, STAFF_COUNT);
+}
+
+/// Where to kill a run.
+#[derive(Debug, Clone, Copy)]
+enum KillAt {
+    /// After this long.
+    Delay(u64),
+    /// Once this many bundle folders exist.
+    Bundles(usize),
+}
+
+/// Start an apply and SIGKILL it at `at` (if it is still running).
+fn kill_apply(env: &TestEnv, at: KillAt) -> Finished {
+    let mut run = env.spawn(APPLY);
+    match at {
+        KillAt::Delay(ms) => std::thread::sleep(Duration::from_millis(ms)),
+        KillAt::Bundles(n) => {
+            // A bound, so that a hanging run fails the test instead of the suite.
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while !run.has_exited() && env.bundle_dirs().len() < n && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+    run.kill()
+}
+
+fn finish_and_compare(env: &TestEnv, reference: &BTreeMap<String, Provisioned>, what: &str) {
+    // The store a killed run left is readable.
+    env.run_ok(&["status", "--format", "json"]);
+    let out = env.run(APPLY);
+    assert_eq!(
+        exit_code(&out),
+        0,
+        "{what}: the resumed apply failed\n{}",
+        common::describe(&out)
+    );
+    let end = assert_consistent_end_state(env, STAFF_COUNT);
+    for (id, expected) in reference {
+        let got = &end[id];
+        assert_eq!(
+            (&got.username, &got.address, got.asset_tags.len()),
+            (
+                &expected.username,
+                &expected.address,
+                expected.asset_tags.len()
+            ),
+            "{what}: {id} differs from an uninterrupted run"
+        );
+    }
+    env.run_expect(&["plan", "examples/staff.csv", "--detailed-exitcode"], 0);
+}
+
+/// What an uninterrupted run gives, from a fresh plan in another folder:
+/// `apply_writes_consistent_private_bundles_and_a_second_run_changes_nothing`
+/// shows an uninterrupted apply gives exactly what the fresh plan promises,
+/// and planning is much cheaper than a reference apply.
+fn promised() -> BTreeMap<String, Provisioned> {
+    let env = TestEnv::new();
+    env.copy_examples();
+    planned(&env.plan_json(&["examples/staff.csv"]))
+}
+
+fn kill_and_resume(reference: &BTreeMap<String, Provisioned>, points: &[KillAt]) {
+    for &at in points {
+        let env = TestEnv::new();
+        env.copy_examples();
+        let killed = kill_apply(&env, at);
+        let what = format!(
+            "killed at {at:?} (exit {:?}, {} bundle folders)",
+            killed.code,
+            env.bundle_dirs().len()
+        );
+        finish_and_compare(&env, reference, &what);
+    }
+}
+
+#[test]
+fn an_apply_killed_early_resumes_to_the_same_end_state() {
+    // An uninterrupted run in another folder.
+    let reference = {
+        let env = TestEnv::new();
+        env.copy_examples();
+        env.run_ok(APPLY);
+        assert_consistent_end_state(&env, STAFF_COUNT)
+    };
+    kill_and_resume(
+        &reference,
+        &[KillAt::Delay(30), KillAt::Delay(400), KillAt::Bundles(1)],
+    );
+}
+
+#[test]
+fn an_apply_killed_late_resumes_to_the_same_end_state() {
+    kill_and_resume(
+        &promised(),
+        &[
+            KillAt::Bundles(STAFF_COUNT / 3),
+            KillAt::Bundles(STAFF_COUNT - 50),
+        ],
+    );
+}
+
+#[test]
+fn an_apply_killed_again_and_again_resumes_to_the_same_end_state() {
+    let reference = promised();
+    let env = TestEnv::new();
+    env.copy_examples();
+    for at in [
+        KillAt::Bundles(100),
+        KillAt::Delay(300),
+        KillAt::Bundles(700),
+        KillAt::Bundles(1100),
+    ] {
+        kill_apply(&env, at);
+    }
+    finish_and_compare(&env, &reference, "killed four times");
+}
+
+#[test]
+fn sigterm_stops_cleanly_with_exit_3_and_a_rerun_resumes() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    let mut run = env.spawn(APPLY);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !run.has_exited()
+        && env.bundle_dirs().len() < STAFF_COUNT / 4
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let pid = run.child.id().to_string();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    let done = run.wait();
+    match done.code {
+        Some(3) => assert!(
+            done.stderr.to_lowercase().contains("interrupt"),
+            "{}",
+            done.describe()
+        ),
+        // It finished just before the signal arrived.
+        Some(0) => {}
+        _ => panic!("expected exit 3 after SIGTERM\n{}", done.describe()),
+    }
+    let runs: serde_json::Value = serde_json::from_str(&stdout(&env.run_ok(&[
+        "status",
+        "--history",
+        "--format",
+        "json",
+    ])))
+    .expect("JSON");
+    assert!(
+        !runs["runs"].as_array().expect("runs").is_empty(),
+        "the interrupted run is not in the history"
+    );
+    env.run_ok(APPLY);
+    assert_consistent_end_state(&env, STAFF_COUNT);
+}
+
+/// Three persons, one per shipped profile (office, admin with a preshared key, field).
+const SMALL: &str = "id,given_name,family_name,department\n\
+S1,Anna,Schmidt,Kämmerei\n\
+S2,Paul,Weber,Informationstechnik\n\
+S3,Lena,Koch,Ordnungsamt\n";
+
+#[test]
+fn server_files_that_lost_their_content_are_repaired() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    env.write("staff.csv", SMALL);
+    env.run_ok(&["apply", "staff.csv", "--yes"]);
+    assert_consistent_end_state(&env, 3);
+    let ldif = env.read_string("out/server/directory.ldif");
+
+    // What a kill between the last journaled action and the rewrite of the
+    // server files leaves: the store complete, wg0.conf still as it was
+    // created at the start of the first run (no peers), the LDIF empty.
+    let server = env.read_string("out/server/wg0.conf");
+    let interface_only = &server[..server.find("\n# homebase:").expect("a tagged peer")];
+    env.write("out/server/wg0.conf", format!("{interface_only}\n"));
+    env.write("out/server/directory.ldif", "version: 1\n");
+
+    let plan = env.run(&["plan", "staff.csv", "--detailed-exitcode"]);
+    env.run_ok(&["apply", "staff.csv", "--yes"]);
+    let repaired = env.server_conf().peers.len();
+    assert_eq!(
+        repaired, 3,
+        "the next apply did not restore the peers of wg0.conf"
+    );
+    assert_consistent_end_state(&env, 3);
+    assert_eq!(
+        env.read_string("out/server/directory.ldif"),
+        ldif,
+        "directory.ldif is not restored"
+    );
+    // The target is the file: the plan must see what it lacks.
+    assert_eq!(
+        exit_code(&plan),
+        4,
+        "the plan does not see the missing peers\n{}",
+        common::describe(&plan)
+    );
+}
+
+#[test]
+fn a_deleted_bundle_is_reissued_and_the_server_follows() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    env.write("staff.csv", SMALL);
+    env.run_ok(&["apply", "staff.csv", "--yes"]);
+    let before = assert_consistent_end_state(&env, 3);
+    let gone = &before["S2"].username;
+    let old_key = env.secrets(gone)["wireguard_private_key"].clone();
+    let others: Vec<_> = env
+        .files_snapshot("out")
+        .into_iter()
+        .filter(|(path, _)| {
+            !path.starts_with(format!("out/{gone}")) && !path.starts_with("out/server")
+        })
+        .collect();
+    std::fs::remove_dir_all(env.join(format!("out/{gone}"))).expect("remove the bundle");
+
+    env.run_expect(&["plan", "staff.csv", "--detailed-exitcode"], 4);
+    env.run_ok(&["apply", "staff.csv", "--yes"]);
+    let after = assert_consistent_end_state(&env, 3);
+    assert_eq!(after, before, "usernames, addresses or devices changed");
+    assert_ne!(
+        env.secrets(gone)["wireguard_private_key"],
+        old_key,
+        "a lost key must not come back"
+    );
+    let snapshot = env.files_snapshot("out");
+    for (path, info) in others {
+        assert_eq!(
+            snapshot.get(&path),
+            Some(&info),
+            "{} was rewritten",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn a_saved_plan_is_applied_once_and_refused_when_stale() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    env.write("staff.csv", SMALL);
+    env.run_ok(&["plan", "staff.csv", "--out", "plan.json"]);
+    env.run_ok(&["apply", "--plan", "plan.json", "--yes"]);
+    assert_consistent_end_state(&env, 3);
+
+    // The targets changed since the plan was made.
+    env.run_ok(&["offboard", "S1", "--yes"]);
+    env.run_ok(&["plan", "staff.csv", "--out", "again.json"]);
+    env.run_ok(&["offboard", "S3", "--yes"]);
+    let before = env.files_snapshot("out");
+    let out = env.run_expect(&["apply", "--plan", "again.json", "--yes"], 2);
+    assert!(stderr(&out).contains("stale"), "{}", common::describe(&out));
+
+    // The staff list changed since.
+    env.run_ok(&["plan", "staff.csv", "--out", "third.json"]);
+    env.write("staff.csv", format!("{SMALL}S4,Olaf,Neu,Kämmerei\n"));
+    let out = env.run_expect(&["apply", "--plan", "third.json", "--yes"], 2);
+    assert!(stderr(&out).contains("stale"), "{}", common::describe(&out));
+    assert_eq!(
+        env.files_snapshot("out"),
+        before,
+        "a refused plan changed files"
+    );
+}

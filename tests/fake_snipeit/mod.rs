@@ -1,0 +1,833 @@
+//! A FAKE Snipe-IT server for homebase's tests. It is not Snipe-IT and
+//! shares no code with it: an in-memory stand-in written from Snipe-IT's
+//! published REST API v1 documentation, and no more than that:
+//!
+//! - Bearer token authentication (401 otherwise).
+//! - `GET /api/v1/users` (`limit`, `offset`, `sort=id`, `order`, `search`,
+//!   `username`, `employee_num`), `POST /api/v1/users` (first_name, username,
+//!   password + password_confirmation required; usernames unique),
+//!   `PATCH /api/v1/users/{id}`.
+//! - `GET /api/v1/hardware` (`limit`, `offset`, `sort=id`, `order`,
+//!   `category_id`, `model_id`, `status_id`), `GET /api/v1/hardware/{id}`,
+//!   `POST /api/v1/hardware/{id}/checkout` (`checkout_to_type: user` +
+//!   `assigned_user`, optional deployable `status_id`),
+//!   `POST /api/v1/hardware/{id}/checkin`.
+//! - `GET /api/v1/models`, `GET /api/v1/categories`.
+//! - Lists answer `{"total": N, "rows": [...]}`, at most 500 rows a page
+//!   (`MAX_RESULTS`), 50 when no `limit` is given.
+//! - Refusals come as HTTP 200 with `{"status": "error", "messages": ...,
+//!   "payload": ...}` (a checkout of an asset that is out already, a
+//!   checkin of one that is in, a taken username …); text fields are
+//!   HTML-escaped as Snipe-IT's `e()` does.
+//! - The throttle: N requests per window per API user (Snipe-IT's
+//!   `API_THROTTLE_PER_MINUTE`, 120 by default, with a one-minute window
+//!   that opens with the first request); every answer carries
+//!   `X-RateLimit-Limit` and `X-RateLimit-Remaining`; past the limit, 429
+//!   with `Retry-After` (seconds until the window ends) and
+//!   `X-RateLimit-Reset`. Refused requests do not count.
+//!
+//! For tests, the window can be shorter than a minute (time scaled down:
+//! 480 per 6 s behaves like 4,800 per minute), the limit can be changed
+//! mid-run, and every request is logged with the time it arrived.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::{json, Value};
+
+pub struct Options {
+    pub token: String,
+    /// Requests allowed per window.
+    pub limit: u32,
+    /// The window: a minute in Snipe-IT, shorter to scale time down.
+    pub window: Duration,
+}
+
+/// One request as the fake saw it.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub at: Instant,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    /// `Retry-After` seconds of a 429.
+    pub retry_after: Option<u64>,
+}
+
+/// One throttle window: when it opened, what it allowed, what it let in.
+#[derive(Debug, Clone)]
+pub struct Window {
+    pub opened: Instant,
+    pub limit: u32,
+    pub accepted: u32,
+    pub refused: u32,
+}
+
+#[derive(Debug, Clone)]
+struct User {
+    id: u64,
+    username: String,
+    first_name: String,
+    last_name: Option<String>,
+    employee_num: Option<String>,
+    email: Option<String>,
+    activated: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Asset {
+    id: u64,
+    tag: String,
+    serial: String,
+    model: u64,
+    status: u64,
+    assigned_user: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+struct Status {
+    id: u64,
+    name: String,
+    deployable: bool,
+}
+
+#[derive(Default)]
+struct State {
+    token: String,
+    window: Duration,
+    limit: u32,
+    /// After this many accepted requests, the limit becomes the second number.
+    lower_after: Option<(u64, u32)>,
+    accepted_total: u64,
+    windows: Vec<Window>,
+    categories: Vec<(u64, String)>,
+    models: Vec<(u64, String, u64)>,
+    statuses: Vec<Status>,
+    users: BTreeMap<u64, User>,
+    assets: BTreeMap<u64, Asset>,
+    hits: Vec<Hit>,
+    /// Every successful checkout: (asset id, user id).
+    checkouts: Vec<(u64, u64)>,
+    checkins: Vec<u64>,
+    /// The n-th checkout finds its asset just taken by someone else.
+    sabotage: Option<u64>,
+    checkout_requests: u64,
+}
+
+pub struct FakeSnipeit {
+    pub url: String,
+    state: Arc<Mutex<State>>,
+}
+
+impl FakeSnipeit {
+    /// Start on 127.0.0.1 on a free port, in a thread of its own.
+    pub fn start(options: Options) -> FakeSnipeit {
+        let state = Arc::new(Mutex::new(State {
+            token: options.token,
+            window: options.window,
+            limit: options.limit,
+            statuses: vec![
+                Status {
+                    id: 1,
+                    name: "Ready to Deploy".into(),
+                    deployable: true,
+                },
+                Status {
+                    id: 2,
+                    name: "Out for Repair".into(),
+                    deployable: false,
+                },
+            ],
+            ..State::default()
+        }));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let served = state.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let state = served.clone();
+                    tokio::spawn(async move {
+                        let service = hyper::service::service_fn(move |req| {
+                            let state = state.clone();
+                            async move { Ok::<_, Infallible>(handle(&state, req).await) }
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            });
+        });
+        FakeSnipeit { url, state }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stock from a homebase stock list (`asset_tag,serial,kind,model,status`):
+    /// kind `notebook` → category `Notebooks`, status `available` → deployable.
+    pub fn seed_csv(&self, csv: &str, keep: impl Fn(&str, &str) -> bool) {
+        let mut state = self.state();
+        for line in csv.lines().skip(1) {
+            let f: Vec<&str> = line.split(',').collect();
+            if f.len() < 5 || !keep(f[2], f[3]) {
+                continue;
+            }
+            let category = format!("{}{}s", f[2][..1].to_uppercase(), &f[2][1..]);
+            let category = state.category(&category);
+            let model = state.model(f[3], category);
+            let id = state.assets.len() as u64 + 1;
+            let status = if f[4] == "available" { 1 } else { 2 };
+            state.assets.insert(
+                id,
+                Asset {
+                    id,
+                    tag: f[0].to_string(),
+                    serial: f[1].to_string(),
+                    model,
+                    status,
+                    assigned_user: None,
+                },
+            );
+        }
+    }
+
+    /// A user that exists before homebase runs.
+    pub fn seed_user(&self, username: &str, employee_num: Option<&str>) -> u64 {
+        let mut state = self.state();
+        let id = state.users.len() as u64 + 1;
+        state.users.insert(
+            id,
+            User {
+                id,
+                username: username.into(),
+                first_name: username.into(),
+                last_name: None,
+                employee_num: employee_num.map(str::to_string),
+                email: None,
+                activated: true,
+            },
+        );
+        id
+    }
+
+    /// Lower (or raise) the limit once this many requests were accepted.
+    pub fn change_limit_after(&self, accepted: u64, limit: u32) {
+        self.state().lower_after = Some((accepted, limit));
+    }
+
+    /// The `n`-th checkout request (from 1) finds its asset checked out to
+    /// another user a moment before: a change made in Snipe-IT meanwhile.
+    pub fn sabotage_checkout(&self, n: u64) {
+        self.state().sabotage = Some(n);
+    }
+
+    /// A user's employee number, by username.
+    pub fn employee_num(&self, username: &str) -> Option<String> {
+        self.state()
+            .users
+            .values()
+            .find(|u| u.username == username)
+            .and_then(|u| u.employee_num.clone())
+    }
+
+    pub fn hits(&self) -> Vec<Hit> {
+        self.state().hits.clone()
+    }
+
+    pub fn windows(&self) -> Vec<Window> {
+        self.state().windows.clone()
+    }
+
+    /// Requests that would change something (everything but GET).
+    pub fn writes(&self) -> usize {
+        self.state()
+            .hits
+            .iter()
+            .filter(|h| h.method != "GET" && h.status == 200)
+            .count()
+    }
+
+    pub fn checkouts(&self) -> Vec<(u64, u64)> {
+        self.state().checkouts.clone()
+    }
+
+    pub fn checkins(&self) -> usize {
+        self.state().checkins.len()
+    }
+
+    /// Who holds what: employee number → (category, model) of each asset.
+    pub fn holdings(&self) -> BTreeMap<String, Vec<(String, String)>> {
+        let state = self.state();
+        let mut out: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+        for asset in state.assets.values() {
+            let Some(user) = asset.assigned_user.and_then(|u| state.users.get(&u)) else {
+                continue;
+            };
+            let (_, model, category) = state
+                .models
+                .iter()
+                .find(|(id, ..)| *id == asset.model)
+                .cloned()
+                .unwrap_or_default();
+            let category = state
+                .categories
+                .iter()
+                .find(|(id, _)| *id == category)
+                .map(|(_, n)| n.clone())
+                .unwrap_or_default();
+            out.entry(user.employee_num.clone().unwrap_or_default())
+                .or_default()
+                .push((category, model));
+        }
+        out
+    }
+
+    /// (asset tag, serial) of each asset a user holds, by employee number.
+    pub fn assets_of(&self, employee_num: &str) -> Vec<(String, String)> {
+        let state = self.state();
+        state
+            .assets
+            .values()
+            .filter(|a| {
+                a.assigned_user
+                    .and_then(|u| state.users.get(&u))
+                    .is_some_and(|u| u.employee_num.as_deref() == Some(employee_num))
+            })
+            .map(|a| (a.tag.clone(), a.serial.clone()))
+            .collect()
+    }
+
+    pub fn users(&self) -> usize {
+        self.state().users.len()
+    }
+}
+
+impl State {
+    fn category(&mut self, name: &str) -> u64 {
+        if let Some((id, _)) = self.categories.iter().find(|(_, n)| n == name) {
+            return *id;
+        }
+        let id = self.categories.len() as u64 + 1;
+        self.categories.push((id, name.to_string()));
+        id
+    }
+
+    fn model(&mut self, name: &str, category: u64) -> u64 {
+        if let Some((id, ..)) = self.models.iter().find(|(_, n, _)| n == name) {
+            return *id;
+        }
+        let id = self.models.len() as u64 + 1;
+        self.models.push((id, name.to_string(), category));
+        id
+    }
+
+    /// Laravel's fixed window: opens with the first request, counts accepted
+    /// requests, refuses past the limit until it ends.
+    fn throttle(&mut self, now: Instant) -> Result<(u32, u32), (u32, u64)> {
+        if let Some((after, limit)) = self.lower_after {
+            if self.accepted_total >= after {
+                self.limit = limit;
+                self.lower_after = None;
+            }
+        }
+        let expired = self
+            .windows
+            .last()
+            .is_none_or(|w| now >= w.opened + self.window);
+        if expired {
+            self.windows.push(Window {
+                opened: now,
+                limit: self.limit,
+                accepted: 0,
+                refused: 0,
+            });
+        }
+        let limit = self.limit;
+        let window = self.window;
+        let current = self.windows.last_mut().expect("a window");
+        current.limit = current.limit.min(limit);
+        if current.accepted >= limit {
+            current.refused += 1;
+            let left = (current.opened + window).saturating_duration_since(now);
+            return Err((limit, left.as_secs_f64().ceil().max(1.0) as u64));
+        }
+        current.accepted += 1;
+        self.accepted_total += 1;
+        Ok((limit, limit - current.accepted))
+    }
+}
+
+/// PHP's `e()`: htmlspecialchars with quotes.
+fn e(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#039;")
+}
+
+fn envelope(status: &str, messages: Value, payload: Value) -> Value {
+    json!({ "status": status, "messages": messages, "payload": payload })
+}
+
+fn error(messages: Value) -> Value {
+    envelope("error", messages, Value::Null)
+}
+
+async fn handle(state: &Mutex<State>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let now = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let query: BTreeMap<String, String> = req
+        .uri()
+        .query()
+        .map(|q| {
+            reqwest::Url::parse(&format!("http://fake/?{q}"))
+                .map(|u| u.query_pairs().into_owned().collect())
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    let authorized = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let bytes = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+
+    let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+    let mut hit = Hit {
+        at: now,
+        method: method.to_string(),
+        path: path.clone(),
+        status: 200,
+        retry_after: None,
+    };
+    let response = if authorized != Some(format!("Bearer {}", state.token)) {
+        hit.status = 401;
+        respond(
+            StatusCode::UNAUTHORIZED,
+            json!({"error": "Unauthorized or unauthenticated."}),
+            &[],
+        )
+    } else {
+        match state.throttle(now) {
+            Err((limit, retry)) => {
+                hit.status = 429;
+                hit.retry_after = Some(retry);
+                let reset = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs())
+                    + retry;
+                respond(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    error(json!("Too Many Requests")),
+                    &[
+                        ("X-RateLimit-Limit", limit.to_string()),
+                        ("X-RateLimit-Remaining", "0".into()),
+                        ("Retry-After", retry.to_string()),
+                        ("X-RateLimit-Reset", reset.to_string()),
+                    ],
+                )
+            }
+            Ok((limit, remaining)) => {
+                let (status, value) = route(&mut state, &method, &path, &query, &body);
+                hit.status = status.as_u16();
+                respond(
+                    status,
+                    value,
+                    &[
+                        ("X-RateLimit-Limit", limit.to_string()),
+                        ("X-RateLimit-Remaining", remaining.to_string()),
+                    ],
+                )
+            }
+        }
+    };
+    state.hits.push(hit);
+    response
+}
+
+fn respond(status: StatusCode, body: Value, headers: &[(&str, String)]) -> Response<Full<Bytes>> {
+    let mut response = Response::builder()
+        .status(status)
+        .header("Content-Type", "application/json");
+    for (name, value) in headers {
+        response = response.header(*name, value);
+    }
+    response
+        .body(Full::new(Bytes::from(body.to_string())))
+        .expect("response")
+}
+
+fn route(
+    state: &mut State,
+    method: &Method,
+    path: &str,
+    query: &BTreeMap<String, String>,
+    body: &Value,
+) -> (StatusCode, Value) {
+    let Some(rest) = path.strip_prefix("/api/v1/") else {
+        return (
+            StatusCode::NOT_FOUND,
+            error(json!("404 endpoint not found")),
+        );
+    };
+    let parts: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    let ok = StatusCode::OK;
+    match (method.as_str(), parts.as_slice()) {
+        ("GET", ["categories"]) => {
+            let rows: Vec<Value> = state
+                .categories
+                .iter()
+                .map(|(id, name)| json!({"id": id, "name": e(name), "category_type": "asset"}))
+                .collect();
+            (ok, page(rows, query))
+        }
+        ("GET", ["models"]) => {
+            let rows: Vec<Value> = state
+                .models
+                .iter()
+                .map(|(id, name, category)| {
+                    let category = state.categories.iter().find(|(c, _)| c == category);
+                    json!({"id": id, "name": e(name),
+                           "category": category.map(|(c, n)| json!({"id": c, "name": e(n)}))})
+                })
+                .collect();
+            (ok, page(rows, query))
+        }
+        ("GET", ["users"]) => {
+            let rows: Vec<Value> = state
+                .users
+                .values()
+                .filter(|u| {
+                    query.get("username").is_none_or(|n| *n == u.username)
+                        && query
+                            .get("employee_num")
+                            .is_none_or(|n| Some(n) == u.employee_num.as_ref())
+                        && query.get("search").is_none_or(|s| {
+                            u.username.contains(s.as_str())
+                                || u.first_name.contains(s.as_str())
+                                || u.employee_num
+                                    .as_deref()
+                                    .is_some_and(|n| n.contains(s.as_str()))
+                        })
+                })
+                .map(|u| user_row(state, u))
+                .collect();
+            (ok, page(rows, query))
+        }
+        ("POST", ["users"]) => {
+            let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_string);
+            let mut problems = serde_json::Map::new();
+            let username = text("username").unwrap_or_default();
+            if text("first_name").unwrap_or_default().is_empty() {
+                problems.insert(
+                    "first_name".into(),
+                    json!(["The first name field is required."]),
+                );
+            }
+            if username.is_empty() {
+                problems.insert(
+                    "username".into(),
+                    json!(["The username field is required."]),
+                );
+            } else if state
+                .users
+                .values()
+                .any(|u| u.username.eq_ignore_ascii_case(&username))
+            {
+                problems.insert(
+                    "username".into(),
+                    json!(["The username has already been taken."]),
+                );
+            }
+            match (text("password"), text("password_confirmation")) {
+                (None, _) => {
+                    problems.insert(
+                        "password".into(),
+                        json!(["The password field is required."]),
+                    );
+                }
+                (Some(p), c) if Some(&p) != c.as_ref() => {
+                    problems.insert(
+                        "password".into(),
+                        json!(["The password confirmation does not match."]),
+                    );
+                }
+                _ => {}
+            }
+            if !problems.is_empty() {
+                return (ok, error(Value::Object(problems)));
+            }
+            let id = state.users.keys().max().map_or(1, |m| m + 1);
+            let user = User {
+                id,
+                username,
+                first_name: text("first_name").unwrap_or_default(),
+                last_name: text("last_name"),
+                employee_num: text("employee_num"),
+                email: text("email"),
+                activated: body
+                    .get("activated")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+            };
+            let row = user_row(state, &user);
+            state.users.insert(id, user);
+            (
+                ok,
+                envelope("success", json!("User created successfully."), row),
+            )
+        }
+        ("PATCH" | "PUT", ["users", id]) => {
+            let Some(user) = id.parse().ok().and_then(|id: u64| state.users.get_mut(&id)) else {
+                return (ok, error(json!("User not found")));
+            };
+            if let Some(n) = body.get("employee_num").and_then(Value::as_str) {
+                user.employee_num = Some(n.to_string());
+            }
+            let user = user.clone();
+            (
+                ok,
+                envelope(
+                    "success",
+                    json!("User updated successfully."),
+                    user_row(state, &user),
+                ),
+            )
+        }
+        ("GET", ["hardware"]) => {
+            let number = |k: &str| query.get(k).and_then(|v| v.parse::<u64>().ok());
+            let rows: Vec<Value> = state
+                .assets
+                .values()
+                .filter(|a| {
+                    let category = state.models.iter().find(|m| m.0 == a.model).map(|m| m.2);
+                    number("category_id").is_none_or(|c| Some(c) == category)
+                        && number("model_id").is_none_or(|m| m == a.model)
+                        && number("status_id").is_none_or(|s| s == a.status)
+                })
+                .map(|a| asset_row(state, a))
+                .collect();
+            (ok, page(rows, query))
+        }
+        ("GET", ["hardware", id]) => {
+            match id.parse().ok().and_then(|id: u64| state.assets.get(&id)) {
+                Some(asset) => (ok, asset_row(state, asset)),
+                None => (ok, error(json!("Asset does not exist."))),
+            }
+        }
+        ("POST", ["hardware", id, "checkout"]) => {
+            let Some(asset) = id
+                .parse()
+                .ok()
+                .and_then(|id: u64| state.assets.get(&id))
+                .cloned()
+            else {
+                return (ok, error(json!("Asset does not exist.")));
+            };
+            state.checkout_requests += 1;
+            if state.sabotage == Some(state.checkout_requests) {
+                let other = state.users.keys().next().copied();
+                if let Some(a) = state.assets.get_mut(&asset.id) {
+                    a.assigned_user = other;
+                }
+            }
+            let asset = state.assets.get(&asset.id).cloned().unwrap_or(asset);
+            let kind = body.get("checkout_to_type").and_then(Value::as_str);
+            if !matches!(kind, Some("user" | "asset" | "location")) {
+                return (
+                    ok,
+                    error(json!({"checkout_to_type": ["The checkout to type field is required."]})),
+                );
+            }
+            let available = asset.assigned_user.is_none()
+                && state
+                    .statuses
+                    .iter()
+                    .any(|s| s.id == asset.status && s.deployable);
+            if !available {
+                return (
+                    ok,
+                    envelope(
+                        "error",
+                        json!("That asset is not available for checkout!"),
+                        json!({"asset": e(&asset.tag)}),
+                    ),
+                );
+            }
+            if let Some(status) = body.get("status_id").and_then(Value::as_u64) {
+                if !state
+                    .statuses
+                    .iter()
+                    .any(|s| s.id == status && s.deployable)
+                {
+                    return (
+                        ok,
+                        error(json!({"status_id": ["The selected status id is invalid."]})),
+                    );
+                }
+            }
+            let user = body.get("assigned_user").and_then(Value::as_u64);
+            if kind != Some("user") || user.is_none_or(|u| !state.users.contains_key(&u)) {
+                return (
+                    ok,
+                    envelope(
+                        "error",
+                        json!(format!(
+                            "Checkout target for asset {} is invalid - {} does not exist.",
+                            e(&asset.tag),
+                            kind.unwrap_or("user")
+                        )),
+                        json!({"asset": {"id": asset.id, "asset_tag": asset.tag}}),
+                    ),
+                );
+            }
+            let user = user.unwrap_or_default();
+            if let Some(a) = state.assets.get_mut(&asset.id) {
+                a.assigned_user = Some(user);
+            }
+            state.checkouts.push((asset.id, user));
+            (
+                ok,
+                envelope(
+                    "success",
+                    json!("Asset checked out successfully."),
+                    json!({"asset": e(&asset.tag)}),
+                ),
+            )
+        }
+        ("POST", ["hardware", id, "checkin"]) => {
+            let Some(asset) = id
+                .parse()
+                .ok()
+                .and_then(|id: u64| state.assets.get_mut(&id))
+            else {
+                return (ok, error(json!("Asset does not exist.")));
+            };
+            let tag = e(&asset.tag);
+            if asset.assigned_user.take().is_none() {
+                return (
+                    ok,
+                    envelope(
+                        "error",
+                        json!("That asset is already checked in."),
+                        json!({"asset": tag}),
+                    ),
+                );
+            }
+            let id = asset.id;
+            state.checkins.push(id);
+            (
+                ok,
+                envelope(
+                    "success",
+                    json!("Asset checked in successfully."),
+                    json!({"asset": tag}),
+                ),
+            )
+        }
+        _ => (
+            StatusCode::NOT_FOUND,
+            error(json!("404 endpoint not found")),
+        ),
+    }
+}
+
+/// `{"total", "rows"}` for `limit` (50 by default, 500 at most) from `offset`,
+/// by id ascending (`order=asc`) or descending (the default).
+fn page(mut rows: Vec<Value>, query: &BTreeMap<String, String>) -> Value {
+    if query.get("order").map(String::as_str) != Some("asc") {
+        rows.reverse();
+    }
+    let total = rows.len();
+    let limit = query
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(50)
+        .min(500);
+    let offset = query
+        .get("offset")
+        .and_then(|o| o.parse::<usize>().ok())
+        .unwrap_or(0);
+    let rows: Vec<Value> = rows.into_iter().skip(offset).take(limit).collect();
+    json!({ "total": total, "rows": rows })
+}
+
+fn user_row(state: &State, u: &User) -> Value {
+    let assets = state
+        .assets
+        .values()
+        .filter(|a| a.assigned_user == Some(u.id))
+        .count();
+    json!({
+        "id": u.id,
+        "name": e(format!("{} {}", u.first_name, u.last_name.clone().unwrap_or_default()).trim()),
+        "first_name": e(&u.first_name),
+        "last_name": u.last_name.as_deref().map(e),
+        "username": e(&u.username),
+        "employee_num": u.employee_num.as_deref().map(e),
+        "email": u.email.as_deref().map(e),
+        "activated": u.activated,
+        "assets_count": assets,
+    })
+}
+
+fn asset_row(state: &State, a: &Asset) -> Value {
+    let model = state.models.iter().find(|m| m.0 == a.model);
+    let category = model.and_then(|m| state.categories.iter().find(|c| c.0 == m.2));
+    let status = state.statuses.iter().find(|s| s.id == a.status);
+    let assigned = a.assigned_user.and_then(|u| state.users.get(&u)).map(|u| {
+        json!({
+            "id": u.id,
+            "username": e(&u.username),
+            "name": e(&u.first_name),
+            "first_name": e(&u.first_name),
+            "last_name": u.last_name.as_deref().map(e),
+            "employee_number": u.employee_num.as_deref().map(e),
+            "type": "user",
+        })
+    });
+    json!({
+        "id": a.id,
+        "name": "",
+        "asset_tag": e(&a.tag),
+        "serial": e(&a.serial),
+        "model": model.map(|m| json!({"id": m.0, "name": e(&m.1)})),
+        "model_number": null,
+        "status_label": status.map(|s| json!({
+            "id": s.id,
+            "name": e(&s.name),
+            "status_type": if s.deployable { "deployable" } else { "undeployable" },
+            "status_meta": if !s.deployable { "undeployable" } else if a.assigned_user.is_some() { "deployed" } else { "deployable" },
+        })),
+        "category": category.map(|c| json!({"id": c.0, "name": e(&c.1)})),
+        "assigned_to": assigned,
+        "user_can_checkout": a.assigned_user.is_none() && status.is_some_and(|s| s.deployable),
+        "custom_fields": [],
+    })
+}

@@ -1,0 +1,461 @@
+//! Planning: usernames (safe, unique, stable), names as data in every report
+//! and file, and the plan command's outputs and exit codes.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use common::{example_staff_rows, persons_by_id, stdout, usernames, TestEnv, STAFF_COUNT};
+
+fn assert_safe_usernames(names: &BTreeMap<String, String>) {
+    let unique: BTreeSet<&String> = names.values().collect();
+    assert_eq!(unique.len(), names.len(), "usernames are not unique");
+    for (id, name) in names {
+        assert!(
+            !name.is_empty() && name.len() <= 20,
+            "{id}: username {name:?} is empty or longer than 20"
+        );
+        assert!(
+            name.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)),
+            "{id}: username {name:?} has characters outside [a-z0-9._-]"
+        );
+        assert!(
+            !name.starts_with('.') && !name.starts_with('-'),
+            "{id}: username {name:?} starts with . or -"
+        );
+    }
+}
+
+#[test]
+fn usernames_are_unique_safe_and_stable() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    let plan = env.plan_json(&["examples/staff.csv"]);
+    let persons = persons_by_id(&plan);
+    assert_eq!(persons.len(), STAFF_COUNT);
+    for (id, p) in &persons {
+        assert_eq!(p["status"], "new", "{id}");
+        let resources: BTreeSet<&str> = p["actions"]
+            .as_array()
+            .expect("actions")
+            .iter()
+            .filter(|a| a["op"] == "create")
+            .map(|a| a["resource"].as_str().expect("resource"))
+            .collect();
+        for resource in ["account", "vpn_peer", "bundle"] {
+            assert!(
+                resources.contains(resource),
+                "{id}: no `create {resource}` in {p:#}"
+            );
+        }
+    }
+    let first = usernames(&plan);
+    assert_safe_usernames(&first);
+
+    assert_eq!(
+        usernames(&env.plan_json(&["examples/staff.csv"])),
+        first,
+        "a second plan gives other usernames"
+    );
+
+    let (header, rows) = example_staff_rows();
+    let reversed: Vec<&String> = rows.iter().rev().collect();
+    // A fixed permutation: 7 is coprime to 1,200.
+    let shuffled: Vec<&String> = (0..rows.len())
+        .map(|i| &rows[(i * 7 + 3) % rows.len()])
+        .collect();
+    for (name, order) in [("reversed.csv", reversed), ("shuffled.csv", shuffled)] {
+        let mut text = format!("{header}\n");
+        for row in order {
+            text.push_str(row);
+            text.push('\n');
+        }
+        env.write(name, text);
+        assert_eq!(
+            usernames(&env.plan_json(&[name])),
+            first,
+            "{name}: the same person gets another username"
+        );
+    }
+    env.assert_untouched("plan");
+}
+
+const HOSTILE_CSV: &str = "id,given_name,family_name,email,department
+H1,Eva,{{ 7*7 }},h1@example.org,Kämmerei
+H2,Hans*)(uid=*,Becker,h2@example.org,Kämmerei
+H3,..,/../../etc/passwd,h3@example.org,Kämmerei
+H4,Lisa,\"=HYPERLINK(\"\"x\"\")\",h4@example.org,Kämmerei
+H5,Tom,<script>alert(1)</script>,h5@example.org,Kämmerei
+H6,Grete,Jürgens,h6@example.org,Kämmerei
+";
+
+/// What each hostile name must look like wherever it is shown.
+const HOSTILE: &[(&str, &str)] = &[
+    ("H1", "{{ 7*7 }}"),
+    ("H2", "Hans*)(uid=*"),
+    ("H3", "/../../etc/passwd"),
+    ("H4", "=HYPERLINK(\"x\")"),
+    ("H5", "<script>alert(1)</script>"),
+];
+
+/// HTML text with its character references resolved (the ones escapers use).
+fn html_unescape(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let Some(end) = rest.find(';').filter(|&e| e <= 10) else {
+            out.push('&');
+            rest = &rest[1..];
+            continue;
+        };
+        let entity = &rest[1..end];
+        let decoded = match entity {
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "amp" => Some('&'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => entity
+                .strip_prefix("#x")
+                .or_else(|| entity.strip_prefix("#X"))
+                .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+                .or_else(|| entity.strip_prefix('#').and_then(|dec| dec.parse().ok()))
+                .and_then(char::from_u32),
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `s` is shown as text: escaped in the markup, itself once unescaped.
+fn html_contains(html: &str, s: &str) -> bool {
+    html_unescape(html).contains(s)
+}
+
+fn assert_html_shows_names_as_text(what: &str, html: &str, names: &[(&str, &str)]) {
+    for (id, name) in names {
+        assert!(
+            html_contains(html, name),
+            "{what}: {id}'s name {name:?} is not shown escaped"
+        );
+    }
+    assert!(!html.contains("<script>"), "{what}: a raw <script> tag");
+    assert!(
+        !html.contains("Eva 49"),
+        "{what}: {{{{ 7*7 }}}} was evaluated"
+    );
+}
+
+#[test]
+fn hostile_names_are_data_everywhere() {
+    let etc_passwd = std::fs::metadata("/etc/passwd")
+        .ok()
+        .map(|m| (m.len(), m.modified().ok()));
+    let env = TestEnv::new();
+    env.copy_examples();
+    env.write("staff.csv", HOSTILE_CSV);
+
+    let plan = env.plan_json(&["staff.csv"]);
+    let persons = persons_by_id(&plan);
+    let names = usernames(&plan);
+    assert_safe_usernames(&names);
+    for (id, name) in HOSTILE {
+        let display = persons[*id]["display_name"].as_str().expect("display_name");
+        assert!(
+            display.contains(name),
+            "{id}: display_name {display:?} does not keep {name:?}"
+        );
+        for bad in ['/', '*', '(', ')', '{', '<', '=', '"'] {
+            assert!(
+                !names[*id].contains(bad),
+                "{id}: username {:?} contains {bad:?}",
+                names[*id]
+            );
+        }
+    }
+
+    // Markdown: every markup character backslash-escaped or an entity.
+    let md = stdout(&env.run_ok(&["plan", "staff.csv", "--format", "md"]));
+    let unescaped = md.replace('\\', "");
+    for (id, name) in HOSTILE {
+        let shown = name.replace('<', "&lt;").replace('>', "&gt;");
+        assert!(
+            unescaped.contains(&shown),
+            "markdown: {id}'s name {name:?} is not there literally:\n{md}"
+        );
+    }
+    assert!(
+        !md.contains("<script>"),
+        "markdown: a raw <script> tag:\n{md}"
+    );
+    assert!(
+        !md.contains("Eva 49"),
+        "markdown: {{{{ 7*7 }}}} was evaluated"
+    );
+    assert!(md.contains("7\\*7"), "markdown: * is not escaped:\n{md}");
+
+    let html = stdout(&env.run_ok(&["plan", "staff.csv", "--format", "html"]));
+    assert_html_shows_names_as_text("HTML report", &html, HOSTILE);
+
+    let text = stdout(&env.run_ok(&["plan", "staff.csv", "-v"]));
+    assert!(
+        !text.contains("Eva 49"),
+        "text report: {{{{ 7*7 }}}} was evaluated"
+    );
+    env.assert_untouched("plan");
+
+    env.run_ok(&["apply", "staff.csv", "--yes", "--no-progress"]);
+
+    // Nothing outside out/ and the state store, bundle folders named by username.
+    let inputs: BTreeSet<&Path> = ["staff.csv", "examples/staff.csv", "examples/inventory.csv"]
+        .iter()
+        .map(Path::new)
+        .collect();
+    for file in env.files_under(".") {
+        assert!(
+            file.starts_with("out")
+                || file.starts_with(".homebase")
+                || inputs.contains(file.as_path()),
+            "apply wrote {} outside out/ and .homebase/",
+            file.display()
+        );
+    }
+    let expected: BTreeSet<String> = names.values().cloned().collect();
+    assert_eq!(
+        env.bundle_dirs(),
+        expected,
+        "bundle folders are not the planned usernames"
+    );
+    assert_eq!(
+        std::fs::metadata("/etc/passwd")
+            .ok()
+            .map(|m| (m.len(), m.modified().ok())),
+        etc_passwd,
+        "/etc/passwd changed"
+    );
+
+    for (id, name) in HOSTILE {
+        let username = &names[*id];
+        for file in ["welcome.html", "handover.html"] {
+            let html = env.read_string(format!("out/{username}/{file}"));
+            assert_html_shows_names_as_text(&format!("{id} {file}"), &html, &[(id, name)]);
+        }
+        let md = env.read_string(format!("out/{username}/welcome.md"));
+        assert!(
+            !md.contains("<script>") && !md.contains("Eva 49"),
+            "{id} welcome.md:\n{md}"
+        );
+        let conf = env.read_string(format!("out/{username}/wireguard.conf"));
+        assert!(!conf.contains("Eva 49"), "{id} wireguard.conf:\n{conf}");
+        assert_eq!(
+            conf.matches("[Interface]").count(),
+            1,
+            "{id}: the name added sections:\n{conf}"
+        );
+        assert_eq!(
+            conf.matches("[Peer]").count(),
+            1,
+            "{id}: the name added sections:\n{conf}"
+        );
+    }
+    let h5 = env.read_string(format!("out/{}/welcome.html", names["H5"]));
+    assert!(
+        h5.contains("&lt;script&gt;alert(1)&lt;"),
+        "H5 welcome.html:\n{h5}"
+    );
+
+    assert_ldif_is_valid(&env.read_string("out/server/directory.ldif"), &persons);
+}
+
+/// RFC 2849: plain values are SAFE-STRINGs, anything else is base64; the
+/// names survive the round trip.
+fn assert_ldif_is_valid(ldif: &str, persons: &BTreeMap<String, serde_json::Value>) {
+    let mut entry: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut entries = Vec::new();
+    for line in ldif.lines().chain([""]) {
+        if line.is_empty() {
+            if !entry.is_empty() {
+                entries.push(std::mem::take(&mut entry));
+            }
+            continue;
+        }
+        if line.starts_with('#') || line.starts_with(' ') {
+            continue;
+        }
+        let (attr, value) = if let Some((attr, b64)) = line.split_once(":: ") {
+            let bytes = B64
+                .decode(b64)
+                .unwrap_or_else(|e| panic!("LDIF: bad base64 in {line:?}: {e}"));
+            (attr, String::from_utf8(bytes).expect("UTF-8 value"))
+        } else {
+            let (attr, value) = line
+                .split_once(": ")
+                .unwrap_or_else(|| panic!("LDIF: not `attr: value`: {line:?}"));
+            let safe = value
+                .bytes()
+                .all(|b| (0x01..0x80).contains(&b) && b != b'\n' && b != b'\r')
+                && !value.starts_with([' ', ':', '<']);
+            assert!(safe, "LDIF: {line:?} must be base64 (`{attr}:: …`)");
+            (attr, value.to_string())
+        };
+        entry.entry(attr.to_string()).or_default().push(value);
+    }
+    for (id, person) in persons {
+        let entry = entries
+            .iter()
+            .find(|e| e.get("employeeNumber").is_some_and(|v| v.contains(id)))
+            .unwrap_or_else(|| panic!("LDIF: no entry with employeeNumber {id}"));
+        let display = person["display_name"].as_str().expect("display_name");
+        assert!(
+            entry.values().flatten().any(|v| v == display),
+            "LDIF: {id}'s name {display:?} is not kept: {entry:?}"
+        );
+        let username = person["username"].as_str().expect("username");
+        let dn = &entry["dn"][0];
+        assert!(
+            dn.starts_with(&format!("uid={username},")),
+            "LDIF: dn {dn:?} of {id}"
+        );
+    }
+}
+
+#[test]
+fn names_without_letters_get_a_safe_username_or_are_refused() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    env.write(
+        "staff.csv",
+        "id,given_name,family_name\nX1,.,..\nX2,/,*\nX3,李,王\n",
+    );
+    let out = env.run(&["plan", "staff.csv", "--format", "json"]);
+    match common::exit_code(&out) {
+        0 => assert_safe_usernames(&usernames(&common::parse_json(&out))),
+        2 => assert!(
+            common::stderr(&out).contains("staff.csv:"),
+            "{}",
+            common::describe(&out)
+        ),
+        _ => panic!("{}", common::describe(&out)),
+    }
+    env.assert_untouched("plan");
+}
+
+#[test]
+fn detailed_exitcode_saved_plan_and_reports() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    env.run_expect(&["plan", "examples/staff.csv", "--detailed-exitcode"], 4);
+
+    env.run_ok(&[
+        "plan",
+        "examples/staff.csv",
+        "--out",
+        "plan.json",
+        "--report",
+        "r.html",
+    ]);
+    let saved: serde_json::Value =
+        serde_json::from_slice(&env.read("plan.json")).expect("the saved plan is JSON");
+    assert_eq!(saved["schema"], "homebase.plan/v1");
+    assert_eq!(saved["persons"].as_array().map(Vec::len), Some(STAFF_COUNT));
+    assert!(
+        saved["inputs"]["digest"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty()),
+        "no inputs digest"
+    );
+    let html = env.read_string("r.html");
+    assert!(
+        html.trim_start()
+            .to_lowercase()
+            .starts_with("<!doctype html"),
+        "r.html is not an HTML page"
+    );
+    assert!(
+        html.trim_end().ends_with("</html>"),
+        "r.html is not a whole page"
+    );
+
+    env.run_ok(&[
+        "plan",
+        "examples/staff.csv",
+        "--report",
+        "r.md",
+        "--format",
+        "md",
+    ]);
+    assert!(env.read_string("r.md").contains('|'), "r.md has no table");
+    env.run_ok(&["plan", "examples/staff.csv", "--report", "r.json"]);
+    let report: serde_json::Value =
+        serde_json::from_slice(&env.read("r.json")).expect("r.json is JSON");
+    assert_eq!(report["schema"], "homebase.plan/v1");
+
+    env.assert_untouched("plan --out/--report");
+}
+
+#[test]
+fn expiry_is_planned_relative_to_today() {
+    let today = chrono::Local::now().date_naive();
+    let soon = today + chrono::Days::new(5);
+    let past = today - chrono::Days::new(1);
+    let env = TestEnv::new();
+    env.copy_examples();
+    env.write(
+        "staff.csv",
+        format!(
+            "id,given_name,family_name,end\nE1,Anna,Bald,{soon}\nE2,Paul,Vorbei,{past}\nE3,Lena,Lange,{}\n",
+            today + chrono::Days::new(400)
+        ),
+    );
+    let plan = env.plan_json(&["staff.csv"]);
+    let persons = persons_by_id(&plan);
+    let expiring: Vec<&serde_json::Value> = plan["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .filter(|w| w["kind"] == "expiring")
+        .collect();
+    assert!(
+        expiring.iter().any(|w| w["persons"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|id| id == "E1"))),
+        "no expiry warning for E1 (ends {soon}): {:#}",
+        plan["warnings"]
+    );
+    assert!(
+        !expiring.iter().any(|w| w["persons"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|id| id == "E3"))),
+        "an expiry warning for E3 (ends in 400 days)"
+    );
+    assert_eq!(persons["E1"]["expires"], soon.to_string());
+    let e2 = persons.get("E2");
+    let creates = e2.map_or(0, |p| {
+        p["actions"]
+            .as_array()
+            .expect("actions")
+            .iter()
+            .filter(|a| a["op"] == "create")
+            .count()
+    });
+    assert_eq!(
+        creates, 0,
+        "E2 ended yesterday and still gets access: {e2:?}"
+    );
+}
