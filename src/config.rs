@@ -102,6 +102,8 @@ pub enum TargetConfig {
     WireguardFile(WireguardFile),
     /// Device stock from a CSV file; assignments kept in the state store.
     Csv(CsvInventory),
+    /// A SCIM 2.0 service provider (Entra ID, Okta, Keycloak, authentik …).
+    Scim(ScimDirectory),
 }
 
 /// The three areas of SPEC.md "Targets".
@@ -132,6 +134,7 @@ impl TargetConfig {
             TargetConfig::Local(_) => Area::Directory,
             TargetConfig::WireguardFile(_) => Area::Vpn,
             TargetConfig::Csv(_) => Area::Inventory,
+            TargetConfig::Scim(_) => Area::Directory,
         }
     }
 
@@ -140,6 +143,7 @@ impl TargetConfig {
             TargetConfig::Local(_) => "local",
             TargetConfig::WireguardFile(_) => "wireguard-file",
             TargetConfig::Csv(_) => "csv",
+            TargetConfig::Scim(_) => "scim",
         }
     }
 
@@ -148,6 +152,7 @@ impl TargetConfig {
             TargetConfig::Local(t) => &t.limits,
             TargetConfig::WireguardFile(t) => &t.limits,
             TargetConfig::Csv(t) => &t.limits,
+            TargetConfig::Scim(t) => &t.limits,
         }
     }
 }
@@ -188,6 +193,62 @@ pub struct CsvInventory {
     pub stock: PathBuf,
     #[serde(flatten)]
     pub limits: Limits,
+}
+
+/// A SCIM 2.0 directory. The bearer token comes from an environment variable
+/// or a file, never from the configuration or the command line.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScimDirectory {
+    /// Base URL of the SCIM API, e.g. `https://idp.example.org/scim/v2`.
+    pub url: String,
+    /// Environment variable holding the bearer token.
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// File holding the bearer token (relative to this file); surrounding
+    /// whitespace is ignored.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// PEM file of the CA certificates to trust instead of the system's.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Seconds one request may take, from connecting to the last byte.
+    #[serde(default = "default_scim_timeout")]
+    pub timeout_secs: f64,
+    /// Seconds to establish a connection.
+    #[serde(default = "default_scim_connect_timeout")]
+    pub connect_timeout_secs: f64,
+    /// Tries per request for timeouts, dropped connections, 429 and 5xx
+    /// (the first included) before the action as a whole is retried.
+    #[serde(default = "default_scim_request_tries")]
+    pub request_tries: u32,
+    /// Resources per page when reading; capped by the server's `maxResults`.
+    #[serde(default = "default_scim_page_size")]
+    pub page_size: usize,
+    /// Create users through the Bulk endpoint when the server offers it.
+    #[serde(default)]
+    pub bulk: bool,
+    /// Group members added or removed by one PATCH of a group, at most.
+    #[serde(default = "default_scim_members_per_patch")]
+    pub members_per_patch: usize,
+    #[serde(flatten)]
+    pub limits: Limits,
+}
+
+fn default_scim_timeout() -> f64 {
+    30.0
+}
+fn default_scim_connect_timeout() -> f64 {
+    10.0
+}
+fn default_scim_request_tries() -> u32 {
+    3
+}
+fn default_scim_page_size() -> usize {
+    500
+}
+fn default_scim_members_per_patch() -> usize {
+    500
 }
 
 fn default_state() -> PathBuf {

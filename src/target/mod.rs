@@ -5,6 +5,7 @@
 pub mod csv_stock;
 mod error;
 pub mod local_directory;
+pub mod scim;
 pub mod wireguard_file;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,6 +18,7 @@ use crate::apply::secrets::PersonSecrets;
 use crate::config::TargetConfig;
 use crate::config::{CsvInventory, WireguardFile};
 use crate::plan::{Action, Observed};
+use crate::profile::Profile;
 use crate::settings::Settings;
 use crate::state::Store;
 
@@ -61,6 +63,11 @@ pub struct ActionContext<'a> {
     pub username: &'a str,
     pub action: &'a Action,
     pub secrets: &'a PersonSecrets,
+    /// The person's bundle gets new secrets in this run: a directory sets
+    /// the new password (also on an update or an otherwise unchanged account).
+    pub new_secrets: bool,
+    /// The person's profile, where it still exists (`delete_on_offboard`).
+    pub profile: Option<&'a Profile>,
 }
 
 /// A target ready to read and to carry out actions. A closed set of kinds.
@@ -71,16 +78,20 @@ pub enum Target {
     WireguardFile(WireguardFile),
     /// Stock from a CSV list; assignments in the state store.
     Csv(CsvInventory),
+    /// A SCIM 2.0 service provider.
+    Scim(scim::ScimTarget),
 }
 
 impl Target {
     /// Connect (and, for remote kinds, check health) without changing anything.
     pub async fn connect(name: &str, config: &TargetConfig, settings: &Settings) -> Result<Target> {
-        let _ = (name, settings);
         Ok(match config {
             TargetConfig::Local(_) => Target::Local,
             TargetConfig::WireguardFile(wg) => Target::WireguardFile(wg.clone()),
             TargetConfig::Csv(csv) => Target::Csv(csv.clone()),
+            TargetConfig::Scim(scim) => {
+                Target::Scim(scim::ScimTarget::connect(name, scim, settings).await?)
+            }
         })
     }
 
@@ -120,6 +131,7 @@ impl Target {
                 let items = csv_stock::read(&settings.path(&csv.stock), &assigned)?;
                 observed.stock.insert(name.to_string(), items);
             }
+            Target::Scim(scim) => scim.read(name, observed).await?,
         }
         Ok(())
     }
@@ -128,9 +140,9 @@ impl Target {
     /// The embedded kinds have nothing to call: the state store write that
     /// follows success is their effect.
     pub async fn apply(&self, ctx: &ActionContext<'_>) -> Result<Option<String>, TargetError> {
-        let _ = ctx;
         match self {
             Target::Local | Target::WireguardFile(_) | Target::Csv(_) => Ok(None),
+            Target::Scim(scim) => scim.apply(ctx).await,
         }
     }
 }
