@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
 use crate::target::TargetError;
@@ -32,7 +32,7 @@ pub struct Batcher<Op, Out> {
     state: Mutex<State<Op, Out>>,
     max: usize,
     flush: FlushFn<Op, Out>,
-    ready: Option<ReadyFn>,
+    ready: Option<(ReadyFn, Arc<Notify>)>,
 }
 
 struct State<Op, Out> {
@@ -55,11 +55,16 @@ impl<Op: Send + 'static, Out: Send + 'static> Batcher<Op, Out> {
     }
 
     /// A batcher that, before each batch, waits until `ready` says nothing
-    /// more can arrive (or the batch is full), half a second at most. Where
-    /// a request costs the server about the same for one operation as for a
-    /// hundred (a PATCH of a large group), fuller batches are what makes a
-    /// run fast.
-    pub fn with_ready(max: usize, flush: FlushFn<Op, Out>, ready: ReadyFn) -> Arc<Self> {
+    /// more can arrive (or the batch is full), half a second at most; it
+    /// looks again whenever `changed` is notified. Where a request costs the
+    /// server about the same for one operation as for a hundred (a PATCH of
+    /// a large group), fuller batches are what makes a run fast.
+    pub fn with_ready(
+        max: usize,
+        flush: FlushFn<Op, Out>,
+        ready: ReadyFn,
+        changed: Arc<Notify>,
+    ) -> Arc<Self> {
         Arc::new(Batcher {
             state: Mutex::new(State {
                 queue: Vec::new(),
@@ -67,7 +72,7 @@ impl<Op: Send + 'static, Out: Send + 'static> Batcher<Op, Out> {
             }),
             max: max.max(1),
             flush,
-            ready: Some(ready),
+            ready: Some((ready, changed)),
         })
     }
 
@@ -81,16 +86,22 @@ impl<Op: Send + 'static, Out: Send + 'static> Batcher<Op, Out> {
 
     /// Wait for a fuller batch, as [`Batcher::with_ready`] says.
     async fn linger(&self) {
-        let Some(ready) = &self.ready else {
+        let Some((ready, changed)) = &self.ready else {
             return;
         };
-        let start = Instant::now();
+        let deadline = Instant::now() + LINGER_MAX;
         loop {
+            // Registered before looking, so no change slips in between.
+            let notified = changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
             let queued = self.queued();
-            if queued == 0 || queued >= self.max || ready() || start.elapsed() >= LINGER_MAX {
+            if queued == 0 || queued >= self.max || ready() {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return;
+            }
         }
     }
 
@@ -192,6 +203,7 @@ mod tests {
         let seen = sizes.clone();
         let arrived = Arc::new(AtomicUsize::new(0));
         let count = arrived.clone();
+        let changed = Arc::new(Notify::new());
         let batcher: Arc<Batcher<u32, ()>> = Batcher::with_ready(
             100,
             Arc::new(move |ops: Vec<u32>| {
@@ -202,15 +214,18 @@ mod tests {
                 })
             }),
             Arc::new(move || count.load(Ordering::SeqCst) >= 10),
+            changed.clone(),
         );
         let tasks: Vec<_> = (0..10u32)
             .map(|n| {
                 let b = batcher.clone();
                 let arrived = arrived.clone();
+                let changed = changed.clone();
                 tokio::spawn(async move {
                     // Stragglers: the last ones come 3 ms apart.
                     tokio::time::sleep(Duration::from_millis(u64::from(n) * 3)).await;
                     arrived.fetch_add(1, Ordering::SeqCst);
+                    changed.notify_waiters();
                     b.submit(n).await
                 })
             })

@@ -16,6 +16,7 @@ use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, ETAG, IF_MATCH, 
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tokio::sync::Notify;
 
 use super::model::ErrorBody;
 use crate::apply::retry::RetryPolicy;
@@ -39,8 +40,10 @@ pub struct Client {
     auth: HeaderValue,
     tries: u32,
     policy: RetryPolicy,
-    /// Requests now pausing before their next try.
+    /// Requests now pausing before their next try; `changed` is told when
+    /// that number changes.
     pausing: Arc<AtomicUsize>,
+    changed: Arc<Notify>,
 }
 
 /// A request: method, path segments below the base URL, query, JSON body.
@@ -249,13 +252,14 @@ impl Client {
             tries: options.tries.max(1),
             policy: RetryPolicy::from_env(),
             pausing: Arc::new(AtomicUsize::new(0)),
+            changed: Arc::new(Notify::new()),
         })
     }
 
     /// How many requests pause before a retry now (for batchers, which
-    /// need not wait for them).
-    pub fn pausing(&self) -> Arc<AtomicUsize> {
-        self.pausing.clone()
+    /// need not wait for them), and the notification of its changes.
+    pub fn pausing(&self) -> (Arc<AtomicUsize>, Arc<Notify>) {
+        (self.pausing.clone(), self.changed.clone())
     }
 
     /// Send a request, retrying transient failures up to the configured
@@ -266,8 +270,10 @@ impl Client {
             match self.send_once(call).await {
                 Err(err) if err.is_transient() && n < self.tries => {
                     self.pausing.fetch_add(1, Ordering::SeqCst);
+                    self.changed.notify_waiters();
                     tokio::time::sleep(self.policy.delay(n, err.retry_after())).await;
                     self.pausing.fetch_sub(1, Ordering::SeqCst);
+                    self.changed.notify_waiters();
                     n += 1;
                 }
                 result => return result,

@@ -30,7 +30,7 @@ use anyhow::{anyhow, Result};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
-use tokio::sync::OnceCell;
+use tokio::sync::{Notify, OnceCell};
 
 use self::batch::Batcher;
 use self::client::{Call, Client, ClientOptions, Reply, ScimError};
@@ -84,21 +84,25 @@ pub struct ScimTarget {
     /// memberships: when all are waiting, a membership batch is complete.
     active: Arc<AtomicUsize>,
     waiting: Arc<AtomicUsize>,
+    /// Told whenever those counts (or the client's pausing count) change.
+    changed: Arc<Notify>,
 }
 
-/// Counts itself in while alive.
-struct Counted(Arc<AtomicUsize>);
+/// Counts itself in while alive, and tells `changed` when it comes and goes.
+struct Counted(Arc<AtomicUsize>, Arc<Notify>);
 
 impl Counted {
-    fn new(counter: &Arc<AtomicUsize>) -> Counted {
+    fn new(counter: &Arc<AtomicUsize>, changed: &Arc<Notify>) -> Counted {
         counter.fetch_add(1, Ordering::SeqCst);
-        Counted(counter.clone())
+        changed.notify_waiters();
+        Counted(counter.clone(), changed.clone())
     }
 }
 
 impl Drop for Counted {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
+        self.1.notify_waiters();
     }
 }
 
@@ -170,6 +174,7 @@ impl ScimTarget {
             .max(1)
             .min(features.max_results.unwrap_or(usize::MAX));
         let client = Arc::new(client);
+        let changed = client.pausing().1;
         let creates = match (&features.bulk, config.bulk) {
             (Some(limits), true) => {
                 let limits = Arc::new(bulk::AdaptiveLimits::new(limits.clone()));
@@ -209,6 +214,7 @@ impl ScimTarget {
             creates,
             active: Arc::new(AtomicUsize::new(0)),
             waiting: Arc::new(AtomicUsize::new(0)),
+            changed,
         })
     }
 
@@ -264,7 +270,7 @@ impl ScimTarget {
         let Resource::Account(account) = &ctx.action.resource else {
             return Ok(None);
         };
-        let _active = Counted::new(&self.active);
+        let _active = Counted::new(&self.active, &self.changed);
         let desired = desired_user(ctx.person_id, account);
         match ctx.action.op {
             Op::Create => self.create(ctx, account, desired).await.map(Some),
@@ -631,7 +637,7 @@ impl ScimTarget {
                 let patch = self.features.patch;
                 let etag = self.features.etag;
                 let (active, waiting) = (self.active.clone(), self.waiting.clone());
-                let pausing = self.client.pausing();
+                let (pausing, changed) = self.client.pausing();
                 Batcher::with_ready(
                     self.members_per_patch,
                     Arc::new(move |changes: Vec<MemberChange>| {
@@ -647,6 +653,7 @@ impl ScimTarget {
                         waiting.load(Ordering::SeqCst) + pausing.load(Ordering::SeqCst)
                             >= active.load(Ordering::SeqCst)
                     }),
+                    changed,
                 )
             })
             .clone()
@@ -672,12 +679,12 @@ impl ScimTarget {
 
     /// Add the user to the groups (adding a member twice changes nothing).
     async fn join(&self, user_id: &str, groups: &[String]) -> Result<(), TargetError> {
-        let _waiting = Counted::new(&self.waiting);
+        let _waiting = Counted::new(&self.waiting, &self.changed);
         self.change_membership(user_id, groups.iter(), true).await
     }
 
     async fn leave(&self, user_id: &str, groups: &[String]) -> Result<(), TargetError> {
-        let _waiting = Counted::new(&self.waiting);
+        let _waiting = Counted::new(&self.waiting, &self.changed);
         let managed = groups.iter().filter(|g| self.managed_groups.contains(*g));
         self.change_membership(user_id, managed, false).await
     }
@@ -697,7 +704,7 @@ impl ScimTarget {
         let wanted: BTreeSet<&String> = desired.iter().collect();
         let add = wanted.difference(&current).copied();
         let remove = current.difference(&wanted).copied();
-        let _waiting = Counted::new(&self.waiting);
+        let _waiting = Counted::new(&self.waiting, &self.changed);
         futures::future::try_join(
             self.change_membership(user_id, add, true),
             self.change_membership(user_id, remove, false),
