@@ -94,6 +94,7 @@ struct State {
     log: Mutex<Vec<Seen>>,
     log_file: Mutex<Option<std::fs::File>>,
     record: Mutex<Option<std::fs::File>>,
+    born: Instant,
 }
 
 /// A running proxy; stops with its runtime when dropped.
@@ -136,6 +137,7 @@ impl Proxy {
             log: Mutex::new(Vec::new()),
             log_file: Mutex::new(None),
             record: Mutex::new(None),
+            born: Instant::now(),
         });
         tokio::spawn(serve(listener, state.clone()));
         Ok(Proxy {
@@ -179,7 +181,8 @@ impl Proxy {
         std::mem::take(&mut *self.state.log.lock().unwrap())
     }
 
-    /// Also write `METHOD TARGET STATUS MILLISECONDS` lines to a file.
+    /// Also write `METHOD TARGET STATUS MILLISECONDS SECONDS` lines to a file:
+    /// how long the request took, and when it ended (since the proxy started).
     pub fn log_to(&self, file: std::fs::File) {
         *self.state.log_file.lock().unwrap() = Some(file);
     }
@@ -326,9 +329,10 @@ impl State {
             .to_string();
         if let Some(file) = self.log_file.lock().unwrap().as_mut() {
             let ms = started.elapsed().as_secs_f64() * 1000.0;
+            let at = self.born.elapsed().as_secs_f64();
             let _ = writeln!(
                 file,
-                "{} {} {status} {ms:.1}",
+                "{} {} {status} {ms:.1} {at:.4}",
                 request.method, request.target
             );
         }
