@@ -133,6 +133,7 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan) -> PersonOutcom
             &Keys {
                 public_key: None,
                 secrets: &PersonSecrets::default(),
+                new_secrets: false,
             },
         )
         .await;
@@ -178,11 +179,12 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan) -> PersonOutcom
             }
         };
     let public_key = secrets.wg_public_key();
+    let rekey = bundle.is_some_and(|b| b.new_secrets);
     let keys = Keys {
         public_key: public_key.as_deref(),
         secrets: &secrets,
+        new_secrets: rekey,
     };
-    let rekey = bundle.is_some_and(|b| b.new_secrets);
     if shared
         .journal
         .write_all(vec![
@@ -204,11 +206,12 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan) -> PersonOutcom
         return out;
     }
 
-    // 1. The account, which everything else hangs on.
+    // 1. The account, which everything else hangs on. A re-keyed person's
+    // unchanged account gets the bundle's new password.
     let accounts: Vec<&Action> = plan
         .actions
         .iter()
-        .filter(|a| matches!(a.resource, Resource::Account(_)) && (a.op != Op::Unchanged))
+        .filter(|a| matches!(a.resource, Resource::Account(_)) && (a.op != Op::Unchanged || rekey))
         .collect();
     let results = run_all(shared, plan, accounts, &keys).await;
     if !collect(&mut out, plan, results) {
@@ -302,6 +305,8 @@ async fn write_bundle(
 struct Keys<'a> {
     public_key: Option<&'a str>,
     secrets: &'a PersonSecrets,
+    /// The bundle gets new secrets in this run (a directory sets the password).
+    new_secrets: bool,
 }
 
 /// Run actions concurrently; each result is (action, error message if failed).
@@ -361,6 +366,8 @@ async fn run_action(
         person: shared.staff.get(&plan.id),
         action,
         secrets: keys.secrets,
+        new_secrets: keys.new_secrets,
+        profile: shared.profiles.get(&plan.profile),
     };
     let (result, _tries) = match runtime {
         Some(rt) => {

@@ -5,6 +5,7 @@
 pub mod csv_stock;
 mod error;
 pub mod local_directory;
+pub mod scim;
 pub mod snipeit;
 pub mod wireguard_file;
 
@@ -19,6 +20,7 @@ use crate::config::TargetConfig;
 use crate::config::{Config, CsvInventory, WireguardFile};
 use crate::input::Person;
 use crate::plan::{Action, Estimate, Observed, Op, PersonPlan};
+use crate::profile::Profile;
 use crate::settings::Settings;
 use crate::state::Store;
 
@@ -74,6 +76,11 @@ pub struct ActionContext<'a> {
     pub person: Option<&'a Person>,
     pub action: &'a Action,
     pub secrets: &'a PersonSecrets,
+    /// The person's bundle gets new secrets in this run: a directory sets
+    /// the new password (also on an update or an otherwise unchanged account).
+    pub new_secrets: bool,
+    /// The person's profile, where it still exists (`delete_on_offboard`).
+    pub profile: Option<&'a Profile>,
 }
 
 /// A target ready to read and to carry out actions. A closed set of kinds.
@@ -86,6 +93,8 @@ pub enum Target {
     Csv(CsvInventory),
     /// Snipe-IT over its REST API.
     Snipeit(Box<snipeit::Snipeit>),
+    /// A SCIM 2.0 service provider.
+    Scim(scim::ScimTarget),
 }
 
 impl Target {
@@ -98,6 +107,9 @@ impl Target {
             TargetConfig::Snipeit(config) => Target::Snipeit(Box::new(
                 snipeit::Snipeit::connect(name, config, settings).await?,
             )),
+            TargetConfig::Scim(scim) => {
+                Target::Scim(scim::ScimTarget::connect(name, scim, settings).await?)
+            }
         })
     }
 
@@ -157,6 +169,7 @@ impl Target {
                 observed.stock.insert(name.to_string(), items);
             }
             Target::Snipeit(snipeit) => snipeit.read(observed).await?,
+            Target::Scim(scim) => scim.read(name, observed).await?,
         }
         Ok(())
     }
@@ -168,6 +181,7 @@ impl Target {
         match self {
             Target::Local | Target::WireguardFile(_) | Target::Csv(_) => Ok(None),
             Target::Snipeit(snipeit) => snipeit.apply(ctx).await,
+            Target::Scim(scim) => scim.apply(ctx).await,
         }
     }
 }
