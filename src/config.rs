@@ -106,6 +106,8 @@ pub enum TargetConfig {
     Csv(CsvInventory),
     /// Snipe-IT: users, hardware checkout and checkin through its REST API.
     Snipeit(SnipeitConfig),
+    /// A SCIM 2.0 service provider (Entra ID, Okta, Keycloak, authentik …).
+    Scim(ScimDirectory),
     /// Accounts in OpenLDAP or Active Directory, over LDAPS or StartTLS.
     Ldap(Box<crate::target::ldap::LdapConfig>),
 }
@@ -138,6 +140,7 @@ impl TargetConfig {
             TargetConfig::Local(_) => Area::Directory,
             TargetConfig::WireguardFile(_) => Area::Vpn,
             TargetConfig::Csv(_) | TargetConfig::Snipeit(_) => Area::Inventory,
+            TargetConfig::Scim(_) => Area::Directory,
             TargetConfig::Ldap(_) => Area::Directory,
         }
     }
@@ -148,6 +151,7 @@ impl TargetConfig {
             TargetConfig::WireguardFile(_) => "wireguard-file",
             TargetConfig::Csv(_) => "csv",
             TargetConfig::Snipeit(_) => "snipeit",
+            TargetConfig::Scim(_) => "scim",
             TargetConfig::Ldap(_) => "ldap",
         }
     }
@@ -157,6 +161,7 @@ impl TargetConfig {
             TargetConfig::Local(t) => &t.limits,
             TargetConfig::WireguardFile(t) => &t.limits,
             TargetConfig::Csv(t) => &t.limits,
+            TargetConfig::Scim(t) => &t.limits,
             TargetConfig::Snipeit(t) => &t.limits,
             TargetConfig::Ldap(t) => &t.limits,
         }
@@ -168,9 +173,10 @@ impl TargetConfig {
         match self {
             TargetConfig::Snipeit(t) => t.problems(name, source),
             TargetConfig::Ldap(t) => t.problems(name, source),
-            TargetConfig::Local(_) | TargetConfig::WireguardFile(_) | TargetConfig::Csv(_) => {
-                Vec::new()
-            }
+            TargetConfig::Local(_)
+            | TargetConfig::WireguardFile(_)
+            | TargetConfig::Csv(_)
+            | TargetConfig::Scim(_) => Vec::new(),
         }
     }
 }
@@ -249,6 +255,46 @@ pub struct SnipeitConfig {
     /// Device kinds as profiles name them (`notebook`, `monitor` …) → which
     /// Snipe-IT assets are of that kind, by category and/or model name.
     pub kinds: BTreeMap<String, SnipeitKind>,
+    #[serde(flatten)]
+    pub limits: Limits,
+}
+
+/// A SCIM 2.0 directory. The bearer token comes from an environment variable
+/// or a file, never from the configuration or the command line.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScimDirectory {
+    /// Base URL of the SCIM API, e.g. `https://idp.example.org/scim/v2`.
+    pub url: String,
+    /// Environment variable holding the bearer token.
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// File holding the bearer token (relative to this file); surrounding
+    /// whitespace is ignored.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// PEM file of the CA certificates to trust instead of the system's.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Seconds one request may take, from connecting to the last byte.
+    #[serde(default = "default_scim_timeout")]
+    pub timeout_secs: f64,
+    /// Seconds to establish a connection.
+    #[serde(default = "default_scim_connect_timeout")]
+    pub connect_timeout_secs: f64,
+    /// Tries per request for timeouts, dropped connections, 429 and 5xx
+    /// (the first included) before the action as a whole is retried.
+    #[serde(default = "default_scim_request_tries")]
+    pub request_tries: u32,
+    /// Resources per page when reading; capped by the server's `maxResults`.
+    #[serde(default = "default_scim_page_size")]
+    pub page_size: usize,
+    /// Create users through the Bulk endpoint when the server offers it.
+    #[serde(default)]
+    pub bulk: bool,
+    /// Group members added or removed by one PATCH of a group, at most.
+    #[serde(default = "default_scim_members_per_patch")]
+    pub members_per_patch: usize,
     #[serde(flatten)]
     pub limits: Limits,
 }
@@ -371,6 +417,22 @@ fn default_timeout_seconds() -> u64 {
 fn default_connect_timeout_seconds() -> u64 {
     10
 }
+fn default_scim_timeout() -> f64 {
+    30.0
+}
+fn default_scim_connect_timeout() -> f64 {
+    10.0
+}
+fn default_scim_request_tries() -> u32 {
+    3
+}
+fn default_scim_page_size() -> usize {
+    500
+}
+fn default_scim_members_per_patch() -> usize {
+    500
+}
+
 fn default_state() -> PathBuf {
     PathBuf::from(".homebase/state.db")
 }

@@ -133,7 +133,7 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan) -> PersonOutcom
             &Keys {
                 public_key: None,
                 secrets: &PersonSecrets::default(),
-                rekey: false,
+                new_secrets: false,
             },
         )
         .await;
@@ -183,7 +183,7 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan) -> PersonOutcom
     let keys = Keys {
         public_key: public_key.as_deref(),
         secrets: &secrets,
-        rekey,
+        new_secrets: rekey,
     };
     if shared
         .journal
@@ -207,18 +207,11 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan) -> PersonOutcom
     }
 
     // 1. The account, which everything else hangs on. A re-keyed person's
-    // unchanged account gets the new password where the directory keeps one.
-    let keeps_passwords = |a: &Action| {
-        shared
-            .targets
-            .get(&a.target)
-            .is_some_and(|rt| rt.target.keeps_passwords())
-    };
+    // unchanged account gets the bundle's new password.
     let accounts: Vec<&Action> = plan
         .actions
         .iter()
-        .filter(|a| matches!(a.resource, Resource::Account(_)))
-        .filter(|a| a.op != Op::Unchanged || (rekey && keeps_passwords(a)))
+        .filter(|a| matches!(a.resource, Resource::Account(_)) && (a.op != Op::Unchanged || rekey))
         .collect();
     let results = run_all(shared, plan, accounts, &keys).await;
     if !collect(&mut out, plan, results) {
@@ -312,8 +305,8 @@ async fn write_bundle(
 struct Keys<'a> {
     public_key: Option<&'a str>,
     secrets: &'a PersonSecrets,
-    /// The secrets were issued in this run.
-    rekey: bool,
+    /// The bundle gets new secrets in this run (a directory sets the password).
+    new_secrets: bool,
 }
 
 /// Run actions concurrently; each result is (action, error message if failed).
@@ -373,8 +366,8 @@ async fn run_action(
         person: shared.staff.get(&plan.id),
         action,
         secrets: keys.secrets,
+        new_secrets: keys.new_secrets,
         profile: shared.profiles.get(&plan.profile),
-        rekey: keys.rekey,
     };
     let (result, _tries) = match runtime {
         Some(rt) => {

@@ -7,7 +7,7 @@ pub mod fsutil;
 mod limit;
 mod progress;
 mod qr;
-mod retry;
+pub(crate) mod retry;
 pub mod secrets;
 
 use std::collections::BTreeMap;
@@ -203,7 +203,10 @@ fn write_projections(settings: &Settings, store: &Store) -> Result<()> {
                     Some(0o644),
                 )?;
             }
-            TargetConfig::Csv(_) | TargetConfig::Snipeit(_) | TargetConfig::Ldap(_) => {}
+            TargetConfig::Csv(_)
+            | TargetConfig::Snipeit(_)
+            | TargetConfig::Scim(_)
+            | TargetConfig::Ldap(_) => {}
         }
     }
     Ok(())

@@ -6,6 +6,7 @@ pub mod csv_stock;
 mod error;
 pub mod ldap;
 pub mod local_directory;
+pub mod scim;
 pub mod snipeit;
 pub mod wireguard_file;
 
@@ -76,12 +77,11 @@ pub struct ActionContext<'a> {
     pub person: Option<&'a Person>,
     pub action: &'a Action,
     pub secrets: &'a PersonSecrets,
-    /// The person's profile (`must_change_password`, `delete_on_offboard`),
-    /// if it still exists.
+    /// The person's bundle gets new secrets in this run: a directory sets
+    /// the new password (also on an update or an otherwise unchanged account).
+    pub new_secrets: bool,
+    /// The person's profile, where it still exists (`delete_on_offboard`).
     pub profile: Option<&'a Profile>,
-    /// The secrets were issued in this run (new bundle, `--rotate`): a
-    /// directory that keeps passwords sets this one, even on an unchanged account.
-    pub rekey: bool,
 }
 
 /// A target ready to read and to carry out actions. A closed set of kinds.
@@ -94,6 +94,8 @@ pub enum Target {
     Csv(CsvInventory),
     /// Snipe-IT over its REST API.
     Snipeit(Box<snipeit::Snipeit>),
+    /// A SCIM 2.0 service provider.
+    Scim(scim::ScimTarget),
     /// An OpenLDAP or Active Directory server, through a connection pool.
     Ldap(Box<ldap::LdapTarget>),
 }
@@ -108,16 +110,13 @@ impl Target {
             TargetConfig::Snipeit(config) => Target::Snipeit(Box::new(
                 snipeit::Snipeit::connect(name, config, settings).await?,
             )),
+            TargetConfig::Scim(scim) => {
+                Target::Scim(scim::ScimTarget::connect(name, scim, settings).await?)
+            }
             TargetConfig::Ldap(cfg) => Target::Ldap(Box::new(
                 ldap::LdapTarget::connect(name, cfg, settings).await?,
             )),
         })
-    }
-
-    /// Whether the target keeps the person's password, so that secrets
-    /// issued anew must reach it even when the account is unchanged.
-    pub fn keeps_passwords(&self) -> bool {
-        matches!(self, Target::Ldap(_))
     }
 
     /// Add what this target holds to `observed`, for the plan's diff.
@@ -176,6 +175,7 @@ impl Target {
                 observed.stock.insert(name.to_string(), items);
             }
             Target::Snipeit(snipeit) => snipeit.read(observed).await?,
+            Target::Scim(scim) => scim.read(name, observed).await?,
             Target::Ldap(target) => target.read(settings, observed).await?,
         }
         Ok(())
@@ -188,6 +188,7 @@ impl Target {
         match self {
             Target::Local | Target::WireguardFile(_) | Target::Csv(_) => Ok(None),
             Target::Snipeit(snipeit) => snipeit.apply(ctx).await,
+            Target::Scim(scim) => scim.apply(ctx).await,
             Target::Ldap(target) => target.apply(ctx).await,
         }
     }

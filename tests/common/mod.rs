@@ -6,6 +6,11 @@
 // Each test binary uses its own part of the harness.
 #![allow(dead_code)]
 
+pub mod proxy;
+pub mod scim;
+#[allow(unused_imports)]
+pub use scim::*;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::hash::{BuildHasherDefault, Hasher};

@@ -277,7 +277,7 @@ impl LdapTarget {
         match ctx.action.op {
             Op::Create => self.create(ctx, account).await.map(Some),
             Op::Update => self.update(ctx, account).await.map(Some),
-            Op::Unchanged if ctx.rekey => self.reset_password(ctx).await.map(Some),
+            Op::Unchanged if ctx.new_secrets => self.reset_password(ctx).await.map(Some),
             Op::Unchanged => Ok(ctx.action.remote_id.clone()),
             Op::Remove => self.remove(ctx, account).await,
         }
@@ -404,7 +404,7 @@ impl LdapTarget {
                 mods.extend(openldap::enabled_mods(account.enabled));
             }
         }
-        if ctx.rekey {
+        if ctx.new_secrets {
             mods.extend(self.password_mods(ctx));
         }
         if !mods.is_empty() {
