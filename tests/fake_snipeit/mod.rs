@@ -652,7 +652,9 @@ fn route(
             };
             state.checkout_requests += 1;
             if state.sabotage == Some(state.checkout_requests) {
-                let other = state.users.keys().next().copied();
+                // Somebody else than the requested user takes the asset first.
+                let requested = body.get("assigned_user").and_then(Value::as_u64);
+                let other = state.users.keys().copied().find(|u| Some(*u) != requested);
                 if let Some(a) = state.assets.get_mut(&asset.id) {
                     a.assigned_user = other;
                 }
