@@ -16,7 +16,7 @@
 use chrono::{Days, NaiveDate};
 use ldap3::{Mod, SearchEntry};
 
-use super::entry::{all, first, replace, replace_bytes, NewEntry};
+use super::entry::{all, first, replace, replace_bytes, NewEntry, MANAGED_FIELDS};
 use super::escape::dn_value;
 use super::pool::Attrs;
 use super::{Found, NewAccount};
@@ -106,17 +106,10 @@ pub fn field_mods(field: &str, a: &Account) -> Vec<Mod<Vec<u8>>> {
 /// Every managed attribute as the account wants it (taking over an entry of
 /// an earlier, interrupted attempt); the account control is set separately.
 pub fn all_mods(a: &Account, staff_id: &str) -> Vec<Mod<Vec<u8>>> {
-    let mut mods: Vec<Mod<Vec<u8>>> = [
-        "given_name",
-        "family_name",
-        "display_name",
-        "email",
-        "department",
-        "expires",
-    ]
-    .iter()
-    .flat_map(|f| field_mods(f, a))
-    .collect();
+    let mut mods: Vec<Mod<Vec<u8>>> = MANAGED_FIELDS
+        .iter()
+        .flat_map(|f| field_mods(f, a))
+        .collect();
     mods.push(replace(ID_ATTR, Some(staff_id)));
     mods
 }

@@ -7,6 +7,17 @@ use ldap3::{Mod, SearchEntry};
 
 use super::pool::Attrs;
 
+/// The plan's account fields (`Change::field`) that an entry carries as
+/// attributes; both flavours write all of them when taking over an entry.
+pub const MANAGED_FIELDS: [&str; 6] = [
+    "given_name",
+    "family_name",
+    "display_name",
+    "email",
+    "department",
+    "expires",
+];
+
 /// The attributes of a new entry. Empty values are left out (LDAP has no
 /// empty strings: an absent attribute is the empty value).
 #[derive(Default)]
