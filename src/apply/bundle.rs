@@ -62,7 +62,6 @@ impl BundleWriter<'_> {
         person: &Person,
         profile: &Profile,
         secrets: &PersonSecrets,
-        show_password: bool,
     ) -> BundleContext {
         let mut account = None;
         let mut peer = None;
@@ -169,11 +168,7 @@ impl BundleWriter<'_> {
                 groups: account.groups,
                 expires: account.expires.map(|d| d.to_string()),
                 must_change_password: profile.account.must_change_password,
-                initial_password: if show_password {
-                    secrets.password.clone()
-                } else {
-                    None
-                },
+                initial_password: secrets.password.clone(),
             },
             vpn,
             devices,

@@ -277,7 +277,7 @@ async fn write_bundle(
         .staff
         .get(&plan.id)
         .ok_or_else(|| anyhow::anyhow!("person {} is not in the staff list", plan.id))?;
-    let context = shared.bundles.context(plan, person, profile, secrets, true);
+    let context = shared.bundles.context(plan, person, profile, secrets);
     let fingerprint = shared.bundles.fingerprint(&context);
     tokio::task::block_in_place(|| shared.bundles.write(&plan.username, profile, &context))?;
     shared
