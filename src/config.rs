@@ -86,12 +86,44 @@ pub struct LicensePool {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
-    /// Most actions in flight at once against this target (`-j` caps it too).
+    /// Most actions (and requests) in flight at once against this target
+    /// (`-j` caps it too): the ceiling of the adaptive limit.
     #[serde(default)]
     pub max_concurrency: Option<usize>,
     /// Most requests per second against this target.
     #[serde(default)]
     pub rate_limit: Option<f64>,
+    /// Find the requests in flight the server takes best while running,
+    /// below the ceiling (default). `false`: always the ceiling.
+    #[serde(default)]
+    pub adaptive: Option<bool>,
+}
+
+impl Limits {
+    /// The ceiling when neither `max_concurrency` nor `-j` sets one: room
+    /// for a server behind latency when adaptive, a cautious fixed number
+    /// when not.
+    pub const ADAPTIVE_CEILING: usize = 64;
+    pub const FIXED_DEFAULT: usize = 16;
+
+    pub fn adaptive(&self) -> bool {
+        self.adaptive.unwrap_or(true)
+    }
+
+    /// The hard ceiling of requests in flight: `max_concurrency` capped by `-j`.
+    pub fn ceiling(&self, jobs: Option<usize>) -> usize {
+        let default = if self.adaptive() {
+            Limits::ADAPTIVE_CEILING
+        } else {
+            Limits::FIXED_DEFAULT
+        };
+        match (self.max_concurrency, jobs) {
+            (Some(m), Some(j)) => m.min(j),
+            (Some(n), None) | (None, Some(n)) => n,
+            (None, None) => default,
+        }
+        .max(1)
+    }
 }
 
 /// A system homebase pushes to; the `kind` decides its area.

@@ -1,6 +1,7 @@
 //! homebase as a library: the binary (`main.rs`) is a thin shell around it,
 //! and benchmarks and tests can reach the parts.
 
+pub mod adaptive;
 pub mod apply;
 pub mod cli;
 pub mod commands;

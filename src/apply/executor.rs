@@ -40,6 +40,8 @@ pub struct Outcome {
     pub failed: Vec<FailedAction>,
     /// Persons not started because the run was interrupted.
     pub not_started: usize,
+    /// Per target with a request gate: how its limit went.
+    pub gates: Vec<(String, crate::adaptive::Snapshot)>,
 }
 
 /// A target's runtime: the connection and its bounds.

@@ -39,21 +39,10 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// The target's `max_concurrency`, capped by `-j`; default 16.
-    pub fn new(
-        max_concurrency: Option<usize>,
-        jobs: Option<usize>,
-        rate_limit: Option<f64>,
-    ) -> Limits {
-        let max = match (max_concurrency, jobs) {
-            (Some(m), Some(j)) => m.min(j),
-            (Some(m), None) => m,
-            (None, Some(j)) => j,
-            (None, None) => 16,
-        }
-        .max(1);
+    /// At most `ceiling` actions in flight, `rate_limit` per second.
+    pub fn new(ceiling: usize, rate_limit: Option<f64>) -> Limits {
         Limits {
-            in_flight: Arc::new(Semaphore::new(max)),
+            in_flight: Arc::new(Semaphore::new(ceiling.max(1))),
             rate: rate_limit.and_then(RateLimiter::new),
         }
     }
@@ -65,27 +54,21 @@ mod tests {
 
     #[test]
     fn jobs_caps_the_target() {
+        let limits = |max_concurrency, adaptive| crate::config::Limits {
+            max_concurrency,
+            rate_limit: None,
+            adaptive,
+        };
+        assert_eq!(limits(Some(32), None).ceiling(Some(4)), 4);
+        assert_eq!(limits(Some(2), None).ceiling(Some(8)), 2);
+        assert_eq!(limits(None, None).ceiling(None), 64);
+        assert_eq!(limits(None, Some(false)).ceiling(None), 16);
+        assert_eq!(limits(None, None).ceiling(Some(0)), 1);
         assert_eq!(
-            Limits::new(Some(32), Some(4), None)
+            Limits::new(limits(None, None).ceiling(Some(3)), None)
                 .in_flight
                 .available_permits(),
-            4
-        );
-        assert_eq!(
-            Limits::new(Some(2), Some(8), None)
-                .in_flight
-                .available_permits(),
-            2
-        );
-        assert_eq!(
-            Limits::new(None, None, None).in_flight.available_permits(),
-            16
-        );
-        assert_eq!(
-            Limits::new(None, Some(0), None)
-                .in_flight
-                .available_permits(),
-            1
+            3
         );
     }
 

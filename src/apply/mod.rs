@@ -5,7 +5,7 @@ mod bundle;
 mod executor;
 pub mod fsutil;
 mod limit;
-mod progress;
+pub mod progress;
 mod qr;
 pub(crate) mod retry;
 pub mod secrets;
@@ -58,11 +58,7 @@ pub fn run(
             name.clone(),
             TargetRuntime {
                 target: runtime.block_on(Target::connect(name, config, settings))?,
-                limits: limit::Limits::new(
-                    limits.max_concurrency,
-                    settings.jobs,
-                    limits.rate_limit,
-                ),
+                limits: limit::Limits::new(limits.ceiling(settings.jobs), limits.rate_limit),
             },
         );
     }
@@ -80,13 +76,17 @@ pub fn run(
         *totals.entry(name).or_default() += 1;
     }
 
+    let limiters: BTreeMap<String, Arc<crate::adaptive::Limiter>> = targets
+        .iter()
+        .filter_map(|(name, rt)| Some((name.clone(), rt.target.limiter()?)))
+        .collect();
     let cancel = Arc::new(AtomicBool::new(false));
     let shared = Arc::new(Shared {
         journal: journal.clone(),
         run_id,
         targets,
         retry: retry::RetryPolicy::from_env(),
-        progress: progress::Progress::new(&settings.output, &totals),
+        progress: progress::Progress::new(&settings.output, &totals, limiters.clone()),
         cancel: cancel.clone(),
         bundles: BundleWriter {
             templates: &settings.templates,
@@ -100,7 +100,7 @@ pub fn run(
         rotate: options.rotate,
     });
 
-    let outcome = runtime.block_on(async {
+    let mut outcome = runtime.block_on(async {
         let cancel = cancel.clone();
         let output = settings.output;
         tokio::spawn(async move {
@@ -112,6 +112,10 @@ pub fn run(
         executor::execute(shared.clone(), plan.persons).await
     });
     shared.progress.finish();
+    outcome.gates = limiters
+        .iter()
+        .map(|(name, limiter)| (name.clone(), limiter.snapshot()))
+        .collect();
     drop(shared);
     journal.close()?;
     write_projections(settings, store)?;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::adaptive::{Limiter, Snapshot};
 use crate::output::Output;
 
 /// Counters of one target.
@@ -20,6 +21,9 @@ pub struct Counter {
 
 pub struct Progress {
     counters: BTreeMap<String, Arc<Counter>>,
+    /// The request gates of targets that have one: their limit and rate
+    /// are shown beside their counts.
+    limiters: BTreeMap<String, Arc<Limiter>>,
     bars: BTreeMap<String, ProgressBar>,
     multi: Option<MultiProgress>,
     lines: bool,
@@ -29,7 +33,11 @@ pub struct Progress {
 
 impl Progress {
     /// `totals`: actions to carry out per target.
-    pub fn new(output: &Output, totals: &BTreeMap<String, u64>) -> Progress {
+    pub fn new(
+        output: &Output,
+        totals: &BTreeMap<String, u64>,
+        limiters: BTreeMap<String, Arc<Limiter>>,
+    ) -> Progress {
         let counters: BTreeMap<String, Arc<Counter>> = totals
             .iter()
             .map(|(name, total)| {
@@ -56,6 +64,7 @@ impl Progress {
         });
         Progress {
             counters,
+            limiters,
             bars,
             multi,
             lines: !output.bars && !output.quiet,
@@ -73,13 +82,18 @@ impl Progress {
         }
         if let Some(bar) = self.bars.get(target) {
             bar.inc(1);
-            if !ok {
-                let failed = self
-                    .counters
-                    .get(target)
-                    .map_or(0, |c| c.failed.load(Ordering::Relaxed));
-                bar.set_message(format!("{failed} failed"));
+            let failed = self
+                .counters
+                .get(target)
+                .map_or(0, |c| c.failed.load(Ordering::Relaxed));
+            let mut message = match self.limiters.get(target) {
+                Some(limiter) => gate(&limiter.snapshot()),
+                None => String::new(),
+            };
+            if failed > 0 {
+                message.push_str(&format!(" {failed} failed"));
             }
+            bar.set_message(message);
         }
         if self.lines {
             self.maybe_line();
@@ -112,8 +126,12 @@ impl Progress {
                 } else {
                     String::new()
                 };
+                let gate = match self.limiters.get(name) {
+                    Some(limiter) => format!(" [{}]", gate(&limiter.snapshot())),
+                    None => String::new(),
+                };
                 format!(
-                    "{name} {}/{}{failed}",
+                    "{name} {}/{}{failed}{gate}",
                     c.done.load(Ordering::Relaxed),
                     c.total.load(Ordering::Relaxed)
                 )
@@ -137,5 +155,28 @@ impl Progress {
                 self.summary()
             );
         }
+    }
+}
+
+/// A gate's state in a few words: `limit 12 (5 in flight), 430 req/s`.
+fn gate(s: &Snapshot) -> String {
+    format!(
+        "limit {} ({} in flight), {:.0} req/s",
+        s.limit, s.in_flight, s.rate
+    )
+}
+
+/// Where a target's limit settled, for the summary after the run.
+pub fn settled(name: &str, s: &Snapshot) -> String {
+    if s.adaptive {
+        format!(
+            "{name}: requests in flight settled at {:.1} (adaptive between {} and {}, ceiling {}); {} requests, {:.0}/s",
+            s.settled, s.low, s.high, s.ceiling, s.completed, s.rate
+        )
+    } else {
+        format!(
+            "{name}: {} requests in flight at most (fixed); {} requests, {:.0}/s",
+            s.ceiling, s.completed, s.rate
+        )
     }
 }

@@ -121,6 +121,9 @@ fn summarize(settings: &Settings, outcome: &Outcome) -> Result<ExitCode> {
             String::new()
         }
     ));
+    for (name, gate) in &outcome.gates {
+        output.info(crate::apply::progress::settled(name, gate));
+    }
     for failed in &outcome.failed {
         eprintln!(
             "failed: {} — {} {}: {}",

@@ -181,6 +181,15 @@ impl Target {
         Ok(())
     }
 
+    /// The gate of this target's requests in flight, for kinds that send
+    /// requests to a server.
+    pub fn limiter(&self) -> Option<std::sync::Arc<crate::adaptive::Limiter>> {
+        match self {
+            Target::Scim(scim) => Some(scim.limiter()),
+            _ => None,
+        }
+    }
+
     /// Carry out one action. `Ok(remote id)` where the system assigns one.
     /// The embedded kinds have nothing to call: the state store write that
     /// follows success is their effect.

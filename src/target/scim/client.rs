@@ -19,6 +19,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 use super::model::ErrorBody;
+use crate::adaptive::{Limiter, Outcome};
 use crate::apply::retry::RetryPolicy;
 use crate::target::TargetError;
 
@@ -32,6 +33,8 @@ pub struct ClientOptions<'a> {
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub tries: u32,
+    /// The gate every request passes: the target's requests in flight.
+    pub limiter: Arc<Limiter>,
 }
 
 pub struct Client {
@@ -44,6 +47,7 @@ pub struct Client {
     /// that number changes.
     pausing: Arc<AtomicUsize>,
     changed: Arc<Notify>,
+    limiter: Arc<Limiter>,
 }
 
 /// A request: method, path segments below the base URL, query, JSON body.
@@ -253,6 +257,7 @@ impl Client {
             policy: RetryPolicy::from_env(),
             pausing: Arc::new(AtomicUsize::new(0)),
             changed: Arc::new(Notify::new()),
+            limiter: options.limiter,
         })
     }
 
@@ -281,8 +286,23 @@ impl Client {
         }
     }
 
-    /// One try, no retries (the caller decides).
+    pub fn limiter(&self) -> &Arc<Limiter> {
+        &self.limiter
+    }
+
+    /// One try, no retries (the caller decides). Waits for room under the
+    /// target's limit; how the try went teaches the limit.
     pub async fn send_once<T: DeserializeOwned>(&self, call: &Call) -> Result<Reply<T>, ScimError> {
+        let permit = self.limiter.acquire().await;
+        let result = self.exchange(call).await;
+        permit.finish(match &result {
+            Err(err) if err.is_transient() => Outcome::Overload,
+            _ => Outcome::Answered,
+        });
+        result
+    }
+
+    async fn exchange<T: DeserializeOwned>(&self, call: &Call) -> Result<Reply<T>, ScimError> {
         let request = call.describe();
         let mut url = self.base.clone();
         if let Ok(mut path) = url.path_segments_mut() {
@@ -500,6 +520,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(1),
             tries: 1,
+            limiter: Limiter::new(4, false),
         }
     }
 

@@ -141,6 +141,10 @@ impl ScimTarget {
             timeout: seconds(config.timeout_secs, "timeout_secs")?,
             connect_timeout: seconds(config.connect_timeout_secs, "connect_timeout_secs")?,
             tries: config.request_tries,
+            limiter: crate::adaptive::Limiter::new(
+                config.limits.ceiling(settings.jobs),
+                config.limits.adaptive(),
+            ),
         })
         .map_err(|e| usage(format!("target \"{name}\": {e}")))?;
         let refused = |err: ScimError| match err.status() {
@@ -216,6 +220,11 @@ impl ScimTarget {
             waiting: Arc::new(AtomicUsize::new(0)),
             changed,
         })
+    }
+
+    /// The gate of this target's requests in flight.
+    pub fn limiter(&self) -> Arc<crate::adaptive::Limiter> {
+        self.client.limiter().clone()
     }
 
     pub fn features(&self) -> &Features {
