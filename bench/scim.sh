@@ -2,13 +2,14 @@
 # SCIM benchmark: homebase against scim2-server on this machine, in one run.
 #
 #  1. homebase's requests/s: the 1,200 example staff provisioned into a fresh
-#     scim2-server (release build, -j $J) through a pass-through proxy that counts
+#     scim2-server (release build, default settings or -j $J) through a pass-through proxy that counts
 #     and records every request. rps = requests / wall time of `homebase apply`
 #     (start-up, planning and the bundles included); the rate over the SCIM phase
 #     alone (first to last request) is printed too.
 #  2. The server's own limit for the same requests: the recording replayed by wrk
-#     with as many connections (-c $J) against another fresh server. Groups are
-#     created there first and their new ids put into the recorded paths.
+#     against fresh servers with 1, 2, 4, 8 and 16 connections (WRK_C); the best
+#     rate counts. Groups are created there first and their new ids put into the
+#     recorded paths.
 #  3. Latency: a third fresh server behind the proxy adding ${LATENCY_MS:-20} ms to
 #     every request, `homebase -j ${LATENCY_J:-32} apply`; wall time against the
 #     ideal requests × 20 ms / 32.
@@ -16,26 +17,14 @@
 # Ends with one line:
 #   RESULT homebase_rps=… server_rps=… ratio=… latency_wall_s=… ideal_s=…
 #
-#   bench/scim.sh                 J=16 LATENCY_J=32 LATENCY_MS=20 BULK=false PIN=1
+#   bench/scim.sh                 J= WRK_C="1 2 4 8 16" LATENCY_J=32 LATENCY_MS=20 BULK=false PIN=1
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-J=${J:-16}
+J=${J:-}
+WRK_C=${WRK_C:-1 2 4 8 16}
 LJ=${LATENCY_J:-32}
 LAT_MS=${LATENCY_MS:-20}
 BULK=${BULK:-false}
-# With PIN=1 (the default on 2+ cores) the server runs on CPU 0 and homebase, the
-# proxy and wrk on the others, in every part: homebase writes bundles (QR codes,
-# PNGs) while it provisions, and on a 2-core machine that CPU would otherwise be
-# taken from the single-threaded server that wrk leaves alone. PIN=0 shares all.
-PIN=${PIN:-$([ "$(nproc)" -ge 2 ] && echo 1 || echo 0)}
-if [ "$PIN" = 1 ]; then
-  on_server=(taskset -c 0)
-  on_client=(taskset -c "1-$(($(nproc) - 1))")
-else
-  on_server=()
-  on_client=()
-fi
-
 if ! command -v wrk >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
@@ -44,81 +33,8 @@ if ! command -v wrk >/dev/null 2>&1; then
     exit 1
   fi
 fi
-cargo build --release --quiet --manifest-path "$root/Cargo.toml" --bin homebase --example scim-fault-proxy
-bin="$root/target/release/homebase"
-proxy_bin="$root/target/release/examples/scim-fault-proxy"
-servers="$root/tests/servers/scim.sh"
-"$servers" install
+. "$root/bench/lib/scim.sh"
 
-work=$(mktemp -d)
-proxies=()
-cleanup() {
-  for p in "${proxies[@]}"; do kill "$p" 2>/dev/null || true; done
-  for d in "$work"/srv-*; do [ -d "$d" ] && "$servers" stop "$d"; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-server() { "${on_server[@]}" "$servers" start "$work/srv-$1" 2>/dev/null; }
-hostport() { sed -E 's#http://([^/]+)/v2#\1#' "$work/srv-$1/url"; }
-# CPU seconds the server NAME has used so far (user + system).
-cpu() { awk '{ printf "%.1f", ($14 + $15) / 100 }' "/proc/$(cat "$work/srv-$1/pid")/stat"; }
-
-# proxy NAME UPSTREAM ARGS… : start, wait for its port (written to NAME.port)
-proxy() {
-  local name=$1 upstream=$2
-  shift 2
-  "${on_client[@]}" "$proxy_bin" --upstream "$upstream" "$@" >"$work/$name.port" &
-  proxies+=($!)
-  for _ in $(seq 1 100); do
-    [ -s "$work/$name.port" ] && return 0
-    sleep 0.05
-  done
-  echo "the proxy did not start" >&2
-  exit 1
-}
-
-# workspace DIR URL SERVER: the example inputs and a homebase.yaml for URL
-workspace() {
-  mkdir -p "$1"
-  cp "$root/examples/staff.csv" "$root/examples/inventory.csv" "$1/"
-  cat >"$1/homebase.yaml" <<EOF
-organisation:
-  name: Stadtverwaltung Musterstadt
-  domain: musterstadt.example
-licenses:
-  office-suite: {seats: 1400}
-  vpn-client: {seats: 1300}
-targets:
-  directory:
-    kind: scim
-    url: $2
-    token_file: $work/srv-$3/token
-    bulk: $BULK
-  wg0:
-    kind: wireguard-file
-    endpoint: vpn.musterstadt.example:51820
-    address: 10.20.0.1/16
-  stock:
-    kind: csv
-    stock: inventory.csv
-EOF
-}
-
-# apply DIR JOBS: provision the staff; prints the wall seconds
-apply() {
-  (
-    cd "$1"
-    /usr/bin/time -f "%e %U %S" -o time.txt "${on_client[@]}" "$bin" -j "$2" apply staff.csv --yes --no-progress >out.txt 2>err.txt ||
-      { tail -20 err.txt >&2; exit 1; }
-    read -r wall user sys <time.txt
-    echo "  homebase used $(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.1f", u + s }') CPU seconds" >&2
-    echo "$wall"
-  )
-}
-
-# The SCIM phase of a proxy log: seconds from the first request's start to the last one's end.
-phase() { awk '{ s = $5 - $4 / 1000; if (NR == 1 || s < a) a = s; if ($5 > b) b = $5 } END { printf "%.3f", b - a }' "$1"; }
 # Share of the SCIM phase in which at least one request was in flight: whether
 # homebase kept the server busy.
 busy() {
@@ -140,11 +56,11 @@ PY
 mix() { awk '{ p = $2; sub(/\?.*/, "", p); sub(/\/Users\/[0-9a-f]+/, "/Users/ID", p); sub(/\/Groups\/[0-9a-f]+/, "/Groups/ID", p); n[$1 " " p]++ } END { for (k in n) printf "    %6d  %s\n", n[k], k }' "$1" | sort -rn; }
 
 echo "== 0. $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); PIN=$PIN BULK=$BULK"
-echo "== 1. homebase -j $J against scim2-server (pass-through proxy counting requests)"
+echo "== 1. homebase ${J:+-j $J }(default: adaptive) against scim2-server (pass-through proxy counting requests)"
 server a
 proxy p1 "$(hostport a)" --log "$work/p1.log" --record "$work/rec.jsonl"
 workspace "$work/w1" "http://127.0.0.1:$(cat "$work/p1.port")/v2" a
-t1=$(apply "$work/w1" "$J")
+t1=$(apply "$work/w1" ${J:+-j "$J"})
 n1=$(wc -l <"$work/p1.log")
 p1=$(phase "$work/p1.log")
 mix "$work/p1.log"
@@ -152,9 +68,11 @@ homebase_rps=$(awk -v n="$n1" -v t="$t1" 'BEGIN { printf "%.1f", n / t }')
 phase_rps=$(awk -v n="$n1" -v t="$p1" 'BEGIN { printf "%.1f", n / t }')
 echo "  $n1 requests; apply ${t1}s → $homebase_rps req/s (SCIM phase ${p1}s → $phase_rps req/s, a request in flight $(busy "$work/p1.log") % of it); server CPU $(cpu a)s"
 
-echo "== 2. the same requests replayed by wrk -c $J against a fresh scim2-server"
-server b
-python3 - "$work/rec.jsonl" "$(cat "$work/srv-b/url")" "$(cat "$work/srv-b/token")" "$work/replay.lua" <<'PY'
+# replay NAME C: a fresh server NAME, the recorded groups created on it, the
+# other recorded requests replayed by wrk with C connections; prints the rate.
+replay() {
+  server "$1"
+  python3 - "$work/rec.jsonl" "$(cat "$work/srv-$1/url")" "$(cat "$work/srv-$1/token")" "$work/replay-$1.lua" >&2 <<'PY'
 import json, sys, urllib.request
 rec, base, token, out = sys.argv[1:5]
 records = [json.loads(line) for line in open(rec)]
@@ -216,19 +134,33 @@ response = function(status, headers, body)
   end
 end
 """)
-print(f"  {n} requests to replay ({len(ids)} groups created first)")
+print(f"    {n} requests to replay ({len(ids)} groups created first)")
 PY
-"${on_client[@]}" wrk -t1 -c"$J" -d600s --timeout 30s -s "$work/replay.lua" "http://$(hostport b)" >"$work/wrk.txt"
-sed 's/^/    /' "$work/wrk.txt"
-echo "  server CPU $(cpu b)s"
-server_rps=$(awk '/^REPLAY/ { split($4, a, "="); printf "%.1f", a[2] }' "$work/wrk.txt")
-[ -n "$server_rps" ] || { echo "the replay did not finish" >&2; exit 1; }
+
+  "${on_client[@]}" wrk -t1 -c"$2" -d600s --timeout 30s -s "$work/replay-$1.lua" "http://$(hostport "$1")" >"$work/wrk-$1.txt"
+  sed 's/^/    /' "$work/wrk-$1.txt" >&2
+  echo "    server CPU $(cpu "$1")s" >&2
+  awk '/^REPLAY/ { split($4, a, "="); printf "%.1f", a[2] }' "$work/wrk-$1.txt"
+}
+
+echo "== 2. the same requests replayed by wrk against fresh servers, -c ${WRK_C// /, }: the best is the server's limit"
+server_rps=0
+for c in $WRK_C; do
+  echo "  wrk -c $c" >&2
+  rps=$(replay "r$c" "$c")
+  [ -n "$rps" ] || { echo "the replay did not finish" >&2; exit 1; }
+  if awk -v a="$rps" -v b="$server_rps" 'BEGIN { exit !(a > b) }'; then
+    server_rps=$rps
+    server_c=$c
+  fi
+done
+echo "  server limit: $server_rps req/s (wrk -c $server_c)"
 
 echo "== 3. homebase -j $LJ with ${LAT_MS} ms added to every request"
 server c
 proxy p3 "$(hostport c)" --log "$work/p3.log" --latency-ms "$LAT_MS"
 workspace "$work/w3" "http://127.0.0.1:$(cat "$work/p3.port")/v2" c
-t3=$(apply "$work/w3" "$LJ")
+t3=$(apply "$work/w3" -j "$LJ")
 n3=$(wc -l <"$work/p3.log")
 p3=$(phase "$work/p3.log")
 ideal=$(awk -v n="$n3" -v ms="$LAT_MS" -v j="$LJ" 'BEGIN { printf "%.2f", n * ms / 1000 / j }')

@@ -41,6 +41,17 @@ pub struct Faults {
     pub seed: u64,
     /// Deterministic faults for particular requests, checked first.
     pub scripted: Vec<Scripted>,
+    /// A span of overload, timed from the first request.
+    pub burst: Option<Burst>,
+}
+
+/// From `after` the first request on, for `length`: each request answered
+/// 503 or 429 (half and half) with probability `p`.
+#[derive(Debug, Clone, Copy)]
+pub struct Burst {
+    pub after: Duration,
+    pub length: Duration,
+    pub p: f64,
 }
 
 /// Answer the next `times` requests that match with `status` instead of
@@ -95,6 +106,7 @@ struct State {
     log_file: Mutex<Option<std::fs::File>>,
     record: Mutex<Option<std::fs::File>>,
     born: Instant,
+    first: std::sync::OnceLock<Instant>,
 }
 
 /// A running proxy; stops with its runtime when dropped.
@@ -138,6 +150,7 @@ impl Proxy {
             log_file: Mutex::new(None),
             record: Mutex::new(None),
             born: Instant::now(),
+            first: std::sync::OnceLock::new(),
         });
         tokio::spawn(serve(listener, state.clone()));
         Ok(Proxy {
@@ -304,6 +317,13 @@ impl State {
             }
         }
         let roll: f64 = self.rng.lock().unwrap().gen();
+        if let Some(burst) = faults.burst {
+            let since = self.first.get_or_init(Instant::now).elapsed();
+            if since >= burst.after && since < burst.after + burst.length && roll < burst.p {
+                let status = if roll < burst.p / 2.0 { 503 } else { 429 };
+                return (Fate::Answer(status), faults.latency, faults);
+            }
+        }
         let fate = if roll < faults.p503 {
             Fate::Answer(503)
         } else if roll < faults.p503 + faults.p429 {
@@ -365,6 +385,7 @@ async fn connection(stream: TcpStream, state: Arc<State>) -> std::io::Result<()>
     let mut reader = BufReader::new(stream);
     while let Some(request) = read_request(&mut reader).await? {
         let started = Instant::now();
+        state.first.get_or_init(Instant::now);
         let n = state.requests.fetch_add(1, Ordering::SeqCst);
         if n >= state.down_after.load(Ordering::SeqCst) {
             state.down.store(true, Ordering::SeqCst);

@@ -4,6 +4,7 @@
 //!   scim-fault-proxy --upstream 127.0.0.1:8099 [--latency-ms 20] [--p503 0.1]
 //!       [--p429 0.05] [--retry-after 1] [--drop 0.02] [--stalls 3]
 //!       [--stall-every 400] [--stall-ms 5000] [--seed 1]
+//!       [--burst-after-ms 1500 --burst-ms 2000 --burst-p 0.5]
 //!       [--log FILE] [--record FILE]
 //!
 //! Prints `PORT` (on 127.0.0.1) on its first line, then serves until killed.
@@ -18,6 +19,11 @@ fn main() -> Result<(), String> {
     let mut upstream = None;
     let mut faults = proxy::Faults::default();
     let (mut log, mut record) = (None, None);
+    let mut burst = proxy::Burst {
+        after: Duration::ZERO,
+        length: Duration::ZERO,
+        p: 0.5,
+    };
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
         let number = |v: String| v.parse::<f64>().map_err(|e| format!("{flag}: {e}"));
@@ -32,10 +38,16 @@ fn main() -> Result<(), String> {
             "--stall-every" => faults.stall_every = number(value()?)? as usize,
             "--stall-ms" => faults.stall = Duration::from_secs_f64(number(value()?)? / 1000.0),
             "--seed" => faults.seed = number(value()?)? as u64,
+            "--burst-after-ms" => burst.after = Duration::from_secs_f64(number(value()?)? / 1000.0),
+            "--burst-ms" => burst.length = Duration::from_secs_f64(number(value()?)? / 1000.0),
+            "--burst-p" => burst.p = number(value()?)?,
             "--log" => log = Some(value()?),
             "--record" => record = Some(value()?),
             other => return Err(format!("unknown argument {other}")),
         }
+    }
+    if !burst.length.is_zero() {
+        faults.burst = Some(burst);
     }
     let upstream = upstream
         .ok_or("--upstream HOST:PORT is required")?
