@@ -10,7 +10,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use common::proxy::{Faults, Proxy, Scripted, Seen};
+use common::proxy::{Burst, Faults, Proxy, Scripted, Seen};
 use common::{Api, ScimServer, Staff, Workspace};
 use serde_json::{json, Value};
 
@@ -285,6 +285,60 @@ fn survives_errors_throttling_drops_and_stalls() {
     check_groups(&api, &staff, &ids);
     proxy.set_faults(Faults::default());
     assert_eq!(plan_exit(&ws), 0);
+}
+
+/// A burst of 503/429 a moment into the run: the adaptive limit backs off
+/// (the summary says how low it went), nothing fails for good, and every
+/// person exists once.
+#[test]
+fn backs_off_through_a_burst_of_overload() {
+    let Some(server) = ScimServer::start(&[]) else {
+        return;
+    };
+    let proxy = Proxy::start(
+        server.addr,
+        Faults {
+            retry_after_secs: 0,
+            burst: Some(Burst {
+                after: Duration::from_millis(200),
+                length: Duration::from_millis(800),
+                p: 0.6,
+            }),
+            seed: 3,
+            ..Faults::default()
+        },
+    )
+    .unwrap();
+    let ws = Workspace::new(&proxy.url("/v2"), &server.token, "    request_tries: 8");
+    ws.keep_staff(300);
+    let staff = ws.staff();
+    let out = apply(&ws, &[]);
+    assert_ok(&out);
+    let refused = proxy
+        .take_log()
+        .iter()
+        .filter(|s| s.status == 503 || s.status == 429)
+        .count();
+    assert!(refused > 20, "the burst refused {refused} requests");
+    // "directory: requests in flight settled at 5.2 (adaptive between 1 and
+    // 8, ceiling 64; cut 3 time(s) for overload); 600 requests, 420/s"
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("settled at"))
+        .unwrap_or_else(|| panic!("no settled line in {stderr}"));
+    let between = line.find("between").expect("an adaptive limit");
+    // [low, high, ceiling, cuts, requests, rate]
+    let numbers: Vec<usize> = line[between..]
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    assert!(
+        numbers[3] > 0 && numbers[0] < numbers[1],
+        "the limit did not back off: {line}"
+    );
+    let ids = check_users(&server.api(), &staff, true);
+    check_groups(&server.api(), &staff, &ids);
 }
 
 #[test]

@@ -42,8 +42,9 @@ pub struct Controller {
     /// The last window's mean latency, seconds: the next window's length.
     rtt: f64,
     window: Window,
-    /// When the limit was last cut for overload.
+    /// When the limit was last cut for overload, and how often it was.
     last_cut: Option<Duration>,
+    cuts: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -67,6 +68,7 @@ impl Controller {
             rtt: 0.0,
             window: Window::default(),
             last_cut: None,
+            cuts: 0,
         }
     }
 
@@ -77,6 +79,11 @@ impl Controller {
 
     pub fn ceiling(&self) -> usize {
         self.ceiling as usize
+    }
+
+    /// How many times overload cut the limit.
+    pub fn cuts(&self) -> u64 {
+        self.cuts
     }
 
     /// Record one completed request, `now` on the caller's monotonic clock,
@@ -104,6 +111,7 @@ impl Controller {
                 self.slow_start = false;
                 self.limit = (self.limit * BACK_OFF).floor().max(1.0);
                 self.last_cut = Some(now);
+                self.cuts += 1;
                 self.window = Window {
                     start: now,
                     ..Window::default()

@@ -57,6 +57,8 @@ pub struct Snapshot {
     pub settled: f64,
     pub low: usize,
     pub high: usize,
+    /// How many times overload cut the limit.
+    pub cuts: u64,
 }
 
 /// Where an adaptive limit starts: low enough for a fragile server,
@@ -141,6 +143,7 @@ impl Limiter {
             },
             low: state.low,
             high: state.high,
+            cuts: state.controller.cuts(),
         }
     }
 
@@ -262,7 +265,7 @@ mod tests {
         }
         assert_eq!(limiter.semaphore.available_permits(), cut);
         let snap = limiter.snapshot();
-        assert_eq!((snap.low, snap.high), (INITIAL, 16));
+        assert_eq!((snap.low, snap.high, snap.cuts), (INITIAL, 16, 1));
     }
 
     #[tokio::test(start_paused = true)]

@@ -170,8 +170,8 @@ fn gate(s: &Snapshot) -> String {
 pub fn settled(name: &str, s: &Snapshot) -> String {
     if s.adaptive {
         format!(
-            "{name}: requests in flight settled at {:.1} (adaptive between {} and {}, ceiling {}); {} requests, {:.0}/s",
-            s.settled, s.low, s.high, s.ceiling, s.completed, s.rate
+            "{name}: requests in flight settled at {:.1} (adaptive between {} and {}, ceiling {}; cut {} time(s) for overload); {} requests, {:.0}/s",
+            s.settled, s.low, s.high, s.ceiling, s.cuts, s.completed, s.rate
         )
     } else {
         format!(
