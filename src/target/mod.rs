@@ -186,6 +186,8 @@ impl Target {
     pub fn limiter(&self) -> Option<std::sync::Arc<crate::adaptive::Limiter>> {
         match self {
             Target::Scim(scim) => Some(scim.limiter()),
+            Target::Ldap(ldap) => Some(ldap.limiter()),
+            Target::Snipeit(snipeit) => Some(snipeit.limiter()),
             _ => None,
         }
     }

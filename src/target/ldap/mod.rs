@@ -81,6 +81,11 @@ pub struct LdapTarget {
 }
 
 impl LdapTarget {
+    /// The gate of this target's operations in flight.
+    pub fn limiter(&self) -> std::sync::Arc<crate::adaptive::Limiter> {
+        self.pool.limiter().clone()
+    }
+
     /// Check the configuration, connect, bind, and check the base DN.
     pub async fn connect(name: &str, config: &LdapConfig, settings: &Settings) -> Result<Self> {
         let cfg = config
@@ -105,7 +110,11 @@ impl LdapTarget {
                 cfg.url
             ));
         }
-        let pool = Pool::open(&cfg, tls_config)
+        let limiter = crate::adaptive::Limiter::new(
+            config.limits.ceiling(settings.jobs),
+            config.limits.adaptive(),
+        );
+        let pool = Pool::open(&cfg, tls_config, limiter)
             .await
             .map_err(|e| connect_error(name, &cfg, e))?;
         let target = LdapTarget {

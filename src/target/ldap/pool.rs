@@ -14,8 +14,9 @@ use ldap3::controls::RawControl;
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Mod, Scope, SearchEntry};
 use tokio::sync::Mutex;
 
-use super::classify::{check, is_transport, rc};
+use super::classify::{check, code_of, is_transient_code, is_transport, rc};
 use super::config::{Resolved, Secret, TlsMode};
+use crate::adaptive::{Limiter, Outcome, Permit};
 
 /// Permissive Modify (supported by OpenLDAP, Active Directory and Samba):
 /// adding a value that is there, or deleting one that is not, succeeds.
@@ -44,6 +45,8 @@ pub struct Pool {
     next: AtomicUsize,
     timeout: Duration,
     page_size: i32,
+    /// Every operation waits for room under the target's limit.
+    limiter: Arc<Limiter>,
 }
 
 /// One connection handed out for an operation or a few.
@@ -60,6 +63,7 @@ impl Pool {
     pub async fn open(
         cfg: &Resolved,
         tls_config: Option<Arc<rustls::ClientConfig>>,
+        limiter: Arc<Limiter>,
     ) -> Result<Pool, LdapError> {
         let endpoint = Arc::new(Endpoint {
             url: cfg.url.clone(),
@@ -84,7 +88,12 @@ impl Pool {
             next: AtomicUsize::new(0),
             timeout: cfg.timeout,
             page_size: cfg.page_size,
+            limiter,
         })
+    }
+
+    pub fn limiter(&self) -> &Arc<Limiter> {
+        &self.limiter
     }
 
     /// A connection, opened (again) if its slot has none or a closed one.
@@ -152,7 +161,25 @@ impl Endpoint {
 }
 
 impl Conn<'_> {
-    async fn outcome<T>(&self, result: Result<T, LdapError>) -> Result<T, LdapError> {
+    async fn permit(&self) -> Permit {
+        self.pool.limiter.acquire().await
+    }
+
+    /// Teach the limit how the operation went; drop a broken connection.
+    async fn outcome<T>(
+        &self,
+        permit: Permit,
+        result: Result<T, LdapError>,
+    ) -> Result<T, LdapError> {
+        let overload = result
+            .as_ref()
+            .err()
+            .is_some_and(|err| is_transport(err) || code_of(err).is_some_and(is_transient_code));
+        permit.finish(if overload {
+            Outcome::Overload
+        } else {
+            Outcome::Answered
+        });
         if let Err(err) = &result {
             if is_transport(err) {
                 self.pool.discard(self.slot, self.generation).await;
@@ -163,12 +190,13 @@ impl Conn<'_> {
 
     pub async fn add(&mut self, dn: &str, attrs: Attrs) -> Result<(), LdapError> {
         let timeout = self.pool.timeout;
+        let permit = self.permit().await;
         let result = async {
             check(self.ldap.with_timeout(timeout).add(dn, attrs).await?)?;
             Ok(())
         }
         .await;
-        self.outcome(result).await
+        self.outcome(permit, result).await
     }
 
     /// Modify; `permissive` makes adding a present value and deleting an
@@ -180,6 +208,7 @@ impl Conn<'_> {
         permissive: bool,
     ) -> Result<(), LdapError> {
         let timeout = self.pool.timeout;
+        let permit = self.permit().await;
         let result = async {
             let ldap = self.ldap.with_timeout(timeout);
             if permissive {
@@ -193,17 +222,18 @@ impl Conn<'_> {
             Ok(())
         }
         .await;
-        self.outcome(result).await
+        self.outcome(permit, result).await
     }
 
     pub async fn delete(&mut self, dn: &str) -> Result<(), LdapError> {
         let timeout = self.pool.timeout;
+        let permit = self.permit().await;
         let result = async {
             check(self.ldap.with_timeout(timeout).delete(dn).await?)?;
             Ok(())
         }
         .await;
-        self.outcome(result).await
+        self.outcome(permit, result).await
     }
 
     /// Move an entry below `new_parent`, keeping its RDN.
@@ -214,6 +244,7 @@ impl Conn<'_> {
         new_parent: &str,
     ) -> Result<(), LdapError> {
         let timeout = self.pool.timeout;
+        let permit = self.permit().await;
         let result = async {
             check(
                 self.ldap
@@ -224,7 +255,7 @@ impl Conn<'_> {
             Ok(())
         }
         .await;
-        self.outcome(result).await
+        self.outcome(permit, result).await
     }
 
     /// One entry by DN, or `None` if there is none.
@@ -234,6 +265,7 @@ impl Conn<'_> {
         attrs: &[&str],
     ) -> Result<Option<SearchEntry>, LdapError> {
         let timeout = self.pool.timeout;
+        let permit = self.permit().await;
         let result = async {
             let found = self
                 .ldap
@@ -247,7 +279,7 @@ impl Conn<'_> {
             }
         }
         .await;
-        self.outcome(result).await
+        self.outcome(permit, result).await
     }
 
     /// Every entry below `base` that matches, page by page. A missing base
@@ -259,6 +291,7 @@ impl Conn<'_> {
         attrs: &[&str],
     ) -> Result<Vec<SearchEntry>, LdapError> {
         let timeout = self.pool.timeout;
+        let permit = self.permit().await;
         let page_size = self.pool.page_size;
         let attrs: Vec<String> = attrs.iter().map(|a| a.to_string()).collect();
         let result = async {
@@ -283,6 +316,6 @@ impl Conn<'_> {
             }
         }
         .await;
-        self.outcome(result).await
+        self.outcome(permit, result).await
     }
 }

@@ -14,6 +14,7 @@ use super::model::{
     messages_text, Checkout, Envelope, Hardware, ModelRow, Named, NewUser, Page, User,
 };
 use super::pace::Pace;
+use crate::adaptive::{Limiter, Outcome};
 use crate::target::TargetError;
 
 /// Snipe-IT returns at most this many rows per page (`MAX_RESULTS`).
@@ -68,10 +69,17 @@ pub struct Client {
     api: Url,
     token: Token,
     pace: Arc<Pace>,
+    limiter: Arc<Limiter>,
 }
 
 impl Client {
-    pub fn new(http: reqwest::Client, base: &Url, token: Token, pace: Arc<Pace>) -> Client {
+    pub fn new(
+        http: reqwest::Client,
+        base: &Url,
+        token: Token,
+        pace: Arc<Pace>,
+        limiter: Arc<Limiter>,
+    ) -> Client {
         let mut api = base.clone();
         let path = format!("{}/api/v1/", base.path().trim_end_matches('/'));
         api.set_path(&path);
@@ -80,11 +88,18 @@ impl Client {
             api,
             token,
             pace,
+            limiter,
         }
     }
 
-    /// One request: wait for its turn, send it, read the rate-limit headers,
-    /// and turn the answer into `T` or an [`ApiError`].
+    pub fn limiter(&self) -> &Arc<Limiter> {
+        &self.limiter
+    }
+
+    /// One request: wait for its turn (the pace of the server's rate limit,
+    /// then room under the target's limit of requests in flight), send it,
+    /// read the rate-limit headers, and turn the answer into `T` or an
+    /// [`ApiError`].
     async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
@@ -97,6 +112,24 @@ impl Client {
             .join(path)
             .map_err(|e| ApiError::Payload(format!("bad path {path}: {e}")))?;
         self.pace.acquire().await;
+        let permit = self.limiter.acquire().await;
+        let result = self.exchange(method, url, query, body).await;
+        permit.finish(match &result {
+            Err(ApiError::Transport(_) | ApiError::Throttled { .. } | ApiError::Server { .. }) => {
+                Outcome::Overload
+            }
+            _ => Outcome::Answered,
+        });
+        result
+    }
+
+    async fn exchange<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        query: &[(&str, String)],
+        body: Option<Value>,
+    ) -> Result<T, ApiError> {
         let mut request = self
             .http
             .request(method, url)
@@ -377,7 +410,13 @@ mod tests {
                 .use_preconfigured_tls(tls)
                 .build()
                 .unwrap();
-            let client = Client::new(http, &url, Token(String::new()), pace.clone());
+            let client = Client::new(
+                http,
+                &url,
+                Token(String::new()),
+                pace.clone(),
+                Limiter::new(4, false),
+            );
             assert!(client.api.as_str().ends_with("/api/v1/"), "{}", client.api);
             assert_eq!(
                 client

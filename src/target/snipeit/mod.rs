@@ -112,6 +112,11 @@ fn shared_for(name: &str, config: &SnipeitConfig) -> Arc<Shared> {
 }
 
 impl Snipeit {
+    /// The gate of this target's requests in flight.
+    pub fn limiter(&self) -> Arc<crate::adaptive::Limiter> {
+        self.client.limiter().clone()
+    }
+
     /// Read the token, build the client, check the token and the configured
     /// categories and models against the server.
     pub async fn connect(
@@ -132,7 +137,11 @@ impl Snipeit {
             .build()
             .with_context(|| format!("target \"{name}\": cannot set up the HTTP client"))?;
         let shared = shared_for(name, config);
-        let client = Client::new(http, &base, token, shared.pace.clone());
+        let limiter = crate::adaptive::Limiter::new(
+            config.limits.ceiling(settings.jobs),
+            config.limits.adaptive(),
+        );
+        let client = Client::new(http, &base, token, shared.pace.clone(), limiter);
         let target = Snipeit {
             name: name.to_string(),
             config: config.clone(),
