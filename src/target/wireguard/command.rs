@@ -218,9 +218,10 @@ mod tests {
     #[tokio::test]
     async fn a_failure_carries_status_and_scrubbed_stderr() {
         let key = crate::apply::secrets::preshared_key();
-        let script = format!("echo \"Line unrecognized: \\`PresharedKey={key}'\" >&2; exit 1");
-        let err = runner(&["sh", "-c", &script])
-            .run(&[], None)
+        // `wg` quotes a rejected line from its input (here: stdin) on stderr.
+        let input = format!("PresharedKey={key}\n");
+        let err = runner(&["sh", "-c", "sed 's/^/Line unrecognized: `/' >&2; exit 1"])
+            .run(&[], Some(input.as_bytes()))
             .await
             .unwrap_err();
         let message = err.to_string();

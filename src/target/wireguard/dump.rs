@@ -160,6 +160,7 @@ mod tests {
     const PUB1: &str = "f9KXCoD/J7BARlrVCl/yLpKE5Fv28FaF1f+LG8DP1no=";
     const PUB2: &str = "8uoSH1hCaQxkRTz2Uj0TXvGDGfZr28+4sygmSCt1xjs=";
     const PSK: &str = "QOHsu9NjPzh3sHtq+ymMTDIz7vF6tRiLUnEa7aKyZ98=";
+    const K3: &str = "0Qm4TnWfAq1jsaY3VDwCzXqFnfSxxwDIKn4jv0YQ3lQ=";
 
     #[test]
     fn reads_interface_and_peers() {
@@ -167,7 +168,7 @@ mod tests {
             "{PRIV}\t{PUB2}\t51820\toff\n\
              {PUB1}\t{PSK}\t192.0.2.7:41000\t10.20.0.2/32\t1700000000\t1234\t5678\t25\n\
              {PUB2}\t(none)\t(none)\t10.20.0.3/32,10.99.0.0/24\t0\t0\t0\toff\n\
-             {PRIV}\t(none)\t(none)\t(none)\t0\t0\t0\toff\n"
+             {K3}\t(none)\t(none)\t(none)\t0\t0\t0\toff\n"
         );
         let dump = Dump::parse(&text).unwrap();
         assert_eq!(dump.private_key, Some(Secret(PRIV.into())));
