@@ -279,13 +279,20 @@ impl WireguardLive {
                 .all(|b| b.is_ascii_alphanumeric() || b"_=+.-".contains(&b));
         if !iface_ok {
             problems.push(
-                Problem::new(source, format!("\"{}\" is not an interface name", self.interface))
-                    .column(at("interface"))
-                    .expected("1 to 15 of A-Z a-z 0-9 _ = + . -"),
+                Problem::new(
+                    source,
+                    format!("\"{}\" is not an interface name", self.interface),
+                )
+                .column(at("interface"))
+                .expected("1 to 15 of A-Z a-z 0-9 _ = + . -"),
             );
         }
         let path = self.config_path.to_string_lossy();
-        if path.is_empty() || !path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-+@".contains(&b)) {
+        if path.is_empty()
+            || !path
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/._-+@".contains(&b))
+        {
             problems.push(
                 Problem::new(source, format!("\"{path}\" is not a plain path"))
                     .column(at("config_path"))

@@ -178,13 +178,13 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan) -> PersonOutcom
     let secrets = match tokio::task::block_in_place(|| {
         prepare_secrets(shared, plan, profile, fresh, adopted_key.is_some())
     }) {
-            Ok(s) => s,
-            Err(err) => {
-                out.failed
-                    .push(failure(plan, "bundles", "secrets", format!("{err:#}")));
-                return out;
-            }
-        };
+        Ok(s) => s,
+        Err(err) => {
+            out.failed
+                .push(failure(plan, "bundles", "secrets", format!("{err:#}")));
+            return out;
+        }
+    };
     let public_key = secrets.wg_public_key().or(adopted_key);
     let rekey = bundle.is_some_and(|b| b.new_secrets);
     let keys = Keys {

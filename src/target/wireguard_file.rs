@@ -231,7 +231,10 @@ mod tests {
         assert_eq!(endpoint(&cfg("[2001:db8::1]:443")), "[2001:db8::1]:443");
         assert_eq!(endpoint(&cfg("[2001:db8::1]")), "[2001:db8::1]:51820");
         assert_eq!(endpoint(&cfg(" 2001:DB8::1 ")), "[2001:db8::1]:51820");
-        assert_eq!(client_endpoint("::ffff:192.0.2.7", 443), "[::ffff:192.0.2.7]:443");
+        assert_eq!(
+            client_endpoint("::ffff:192.0.2.7", 443),
+            "[::ffff:192.0.2.7]:443"
+        );
         assert_eq!(client_endpoint("192.0.2.7", 443), "192.0.2.7:443");
     }
 

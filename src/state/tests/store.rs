@@ -324,7 +324,10 @@ fn peers_sort_by_address_and_addresses_are_never_shared() {
         .put_peer("wg0", "P3", &peer("10.20.1.1"), "K3-new=")
         .unwrap();
     assert!(store.adopted_addresses("wg0").unwrap().is_empty());
-    assert_eq!(store.peers("wg0").unwrap().pop().unwrap().1.adopted_key, None);
+    assert_eq!(
+        store.peers("wg0").unwrap().pop().unwrap().1.adopted_key,
+        None
+    );
 }
 
 #[test]

@@ -26,7 +26,9 @@ pub enum Change {
         /// The person's previous key, removed with this change (a new key).
         replaces: Option<String>,
     },
-    Remove { public_key: String },
+    Remove {
+        public_key: String,
+    },
 }
 
 /// What to do with a peer's preshared key.
@@ -44,6 +46,7 @@ type Waiter = oneshot::Sender<Result<(), TargetError>>;
 /// persons just finishing their account join this batch.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(5);
 
+#[derive(Default)]
 pub struct Batcher {
     pending: Mutex<Vec<(Change, Waiter)>>,
     /// One batch at a time on the interface.
@@ -51,13 +54,6 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    pub fn new() -> Batcher {
-        Batcher {
-            pending: Mutex::new(Vec::new()),
-            writing: tokio::sync::Mutex::new(()),
-        }
-    }
-
     /// Queue `change` and wait until a batch holding it is on the interface.
     pub async fn submit(
         &self,
@@ -161,7 +157,7 @@ pub fn commands(interface: &str, changes: &[Change]) -> (Vec<String>, Option<Str
         }
         let _ = writeln!(conf, "AllowedIPs = {address}/{bits}\n");
     }
-    let set = (set.len() > 2).then_some(set).unwrap_or_default();
+    let set = if set.len() > 2 { set } else { Vec::new() };
     (set, (!conf.is_empty()).then_some(conf))
 }
 
@@ -179,7 +175,10 @@ async fn write(runner: &Runner, interface: &str, changes: &[Change]) -> Result<(
         // `addconf` adds peers and replaces the allowed IPs of existing ones,
         // leaving every other peer alone; the keys come on stdin.
         runner
-            .run(&["wg", "addconf", interface, "/dev/stdin"], Some(conf.as_bytes()))
+            .run(
+                &["wg", "addconf", interface, "/dev/stdin"],
+                Some(conf.as_bytes()),
+            )
             .await
             .map_err(|e| e.into_target_error())?;
     }
@@ -219,7 +218,10 @@ mod tests {
             set.join(" "),
             format!("set wg0 peer {K3} remove peer {K2} remove")
         );
-        assert!(!set.iter().any(|a| a.contains(PSK)), "a key on the command line");
+        assert!(
+            !set.iter().any(|a| a.contains(PSK)),
+            "a key on the command line"
+        );
         assert_eq!(
             conf.unwrap(),
             format!(
@@ -254,7 +256,7 @@ mod tests {
             &["sh".into(), "-c".into(), script, "sh".into()],
             std::time::Duration::from_secs(10),
         );
-        let batcher = std::sync::Arc::new(Batcher::new());
+        let batcher = std::sync::Arc::new(Batcher::default());
         let mut tasks = Vec::new();
         for i in 0..50u8 {
             let (batcher, runner) = (batcher.clone(), runner.clone());

@@ -79,7 +79,11 @@ impl Runner {
     /// Run `args` behind the prefix, feeding `stdin`; stdout on success.
     pub async fn run(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<String, CommandError> {
         let command = self.describe(args);
-        let mut words = self.prefix.iter().map(String::as_str).chain(args.iter().copied());
+        let mut words = self
+            .prefix
+            .iter()
+            .map(String::as_str)
+            .chain(args.iter().copied());
         let program = words.next().unwrap_or_default().to_string();
         let mut child = Command::new(&program)
             .args(words)

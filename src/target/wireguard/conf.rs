@@ -216,7 +216,11 @@ mod tests {
     #[test]
     fn a_rewrite_keeps_interface_and_foreign_peers_word_for_word() {
         let file = ConfFile::parse(&text());
-        let foreign: Vec<&ConfPeer> = file.peers.iter().filter(|p| p.homebase_id().is_none()).collect();
+        let foreign: Vec<&ConfPeer> = file
+            .peers
+            .iter()
+            .filter(|p| p.homebase_id().is_none())
+            .collect();
         let psk = Secret(PSK.into());
         let managed = [ManagedPeer {
             person: "P100001",
@@ -234,7 +238,11 @@ mod tests {
         )), "{out}");
         // Reading the rewrite gives the same peers back: a second rewrite is identical.
         let again = ConfFile::parse(&out);
-        let foreign: Vec<&ConfPeer> = again.peers.iter().filter(|p| p.homebase_id().is_none()).collect();
+        let foreign: Vec<&ConfPeer> = again
+            .peers
+            .iter()
+            .filter(|p| p.homebase_id().is_none())
+            .collect();
         assert_eq!(render(&again.interface, &managed, &foreign), out);
     }
 }

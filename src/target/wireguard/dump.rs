@@ -68,7 +68,10 @@ fn none(field: &str) -> Option<&str> {
 
 impl Dump {
     pub fn parse(text: &str) -> Result<Dump, DumpError> {
-        let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty());
         let Some((_, first)) = lines.next() else {
             return Err(DumpError {
                 line: 1,
@@ -90,17 +93,18 @@ impl Dump {
                 Some(_) => Err(err(line, format!("the {name} is not a WireGuard key"))),
             }
         };
-        let mut dump = Dump {
-            private_key: key(1, fields[0], "private key")?.map(Secret),
-            public_key: key(1, fields[1], "public key")?,
-            listen_port: match fields[2] {
-                "0" | "(none)" => None,
-                port => Some(port.parse().map_err(|_| {
-                    err(1, format!("listen port \"{port}\" is not a port number"))
-                })?),
-            },
-            peers: Vec::new(),
-        };
+        let mut dump =
+            Dump {
+                private_key: key(1, fields[0], "private key")?.map(Secret),
+                public_key: key(1, fields[1], "public key")?,
+                listen_port: match fields[2] {
+                    "0" | "(none)" => None,
+                    port => Some(port.parse().map_err(|_| {
+                        err(1, format!("listen port \"{port}\" is not a port number"))
+                    })?),
+                },
+                peers: Vec::new(),
+            };
         for (index, line) in lines {
             let n = index + 1;
             let fields: Vec<&str> = line.split('\t').collect();
@@ -136,9 +140,11 @@ impl Dump {
                 latest_handshake: number(fields[4], "latest handshake")?,
                 keepalive: match fields[7] {
                     "off" | "0" => None,
-                    k => Some(number(k, "keepalive")?.try_into().map_err(|_| {
-                        err(n, format!("keepalive \"{k}\" is out of range"))
-                    })?),
+                    k => Some(
+                        number(k, "keepalive")?
+                            .try_into()
+                            .map_err(|_| err(n, format!("keepalive \"{k}\" is out of range")))?,
+                    ),
                 },
             });
             number(fields[5], "received bytes")?;
@@ -224,7 +230,10 @@ mod tests {
             assert_eq!(err.line, line, "{err}");
             let message = err.to_string();
             assert!(message.contains(what), "{message}");
-            assert!(!message.contains(PRIV) && !message.contains(PSK), "{message}");
+            assert!(
+                !message.contains(PRIV) && !message.contains(PSK),
+                "{message}"
+            );
         }
     }
 }

@@ -61,7 +61,7 @@ impl WireguardTarget {
             ),
             snapshot: Dump::default(),
             recorded: BTreeMap::new(),
-            batcher: Batcher::new(),
+            batcher: Batcher::default(),
         };
         target.snapshot = target.dump().await?;
         if let Some(store) = Store::open_existing_read_only(&settings.state_path)? {
@@ -100,6 +100,11 @@ impl WireguardTarget {
         )
     }
 
+    /// The interface as read when connecting.
+    pub fn snapshot(&self) -> &Dump {
+        &self.snapshot
+    }
+
     /// The server's public key, which every client config names.
     pub fn public_key(&self) -> Result<String> {
         self.snapshot.public_key.clone().ok_or_else(|| {
@@ -125,13 +130,22 @@ impl WireguardTarget {
         let file = ConfFile::parse(text.as_deref().unwrap_or_default());
 
         let mut foreign = BTreeSet::new();
-        for peer in self.snapshot.peers.iter().filter(|p| !ours.contains(p.public_key.as_str())) {
+        for peer in self
+            .snapshot
+            .peers
+            .iter()
+            .filter(|p| !ours.contains(p.public_key.as_str()))
+        {
             reserve(&mut foreign, &peer.allowed_ips);
         }
         for peer in file.peers.iter().filter(|p| {
             p.homebase_id().is_none() && !p.public_key.as_deref().is_some_and(|k| ours.contains(k))
         }) {
-            let nets: Vec<IpNet> = peer.allowed_ips.iter().filter_map(|n| parse_net(n)).collect();
+            let nets: Vec<IpNet> = peer
+                .allowed_ips
+                .iter()
+                .filter_map(|n| parse_net(n))
+                .collect();
             reserve(&mut foreign, &nets);
         }
         observed
@@ -189,12 +203,15 @@ impl WireguardTarget {
             }
         } else {
             let own = ctx.secrets.wg_public_key();
-            let public_key = own.clone().or_else(|| peer.adopted_key.clone()).ok_or_else(|| {
-                TargetError::permanent(format!(
-                    "no WireGuard key for {} (bundle without a private key)",
-                    ctx.person_id
-                ))
-            })?;
+            let public_key = own
+                .clone()
+                .or_else(|| peer.adopted_key.clone())
+                .ok_or_else(|| {
+                    TargetError::permanent(format!(
+                        "no WireGuard key for {} (bundle without a private key)",
+                        ctx.person_id
+                    ))
+                })?;
             let preshared_key = if own.is_none() {
                 PresharedKey::Keep
             } else if peer.preshared_key {
@@ -221,7 +238,10 @@ impl WireguardTarget {
             .submit(&self.runner, &self.config.interface, change)
             .await
             .map_err(|e| match e {
-                TargetError::Transient { message, retry_after } => TargetError::Transient {
+                TargetError::Transient {
+                    message,
+                    retry_after,
+                } => TargetError::Transient {
                     message: format!("{}: {message}", self.name),
                     retry_after,
                 },
@@ -243,7 +263,10 @@ impl WireguardTarget {
         }
         let temp = format!("{}.homebase-new", self.config_path);
         self.runner
-            .run(&["install", "-m", "600", "/dev/stdin", &temp], Some(new.as_bytes()))
+            .run(
+                &["install", "-m", "600", "/dev/stdin", &temp],
+                Some(new.as_bytes()),
+            )
             .await
             .with_context(|| self.context("cannot write the config file"))?;
         self.runner
@@ -325,8 +348,20 @@ fn reserve(into: &mut BTreeSet<IpAddr>, nets: &[IpNet]) {
         let host_bits = net.max_prefix_len() - net.prefix_len();
         if host_bits <= 12 {
             match net {
-                IpNet::V4(v4) => into.extend(v4.trunc().subnets(32).into_iter().flatten().map(|n| IpAddr::V4(n.addr()))),
-                IpNet::V6(v6) => into.extend(v6.trunc().subnets(128).into_iter().flatten().map(|n| IpAddr::V6(n.addr()))),
+                IpNet::V4(v4) => into.extend(
+                    v4.trunc()
+                        .subnets(32)
+                        .into_iter()
+                        .flatten()
+                        .map(|n| IpAddr::V4(n.addr())),
+                ),
+                IpNet::V6(v6) => into.extend(
+                    v6.trunc()
+                        .subnets(128)
+                        .into_iter()
+                        .flatten()
+                        .map(|n| IpAddr::V6(n.addr())),
+                ),
             }
         } else {
             into.insert(net.network());
@@ -349,7 +384,14 @@ mod tests {
         let got: Vec<String> = set.iter().map(ToString::to_string).collect();
         assert_eq!(
             got,
-            ["10.0.0.0", "10.20.5.7", "10.20.6.0", "10.20.6.1", "10.20.6.2", "10.20.6.3"]
+            [
+                "10.0.0.0",
+                "10.20.5.7",
+                "10.20.6.0",
+                "10.20.6.1",
+                "10.20.6.2",
+                "10.20.6.3"
+            ]
         );
     }
 }
