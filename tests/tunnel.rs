@@ -8,6 +8,7 @@
 
 mod common;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use common::wg::{self, Netns, WgGo};
@@ -280,4 +281,145 @@ fn live_server_tunnels_for_the_sample_and_none_after_offboarding() {
     }
     drop(clients);
     drop(server);
+}
+
+const PRIVATE: &str = "uH5uQZ0bVx0nDLcjMNNHoEsp9fqzbIkE1r8g2e0bqmM=";
+const PUBLIC: &str = "8uoSH1hCaQxkRTz2Uj0TXvGDGfZr28+4sygmSCt1xjs=";
+
+/// A stand-in for the gateway: a script behind the command prefix that
+/// answers `wg show IFACE dump` with `dump` and runs anything else (`cat`)
+/// itself (no root, no WireGuard needed).
+fn fake_gateway(env: &TestEnv, name: &str, dump: &str) -> String {
+    env.write(format!("{name}.dump"), dump);
+    let dump_path = env.join(format!("{name}.dump"));
+    env.write(
+        format!("{name}.sh"),
+        format!(
+            "case \"$1 $2\" in 'wg show') cat '{}';; *) exec \"$@\";; esac\n",
+            dump_path.display()
+        ),
+    );
+    format!("[sh, {}]", env.join(format!("{name}.sh")).display())
+}
+
+fn fake_target(name: &str, interface: &str, command: &str) -> String {
+    format!(
+        "  {name}:
+    kind: wireguard
+    interface: {interface}
+    endpoint: vpn.musterstadt.example:51820
+    address: 10.20.0.1/16
+    config_path: server/{interface}.conf
+    command: {command}
+"
+    )
+}
+
+#[test]
+fn a_malformed_dump_is_refused_by_line_without_showing_keys() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    let psk = "QOHsu9NjPzh3sHtq+ymMTDIz7vF6tRiLUnEa7aKyZ98=";
+    let command = fake_gateway(
+        &env,
+        "gw",
+        &format!("{PRIVATE}\t{PUBLIC}\t51820\toff\n{PUBLIC}\t{psk}\t(none)\t10.20.0.2/33\t0\t0\t0\toff\n"),
+    );
+    live_config(&env, &fake_target("wg0", "wg0", &command));
+    let out = env.run_expect(&["plan", "examples/staff.csv"], 1);
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("malformed `wg show dump` output, line 2"),
+        "{err}"
+    );
+    assert!(err.contains("allowed IP \"10.20.0.2/33\""), "{err}");
+    assert!(err.contains("wireguard target \"wg0\""), "{err}");
+    assert!(
+        !err.contains(PRIVATE) && !err.contains(psk),
+        "a key in: {err}"
+    );
+}
+
+#[test]
+fn a_missing_command_or_interface_is_named() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    live_config(
+        &env,
+        &fake_target("wg0", "wg0", "[hbwg-no-such-ssh, vpn-gw-1, sudo]"),
+    );
+    let out = env.run_expect(&["plan", "examples/staff.csv"], 1);
+    let err = common::stderr(&out);
+    assert!(
+        err.contains(
+            "`hbwg-no-such-ssh vpn-gw-1 sudo wg show wg0 dump`: `hbwg-no-such-ssh` was not found"
+        ),
+        "{err}"
+    );
+
+    if !wg::available("the missing-interface check") {
+        return;
+    }
+    let ns = Netns::new(format!("hbwgbad{}", wg::suffix()));
+    let command = format!("[ip, netns, exec, {}]", ns.name);
+    live_config(&env, &fake_target("wg0", "hbwgnope", &command));
+    for args in [&["plan", "examples/staff.csv"][..], APPLY] {
+        let out = env.run_expect(args, 1);
+        let err = common::stderr(&out);
+        assert!(
+            err.contains(&format!(
+                "`ip netns exec {} wg show hbwgnope dump` failed (exit 1)",
+                ns.name
+            )),
+            "{err}"
+        );
+    }
+    assert!(!env.exists("out"), "a failed connect wrote bundles");
+}
+
+#[test]
+fn profiles_share_the_load_of_two_gateways() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    let dump = format!("{PRIVATE}\t{PUBLIC}\t51820\toff\n");
+    let a = fake_target("gw-a", "wga", &fake_gateway(&env, "a", &dump));
+    let b = fake_target("gw-b", "wgb", &fake_gateway(&env, "b", &dump));
+    live_config(&env, &format!("{a}{b}"));
+    // The shipped profiles, with field staff and admins on the second gateway.
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/profiles");
+    for name in ["base", "office", "field", "admin"] {
+        let text = std::fs::read_to_string(format!("{shipped}/{name}.yaml")).unwrap();
+        let text = match name {
+            "base" => text.replace("  target: wg0\n", "  target: gw-a\n"),
+            "field" | "admin" => text.replace("\nvpn:\n", "\nvpn:\n  target: gw-b\n"),
+            _ => text,
+        };
+        env.write(format!("profiles/{name}.yaml"), text);
+    }
+    let config = env.read_string("homebase.yaml");
+    env.write("homebase.yaml", format!("{config}\nprofiles: profiles\n"));
+
+    let plan = env.plan_json(&["examples/staff.csv"]);
+    let mut per_gateway: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for person in plan["persons"].as_array().unwrap() {
+        for action in person["actions"].as_array().unwrap() {
+            if action["resource"] == "vpn_peer" {
+                let key = (
+                    person["profile"].as_str().unwrap().to_string(),
+                    action["target"].as_str().unwrap().to_string(),
+                );
+                *per_gateway.entry(key).or_default() += 1;
+            }
+        }
+    }
+    let targets: BTreeSet<(&str, &str)> = per_gateway
+        .keys()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    assert_eq!(
+        targets,
+        BTreeSet::from([("admin", "gw-b"), ("field", "gw-b"), ("office", "gw-a")]),
+        "{per_gateway:?}"
+    );
+    assert_eq!(per_gateway.values().sum::<usize>(), STAFF_COUNT);
 }
