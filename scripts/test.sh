@@ -9,6 +9,8 @@ need=()
 command -v wg >/dev/null 2>&1 || need+=(wireguard-tools)
 command -v wireguard-go >/dev/null 2>&1 || need+=(wireguard-go)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+# The tunnel tests ping through WireGuard between network namespaces.
+command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 # Debian's python3 imports venv without python3-venv but cannot create one.
 if command -v dpkg >/dev/null 2>&1; then

@@ -185,6 +185,12 @@ pub struct OffboardArgs {
 pub struct AdoptArgs {
     #[command(flatten)]
     pub staff: StaffArgs,
+    /// Only this WireGuard target [default: every wireguard and wireguard-file target]
+    #[arg(long, value_name = "NAME")]
+    pub target: Option<String>,
+    /// CSV `public_key,staff_id`: which peer is whose, before any comment match
+    #[arg(long, value_name = "FILE.csv")]
+    pub mapping: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -134,6 +134,9 @@ pub enum TargetConfig {
     Local(LocalDirectory),
     /// A WireGuard server configuration file with one `[Peer]` per person.
     WireguardFile(WireguardFile),
+    /// A running WireGuard interface, managed with `wg` (locally or through a
+    /// command prefix such as `ssh gw sudo`), its config file kept in step.
+    Wireguard(WireguardLive),
     /// Device stock from a CSV file; assignments kept in the state store.
     Csv(CsvInventory),
     /// Snipe-IT: users, hardware checkout and checkin through its REST API.
@@ -170,7 +173,7 @@ impl TargetConfig {
     pub fn area(&self) -> Area {
         match self {
             TargetConfig::Local(_) => Area::Directory,
-            TargetConfig::WireguardFile(_) => Area::Vpn,
+            TargetConfig::WireguardFile(_) | TargetConfig::Wireguard(_) => Area::Vpn,
             TargetConfig::Csv(_) | TargetConfig::Snipeit(_) => Area::Inventory,
             TargetConfig::Scim(_) => Area::Directory,
             TargetConfig::Ldap(_) => Area::Directory,
@@ -181,6 +184,7 @@ impl TargetConfig {
         match self {
             TargetConfig::Local(_) => "local",
             TargetConfig::WireguardFile(_) => "wireguard-file",
+            TargetConfig::Wireguard(_) => "wireguard",
             TargetConfig::Csv(_) => "csv",
             TargetConfig::Snipeit(_) => "snipeit",
             TargetConfig::Scim(_) => "scim",
@@ -192,6 +196,7 @@ impl TargetConfig {
         match self {
             TargetConfig::Local(t) => &t.limits,
             TargetConfig::WireguardFile(t) => &t.limits,
+            TargetConfig::Wireguard(t) => &t.limits,
             TargetConfig::Csv(t) => &t.limits,
             TargetConfig::Scim(t) => &t.limits,
             TargetConfig::Snipeit(t) => &t.limits,
@@ -205,6 +210,7 @@ impl TargetConfig {
         match self {
             TargetConfig::Snipeit(t) => t.problems(name, source),
             TargetConfig::Ldap(t) => t.problems(name, source),
+            TargetConfig::Wireguard(t) => t.problems(name, source),
             TargetConfig::Local(_)
             | TargetConfig::WireguardFile(_)
             | TargetConfig::Csv(_)
@@ -240,6 +246,117 @@ pub struct WireguardFile {
     pub address: ipnet::IpNet,
     #[serde(flatten)]
     pub limits: Limits,
+}
+
+impl TargetConfig {
+    /// The WireGuard server's own tunnel address with the network's prefix.
+    pub fn wireguard_address(&self) -> Option<ipnet::IpNet> {
+        match self {
+            TargetConfig::WireguardFile(wg) => Some(wg.address),
+            TargetConfig::Wireguard(wg) => Some(wg.address),
+            _ => None,
+        }
+    }
+
+    /// Actions in flight when neither the target nor `-j` says: the live
+    /// WireGuard target batches concurrent peer changes into one `wg` call,
+    /// so it takes many at once.
+    pub fn default_max_concurrency(&self) -> Option<usize> {
+        match self {
+            TargetConfig::Wireguard(_) => Some(512),
+            _ => None,
+        }
+    }
+
+    /// The hard ceiling of actions (and requests) in flight:
+    /// `max_concurrency` or the kind's own default, capped by `-j`.
+    pub fn ceiling(&self, jobs: Option<usize>) -> usize {
+        let limits = self.limits();
+        match (limits.max_concurrency, self.default_max_concurrency()) {
+            (None, Some(default)) => jobs.map_or(default, |j| j.min(default)).max(1),
+            _ => limits.ceiling(jobs),
+        }
+    }
+}
+
+/// A WireGuard server's running interface. Every value here is passed as an
+/// argument through `command` (ssh joins arguments into a shell line), so
+/// names and paths are restricted to characters no shell interprets.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WireguardLive {
+    /// The interface on the gateway, e.g. `wg0`.
+    pub interface: String,
+    /// What clients connect to: `host:port`, `[v6]:port` or `v6` address with port.
+    pub endpoint: String,
+    /// The port clients use when `endpoint` names none.
+    #[serde(default = "default_listen_port")]
+    pub listen_port: u16,
+    /// The server's own tunnel address with the pool's prefix, e.g. `10.20.0.1/16`.
+    pub address: ipnet::IpNet,
+    /// The gateway's `wg-quick` file (e.g. `/etc/wireguard/wg0.conf`), kept
+    /// in step after every apply so that a restart keeps the peers. A path
+    /// on the machine the commands run on; relative to this file when local.
+    pub config_path: PathBuf,
+    /// Prefix of every command, e.g. `[ssh, vpn-gw-1, sudo]` or
+    /// `[ip, netns, exec, vpn]`; empty: run `wg` here.
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// Seconds one command may take.
+    #[serde(default = "default_command_timeout")]
+    pub timeout_seconds: u64,
+    #[serde(flatten)]
+    pub limits: Limits,
+}
+
+impl WireguardLive {
+    fn problems(&self, name: &str, source: &str) -> Vec<Problem> {
+        let at = |key: &str| format!("targets.{name}.{key}");
+        let mut problems = Vec::new();
+        let iface_ok = !self.interface.is_empty()
+            && self.interface.len() <= 15
+            && self
+                .interface
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_=+.-".contains(&b));
+        if !iface_ok {
+            problems.push(
+                Problem::new(
+                    source,
+                    format!("\"{}\" is not an interface name", self.interface),
+                )
+                .column(at("interface"))
+                .expected("1 to 15 of A-Z a-z 0-9 _ = + . -"),
+            );
+        }
+        let path = self.config_path.to_string_lossy();
+        if path.is_empty()
+            || !path
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/._-+@".contains(&b))
+        {
+            problems.push(
+                Problem::new(source, format!("\"{path}\" is not a plain path"))
+                    .column(at("config_path"))
+                    .expected("a path of A-Z a-z 0-9 / . _ - + @ (it is passed through `command`)"),
+            );
+        }
+        if self.command.iter().any(|part| part.is_empty()) {
+            problems.push(
+                Problem::new(source, "an empty word in the command prefix")
+                    .column(at("command"))
+                    .expected("e.g. [ssh, vpn-gw-1, sudo]"),
+            );
+        }
+        if self.timeout_seconds == 0 {
+            problems.push(
+                Problem::new(source, "a timeout of 0 seconds")
+                    .column(at("timeout_seconds"))
+                    .expected("a number of seconds above 0"),
+            );
+        }
+        problems
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -488,4 +605,7 @@ fn default_wg_path() -> PathBuf {
 }
 fn default_listen_port() -> u16 {
     51820
+}
+fn default_command_timeout() -> u64 {
+    60
 }

@@ -194,16 +194,19 @@ fn validate_profiles(
         .filter(|p| !p.is_abstract && p.vpn.kind != VpnKind::None)
     {
         let target = resolve_target(config, Area::Vpn, profile.vpn.target.as_deref()).ok();
-        if let (Some(pool), Some(TargetConfig::WireguardFile(wg))) =
-            (profile.vpn.pool, target.and_then(|t| config.targets.get(t)))
-        {
-            if !wg.address.contains(&pool.network()) {
+        if let (Some(pool), Some(address)) = (
+            profile.vpn.pool,
+            target
+                .and_then(|t| config.targets.get(t))
+                .and_then(TargetConfig::wireguard_address),
+        ) {
+            if !address.contains(&pool.network()) {
                 problems.push(
                     Problem::new(
                         format!("profile {}", profile.name),
                         format!(
                             "vpn.pool {pool} lies outside the network {} of its VPN target",
-                            wg.address.trunc()
+                            address.trunc()
                         ),
                     )
                     .column("vpn.pool"),

@@ -118,6 +118,7 @@ impl BundleWriter<'_> {
                 } else {
                     None
                 },
+                keeps_own_key: p.adopted_key.is_some() && secrets.wg_private_key.is_none(),
                 ca: None,
                 cert: None,
                 key: None,

@@ -171,16 +171,23 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan) -> PersonOutcom
     // Secrets: new ones into the bundle first; else those of the existing bundle.
     // File work blocks: let the runtime move other tasks off this thread.
     let fresh = bundle.is_some_and(|b| b.new_secrets);
-    let secrets =
-        match tokio::task::block_in_place(|| prepare_secrets(shared, plan, profile, fresh)) {
-            Ok(s) => s,
-            Err(err) => {
-                out.failed
-                    .push(failure(plan, "bundles", "secrets", format!("{err:#}")));
-                return out;
-            }
-        };
-    let public_key = secrets.wg_public_key();
+    // An adopted peer keeps the key the person already has; homebase has no
+    // private key for it and issues none.
+    let adopted_key = plan.actions.iter().find_map(|a| match &a.resource {
+        Resource::VpnPeer(p) if a.op != Op::Remove => p.adopted_key.clone(),
+        _ => None,
+    });
+    let secrets = match tokio::task::block_in_place(|| {
+        prepare_secrets(shared, plan, profile, fresh, adopted_key.is_some())
+    }) {
+        Ok(s) => s,
+        Err(err) => {
+            out.failed
+                .push(failure(plan, "bundles", "secrets", format!("{err:#}")));
+            return out;
+        }
+    };
+    let public_key = secrets.wg_public_key().or(adopted_key);
     let rekey = bundle.is_some_and(|b| b.new_secrets);
     let keys = Keys {
         public_key: public_key.as_deref(),
@@ -249,6 +256,7 @@ fn prepare_secrets(
     plan: &PersonPlan,
     profile: &Profile,
     fresh: bool,
+    adopted: bool,
 ) -> Result<PersonSecrets> {
     let dir = shared.bundles.dir(&plan.username);
     let existing = if fresh && !shared.rotate {
@@ -259,7 +267,7 @@ fn prepare_secrets(
     if let (false, Some(existing)) = (fresh, existing) {
         return Ok(existing);
     }
-    let wireguard = profile.vpn.kind == VpnKind::Wireguard;
+    let wireguard = profile.vpn.kind == VpnKind::Wireguard && !adopted;
     let new = PersonSecrets {
         password: Some(secrets::password(&profile.account.password)),
         wg_private_key: wireguard.then(secrets::wg_private_key),

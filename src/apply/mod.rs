@@ -41,27 +41,37 @@ pub fn run(
     staff: Vec<Person>,
     options: ApplyOptions,
 ) -> Result<Outcome> {
-    let servers = prepare_vpn_servers(settings, store)?;
+    let mut servers = prepare_vpn_servers(settings, store)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let mut targets = BTreeMap::new();
+    for (name, config) in &settings.config.targets {
+        let limits = config.limits();
+        let target = runtime.block_on(Target::connect(name, config, settings))?;
+        if let (Target::Wireguard(live), TargetConfig::Wireguard(wg)) = (&target, config) {
+            servers.insert(
+                name.clone(),
+                VpnServer {
+                    endpoint: wireguard_file::client_endpoint(&wg.endpoint, wg.listen_port),
+                    public_key: live.public_key()?,
+                    network: wg.address.trunc().to_string(),
+                },
+            );
+        }
+        targets.insert(
+            name.clone(),
+            TargetRuntime {
+                target,
+                limits: limit::Limits::new(config.ceiling(settings.jobs), limits.rate_limit),
+            },
+        );
+    }
     let run_id = store.begin_run(&RunInfo::from_env(
         options.command,
         Some(plan.inputs.digest.clone()),
     ))?;
     let journal = store.journal()?;
-
-    let mut targets = BTreeMap::new();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    for (name, config) in &settings.config.targets {
-        let limits = config.limits();
-        targets.insert(
-            name.clone(),
-            TargetRuntime {
-                target: runtime.block_on(Target::connect(name, config, settings))?,
-                limits: limit::Limits::new(limits.ceiling(settings.jobs), limits.rate_limit),
-            },
-        );
-    }
     let mut totals: BTreeMap<String, u64> = BTreeMap::new();
     for action in plan
         .persons
@@ -116,9 +126,18 @@ pub fn run(
         .iter()
         .map(|(name, limiter)| (name.clone(), limiter.snapshot()))
         .collect();
-    drop(shared);
+    let shared = Arc::into_inner(shared);
     journal.close()?;
     write_projections(settings, store)?;
+    // Live gateways keep what the run did across a restart.
+    let persisted = runtime.block_on(async {
+        for runtime_target in shared.iter().flat_map(|s| s.targets.values()) {
+            if let Target::Wireguard(live) = &runtime_target.target {
+                live.persist(store).await?;
+            }
+        }
+        anyhow::Ok(())
+    });
     let interrupted = cancel.load(Ordering::SeqCst);
     let result = if interrupted {
         RunOutcome::Interrupted
@@ -133,6 +152,7 @@ pub fn run(
         outcome.done as u64,
         outcome.failed.len() as u64,
     )?;
+    persisted?;
     Ok(outcome)
 }
 
@@ -210,7 +230,8 @@ fn write_projections(settings: &Settings, store: &Store) -> Result<()> {
             TargetConfig::Csv(_)
             | TargetConfig::Snipeit(_)
             | TargetConfig::Scim(_)
-            | TargetConfig::Ldap(_) => {}
+            | TargetConfig::Ldap(_)
+            | TargetConfig::Wireguard(_) => {}
         }
     }
     Ok(())

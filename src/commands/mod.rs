@@ -1,5 +1,6 @@
 //! One module per command; each takes the resolved settings and its own arguments.
 
+mod adopt;
 mod apply;
 mod check;
 mod init;
@@ -26,11 +27,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Apply(args) => apply::run(leak(Settings::resolve(&cli.global)?), &args),
         Command::Status(args) => status::run(&Settings::resolve(&cli.global)?, &args),
         Command::Offboard(args) => offboard::run(leak(Settings::resolve(&cli.global)?), &args),
-        Command::Adopt(_) => Err(Failure::usage_with_hint(
-            "`homebase adopt` has no target to adopt from yet in this version",
-            "the embedded targets need no adoption: run `homebase apply`",
-        )
-        .into()),
+        Command::Adopt(args) => adopt::run(leak(Settings::resolve(&cli.global)?), &args),
     }
 }
 

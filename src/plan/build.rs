@@ -194,7 +194,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
         if let (Some(target), VpnKind::Wireguard | VpnKind::Openvpn) =
             (&targets.vpn, profile.vpn.kind)
         {
-            match pools.peer_for(target, profile, &person.id, account.expires) {
+            match pools.peer_for(target, profile, &person.id, account.expires, input.rotate) {
                 Ok(action) => actions.push(action),
                 Err(why) => problems.push(
                     Problem::new(
@@ -733,10 +733,8 @@ impl<'a> Pools<'a> {
     fn new(config: &Config, observed: &'a Observed) -> Pools<'a> {
         let mut used: BTreeMap<String, BTreeSet<IpAddr>> = BTreeMap::new();
         for (name, target) in &config.targets {
-            if let crate::config::TargetConfig::WireguardFile(wg) = target {
-                used.entry(name.clone())
-                    .or_default()
-                    .insert(wg.address.addr());
+            if let Some(address) = target.wireguard_address() {
+                used.entry(name.clone()).or_default().insert(address.addr());
             }
         }
         for (target, addrs) in &observed.foreign_addresses {
@@ -760,6 +758,7 @@ impl<'a> Pools<'a> {
         profile: &Profile,
         id: &str,
         expires: Option<NaiveDate>,
+        rotate: bool,
     ) -> Result<Action, String> {
         let pool = profile.vpn.pool.ok_or("vpn.pool is not set")?;
         let current = self.observed.peers.get(target).and_then(|p| p.get(id));
@@ -778,10 +777,20 @@ impl<'a> Pools<'a> {
                 addr
             }
         };
+        // An adopted peer keeps its key (and so its preshared key, which the
+        // person's own config holds) until `--rotate` issues homebase's own.
+        let adopted_key = current
+            .and_then(|c| c.adopted_key.clone())
+            .filter(|_| !rotate);
+        let preshared_key = match (&adopted_key, current) {
+            (Some(_), Some(current)) => current.preshared_key,
+            _ => profile.vpn.preshared_key,
+        };
         let desired = Peer {
             address,
-            preshared_key: profile.vpn.preshared_key,
+            preshared_key,
             expires,
+            adopted_key,
         };
         let Some(current) = current else {
             return Ok(Action {
@@ -812,6 +821,13 @@ impl<'a> Pools<'a> {
                 field: "expires".into(),
                 from: current.expires.map(|d| d.to_string()),
                 to: desired.expires.map(|d| d.to_string()),
+            });
+        }
+        if let Some(why) = self.observed.peer_drift.get(target).and_then(|d| d.get(id)) {
+            changes.push(Change {
+                field: "server".into(),
+                from: Some(why.clone()),
+                to: Some("as recorded".into()),
             });
         }
         let op = if changes.is_empty() {

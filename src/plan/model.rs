@@ -225,6 +225,10 @@ pub struct Peer {
     pub address: IpAddr,
     pub preshared_key: bool,
     pub expires: Option<NaiveDate>,
+    /// The public key of a peer taken over by `homebase adopt`, whose private
+    /// key homebase never had: it is kept, and the bundle says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopted_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -24,6 +24,9 @@ pub struct Observed {
     /// Per VPN target: addresses in use by peers not on our books (adopted
     /// or hand-made). Never handed out.
     pub foreign_addresses: BTreeMap<String, BTreeSet<IpAddr>>,
+    /// Per live VPN target: staff ids whose recorded peer the server lacks
+    /// or holds differently (address, key) → what is wrong. Planned as updates.
+    pub peer_drift: BTreeMap<String, BTreeMap<String, String>>,
     /// Per inventory target: the stock and who holds what.
     pub stock: BTreeMap<String, Vec<StockItem>>,
     /// Seat pool → staff ids holding a seat.

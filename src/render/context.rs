@@ -84,6 +84,9 @@ pub struct VpnCtx {
     /// Secrets: present only at apply time.
     pub private_key: Option<String>,
     pub preshared_key: Option<String>,
+    /// WireGuard: the peer was adopted; the person keeps the private (and
+    /// preshared) key of their existing config, which homebase never had.
+    pub keeps_own_key: bool,
     /// OpenVPN only: PEM blocks for the inline config.
     pub ca: Option<String>,
     pub cert: Option<String>,
@@ -150,6 +153,7 @@ impl BundleContext {
                 server_public_key: Some("SAMPLEserverPUBLICkeyAAAAAAAAAAAAAAAAAAAAAA=".into()),
                 private_key: Some("SAMPLEclientPRIVATEkeyAAAAAAAAAAAAAAAAAAAAA=".into()),
                 preshared_key: Some("SAMPLEpresharedKEYAAAAAAAAAAAAAAAAAAAAAAAAA=".into()),
+                keeps_own_key: false,
                 ca: Some(pem("CERTIFICATE", "sample CA")),
                 cert: Some(pem("CERTIFICATE", "sample client certificate")),
                 key: Some(pem("PRIVATE KEY", "sample client key")),
@@ -230,6 +234,7 @@ impl BundleContext {
                 server_public_key: None,
                 private_key: None,
                 preshared_key: None,
+                keeps_own_key: false,
                 ca: None,
                 cert: None,
                 key: None,

@@ -410,18 +410,21 @@ fn account(row: &Row<'_>, at: usize) -> Result<(String, Account), StateError> {
     ))
 }
 
-const PEER_COLUMNS: &str = "person_id, address, preshared_key, expires, public_key";
+const PEER_COLUMNS: &str = "person_id, address, preshared_key, expires, public_key, adopted";
 
 fn peer(row: &Row<'_>, at: usize) -> Result<(String, Peer, String), StateError> {
     let address: String = row.get(at + 1)?;
+    let public_key: String = row.get(at + 4)?;
+    let adopted: bool = row.get(at + 5)?;
     Ok((
         row.get(at)?,
         Peer {
             address: columns::parse_address(&address)?,
             preshared_key: row.get(at + 2)?,
             expires: columns::parse_date(row.get(at + 3)?)?,
+            adopted_key: adopted.then(|| public_key.clone()),
         },
-        row.get(at + 4)?,
+        public_key,
     ))
 }
 

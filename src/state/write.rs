@@ -325,7 +325,9 @@ fn put_peer(
     now: &str,
 ) -> Result<(), StateError> {
     let address = peer.address.to_string();
-    // Adopting marks the peer; a later put (a rotated key) keeps the mark.
+    // `adopted`: homebase never had the private key of this public key. An
+    // update with the same key keeps the mark; a new key (rotated, so in the
+    // bundle) clears it.
     let result = conn
         .prepare_cached(
             "INSERT INTO peers (target, person_id, address, public_key, preshared_key, expires,
@@ -334,7 +336,9 @@ fn put_peer(
              ON CONFLICT (target, person_id) DO UPDATE SET
                  address = excluded.address, public_key = excluded.public_key,
                  preshared_key = excluded.preshared_key, expires = excluded.expires,
-                 adopted = max(peers.adopted, excluded.adopted), updated = excluded.updated",
+                 adopted = CASE WHEN peers.public_key = excluded.public_key
+                     THEN max(peers.adopted, excluded.adopted) ELSE excluded.adopted END,
+                 updated = excluded.updated",
         )?
         .execute(params![
             target,

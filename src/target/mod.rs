@@ -8,6 +8,7 @@ pub mod ldap;
 pub mod local_directory;
 pub mod scim;
 pub mod snipeit;
+pub mod wireguard;
 pub mod wireguard_file;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -98,6 +99,8 @@ pub enum Target {
     Scim(scim::ScimTarget),
     /// An OpenLDAP or Active Directory server, through a connection pool.
     Ldap(Box<ldap::LdapTarget>),
+    /// A running WireGuard interface, through `wg`.
+    Wireguard(Box<wireguard::WireguardTarget>),
 }
 
 impl Target {
@@ -115,6 +118,9 @@ impl Target {
             }
             TargetConfig::Ldap(cfg) => Target::Ldap(Box::new(
                 ldap::LdapTarget::connect(name, cfg, settings).await?,
+            )),
+            TargetConfig::Wireguard(cfg) => Target::Wireguard(Box::new(
+                wireguard::WireguardTarget::connect(name, cfg, settings).await?,
             )),
         })
     }
@@ -177,6 +183,7 @@ impl Target {
             Target::Snipeit(snipeit) => snipeit.read(observed).await?,
             Target::Scim(scim) => scim.read(name, observed).await?,
             Target::Ldap(target) => target.read(settings, observed).await?,
+            Target::Wireguard(target) => target.read(store, observed).await?,
         }
         Ok(())
     }
@@ -201,6 +208,7 @@ impl Target {
             Target::Snipeit(snipeit) => snipeit.apply(ctx).await,
             Target::Scim(scim) => scim.apply(ctx).await,
             Target::Ldap(target) => target.apply(ctx).await,
+            Target::Wireguard(target) => target.apply(ctx).await,
         }
     }
 }

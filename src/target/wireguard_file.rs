@@ -181,20 +181,31 @@ pub fn render(
 
 /// The client's `Endpoint`: IPv6 hosts in brackets.
 pub fn endpoint(config: &WireguardFile) -> String {
-    let e = config.endpoint.trim();
+    client_endpoint(&config.endpoint, config.listen_port)
+}
+
+/// `host:port` for a client config, from what the admin wrote: a bare IPv6
+/// address gets brackets, and a missing port `listen_port`.
+pub fn client_endpoint(endpoint: &str, listen_port: u16) -> String {
+    let e = endpoint.trim();
     if e.starts_with('[') {
-        return e.to_string();
+        // `[v6]` without a port still needs one.
+        return if e.ends_with(']') {
+            format!("{e}:{listen_port}")
+        } else {
+            e.to_string()
+        };
     }
     // A bare IPv6 address (more than one colon, no brackets): add the port.
     if e.matches(':').count() > 1 {
         if let Ok(addr) = e.parse::<std::net::Ipv6Addr>() {
-            return format!("[{addr}]:{}", config.listen_port);
+            return format!("[{addr}]:{listen_port}");
         }
     }
     if e.contains(':') {
         e.to_string()
     } else {
-        format!("{e}:{}", config.listen_port)
+        format!("{e}:{listen_port}")
     }
 }
 
@@ -218,6 +229,13 @@ mod tests {
         assert_eq!(endpoint(&cfg("vpn.example.org:443")), "vpn.example.org:443");
         assert_eq!(endpoint(&cfg("2001:db8::1")), "[2001:db8::1]:51820");
         assert_eq!(endpoint(&cfg("[2001:db8::1]:443")), "[2001:db8::1]:443");
+        assert_eq!(endpoint(&cfg("[2001:db8::1]")), "[2001:db8::1]:51820");
+        assert_eq!(endpoint(&cfg(" 2001:DB8::1 ")), "[2001:db8::1]:51820");
+        assert_eq!(
+            client_endpoint("::ffff:192.0.2.7", 443),
+            "[::ffff:192.0.2.7]:443"
+        );
+        assert_eq!(client_endpoint("192.0.2.7", 443), "192.0.2.7:443");
     }
 
     #[test]

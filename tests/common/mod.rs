@@ -8,6 +8,7 @@
 
 pub mod proxy;
 pub mod scim;
+pub mod wg;
 #[allow(unused_imports)]
 pub use scim::*;
 

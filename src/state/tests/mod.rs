@@ -40,6 +40,7 @@ pub fn peer(address: &str) -> Peer {
         address: address.parse().unwrap(),
         preshared_key: true,
         expires: NaiveDate::from_ymd_opt(2026, 12, 31),
+        adopted_key: None,
     }
 }
 

@@ -307,15 +307,27 @@ fn peers_sort_by_address_and_addresses_are_never_shared() {
         "{err}"
     );
 
-    // A rotated key keeps the adopted mark.
+    // An update with the adopted key keeps the mark, and the key is
+    // reported as adopted (homebase has no private key for it).
     store
-        .put_peer("wg0", "P3", &peer("10.20.1.1"), "K3-new=")
+        .put_peer("wg0", "P3", &peer("10.20.1.1"), "K3=")
         .unwrap();
     assert_eq!(
         store.adopted_addresses("wg0").unwrap(),
         BTreeSet::from(["10.20.1.1".parse().unwrap()])
     );
+    let p3 = store.peers("wg0").unwrap().pop().unwrap();
+    assert_eq!(p3.1.adopted_key.as_deref(), Some("K3="));
     assert!(store.adopted_addresses("other").unwrap().is_empty());
+    // A rotated key is homebase's own: the peer is no longer adopted.
+    store
+        .put_peer("wg0", "P3", &peer("10.20.1.1"), "K3-new=")
+        .unwrap();
+    assert!(store.adopted_addresses("wg0").unwrap().is_empty());
+    assert_eq!(
+        store.peers("wg0").unwrap().pop().unwrap().1.adopted_key,
+        None
+    );
 }
 
 #[test]
