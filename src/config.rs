@@ -110,6 +110,9 @@ pub enum TargetConfig {
     Scim(ScimDirectory),
     /// Accounts in OpenLDAP or Active Directory, over LDAPS or StartTLS.
     Ldap(Box<crate::target::ldap::LdapConfig>),
+    /// OpenVPN: client certificates from the organisation's CA, inline `.ovpn`
+    /// configs, a CRL on revocation.
+    Openvpn(Box<crate::target::openvpn::OpenvpnConfig>),
 }
 
 /// The three areas of SPEC.md "Targets".
@@ -138,7 +141,7 @@ impl TargetConfig {
     pub fn area(&self) -> Area {
         match self {
             TargetConfig::Local(_) => Area::Directory,
-            TargetConfig::WireguardFile(_) => Area::Vpn,
+            TargetConfig::WireguardFile(_) | TargetConfig::Openvpn(_) => Area::Vpn,
             TargetConfig::Csv(_) | TargetConfig::Snipeit(_) => Area::Inventory,
             TargetConfig::Scim(_) => Area::Directory,
             TargetConfig::Ldap(_) => Area::Directory,
@@ -153,6 +156,7 @@ impl TargetConfig {
             TargetConfig::Snipeit(_) => "snipeit",
             TargetConfig::Scim(_) => "scim",
             TargetConfig::Ldap(_) => "ldap",
+            TargetConfig::Openvpn(_) => "openvpn",
         }
     }
 
@@ -164,6 +168,7 @@ impl TargetConfig {
             TargetConfig::Scim(t) => &t.limits,
             TargetConfig::Snipeit(t) => &t.limits,
             TargetConfig::Ldap(t) => &t.limits,
+            TargetConfig::Openvpn(t) => &t.limits,
         }
     }
 
@@ -173,6 +178,7 @@ impl TargetConfig {
         match self {
             TargetConfig::Snipeit(t) => t.problems(name, source),
             TargetConfig::Ldap(t) => t.problems(name, source),
+            TargetConfig::Openvpn(t) => t.problems(name, source),
             TargetConfig::Local(_)
             | TargetConfig::WireguardFile(_)
             | TargetConfig::Csv(_)

@@ -104,7 +104,16 @@ impl Settings {
             problems.extend(templates.check(&names));
         }
         for (name, target) in &config.targets {
-            for problem in target.problems(name, &config_source) {
+            let own = target.problems(name, &config_source);
+            // The CA files are read only when the settings themselves are sound.
+            if let (true, TargetConfig::Openvpn(ovpn)) = (own.is_empty(), target) {
+                for problem in
+                    crate::target::openvpn::file_problems(name, ovpn, resolve, &config_source)
+                {
+                    problems.push(problem);
+                }
+            }
+            for problem in own {
                 problems.push(problem);
             }
         }
@@ -176,7 +185,7 @@ fn parent_dir(path: &Path) -> PathBuf {
 }
 
 /// Cross-references the profile module does not see: the default profile, and
-/// pools inside their WireGuard server's network.
+/// pools inside their VPN server's network.
 fn validate_profiles(
     config: &Config,
     source: &str,
@@ -194,16 +203,19 @@ fn validate_profiles(
         .filter(|p| !p.is_abstract && p.vpn.kind != VpnKind::None)
     {
         let target = resolve_target(config, Area::Vpn, profile.vpn.target.as_deref()).ok();
-        if let (Some(pool), Some(TargetConfig::WireguardFile(wg))) =
-            (profile.vpn.pool, target.and_then(|t| config.targets.get(t)))
-        {
-            if !wg.address.contains(&pool.network()) {
+        let network = match target.and_then(|t| config.targets.get(t)) {
+            Some(TargetConfig::WireguardFile(wg)) => Some(wg.address),
+            Some(TargetConfig::Openvpn(ovpn)) => Some(ovpn.address),
+            _ => None,
+        };
+        if let (Some(pool), Some(network)) = (profile.vpn.pool, network) {
+            if !network.contains(&pool.network()) || !network.contains(&pool.broadcast()) {
                 problems.push(
                     Problem::new(
                         format!("profile {}", profile.name),
                         format!(
                             "vpn.pool {pool} lies outside the network {} of its VPN target",
-                            wg.address.trunc()
+                            network.trunc()
                         ),
                     )
                     .column("vpn.pool"),

@@ -6,6 +6,7 @@ pub mod csv_stock;
 mod error;
 pub mod ldap;
 pub mod local_directory;
+pub mod openvpn;
 pub mod scim;
 pub mod snipeit;
 pub mod wireguard_file;
@@ -98,6 +99,8 @@ pub enum Target {
     Scim(scim::ScimTarget),
     /// An OpenLDAP or Active Directory server, through a connection pool.
     Ldap(Box<ldap::LdapTarget>),
+    /// Certificates issued in the secrets step; server files written from the store.
+    Openvpn(Box<openvpn::OpenvpnConfig>),
 }
 
 impl Target {
@@ -116,6 +119,7 @@ impl Target {
             TargetConfig::Ldap(cfg) => Target::Ldap(Box::new(
                 ldap::LdapTarget::connect(name, cfg, settings).await?,
             )),
+            TargetConfig::Openvpn(cfg) => Target::Openvpn(cfg.clone()),
         })
     }
 
@@ -177,6 +181,7 @@ impl Target {
             Target::Snipeit(snipeit) => snipeit.read(observed).await?,
             Target::Scim(scim) => scim.read(name, observed).await?,
             Target::Ldap(target) => target.read(settings, observed).await?,
+            Target::Openvpn(cfg) => openvpn::read(name, cfg, settings, store, observed)?,
         }
         Ok(())
     }
@@ -186,7 +191,9 @@ impl Target {
     /// follows success is their effect.
     pub async fn apply(&self, ctx: &ActionContext<'_>) -> Result<Option<String>, TargetError> {
         match self {
-            Target::Local | Target::WireguardFile(_) | Target::Csv(_) => Ok(None),
+            Target::Local | Target::WireguardFile(_) | Target::Csv(_) | Target::Openvpn(_) => {
+                Ok(None)
+            }
             Target::Snipeit(snipeit) => snipeit.apply(ctx).await,
             Target::Scim(scim) => scim.apply(ctx).await,
             Target::Ldap(target) => target.apply(ctx).await,
