@@ -737,3 +737,151 @@ fn a_real_server_accepts_a_provisioned_client_and_refuses_it_after_offboarding()
         client.tail()
     );
 }
+
+/// Serials (lower-case hex, as homebase records them) of a CRL file.
+fn crl_serials(env: &TestEnv) -> Vec<String> {
+    let out = openssl(
+        &[
+            "crl",
+            "-in",
+            "out/server/openvpn/crl.pem",
+            "-noout",
+            "-text",
+        ],
+        env.path(),
+    );
+    assert!(out.status.success(), "openssl crl");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Serial Number: "))
+        .map(|s| s.trim().to_lowercase())
+        .collect()
+}
+
+/// The serial of a bundle's certificate.
+fn bundle_serial(env: &TestEnv, username: &str) -> String {
+    let cert = inline_block(
+        &env.read_string(format!("out/{username}/openvpn.ovpn")),
+        "cert",
+    );
+    env.write("serial.pem", cert);
+    let out = openssl(
+        &["x509", "-noout", "-serial", "-in", "serial.pem"],
+        env.path(),
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .trim_start_matches("serial=")
+        .to_lowercase()
+}
+
+#[test]
+fn certificates_and_the_crl_are_reissued_only_when_due() {
+    if !available("the OpenVPN renewal test", false) {
+        return;
+    }
+    let env = openvpn_site(1194);
+    let (header, rows) = common::example_staff_rows();
+    env.write(
+        "staff.csv",
+        format!("{header}\n{}\n", rows[..20].join("\n")),
+    );
+    env.run_ok(&["apply", "staff.csv", "--yes", "--no-progress"]);
+    env.run_expect(&["plan", "staff.csv", "--detailed-exitcode"], 0);
+    let plan = env.plan_json(&["staff.csv"]);
+    let people = planned(&plan);
+    let (id, first) = people.iter().next().expect("a person");
+    let serial = bundle_serial(&env, &first.username);
+    let crl_before = env.read("out/server/openvpn/crl.pem");
+
+    // A re-run changes nothing: same certificate, same CRL.
+    env.run_ok(&["apply", "staff.csv", "--yes", "--no-progress"]);
+    assert_eq!(bundle_serial(&env, &first.username), serial);
+    assert_eq!(env.read("out/server/openvpn/crl.pem"), crl_before);
+
+    // A CRL that lapses within the warning window: plan warns, apply re-issues.
+    let config = env.read_string("homebase.yaml");
+    env.write(
+        "homebase.yaml",
+        config.replace(
+            "ca_key: pki/ca.key\n",
+            "ca_key: pki/ca.key\n    crl_days: 60\n    crl_warn_days: 45\n",
+        ),
+    );
+    let out = env.run_expect(&["plan", "staff.csv", "--detailed-exitcode"], 4);
+    let text = common::stdout(&out) + &common::stderr(&out);
+    assert!(
+        text.contains("next update is due"),
+        "no CRL warning:\n{text}"
+    );
+    env.run_ok(&["apply", "staff.csv", "--yes", "--no-progress"]);
+    assert_ne!(
+        env.read("out/server/openvpn/crl.pem"),
+        crl_before,
+        "CRL not re-issued"
+    );
+    env.run_expect(&["plan", "staff.csv", "--detailed-exitcode"], 0);
+    assert_eq!(
+        bundle_serial(&env, &first.username),
+        serial,
+        "a CRL renewal re-issued a certificate"
+    );
+
+    // --rotate: a new certificate; the old one is revoked (superseded).
+    env.run_ok(&["apply", "staff.csv", "--yes", "--no-progress", "--rotate"]);
+    let rotated = bundle_serial(&env, &first.username);
+    assert_ne!(rotated, serial);
+    let revoked = crl_serials(&env);
+    assert!(
+        revoked.contains(&serial),
+        "{serial} not in the CRL {revoked:?}"
+    );
+    assert!(!revoked.contains(&rotated));
+    env.run_expect(&["plan", "staff.csv", "--detailed-exitcode"], 0);
+
+    // A new end date: the certificate follows it.
+    let moved: Vec<String> = rows[..20]
+        .iter()
+        .map(|row| {
+            if row.starts_with(&format!("{id},")) {
+                let mut fields: Vec<&str> = row.split(',').collect();
+                let end = header.split(',').position(|c| c == "end").expect("end");
+                fields[end] = "2030-06-30";
+                fields.join(",")
+            } else {
+                row.clone()
+            }
+        })
+        .collect();
+    env.write("staff.csv", format!("{header}\n{}\n", moved.join("\n")));
+    let plan = env.plan_json(&["staff.csv"]);
+    let person = &common::persons_by_id(&plan)[id.as_str()];
+    let change = person["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .find(|a| a["resource"] == "vpn_peer")
+        .expect("a VPN action")
+        .to_string();
+    assert!(
+        change.contains("certificate") && change.contains("2030-06-30"),
+        "{change}"
+    );
+    env.run_ok(&["apply", "staff.csv", "--yes", "--no-progress"]);
+    env.write(
+        "end.pem",
+        inline_block(
+            &env.read_string(format!("out/{}/openvpn.ovpn", first.username)),
+            "cert",
+        ),
+    );
+    let out = openssl(
+        &["x509", "-noout", "-enddate", "-in", "end.pem"],
+        env.path(),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "notAfter=Jun 30 23:59:59 2030 GMT"
+    );
+    env.run_expect(&["plan", "staff.csv", "--detailed-exitcode"], 0);
+}
