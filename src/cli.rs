@@ -86,6 +86,17 @@ pub struct InitArgs {
     /// Overwrite files that exist
     #[arg(long)]
     pub force: bool,
+    /// Also create an OpenVPN CA (pki/ca.crt, pki/ca.key 0600) and an `openvpn` target using it
+    #[arg(long)]
+    pub ca: bool,
+    /// Key type of the new CA: ecdsa-p256, ecdsa-p384 or rsa-3072
+    #[arg(long, default_value = "ecdsa-p256", requires = "ca", value_parser = parse_key_type)]
+    pub ca_key_type: crate::target::openvpn::KeyType,
+}
+
+fn parse_key_type(text: &str) -> Result<crate::target::openvpn::KeyType, String> {
+    crate::target::openvpn::KeyType::parse(text)
+        .ok_or_else(|| "expected ecdsa-p256, ecdsa-p384 or rsa-3072".to_string())
 }
 
 #[derive(Debug, Args, Clone)]

@@ -145,6 +145,9 @@ pub enum TargetConfig {
     Scim(ScimDirectory),
     /// Accounts in OpenLDAP or Active Directory, over LDAPS or StartTLS.
     Ldap(Box<crate::target::ldap::LdapConfig>),
+    /// OpenVPN: client certificates from the organisation's CA, inline `.ovpn`
+    /// configs, a CRL on revocation.
+    Openvpn(Box<crate::target::openvpn::OpenvpnConfig>),
 }
 
 /// The three areas of SPEC.md "Targets".
@@ -173,7 +176,9 @@ impl TargetConfig {
     pub fn area(&self) -> Area {
         match self {
             TargetConfig::Local(_) => Area::Directory,
-            TargetConfig::WireguardFile(_) | TargetConfig::Wireguard(_) => Area::Vpn,
+            TargetConfig::WireguardFile(_)
+            | TargetConfig::Wireguard(_)
+            | TargetConfig::Openvpn(_) => Area::Vpn,
             TargetConfig::Csv(_) | TargetConfig::Snipeit(_) => Area::Inventory,
             TargetConfig::Scim(_) => Area::Directory,
             TargetConfig::Ldap(_) => Area::Directory,
@@ -189,6 +194,7 @@ impl TargetConfig {
             TargetConfig::Snipeit(_) => "snipeit",
             TargetConfig::Scim(_) => "scim",
             TargetConfig::Ldap(_) => "ldap",
+            TargetConfig::Openvpn(_) => "openvpn",
         }
     }
 
@@ -201,6 +207,7 @@ impl TargetConfig {
             TargetConfig::Scim(t) => &t.limits,
             TargetConfig::Snipeit(t) => &t.limits,
             TargetConfig::Ldap(t) => &t.limits,
+            TargetConfig::Openvpn(t) => &t.limits,
         }
     }
 
@@ -211,6 +218,7 @@ impl TargetConfig {
             TargetConfig::Snipeit(t) => t.problems(name, source),
             TargetConfig::Ldap(t) => t.problems(name, source),
             TargetConfig::Wireguard(t) => t.problems(name, source),
+            TargetConfig::Openvpn(t) => t.problems(name, source),
             TargetConfig::Local(_)
             | TargetConfig::WireguardFile(_)
             | TargetConfig::Csv(_)
@@ -249,11 +257,12 @@ pub struct WireguardFile {
 }
 
 impl TargetConfig {
-    /// The WireGuard server's own tunnel address with the network's prefix.
-    pub fn wireguard_address(&self) -> Option<ipnet::IpNet> {
+    /// The VPN server's own tunnel address with the network's prefix.
+    pub fn vpn_address(&self) -> Option<ipnet::IpNet> {
         match self {
             TargetConfig::WireguardFile(wg) => Some(wg.address),
             TargetConfig::Wireguard(wg) => Some(wg.address),
+            TargetConfig::Openvpn(ovpn) => Some(ovpn.address),
             _ => None,
         }
     }

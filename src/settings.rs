@@ -104,7 +104,16 @@ impl Settings {
             problems.extend(templates.check(&names));
         }
         for (name, target) in &config.targets {
-            for problem in target.problems(name, &config_source) {
+            let own = target.problems(name, &config_source);
+            // The CA files are read only when the settings themselves are sound.
+            if let (true, TargetConfig::Openvpn(ovpn)) = (own.is_empty(), target) {
+                for problem in
+                    crate::target::openvpn::file_problems(name, ovpn, resolve, &config_source)
+                {
+                    problems.push(problem);
+                }
+            }
+            for problem in own {
                 problems.push(problem);
             }
         }
@@ -176,7 +185,7 @@ fn parent_dir(path: &Path) -> PathBuf {
 }
 
 /// Cross-references the profile module does not see: the default profile, and
-/// pools inside their WireGuard server's network.
+/// pools inside their VPN server's network.
 fn validate_profiles(
     config: &Config,
     source: &str,
@@ -198,9 +207,9 @@ fn validate_profiles(
             profile.vpn.pool,
             target
                 .and_then(|t| config.targets.get(t))
-                .and_then(TargetConfig::wireguard_address),
+                .and_then(TargetConfig::vpn_address),
         ) {
-            if !address.contains(&pool.network()) {
+            if !address.contains(&pool.network()) || !address.contains(&pool.broadcast()) {
                 problems.push(
                     Problem::new(
                         format!("profile {}", profile.name),

@@ -20,9 +20,12 @@ use crate::render::*;
 #[derive(Debug, Clone)]
 pub struct VpnServer {
     pub endpoint: String,
+    /// WireGuard only.
     pub public_key: String,
     /// The tunnel network, routed through every split tunnel so the gateway answers.
     pub network: String,
+    /// OpenVPN only: the CA that issues client certificates, the tls-crypt key.
+    pub openvpn: Option<std::sync::Arc<crate::target::openvpn::OpenvpnServer>>,
 }
 
 pub struct BundleWriter<'a> {
@@ -99,6 +102,7 @@ impl BundleWriter<'_> {
                     nets
                 }
             };
+            let ovpn = server.openvpn.as_deref();
             Some(VpnCtx {
                 kind: match spec.kind {
                     VpnKind::Openvpn => "openvpn".into(),
@@ -111,7 +115,7 @@ impl BundleWriter<'_> {
                 mtu: spec.mtu,
                 keepalive: spec.keepalive,
                 endpoint: server.endpoint.clone(),
-                server_public_key: Some(server.public_key.clone()),
+                server_public_key: ovpn.is_none().then(|| server.public_key.clone()),
                 private_key: secrets.wg_private_key.clone(),
                 preshared_key: if p.preshared_key {
                     secrets.wg_preshared_key.clone()
@@ -119,12 +123,12 @@ impl BundleWriter<'_> {
                     None
                 },
                 keeps_own_key: p.adopted_key.is_some() && secrets.wg_private_key.is_none(),
-                ca: None,
-                cert: None,
-                key: None,
-                tls_crypt: None,
-                remote_host: None,
-                remote_port: None,
+                ca: ovpn.map(|o| o.authority.cert_pem.clone()),
+                cert: ovpn.and_then(|_| secrets.ovpn_cert_pem()),
+                key: ovpn.and_then(|_| secrets.ovpn_key_pem()),
+                tls_crypt: ovpn.map(|o| o.tls_crypt.clone()),
+                remote_host: ovpn.map(|o| o.config.remote.clone()),
+                remote_port: ovpn.map(|o| o.config.port),
             })
         });
         let account = account.unwrap_or_else(|| crate::plan::Account {

@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Result;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -177,7 +179,7 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan) -> PersonOutcom
         Resource::VpnPeer(p) if a.op != Op::Remove => p.adopted_key.clone(),
         _ => None,
     });
-    let secrets = match tokio::task::block_in_place(|| {
+    let (secrets, issued) = match tokio::task::block_in_place(|| {
         prepare_secrets(shared, plan, profile, fresh, adopted_key.is_some())
     }) {
         Ok(s) => s,
@@ -187,25 +189,30 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan) -> PersonOutcom
             return out;
         }
     };
-    let public_key = secrets.wg_public_key().or(adopted_key);
+    // The peer's public identity: the WireGuard public key (or the adopted
+    // one), or the certificate serial.
+    let public_key = if profile.vpn.kind == VpnKind::Openvpn {
+        secrets.ovpn_serial()
+    } else {
+        secrets.wg_public_key().or(adopted_key)
+    };
     let rekey = bundle.is_some_and(|b| b.new_secrets);
     let keys = Keys {
         public_key: public_key.as_deref(),
         secrets: &secrets,
         new_secrets: rekey,
     };
-    if shared
-        .journal
-        .write_all(vec![
-            pin,
-            WriteOp::SetWithdrawn {
-                id: plan.id.clone(),
-                withdrawn: false,
-            },
-        ])
-        .await
-        .is_err()
-    {
+    // A certificate just issued is recorded with the person, before any
+    // other step, so a later offboarding can revoke it.
+    let mut first = vec![
+        pin,
+        WriteOp::SetWithdrawn {
+            id: plan.id.clone(),
+            withdrawn: false,
+        },
+    ];
+    first.extend(issued);
+    if shared.journal.write_all(first).await.is_err() {
         out.failed.push(failure(
             plan,
             "state",
@@ -251,30 +258,91 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan) -> PersonOutcom
     out
 }
 
+/// The person's secrets for this run, and the record of a certificate
+/// issued with them (serial and validity only).
 fn prepare_secrets(
     shared: &Shared<'static>,
     plan: &PersonPlan,
     profile: &Profile,
     fresh: bool,
     adopted: bool,
-) -> Result<PersonSecrets> {
+) -> Result<(PersonSecrets, Option<WriteOp>)> {
     let dir = shared.bundles.dir(&plan.username);
     let existing = if fresh && !shared.rotate {
         None
     } else {
         PersonSecrets::read(&dir)?
     };
-    if let (false, Some(existing)) = (fresh, existing) {
-        return Ok(existing);
-    }
-    let wireguard = profile.vpn.kind == VpnKind::Wireguard && !adopted;
-    let new = PersonSecrets {
-        password: Some(secrets::password(&profile.account.password)),
-        wg_private_key: wireguard.then(secrets::wg_private_key),
-        wg_preshared_key: (wireguard && profile.vpn.preshared_key).then(secrets::preshared_key),
+    let (mut secrets, mut changed) = match (fresh, existing) {
+        (false, Some(existing)) => (existing, false),
+        _ => {
+            let wireguard = profile.vpn.kind == VpnKind::Wireguard && !adopted;
+            let new = PersonSecrets {
+                password: Some(secrets::password(&profile.account.password)),
+                wg_private_key: wireguard.then(secrets::wg_private_key),
+                wg_preshared_key: (wireguard && profile.vpn.preshared_key)
+                    .then(secrets::preshared_key),
+                ovpn_key: None,
+                ovpn_cert: None,
+            };
+            (new, true)
+        }
     };
-    shared.bundles.write_secrets(&plan.username, &new)?;
-    Ok(new)
+    let issued = issue_certificate(shared, plan, &mut secrets)?;
+    changed |= issued.is_some();
+    if changed {
+        shared.bundles.write_secrets(&plan.username, &secrets)?;
+    }
+    Ok((secrets, issued))
+}
+
+/// A new client certificate and key when the person's openvpn peer is new,
+/// its certificate is due (a `certificate` change), or the bundle has none.
+fn issue_certificate(
+    shared: &Shared<'static>,
+    plan: &PersonPlan,
+    secrets: &mut PersonSecrets,
+) -> Result<Option<WriteOp>> {
+    let found = plan.actions.iter().find_map(|a| match &a.resource {
+        Resource::VpnPeer(peer) if a.op != Op::Remove => shared
+            .bundles
+            .servers
+            .get(&a.target)
+            .and_then(|s| s.openvpn.clone())
+            .map(|server| (a, peer, server)),
+        _ => None,
+    });
+    let Some((action, peer, server)) = found else {
+        return Ok(None);
+    };
+    let due = action.op == Op::Create
+        || action.changes.iter().any(|c| c.field == "certificate")
+        || secrets.ovpn_cert.is_none()
+        || secrets.ovpn_key.is_none();
+    if !due {
+        return Ok(None);
+    }
+    let config = &server.config;
+    let not_after = crate::target::openvpn::validity::not_after(
+        peer.expires,
+        shared.bundles.today,
+        config.cert_days,
+    );
+    let cert = server.authority.issue(
+        &plan.username,
+        &shared.bundles.organisation.name,
+        config.key_type,
+        not_after,
+    )?;
+    secrets.ovpn_key = Some(B64.encode(&cert.key_der));
+    secrets.ovpn_cert = Some(B64.encode(&cert.cert_der));
+    Ok(Some(WriteOp::PutCertificate {
+        target: action.target.clone(),
+        person_id: plan.id.clone(),
+        serial: cert.serial.clone(),
+        not_after: cert.not_after,
+        access_end: peer.expires,
+    }))
 }
 
 async fn write_bundle(
@@ -445,10 +513,17 @@ fn state_ops(
             account: a.clone(),
             remote_id,
         }],
-        (Resource::VpnPeer(_), Op::Remove) => vec![WriteOp::RemovePeer {
-            target,
-            person_id: id,
-        }],
+        // Revoking is a no-op on targets without certificates.
+        (Resource::VpnPeer(_), Op::Remove) => vec![
+            WriteOp::RemovePeer {
+                target: target.clone(),
+                person_id: id.clone(),
+            },
+            WriteOp::RevokeCertificates {
+                target,
+                person_id: id,
+            },
+        ],
         (Resource::VpnPeer(p), _) => vec![WriteOp::PutPeer {
             target,
             person_id: id,

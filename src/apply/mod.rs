@@ -24,7 +24,7 @@ use crate::input::Person;
 use crate::plan::{Op, Plan, Resource};
 use crate::settings::Settings;
 use crate::state::{RunInfo, RunOutcome, Store};
-use crate::target::{local_directory, wireguard_file, Target};
+use crate::target::{local_directory, openvpn, wireguard_file, Target};
 use bundle::{BundleWriter, VpnServer};
 use executor::{Shared, TargetRuntime};
 
@@ -56,6 +56,7 @@ pub fn run(
                     endpoint: wireguard_file::client_endpoint(&wg.endpoint, wg.listen_port),
                     public_key: live.public_key()?,
                     network: wg.address.trunc().to_string(),
+                    openvpn: None,
                 },
             );
         }
@@ -67,6 +68,7 @@ pub fn run(
             },
         );
     }
+    let projection_servers = servers.clone();
     let run_id = store.begin_run(&RunInfo::from_env(
         options.command,
         Some(plan.inputs.digest.clone()),
@@ -128,7 +130,7 @@ pub fn run(
         .collect();
     let shared = Arc::into_inner(shared);
     journal.close()?;
-    write_projections(settings, store)?;
+    write_projections(settings, store, &projection_servers)?;
     // Live gateways keep what the run did across a restart.
     let persisted = runtime.block_on(async {
         for runtime_target in shared.iter().flat_map(|s| s.targets.values()) {
@@ -173,6 +175,19 @@ async fn wait_for_interrupt() -> bool {
 fn prepare_vpn_servers(settings: &Settings, store: &Store) -> Result<BTreeMap<String, VpnServer>> {
     let mut servers = BTreeMap::new();
     for (name, config) in &settings.config.targets {
+        if let TargetConfig::Openvpn(ovpn) = config {
+            let server = openvpn::OpenvpnServer::prepare(name, ovpn, settings)?;
+            servers.insert(
+                name.clone(),
+                VpnServer {
+                    endpoint: openvpn_endpoint(&ovpn.remote, ovpn.port),
+                    public_key: String::new(),
+                    network: ovpn.address.trunc().to_string(),
+                    openvpn: Some(Arc::new(server)),
+                },
+            );
+            continue;
+        }
         let TargetConfig::WireguardFile(wg) = config else {
             continue;
         };
@@ -200,16 +215,35 @@ fn prepare_vpn_servers(settings: &Settings, store: &Store) -> Result<BTreeMap<St
                 endpoint: wireguard_file::endpoint(wg),
                 public_key,
                 network: wg.address.trunc().to_string(),
+                openvpn: None,
             },
         );
     }
     Ok(servers)
 }
 
+/// `host:port` for the letter; IPv6 hosts in brackets.
+fn openvpn_endpoint(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// Files that mirror the state store, rewritten after every apply.
-fn write_projections(settings: &Settings, store: &Store) -> Result<()> {
+fn write_projections(
+    settings: &Settings,
+    store: &Store,
+    servers: &BTreeMap<String, VpnServer>,
+) -> Result<()> {
     for (name, config) in &settings.config.targets {
         match config {
+            TargetConfig::Openvpn(_) => {
+                if let Some(server) = servers.get(name).and_then(|s| s.openvpn.as_deref()) {
+                    openvpn::write_files(name, server, settings, store)?;
+                }
+            }
             TargetConfig::WireguardFile(wg) => {
                 let path = settings.out_path(&wg.path);
                 let text = std::fs::read_to_string(&path).unwrap_or_default();

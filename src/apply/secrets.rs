@@ -1,5 +1,5 @@
-//! Secrets generated at apply time: WireGuard keys, preshared keys, first
-//! passwords. They go only into the person's bundle (a `.secrets` file, 0600,
+//! Secrets generated at apply time: WireGuard keys, preshared keys, OpenVPN
+//! client keys (with their certificates), first passwords. They go only into the person's bundle (a `.secrets` file, 0600,
 //! beside the configs that embed them) — never into the state store, the plan,
 //! a report, a log line or an error message. `Debug` is redacted.
 
@@ -24,6 +24,10 @@ pub struct PersonSecrets {
     pub password: Option<String>,
     pub wg_private_key: Option<String>,
     pub wg_preshared_key: Option<String>,
+    /// OpenVPN client key, PKCS#8 DER in base64 (one line in the file).
+    pub ovpn_key: Option<String>,
+    /// Its certificate, DER in base64: public, kept beside the key it belongs to.
+    pub ovpn_cert: Option<String>,
 }
 
 impl fmt::Debug for PersonSecrets {
@@ -38,6 +42,27 @@ impl PersonSecrets {
         self.wg_private_key.as_deref().and_then(public_key_of)
     }
 
+    /// The OpenVPN client key as PEM, for the `<key>` block.
+    pub fn ovpn_key_pem(&self) -> Option<String> {
+        let der = B64.decode(self.ovpn_key.as_deref()?).ok()?;
+        Some(crate::target::openvpn::ca::to_pem("PRIVATE KEY", &der))
+    }
+
+    /// The OpenVPN client certificate as PEM, for the `<cert>` block.
+    pub fn ovpn_cert_pem(&self) -> Option<String> {
+        let der = B64.decode(self.ovpn_cert.as_deref()?).ok()?;
+        Some(crate::target::openvpn::ca::to_pem("CERTIFICATE", &der))
+    }
+
+    /// The serial (lower-case hex) of the OpenVPN client certificate.
+    pub fn ovpn_serial(&self) -> Option<String> {
+        let der = B64.decode(self.ovpn_cert.as_deref()?).ok()?;
+        let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
+        let raw = cert.raw_serial();
+        let start = raw.iter().position(|b| *b != 0).unwrap_or(raw.len());
+        Some(hex::encode(&raw[start..]))
+    }
+
     /// `key=value` lines for the bundle's secrets file.
     pub fn to_file(&self) -> String {
         let mut out = String::from("# homebase secrets of this bundle: keep this folder private\n");
@@ -45,6 +70,8 @@ impl PersonSecrets {
             ("initial_password", &self.password),
             ("wireguard_private_key", &self.wg_private_key),
             ("wireguard_preshared_key", &self.wg_preshared_key),
+            ("openvpn_key", &self.ovpn_key),
+            ("openvpn_cert", &self.ovpn_cert),
         ] {
             if let Some(value) = value {
                 out.push_str(&format!("{key}={value}\n"));
@@ -64,6 +91,8 @@ impl PersonSecrets {
                 "initial_password" => secrets.password = value,
                 "wireguard_private_key" => secrets.wg_private_key = value,
                 "wireguard_preshared_key" => secrets.wg_preshared_key = value,
+                "openvpn_key" => secrets.ovpn_key = value,
+                "openvpn_cert" => secrets.ovpn_cert = value,
                 _ => {}
             }
         }
@@ -181,6 +210,8 @@ mod tests {
             password: Some("pw=with=equals".into()),
             wg_private_key: Some(wg_private_key()),
             wg_preshared_key: None,
+            ovpn_key: Some(B64.encode(b"not really a key")),
+            ovpn_cert: None,
         };
         assert_eq!(PersonSecrets::from_file(&s.to_file()), s);
         assert!(!format!("{s:?}").contains("pw"));

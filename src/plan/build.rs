@@ -195,7 +195,18 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
             (&targets.vpn, profile.vpn.kind)
         {
             match pools.peer_for(target, profile, &person.id, account.expires, input.rotate) {
-                Ok(action) => actions.push(action),
+                Ok(mut action) => {
+                    if let Some(crate::config::TargetConfig::Openvpn(ovpn)) =
+                        config.targets.get(target)
+                    {
+                        let current = observed
+                            .certificates
+                            .get(target)
+                            .and_then(|c| c.get(&person.id));
+                        renew_certificate(&mut action, current, account.expires, input.today, ovpn);
+                    }
+                    actions.push(action)
+                }
                 Err(why) => problems.push(
                     Problem::new(
                         &person.origin.file,
@@ -330,6 +341,13 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
             persons: still_listed,
         });
     }
+    for message in observed.crl_due.values() {
+        warnings.push(Warning {
+            kind: WarningKind::Crl,
+            message: format!("{message}; `homebase apply` re-issues it"),
+            persons: Vec::new(),
+        });
+    }
     if !expiring.is_empty() {
         warnings.push(Warning {
             kind: WarningKind::Expiring,
@@ -405,6 +423,26 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
             })
             .collect(),
     })
+}
+
+/// An openvpn peer whose certificate is due gets a `certificate` change,
+/// which makes the executor issue a new one.
+fn renew_certificate(
+    action: &mut Action,
+    current: Option<&super::observed::IssuedCert>,
+    access_end: Option<NaiveDate>,
+    today: NaiveDate,
+    config: &crate::target::openvpn::OpenvpnConfig,
+) {
+    if action.op == Op::Create {
+        return;
+    }
+    if let Some(change) =
+        crate::target::openvpn::validity::certificate_change(current, access_end, today, config)
+    {
+        action.changes.push(change);
+        action.op = Op::Update;
+    }
 }
 
 /// The targets a profile's sections go to.
@@ -733,7 +771,7 @@ impl<'a> Pools<'a> {
     fn new(config: &Config, observed: &'a Observed) -> Pools<'a> {
         let mut used: BTreeMap<String, BTreeSet<IpAddr>> = BTreeMap::new();
         for (name, target) in &config.targets {
-            if let Some(address) = target.wireguard_address() {
+            if let Some(address) = target.vpn_address() {
                 used.entry(name.clone()).or_default().insert(address.addr());
             }
         }

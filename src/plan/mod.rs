@@ -11,6 +11,6 @@ mod username;
 pub use address::is_assignable;
 pub use build::{assign_profiles, build, resolve_target, PlanInput};
 pub use model::*;
-pub use observed::{KnownPerson, Observed, StockItem};
+pub use observed::{IssuedCert, KnownPerson, Observed, StockItem};
 #[cfg(test)]
 mod tests;

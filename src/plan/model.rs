@@ -74,6 +74,8 @@ pub enum WarningKind {
     Dropped,
     /// Offboarded persons the staff list still names.
     Offboarded,
+    /// An OpenVPN CRL lapses soon (an expired CRL locks every client out).
+    Crl,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

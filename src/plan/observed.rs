@@ -6,6 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
+use chrono::NaiveDate;
+
 use serde::Serialize;
 
 use super::model::{Account, Peer};
@@ -38,6 +40,20 @@ pub struct Observed {
     /// Files written from the state store that no longer match it (a crash
     /// between journal and file, a hand edit): path → what is wrong.
     pub stale_files: BTreeMap<String, String>,
+    /// Per openvpn target: each person's valid certificate (the newest).
+    pub certificates: BTreeMap<String, BTreeMap<String, IssuedCert>>,
+    /// Per openvpn target: why its CRL must be re-issued soon, for a warning.
+    pub crl_due: BTreeMap<String, String>,
+}
+
+/// A valid client certificate as the state store records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IssuedCert {
+    pub serial: String,
+    /// The last day it is valid (UTC).
+    pub not_after: NaiveDate,
+    /// The access end it was issued for (`None`: the default lifetime).
+    pub access_end: Option<NaiveDate>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -9,6 +9,7 @@
 //! password, and no write operation takes one.
 
 mod audit;
+mod certificates;
 mod columns;
 mod connect;
 mod error;
@@ -22,6 +23,7 @@ mod write;
 mod tests;
 
 pub use audit::{Entry, EntryOutcome, JournalRecord, ResourceKind, RunInfo, RunOutcome, RunRecord};
+pub use certificates::Certificate;
 pub use error::StateError;
 pub use journal::{Journal, JournalStats};
 pub use lock::{Holder, StateLock};

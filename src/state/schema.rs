@@ -11,7 +11,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::StateError;
 
 /// Step `i` takes the store from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, super::certificates::MIGRATION];
 
 /// The schema version this binary writes.
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -181,7 +181,17 @@ mod tests {
         assert_eq!(version(&conn).unwrap(), CURRENT_VERSION);
         assert_eq!(
             tables(&conn),
-            ["accounts", "bundles", "devices", "journal", "peers", "persons", "runs", "seats"]
+            [
+                "accounts",
+                "bundles",
+                "certificates",
+                "devices",
+                "journal",
+                "peers",
+                "persons",
+                "runs",
+                "seats"
+            ]
         );
         // Idempotent: a second run applies nothing.
         migrate(&mut conn, Path::new("mem")).unwrap();

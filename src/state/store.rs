@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior};
 
-use crate::plan::{Account, Device, KnownPerson, Observed, Peer};
+use crate::plan::{Account, Device, IssuedCert, KnownPerson, Observed, Peer};
+
+use super::certificates::Certificate;
 
 use super::columns;
 use super::connect;
@@ -253,6 +255,27 @@ impl Store {
                 .insert(person_id, peer);
         }
         observed.seats = self.seats()?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT target, person_id, serial, not_after, access_end FROM certificates
+             WHERE revoked IS NULL ORDER BY issued, serial",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let not_after: String = row.get(3)?;
+            // Oldest first: a newer certificate of the same person wins.
+            observed
+                .certificates
+                .entry(row.get(0)?)
+                .or_default()
+                .insert(
+                    row.get(1)?,
+                    IssuedCert {
+                        serial: row.get(2)?,
+                        not_after: columns::parse_timestamp(&not_after)?.date_naive(),
+                        access_end: columns::parse_date(row.get(4)?)?,
+                    },
+                );
+        }
         Ok(observed)
     }
 
@@ -368,6 +391,11 @@ impl Store {
             seats.entry(row.get(0)?).or_default().insert(row.get(1)?);
         }
         Ok(seats)
+    }
+
+    /// The certificates an openvpn target issued, oldest first.
+    pub fn certificates(&self, target: &str) -> Result<Vec<Certificate>, StateError> {
+        super::certificates::list(&self.conn, target)
     }
 
     /// Staff id → fingerprint of the access their bundle was written from.

@@ -84,6 +84,20 @@ pub enum WriteOp {
         person_id: String,
         fingerprint: String,
     },
+    /// Records a client certificate (serial and validity, never the key);
+    /// the holder's older ones on the target are revoked as superseded.
+    PutCertificate {
+        target: String,
+        person_id: String,
+        serial: String,
+        not_after: chrono::DateTime<chrono::Utc>,
+        access_end: Option<chrono::NaiveDate>,
+    },
+    /// Revokes the person's valid certificates on the target (withdrawal).
+    RevokeCertificates {
+        target: String,
+        person_id: String,
+    },
     /// An audit record of one action's outcome.
     Entry(Entry),
 }
@@ -180,6 +194,24 @@ pub fn apply(conn: &Connection, op: &WriteOp, now: &str) -> Result<(), StateErro
             .execute(params![person_id, fingerprint, now])
             .map_err(|err| unknown_person(err, person_id))?;
             Ok(())
+        }
+        WriteOp::PutCertificate {
+            target,
+            person_id,
+            serial,
+            not_after,
+            access_end,
+        } => super::certificates::put(
+            conn,
+            target,
+            person_id,
+            serial,
+            *not_after,
+            *access_end,
+            now,
+        ),
+        WriteOp::RevokeCertificates { target, person_id } => {
+            super::certificates::revoke(conn, target, person_id, now)
         }
         WriteOp::Entry(entry) => {
             conn.prepare_cached(

@@ -6,6 +6,7 @@ pub mod csv_stock;
 mod error;
 pub mod ldap;
 pub mod local_directory;
+pub mod openvpn;
 pub mod scim;
 pub mod snipeit;
 pub mod wireguard;
@@ -101,6 +102,8 @@ pub enum Target {
     Ldap(Box<ldap::LdapTarget>),
     /// A running WireGuard interface, through `wg`.
     Wireguard(Box<wireguard::WireguardTarget>),
+    /// Certificates issued in the secrets step; server files written from the store.
+    Openvpn(Box<openvpn::OpenvpnConfig>),
 }
 
 impl Target {
@@ -122,6 +125,7 @@ impl Target {
             TargetConfig::Wireguard(cfg) => Target::Wireguard(Box::new(
                 wireguard::WireguardTarget::connect(name, cfg, settings).await?,
             )),
+            TargetConfig::Openvpn(cfg) => Target::Openvpn(cfg.clone()),
         })
     }
 
@@ -184,6 +188,7 @@ impl Target {
             Target::Scim(scim) => scim.read(name, observed).await?,
             Target::Ldap(target) => target.read(settings, observed).await?,
             Target::Wireguard(target) => target.read(store, observed).await?,
+            Target::Openvpn(cfg) => openvpn::read(name, cfg, settings, store, observed)?,
         }
         Ok(())
     }
@@ -204,7 +209,9 @@ impl Target {
     /// follows success is their effect.
     pub async fn apply(&self, ctx: &ActionContext<'_>) -> Result<Option<String>, TargetError> {
         match self {
-            Target::Local | Target::WireguardFile(_) | Target::Csv(_) => Ok(None),
+            Target::Local | Target::WireguardFile(_) | Target::Csv(_) | Target::Openvpn(_) => {
+                Ok(None)
+            }
             Target::Snipeit(snipeit) => snipeit.apply(ctx).await,
             Target::Scim(scim) => scim.apply(ctx).await,
             Target::Ldap(target) => target.apply(ctx).await,

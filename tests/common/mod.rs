@@ -848,6 +848,8 @@ pub fn all_secrets(env: &TestEnv) -> (Vec<String>, Vec<String>, Vec<String>) {
                 "initial_password" => passwords.push(value),
                 "wireguard_private_key" => private.push(value),
                 "wireguard_preshared_key" => preshared.push(value),
+                "openvpn_key" => private.push(value),
+                "openvpn_cert" => {}
                 other => panic!("out/{username}/.secrets: unknown key {other}"),
             }
         }

@@ -1,0 +1,207 @@
+//! The certificate revocation list for the server's `crl-verify`: every
+//! revoked certificate that has not expired yet, signed by the CA, valid for
+//! `crl_days`. OpenVPN refuses every client once the CRL's next update has
+//! passed, so it is re-issued `crl_warn_days` before that.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use chrono::{DateTime, Duration, Utc};
+use rcgen::{CertificateRevocationListParams, RevocationReason, RevokedCertParams};
+
+use super::ca::{offset, timestamp, Authority};
+use crate::state::Certificate;
+
+/// What an existing CRL file says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrlFile {
+    pub next_update: Option<DateTime<Utc>>,
+    /// Revoked serials, lower-case hex.
+    pub serials: BTreeSet<String>,
+}
+
+/// Read a CRL file: `Ok(None)` when there is none, `Err` when it is not a CRL.
+pub fn read(path: &Path) -> Result<Option<CrlFile>, String> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&bytes).map_err(|_| "not a PEM file")?;
+    let (_, crl) =
+        x509_parser::parse_x509_crl(&pem.contents).map_err(|e| format!("not a CRL ({e})"))?;
+    Ok(Some(CrlFile {
+        next_update: crl.next_update().map(|t| timestamp(t.timestamp())),
+        serials: crl
+            .iter_revoked_certificates()
+            .map(|r| serial_hex(r.raw_serial()))
+            .collect(),
+    }))
+}
+
+/// The serials a CRL must list: revoked and not yet expired.
+pub fn due_serials(certificates: &[Certificate], now: DateTime<Utc>) -> BTreeSet<String> {
+    certificates
+        .iter()
+        .filter(|c| c.revoked.is_some() && c.not_after > now)
+        .map(|c| c.serial.clone())
+        .collect()
+}
+
+/// Why the CRL file must be written again, if it must.
+pub fn staleness(
+    file: Result<Option<CrlFile>, String>,
+    due: &BTreeSet<String>,
+    now: DateTime<Utc>,
+    warn_days: u32,
+) -> Option<String> {
+    match file {
+        Err(why) => Some(format!("unreadable: {why}")),
+        Ok(None) => Some("missing".into()),
+        Ok(Some(crl)) => match crl.next_update {
+            None => Some("has no next update".into()),
+            Some(next) if next <= now + Duration::days(i64::from(warn_days)) => Some(format!(
+                "its next update is due on {} (within {warn_days} days); an expired CRL locks every client out",
+                next.format("%Y-%m-%d %H:%M UTC")
+            )),
+            Some(_) if &crl.serials != due => Some(format!(
+                "lists {} revoked certificate(s), the state store {}",
+                crl.serials.len(),
+                due.len()
+            )),
+            Some(_) => None,
+        },
+    }
+}
+
+/// A new CRL (PEM) listing `certificates` that are revoked and not expired.
+pub fn build(
+    authority: &Authority,
+    certificates: &[Certificate],
+    now: DateTime<Utc>,
+    days: u32,
+) -> Result<String, String> {
+    let revoked_certs = certificates
+        .iter()
+        .filter(|c| c.not_after > now)
+        .filter_map(|c| {
+            let revoked = c.revoked?;
+            let serial = hex::decode(&c.serial).ok()?;
+            Some(RevokedCertParams {
+                serial_number: rcgen::SerialNumber::from_slice(&serial),
+                revocation_time: offset(revoked),
+                reason_code: Some(if c.superseded {
+                    RevocationReason::Superseded
+                } else {
+                    RevocationReason::CessationOfOperation
+                }),
+                invalidity_date: None,
+            })
+        })
+        .collect();
+    // The CRL number must only grow: the issue time in seconds does.
+    let number = now.timestamp().max(1).to_be_bytes();
+    let params = CertificateRevocationListParams {
+        this_update: offset(now - Duration::minutes(5)),
+        next_update: offset(now + Duration::days(i64::from(days))),
+        crl_number: rcgen::SerialNumber::from_slice(&number),
+        issuing_distribution_point: None,
+        revoked_certs,
+        key_identifier_method: authority.key_id(),
+    };
+    let crl = params
+        .signed_by(authority.issuer())
+        .map_err(|e| format!("cannot sign the CRL: {e}"))?;
+    crl.pem().map_err(|e| e.to_string())
+}
+
+/// Lower-case hex without leading zero bytes (DER may add one for the sign).
+fn serial_hex(raw: &[u8]) -> String {
+    let start = raw.iter().position(|b| *b != 0).unwrap_or(raw.len());
+    hex::encode(&raw[start..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use x509_parser::prelude::*;
+
+    fn authority(dir: &Path) -> Authority {
+        let (cert, key) = super::super::ca::create("CRL Test CA", Default::default(), 30).unwrap();
+        std::fs::write(dir.join("ca.crt"), cert).unwrap();
+        std::fs::write(dir.join("ca.key"), key).unwrap();
+        std::fs::set_permissions(dir.join("ca.key"), std::fs::Permissions::from_mode(0o600))
+            .unwrap();
+        Authority::load(&dir.join("ca.crt"), &dir.join("ca.key")).unwrap()
+    }
+
+    fn cert(serial: &str, days: i64, revoked: bool) -> Certificate {
+        let now = Utc::now();
+        Certificate {
+            serial: serial.into(),
+            person_id: "P1".into(),
+            not_after: now + Duration::days(days),
+            access_end: None,
+            revoked: revoked.then_some(now),
+            superseded: false,
+        }
+    }
+
+    #[test]
+    fn lists_revoked_unexpired_certificates_signed_by_the_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = authority(dir.path());
+        let now = Utc::now();
+        let certs = [
+            cert("0a01", 10, true),
+            cert("0b02", 10, false),
+            cert("0c03", -1, true),
+        ];
+        let pem = build(&ca, &certs, now, 30).unwrap();
+        std::fs::write(dir.path().join("crl.pem"), &pem).unwrap();
+        let file = read(&dir.path().join("crl.pem")).unwrap().unwrap();
+        assert_eq!(file.serials, BTreeSet::from(["0a01".to_string()]));
+        assert_eq!(file.serials, due_serials(&certs, now));
+        let next = file.next_update.unwrap();
+        assert!((next - (now + Duration::days(30))).num_seconds().abs() < 2);
+        // Signed by the CA's key.
+        let der = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+            .unwrap()
+            .1
+            .contents;
+        let (_, crl) = parse_x509_crl(&der).unwrap();
+        let ca_der = x509_parser::pem::parse_x509_pem(ca.cert_pem.as_bytes())
+            .unwrap()
+            .1
+            .contents;
+        let ca_cert = X509Certificate::from_der(&ca_der).unwrap().1;
+        assert_eq!(crl.issuer(), ca_cert.subject());
+        crl.verify_signature(ca_cert.public_key()).unwrap();
+    }
+
+    #[test]
+    fn is_stale_when_missing_out_of_date_or_due() {
+        let now = Utc::now();
+        let due = BTreeSet::from(["0a".to_string()]);
+        let fresh = |days: i64, serials: &[&str]| {
+            Ok(Some(CrlFile {
+                next_update: Some(now + Duration::days(days)),
+                serials: serials.iter().map(|s| s.to_string()).collect(),
+            }))
+        };
+        assert_eq!(staleness(fresh(30, &["0a"]), &due, now, 7), None);
+        assert!(staleness(Ok(None), &due, now, 7)
+            .unwrap()
+            .contains("missing"));
+        assert!(staleness(Err("x".into()), &due, now, 7)
+            .unwrap()
+            .contains("unreadable"));
+        assert!(staleness(fresh(30, &[]), &due, now, 7)
+            .unwrap()
+            .contains("lists 0"));
+        assert!(staleness(fresh(5, &["0a"]), &due, now, 7)
+            .unwrap()
+            .contains("next update is due"));
+    }
+}
