@@ -60,7 +60,9 @@ pub struct Shared<'a> {
     pub retry: RetryPolicy,
     pub progress: Progress,
     pub cancel: Arc<AtomicBool>,
-    pub bundles: BundleWriter<'a>,
+    pub bundles: Arc<BundleWriter<'a>>,
+    /// Low-priority threads that render and write the bundles.
+    pub render: super::background::Background,
     pub profiles: &'a crate::profile::ProfileSet,
     pub staff: BTreeMap<String, Person>,
     pub rotate: bool,
@@ -348,7 +350,7 @@ fn issue_certificate(
 async fn write_bundle(
     shared: &Shared<'static>,
     plan: &PersonPlan,
-    profile: &Profile,
+    profile: &'static Profile,
     secrets: &PersonSecrets,
 ) -> Result<()> {
     let person = shared
@@ -357,7 +359,11 @@ async fn write_bundle(
         .ok_or_else(|| anyhow::anyhow!("person {} is not in the staff list", plan.id))?;
     let context = shared.bundles.context(plan, person, profile, secrets);
     let fingerprint = shared.bundles.fingerprint(&context);
-    tokio::task::block_in_place(|| shared.bundles.write(&plan.username, profile, &context))?;
+    let (bundles, username) = (shared.bundles.clone(), plan.username.clone());
+    shared
+        .render
+        .run(move || bundles.write(&username, profile, &context))
+        .await?;
     shared
         .journal
         .write_all(vec![

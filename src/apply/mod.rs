@@ -1,6 +1,7 @@
 //! Applying a plan: lock, journal, execute, then write the files that are
 //! projections of the state store (server `wg0.conf`, directory LDIF).
 
+mod background;
 mod bundle;
 mod executor;
 pub mod fsutil;
@@ -100,13 +101,14 @@ pub fn run(
         retry: retry::RetryPolicy::from_env(),
         progress: progress::Progress::new(&settings.output, &totals, limiters.clone()),
         cancel: cancel.clone(),
-        bundles: BundleWriter {
+        bundles: Arc::new(BundleWriter {
             templates: &settings.templates,
             organisation: &settings.config.organisation,
             out_dir: settings.out_dir.clone(),
             servers,
             today: plan.today,
-        },
+        }),
+        render: background::Background::new(),
         profiles: &settings.profiles,
         staff: staff.into_iter().map(|p| (p.id.clone(), p)).collect(),
         rotate: options.rotate,
