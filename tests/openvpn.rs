@@ -21,45 +21,14 @@ use common::{describe, planned, SecretScanner, TestEnv, STAFF_COUNT};
 
 const APPLY: &[&str] = &["apply", "examples/staff.csv", "--yes", "--no-progress"];
 
-fn runs(program: &str, args: &[&str]) -> bool {
-    Command::new(program)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
 /// Whether the tools (and root, if asked) are here; if not, skip or fail.
 fn available(test: &str, need_root: bool) -> bool {
-    let mut missing = Vec::new();
-    if need_root && !is_root() {
-        missing.push("root");
-    }
-    if !runs("openssl", &["version"]) {
-        missing.push("openssl");
-    }
-    if !runs("openvpn", &["--version"]) {
-        missing.push("openvpn");
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    if std::env::var("HOMEBASE_REQUIRE_OPENVPN").is_ok_and(|v| v == "1") {
-        panic!(
-            "HOMEBASE_REQUIRE_OPENVPN=1 but missing: {}",
-            missing.join(", ")
-        );
-    }
-    eprintln!("skipping {test}: missing {}", missing.join(", "));
-    false
+    common::tools_available(
+        test,
+        "HOMEBASE_REQUIRE_OPENVPN",
+        need_root,
+        &[("openssl", "version"), ("openvpn", "--version")],
+    )
 }
 
 /// A site made by `homebase init --ca`, switched to OpenVPN: every profile

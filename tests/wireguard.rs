@@ -11,53 +11,10 @@ use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::wg::strip;
 use common::{conf_value, wg_pubkey, ServerPeer, TestEnv, STAFF_COUNT};
 
 const APPLY: &[&str] = &["apply", "examples/staff.csv", "--yes", "--no-progress"];
-
-fn runs(program: &str, args: &[&str]) -> bool {
-    Command::new(program)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-/// Whether the tools are here; if not, skip (or fail when they are required).
-fn wireguard_available() -> bool {
-    let mut missing = Vec::new();
-    if !is_root() {
-        missing.push("root");
-    }
-    for (tool, args) in [
-        ("wg", &["--version"][..]),
-        ("wireguard-go", &["--version"]),
-        ("ip", &["-V"]),
-    ] {
-        if !runs(tool, args) {
-            missing.push(tool);
-        }
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    if std::env::var("HOMEBASE_REQUIRE_WG").is_ok_and(|v| v == "1") {
-        panic!("HOMEBASE_REQUIRE_WG=1 but missing: {}", missing.join(", "));
-    }
-    eprintln!(
-        "skipping the WireGuard test: missing {}",
-        missing.join(", ")
-    );
-    false
-}
 
 /// `wg ARGS`, which must succeed; its stdout.
 fn wg(args: &[&str]) -> String {
@@ -128,7 +85,7 @@ impl Interface {
             .expect("start wireguard-go");
         let mut interface = Interface { name, child };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !runs("wg", &["show", &interface.name]) {
+        while !common::runs("wg", &["show", &interface.name]) {
             let exited = interface.child.try_wait().expect("poll wireguard-go");
             assert!(
                 exited.is_none(),
@@ -164,34 +121,6 @@ impl Drop for Interface {
     }
 }
 
-/// A client config as `wg setconf` takes it: what `wg-quick strip` removes
-/// (Address, DNS, MTU), and the Endpoint replaced (or dropped).
-fn strip(config: &str, endpoint: Option<&str>) -> String {
-    let mut out = String::new();
-    for line in config.lines() {
-        let key = line
-            .split('=')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        match key.as_str() {
-            "address" | "dns" | "mtu" | "table" | "preup" | "postup" | "predown" | "postdown"
-            | "saveconfig" => {}
-            "endpoint" => {
-                if let Some(endpoint) = endpoint {
-                    out.push_str(&format!("Endpoint = {endpoint}\n"));
-                }
-            }
-            _ => {
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
-    }
-    out
-}
-
 /// `wg show IFACE DUMP-KIND` as peer key → value.
 fn show_per_peer(interface: &str, what: &str) -> BTreeMap<String, String> {
     wg(&["show", interface, what])
@@ -203,7 +132,7 @@ fn show_per_peer(interface: &str, what: &str) -> BTreeMap<String, String> {
 
 #[test]
 fn wg_accepts_the_server_and_client_configs_and_they_shake_hands() {
-    if !wireguard_available() {
+    if !common::wg::available("the WireGuard test") {
         return;
     }
     let env = TestEnv::new();

@@ -137,6 +137,21 @@ pub struct ServerPeer<'a> {
     pub address: IpAddr,
 }
 
+impl ServerPeer<'_> {
+    /// The peer's `[Peer]` block, tagged with its person (a blank line first).
+    pub fn write(&self, out: &mut String) {
+        let bits = if self.address.is_ipv4() { 32 } else { 128 };
+        let _ = writeln!(out, "\n# homebase: {}", self.person);
+        let _ = writeln!(out, "# user: {}", self.username);
+        let _ = writeln!(out, "[Peer]");
+        let _ = writeln!(out, "PublicKey = {}", self.public_key);
+        if let Some(psk) = self.preshared_key {
+            let _ = writeln!(out, "PresharedKey = {psk}");
+        }
+        let _ = writeln!(out, "AllowedIPs = {}/{bits}", self.address);
+    }
+}
+
 /// The whole server file: `[Interface]` then one `[Peer]` per person, in the
 /// order given (by address), each tagged with a `# homebase: ID` comment.
 /// `foreign` peers (not homebase's) are kept as they were.
@@ -156,15 +171,7 @@ pub fn render(
     let _ = writeln!(out, "ListenPort = {}", config.listen_port);
     let _ = writeln!(out, "# Address = {}", config.address);
     for peer in peers {
-        let bits = if peer.address.is_ipv4() { 32 } else { 128 };
-        let _ = writeln!(out, "\n# homebase: {}", peer.person);
-        let _ = writeln!(out, "# user: {}", peer.username);
-        let _ = writeln!(out, "[Peer]");
-        let _ = writeln!(out, "PublicKey = {}", peer.public_key);
-        if let Some(psk) = peer.preshared_key {
-            let _ = writeln!(out, "PresharedKey = {psk}");
-        }
-        let _ = writeln!(out, "AllowedIPs = {}/{bits}", peer.address);
+        peer.write(&mut out);
     }
     for peer in foreign {
         let _ = writeln!(out, "\n[Peer]");

@@ -355,6 +355,46 @@ fn walk(dir: &Path, f: &mut dyn FnMut(&Path, &fs::Metadata)) {
 }
 
 /// A file of the repository's `examples/`.
+/// Whether `program ARGS` runs and succeeds (a tool is installed).
+pub fn runs(program: &str, args: &[&str]) -> bool {
+    std::process::Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+pub fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Whether root (when needed) and the `tools` (program, version argument)
+/// are here; if not, skip `test` with a note — or fail when the environment
+/// variable `require` is 1 (CI has them all).
+pub fn tools_available(test: &str, require: &str, need_root: bool, tools: &[(&str, &str)]) -> bool {
+    let mut missing = Vec::new();
+    if need_root && !is_root() {
+        missing.push("root");
+    }
+    for (tool, arg) in tools {
+        if !runs(tool, &[arg]) {
+            missing.push(tool);
+        }
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    if std::env::var(require).is_ok_and(|v| v == "1") {
+        panic!("{require}=1 but missing: {}", missing.join(", "));
+    }
+    eprintln!("skipping {test}: missing {}", missing.join(", "));
+    false
+}
+
 pub fn read_example(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("examples")

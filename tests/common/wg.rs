@@ -8,38 +8,17 @@ use std::time::{Duration, Instant};
 /// Whether root and the tools are here; if not, skip with a note — or fail
 /// when `HOMEBASE_REQUIRE_WG=1` (CI has them).
 pub fn available(test: &str) -> bool {
-    let mut missing = Vec::new();
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !root {
-        missing.push("root");
-    }
-    for (tool, arg) in [
-        ("wg", "--version"),
-        ("wireguard-go", "--version"),
-        ("ip", "-V"),
-        ("ping", "-V"),
-    ] {
-        let ok = Command::new(tool)
-            .arg(arg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            missing.push(tool);
-        }
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    if std::env::var("HOMEBASE_REQUIRE_WG").is_ok_and(|v| v == "1") {
-        panic!("HOMEBASE_REQUIRE_WG=1 but missing: {}", missing.join(", "));
-    }
-    eprintln!("skipping {test}: missing {}", missing.join(", "));
-    false
+    super::tools_available(
+        test,
+        "HOMEBASE_REQUIRE_WG",
+        true,
+        &[
+            ("wg", "--version"),
+            ("wireguard-go", "--version"),
+            ("ip", "-V"),
+            ("ping", "-V"),
+        ],
+    )
 }
 
 /// A short unique suffix for names (interface names have 15 characters).

@@ -154,15 +154,14 @@ pub fn render(interface: &[String], managed: &[ManagedPeer], foreign: &[&ConfPee
         let _ = writeln!(out, "{line}");
     }
     for peer in managed {
-        let bits = if peer.address.is_ipv4() { 32 } else { 128 };
-        let _ = writeln!(out, "\n# homebase: {}", peer.person);
-        let _ = writeln!(out, "# user: {}", peer.username);
-        let _ = writeln!(out, "[Peer]");
-        let _ = writeln!(out, "PublicKey = {}", peer.public_key);
-        if let Some(psk) = peer.preshared_key {
-            let _ = writeln!(out, "PresharedKey = {}", psk.0);
+        crate::target::wireguard_file::ServerPeer {
+            person: peer.person,
+            username: peer.username,
+            public_key: peer.public_key,
+            preshared_key: peer.preshared_key.map(|psk| psk.0.as_str()),
+            address: peer.address,
         }
-        let _ = writeln!(out, "AllowedIPs = {}/{bits}", peer.address);
+        .write(&mut out);
     }
     for peer in foreign {
         let mut raw = peer.raw.clone();
