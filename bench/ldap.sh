@@ -18,11 +18,15 @@
 # folders while slapd syncs its database costs homebase seconds of kernel
 # time (inode allocation waits on the journal). The same run with homebase's
 # folder beside the databases is printed too.
-#   bench/ldap.sh [--no-full]
+# Each side runs ROUNDS times (default 5) into a fresh server and counts with
+# its median: one run is ~0.6 s, and single runs swing ±10 %.
+#
+#   bench/ldap.sh [--no-full]        ROUNDS=5
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 full=1
 [ "${1:-}" = "--no-full" ] && full=0
+ROUNDS=${ROUNDS:-5}
 
 cargo build --release --quiet --manifest-path "$root/Cargo.toml"
 bin="$root/target/release/homebase"
@@ -31,7 +35,9 @@ a="$work/slapd-homebase"
 b="$work/slapd-ldapadd"
 c="$work/slapd-full"
 cleanup() {
-  for d in "$a" "$b" "$c" "$work/slapd-same-disk"; do "$root/tests/servers/slapd.sh" stop "$d" || true; done
+  for d in "$a" "$b" "$c" "$work/slapd-same-disk" "$work"/round-*; do
+    [ -d "$d" ] && { "$root/tests/servers/slapd.sh" stop "$d" || true; }
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -107,11 +113,30 @@ entries=$(grep -c '^dn:' "$work/equivalent.ldif")
 . "$b/env"
 ldapadd_s=$(seconds ldapadd -x -H "$LDAP_URL" -D "$LDAP_ROOTDN" -w "$LDAP_ROOTPW" -f "$work/equivalent.ldif")
 
+# --- more rounds, each side into a fresh server; the medians count
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+hb_times=("$hb_s")
+add_times=("$ldapadd_s")
+for r in $(seq 2 "$ROUNDS"); do
+  "$root/tests/servers/slapd.sh" stop "$a" >/dev/null 2>&1 || true
+  "$root/tests/servers/slapd.sh" stop "$b" >/dev/null 2>&1 || true
+  a="$work/round-$r-homebase"
+  b="$work/round-$r-ldapadd"
+  SLAPD_PORT=3890 SLAPD_TLS_PORT=6360 "$root/tests/servers/slapd.sh" start "$a"
+  SLAPD_PORT=3892 SLAPD_TLS_PORT=6362 "$root/tests/servers/slapd.sh" start "$b"
+  rm -rf "$ws/.homebase" "$ws/out"
+  hb_times+=("$(cd "$ws" && seconds "$bin" apply staff.csv --yes --no-progress)")
+  add_times+=("$(seconds ldapadd -x -H "$LDAP_URL" -D "$LDAP_ROOTDN" -w "$LDAP_ROOTPW" -f "$work/equivalent.ldif")")
+done
+printf 'homebase runs: %s s; ldapadd runs: %s s\n' "${hb_times[*]}" "${add_times[*]}"
+hb_s=$(printf '%s\n' "${hb_times[@]}" | median)
+ldapadd_s=$(printf '%s\n' "${add_times[@]}" | median)
+
 hb_per_s=$(calc "1200 / $hb_s")
 ldapadd_per_s=$(calc "1200 / $ldapadd_s")
 ratio=$(calc "$hb_per_s / $ldapadd_per_s")
-printf 'homebase apply (directory only): %.2f s for 1200 accounts\n' "$hb_s"
-printf 'ldapadd of the same %d entries: %.2f s\n' "$entries" "$ldapadd_s"
+printf 'homebase apply (directory only): %.2f s for 1200 accounts (median)\n' "$hb_s"
+printf 'ldapadd of the same %d entries: %.2f s (median)\n' "$entries" "$ldapadd_s"
 
 # --- for context: homebase's folder on the databases' filesystem
 d="$work/slapd-same-disk"
