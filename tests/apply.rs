@@ -49,6 +49,24 @@ fn apply_writes_consistent_private_bundles_and_a_second_run_changes_nothing() {
         provisioned, promised,
         "apply did not carry out the plan it showed"
     );
+    // A phone scanning the QR code gets the client config (without comments).
+    for username in bundles.iter().step_by(200) {
+        let config =
+            std::fs::read_to_string(env.path().join(format!("out/{username}/wireguard.conf")))
+                .expect("client config");
+        let scanned = scan_qr(&env.path().join(format!("out/{username}/wireguard-qr.png")));
+        let expected: String = config
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(scanned, expected, "the QR code of {username}");
+        assert!(
+            scanned.contains("PrivateKey = "),
+            "{username}: no key in the QR code"
+        );
+    }
 
     env.run_expect(&["plan", "examples/staff.csv", "--detailed-exitcode"], 0);
     let before = env.files_snapshot("out");
@@ -688,4 +706,20 @@ fn a_saved_plan_is_applied_once_and_refused_when_stale() {
         before,
         "a refused plan changed files"
     );
+}
+
+/// Decode a bundle's QR code PNG as a phone would read it.
+fn scan_qr(path: &std::path::Path) -> String {
+    let mut decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(path).expect("QR code PNG"),
+    ));
+    decoder.set_transformations(png::Transformations::EXPAND);
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut pixels = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut pixels).expect("PNG pixels");
+    let (w, h) = (info.width as usize, info.height as usize);
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| pixels[y * w + x]);
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "{}: one QR code", path.display());
+    grids[0].decode().expect("a readable QR code").1
 }

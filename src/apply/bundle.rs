@@ -216,7 +216,7 @@ impl BundleWriter<'_> {
             let name = artifact.strip_suffix(".j2").unwrap_or(artifact);
             write_file(&dir, name, text.as_bytes())?;
             if name == "wireguard.conf" {
-                let png = super::qr::png(&text)?;
+                let png = super::qr::png(&super::qr::config_for_phone(&text))?;
                 write_file(&dir, "wireguard-qr.png", &png)?;
             }
         }

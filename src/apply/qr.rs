@@ -6,6 +6,23 @@ use fast_qr::{QRBuilder, ECL};
 const SCALE: usize = 4;
 const QUIET: usize = 4;
 
+/// What a phone's VPN app needs of a config: the lines without comments and
+/// blank lines. Fewer bytes make a smaller symbol (422 bytes → 326 for the
+/// shipped template: version 13 → 12), which phones read more easily and we
+/// encode faster (the mask search is most of a bundle's CPU).
+pub fn config_for_phone(config: &str) -> String {
+    let mut out = String::with_capacity(config.len());
+    for line in config.lines() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        out.push_str(trimmed);
+        out.push('\n');
+    }
+    out
+}
+
 /// Encode `text` as a black-on-white PNG (4 px per module, 4-module quiet zone).
 pub fn png(text: &str) -> Result<Vec<u8>> {
     let code = QRBuilder::new(text.as_bytes())
@@ -54,6 +71,15 @@ mod tests {
         let info = reader.info();
         assert_eq!(info.width, info.height);
         assert!(info.width >= (21 + 8) * 4);
+    }
+
+    #[test]
+    fn phones_get_the_config_without_comments() {
+        let config = "# WireGuard – Stadt\n# Anna (ameier)\n\n[Interface]\nPrivateKey = k\nAddress = 10.20.0.2/32\n\n[Peer]\nPublicKey = p\nEndpoint = [2001:db8::1]:51820\n";
+        assert_eq!(
+            super::config_for_phone(config),
+            "[Interface]\nPrivateKey = k\nAddress = 10.20.0.2/32\n[Peer]\nPublicKey = p\nEndpoint = [2001:db8::1]:51820\n"
+        );
     }
 
     #[test]
