@@ -267,22 +267,14 @@ impl TargetConfig {
         }
     }
 
-    /// Actions in flight when neither the target nor `-j` says: the live
-    /// WireGuard target batches concurrent peer changes into one `wg` call,
-    /// so it takes many at once.
-    pub fn default_max_concurrency(&self) -> Option<usize> {
-        match self {
-            TargetConfig::Wireguard(_) => Some(512),
-            _ => None,
-        }
-    }
-
     /// The hard ceiling of actions (and requests) in flight:
     /// `max_concurrency` or the kind's own default, capped by `-j`.
     pub fn ceiling(&self, jobs: Option<usize>) -> usize {
         let limits = self.limits();
-        match (limits.max_concurrency, self.default_max_concurrency()) {
-            (None, Some(default)) => jobs.map_or(default, |j| j.min(default)).max(1),
+        match (self, limits.max_concurrency) {
+            // The live WireGuard target batches concurrent peer changes into
+            // one `wg` call, so it takes many at once.
+            (TargetConfig::Wireguard(_), None) => jobs.map_or(512, |j| j.min(512)).max(1),
             _ => limits.ceiling(jobs),
         }
     }

@@ -77,10 +77,6 @@ impl Controller {
         self.limit as usize
     }
 
-    pub fn ceiling(&self) -> usize {
-        self.ceiling as usize
-    }
-
     /// How many times overload cut the limit.
     pub fn cuts(&self) -> u64 {
         self.cuts

@@ -5,5 +5,4 @@
 mod controller;
 mod limiter;
 
-pub use controller::{Controller, Signal};
-pub use limiter::{Limiter, Outcome, Permit, Snapshot, INITIAL};
+pub use limiter::{Limiter, Outcome, Permit, Snapshot};
