@@ -11,58 +11,22 @@ use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::wg::strip;
+use common::wg::{sh, strip};
 use common::{conf_value, wg_pubkey, ServerPeer, TestEnv, STAFF_COUNT};
 
 const APPLY: &[&str] = &["apply", "examples/staff.csv", "--yes", "--no-progress"];
 
-/// `wg ARGS`, which must succeed; its stdout.
+/// `wg ARGS`, which must succeed; its stdout, trimmed.
 fn wg(args: &[&str]) -> String {
     wg_with_input(args, None)
 }
 
 fn wg_with_input(args: &[&str], input: Option<&str>) -> String {
-    use std::io::Write;
-    let mut child = Command::new("wg")
-        .args(args)
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run wg");
-    if let Some(input) = input {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write to wg");
-    }
-    let out = child.wait_with_output().expect("wait for wg");
-    assert!(
-        out.status.success(),
-        "`wg {}` failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("UTF-8")
-        .trim()
-        .to_string()
+    sh("wg", args, input).trim().to_string()
 }
 
 fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "`ip {}` failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sh("ip", args, None);
 }
 
 /// A `wireguard-go` interface for this test only; stopped (by its PID) on drop.
