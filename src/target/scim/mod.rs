@@ -796,20 +796,31 @@ async fn patch_members(
 
 /// The PATCH operations of membership changes: one `add` with every new
 /// member, one `remove` per leaving member (RFC 7644 §3.5.2.2 filter path).
+/// A user changed twice in one batch counts once, with the last change (as
+/// in [`apply_member_changes`]): a batch can hold a change whose action gave
+/// up and was tried again, and a server may store a value added twice in one
+/// PATCH twice.
 pub fn member_operations(changes: &[MemberChange]) -> Vec<PatchOperation> {
-    let added: Vec<Value> = changes
+    let mut last: HashMap<&str, bool> = HashMap::new();
+    let mut order: Vec<&str> = Vec::new();
+    for change in changes {
+        if last.insert(&change.user_id, change.add).is_none() {
+            order.push(&change.user_id);
+        }
+    }
+    let added: Vec<Value> = order
         .iter()
-        .filter(|c| c.add)
-        .map(|c| json!({ "value": c.user_id }))
+        .filter(|id| last[*id])
+        .map(|id| json!({ "value": id }))
         .collect();
     let mut ops = Vec::new();
     if !added.is_empty() {
         ops.push(PatchOperation::add("members", Value::Array(added)));
     }
-    for change in changes.iter().filter(|c| !c.add) {
+    for user_id in order.iter().filter(|id| !last[*id]) {
         ops.push(PatchOperation::remove(format!(
             "members[{}]",
-            filter::eq("value", &change.user_id)
+            filter::eq("value", user_id)
         )));
     }
     ops

@@ -172,6 +172,29 @@ fn membership_changes_in_one_patch_with_escaped_removals() {
 }
 
 #[test]
+fn a_user_changed_twice_in_one_batch_counts_once_with_the_last_change() {
+    let change = |user_id: &str, add| MemberChange {
+        user_id: user_id.into(),
+        add,
+    };
+    let changes = vec![
+        change("a", true),
+        change("b", true),
+        change("a", true),
+        change("b", false),
+        change("c", false),
+        change("c", true),
+    ];
+    assert_eq!(
+        serde_json::to_value(member_operations(&changes)).unwrap(),
+        json!([
+            {"op": "add", "path": "members", "value": [{"value": "a"}, {"value": "c"}]},
+            {"op": "remove", "path": r#"members[value eq "b"]"#}
+        ])
+    );
+}
+
+#[test]
 fn put_keeps_foreign_attributes_and_sets_ours() {
     let mut a = account();
     a.enabled = false;
