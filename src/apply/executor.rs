@@ -25,6 +25,7 @@ use crate::input::Person;
 use crate::plan::{Action, Op, PersonPlan, PersonStatus, Resource};
 use crate::profile::{Profile, VpnKind};
 use crate::state::{Entry, EntryOutcome, Journal, ResourceKind, WriteOp};
+use crate::target::busy::Promise;
 use crate::target::{ActionContext, Target};
 
 /// One failed action, for the summary.
@@ -82,9 +83,10 @@ pub async fn execute(shared: Arc<Shared<'static>>, persons: Vec<PersonPlan>) -> 
             outcome.not_started += 1;
             continue;
         }
+        let holds = holds(&shared, &person);
         let shared = shared.clone();
         tasks.spawn(async move {
-            let result = run_person(&shared, &person).await;
+            let result = run_person(&shared, &person, holds).await;
             drop(permit);
             result
         });
@@ -106,6 +108,24 @@ pub async fn execute(shared: Arc<Shared<'static>>, persons: Vec<PersonPlan>) -> 
     outcome
 }
 
+/// Per target that batches writes across persons: the promise of this
+/// person's action there, taken as the person starts (see `Target::hold`).
+fn holds(shared: &Shared<'static>, person: &PersonPlan) -> Holds {
+    let mut holds = Holds::new();
+    for action in &person.actions {
+        if let Some(hold) = shared
+            .targets
+            .get(&action.target)
+            .and_then(|rt| rt.target.hold())
+        {
+            holds.entry(action.target.clone()).or_insert(hold);
+        }
+    }
+    holds
+}
+
+type Holds = BTreeMap<String, Promise>;
+
 fn needs_work(person: &PersonPlan) -> bool {
     person.has_changes()
         || (person.status == PersonStatus::Withdrawn
@@ -119,7 +139,7 @@ struct PersonOutcome {
     failed: Vec<FailedAction>,
 }
 
-async fn run_person(shared: &Shared<'static>, plan: &PersonPlan) -> PersonOutcome {
+async fn run_person(shared: &Shared<'static>, plan: &PersonPlan, holds: Holds) -> PersonOutcome {
     let mut out = PersonOutcome::default();
     let pin = WriteOp::PinPerson {
         id: plan.id.clone(),
@@ -141,8 +161,10 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan) -> PersonOutcom
                 secrets: &PersonSecrets::default(),
                 new_secrets: false,
             },
+            &holds,
         )
         .await;
+        drop(holds);
         let ok = collect(&mut out, plan, results);
         if ok {
             let _ = shared
@@ -231,7 +253,9 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan) -> PersonOutcom
         .iter()
         .filter(|a| matches!(a.resource, Resource::Account(_)) && (a.op != Op::Unchanged || rekey))
         .collect();
-    let results = run_all(shared, plan, accounts, &keys).await;
+    let results = run_all(shared, plan, accounts, &keys, &holds).await;
+    // The person's work on targets that batch across persons is over.
+    drop(holds);
     if !collect(&mut out, plan, results) {
         return out;
     }
@@ -242,7 +266,7 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan) -> PersonOutcom
         .filter(|a| !matches!(a.resource, Resource::Account(_) | Resource::Bundle(_)))
         .filter(|a| a.op != Op::Unchanged || (rekey && matches!(a.resource, Resource::VpnPeer(_))))
         .collect();
-    let results = run_all(shared, plan, rest, &keys).await;
+    let results = run_all(shared, plan, rest, &keys, &Holds::new()).await;
     if !collect(&mut out, plan, results) {
         return out;
     }
@@ -399,9 +423,10 @@ async fn run_all<'p>(
     plan: &'p PersonPlan,
     actions: Vec<&'p Action>,
     keys: &Keys<'_>,
+    holds: &Holds,
 ) -> Vec<(&'p Action, Option<String>)> {
     let futures = actions.into_iter().map(|action| async move {
-        let result = run_action(shared, plan, action, keys).await;
+        let result = run_action(shared, plan, action, keys, holds.get(&action.target)).await;
         let counter = if matches!(action.resource, Resource::License(_)) {
             "seats"
         } else {
@@ -442,6 +467,7 @@ async fn run_action(
     plan: &PersonPlan,
     action: &Action,
     keys: &Keys<'_>,
+    promise: Option<&Promise>,
 ) -> Result<(), String> {
     let runtime = shared.targets.get(&action.target);
     let context = ActionContext {
@@ -452,6 +478,7 @@ async fn run_action(
         secrets: keys.secrets,
         new_secrets: keys.new_secrets,
         profile: shared.profiles.get(&plan.profile),
+        promise,
     };
     let (result, _tries) = match runtime {
         Some(rt) => {

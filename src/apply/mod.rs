@@ -61,11 +61,17 @@ pub fn run(
                 },
             );
         }
+        // A kind that gates its requests and batches across persons bounds
+        // what the server sees, not how many persons wait for a batch.
+        let ceiling = match target.bounds_actions() {
+            true => config.ceiling(settings.jobs),
+            false => tokio::sync::Semaphore::MAX_PERMITS,
+        };
         targets.insert(
             name.clone(),
             TargetRuntime {
                 target,
-                limits: limit::Limits::new(config.ceiling(settings.jobs), limits.rate_limit),
+                limits: limit::Limits::new(ceiling, limits.rate_limit),
             },
         );
     }

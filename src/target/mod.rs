@@ -2,6 +2,7 @@
 //! plan's diff) and carries out actions, saying whether a failure is transient.
 //! A closed set of kinds (`config::TargetConfig`), no plug-in registry.
 
+pub mod busy;
 pub mod csv_stock;
 mod error;
 pub mod ldap;
@@ -84,6 +85,8 @@ pub struct ActionContext<'a> {
     pub new_secrets: bool,
     /// The person's profile, where it still exists (`delete_on_offboard`).
     pub profile: Option<&'a Profile>,
+    /// The executor's promise of this action (see `Target::hold`).
+    pub promise: Option<&'a busy::Promise>,
 }
 
 /// A target ready to read and to carry out actions. A closed set of kinds.
@@ -202,6 +205,25 @@ impl Target {
             Target::Snipeit(snipeit) => Some(snipeit.limiter()),
             _ => None,
         }
+    }
+
+    /// A promise that a person's action on this target is coming, for kinds
+    /// that batch writes across persons: they wait for promised actions
+    /// before writing a batch. Kept when the action starts; dropped when the
+    /// person will not get to it.
+    pub fn hold(&self) -> Option<busy::Promise> {
+        match self {
+            Target::Ldap(ldap) => Some(busy::Promise::new(ldap.hold())),
+            _ => None,
+        }
+    }
+
+    /// Whether the actions in flight need a bound of their own. Kinds whose
+    /// every request passes a gate (`limiter`) and that batch writes across
+    /// persons do not: an action waiting for its batch sends nothing, and
+    /// holding a place would keep the persons still to come out of the batch.
+    pub fn bounds_actions(&self) -> bool {
+        !matches!(self, Target::Ldap(_))
     }
 
     /// Carry out one action. `Ok(remote id)` where the system assigns one.

@@ -41,6 +41,7 @@ use crate::config::Area;
 use crate::error::Failure;
 use crate::plan::{Account, Observed, Op, Resource};
 use crate::settings::Settings;
+use crate::target::busy::{Busy, BusyCount};
 use crate::target::{ActionContext, TargetError};
 
 /// An account entry as read from the directory, flavour-neutral.
@@ -75,12 +76,23 @@ pub struct LdapTarget {
     pool: Pool,
     /// Containers and groups known to exist (normalised DNs).
     known: std::sync::Mutex<HashSet<String>>,
+    /// The groups were read (`read`): a group not known does not exist.
+    groups_read: std::sync::atomic::AtomicBool,
+    /// One at a time makes missing containers (the rest wait and see them).
+    making_containers: tokio::sync::Mutex<()>,
+    /// The actions at work (see `Target::hold`): batches wait for them.
+    busy: BusyCount,
     /// Group members waiting to be written, per group.
     batches: batch::Batches,
     uids: tokio::sync::Mutex<Option<UidAllocator>>,
 }
 
 impl LdapTarget {
+    /// A promise that an action is coming (see `Target::hold`).
+    pub fn hold(&self) -> Busy {
+        self.busy.busy()
+    }
+
     /// The gate of this target's operations in flight.
     pub fn limiter(&self) -> std::sync::Arc<crate::adaptive::Limiter> {
         self.pool.limiter().clone()
@@ -117,12 +129,16 @@ impl LdapTarget {
         let pool = Pool::open(&cfg, tls_config, limiter)
             .await
             .map_err(|e| connect_error(name, &cfg, e))?;
+        let busy = BusyCount::default();
         let target = LdapTarget {
             name: name.to_string(),
             cfg,
             pool,
             known: std::sync::Mutex::new(HashSet::new()),
-            batches: batch::Batches::default(),
+            groups_read: std::sync::atomic::AtomicBool::new(false),
+            making_containers: tokio::sync::Mutex::new(()),
+            batches: batch::Batches::new(busy.clone()),
+            busy,
             uids: tokio::sync::Mutex::new(None),
         };
         let mut conn = target.pool.get().await?;
@@ -166,6 +182,9 @@ impl LdapTarget {
             .iter()
             .map(|e| if ad { ad::parse(e) } else { openldap::parse(e) })
             .collect();
+        for f in &found {
+            self.remember(escape::split_first(&f.dn).1);
+        }
         let stored = observed.accounts.remove(&self.name).unwrap_or_default();
         let managed = managed_groups(settings, &stored);
         let groups_base = self.groups_container();
@@ -184,6 +203,11 @@ impl LdapTarget {
                 .search_all(&groups_base, openldap::GROUP_FILTER, &["member"])
                 .await
                 .map_err(|e| anyhow!("{}", classify(&groups_base, e)))?;
+            for group in &groups {
+                self.remember(&group.dn);
+            }
+            self.groups_read
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             for group in &groups {
                 let Some(name) = group_name(&group.dn, &groups_base, &managed) else {
                     continue;
@@ -283,9 +307,15 @@ impl LdapTarget {
         let Resource::Account(account) = &ctx.action.resource else {
             return Ok(None);
         };
+        // At work for the length of this call (not while the executor waits
+        // to retry it): the executor's promise is kept.
+        let busy = self.busy.busy();
+        if let Some(promise) = ctx.promise {
+            promise.keep();
+        }
         match ctx.action.op {
-            Op::Create => self.create(ctx, account).await.map(Some),
-            Op::Update => self.update(ctx, account).await.map(Some),
+            Op::Create => self.create(ctx, account, &busy).await.map(Some),
+            Op::Update => self.update(ctx, account, &busy).await.map(Some),
             Op::Unchanged if ctx.new_secrets => self.reset_password(ctx).await.map(Some),
             Op::Unchanged => Ok(ctx.action.remote_id.clone()),
             Op::Remove => self.remove(ctx, account).await,
@@ -296,6 +326,7 @@ impl LdapTarget {
         &self,
         ctx: &ActionContext<'_>,
         account: &Account,
+        busy: &Busy,
     ) -> Result<String, TargetError> {
         let dn = self.user_dn(&account.username, account.ou.as_deref());
         let posix = match &self.cfg.posix {
@@ -314,7 +345,14 @@ impl LdapTarget {
             Flavour::Openldap => openldap::new_entry(&new),
             Flavour::ActiveDirectory => ad::new_entry(&new),
         };
+        // A container not seen yet is made first, once, rather than found
+        // missing by every add that goes into it.
+        let parent = escape::split_first(&dn).1;
         let mut parent_made = false;
+        if !self.is_known(parent) {
+            self.ensure_container(parent).await?;
+            parent_made = true;
+        }
         loop {
             let mut conn = self.conn(&dn).await?;
             match conn.add(&dn, attrs.clone()).await {
@@ -331,15 +369,36 @@ impl LdapTarget {
                 Err(e) => return Err(classify(&dn, e)),
             }
         }
-        self.join_groups(&account.groups, &dn).await?;
+        self.join_groups(&account.groups, &dn, busy).await?;
         Ok(dn)
     }
 
     /// Join every group at once: the person waits for the slowest batch,
-    /// not for the sum of them.
-    async fn join_groups(&self, groups: &[String], dn: &str) -> Result<(), TargetError> {
-        let joins = groups.iter().map(|group| self.add_member(group, dn));
-        futures::future::join_all(joins).await.into_iter().collect()
+    /// not for the sum of them. Adds to one group from concurrent actions
+    /// are written together (see `batch.rs`); "already a member" is success.
+    async fn join_groups(
+        &self,
+        groups: &[String],
+        dn: &str,
+        busy: &Busy,
+    ) -> Result<(), TargetError> {
+        let names: HashMap<String, &str> = groups
+            .iter()
+            .map(|g| (self.group_dn(g), g.as_str()))
+            .collect();
+        let items = names
+            .keys()
+            .map(|group_dn| (group_dn.clone(), dn.to_string()))
+            .collect();
+        let write = |group_dn: String, members: Vec<String>| {
+            let group = names.get(&group_dn).copied().unwrap_or_default();
+            async move { self.add_members(group, &group_dn, members).await }
+        };
+        self.batches
+            .submit(busy, items, write)
+            .await
+            .into_iter()
+            .collect()
     }
 
     /// An entry at our DN exists: ours (same staff id) from an interrupted
@@ -382,6 +441,7 @@ impl LdapTarget {
         &self,
         ctx: &ActionContext<'_>,
         account: &Account,
+        busy: &Busy,
     ) -> Result<String, TargetError> {
         let ad = self.cfg.flavour == Flavour::ActiveDirectory;
         let mut dn = self.locate(ctx).await?.ok_or_else(|| {
@@ -424,11 +484,11 @@ impl LdapTarget {
         }
         if moves {
             dn = self
-                .move_account(&dn, account, old_groups.as_deref())
+                .move_account(&dn, account, old_groups.as_deref(), busy)
                 .await?;
         }
         if let Some(old) = old_groups {
-            self.join_groups(&account.groups, &dn).await?;
+            self.join_groups(&account.groups, &dn, busy).await?;
             for group in old.iter().filter(|g| !account.groups.contains(g)) {
                 self.remove_member(group, &dn).await?;
             }
@@ -443,6 +503,7 @@ impl LdapTarget {
         dn: &str,
         account: &Account,
         old_groups: Option<&[String]>,
+        busy: &Busy,
     ) -> Result<String, TargetError> {
         let parent = self.container_dn(account.ou.as_deref());
         let (rdn, current_parent) = escape::split_first(dn);
@@ -461,7 +522,8 @@ impl LdapTarget {
             for group in groups {
                 self.remove_member(group, dn).await?;
                 if account.groups.contains(group) {
-                    self.add_member(group, &new_dn).await?;
+                    self.join_groups(std::slice::from_ref(group), &new_dn, busy)
+                        .await?;
                 }
             }
         }
@@ -524,17 +586,6 @@ impl LdapTarget {
         Ok(Some(dn))
     }
 
-    /// Add a member; "already a member" is success. Adds to one group from
-    /// concurrent actions are written together (see `batch.rs`).
-    async fn add_member(&self, group: &str, user_dn: &str) -> Result<(), TargetError> {
-        let group_dn = self.group_dn(group);
-        self.batches
-            .submit(&group_dn, user_dn.to_string(), |members| {
-                self.add_members(group, &group_dn, members)
-            })
-            .await
-    }
-
     /// Add members in one modify. A missing group is created with them. A
     /// batch the server refuses is tried member by member, so one person's
     /// problem stays theirs.
@@ -563,6 +614,15 @@ impl LdapTarget {
     ) -> Result<(), TargetError> {
         let values: HashSet<Vec<u8>> = members.iter().map(|m| m.as_bytes().to_vec()).collect();
         let mut created = false;
+        // A group the read did not find is new: add it with its members.
+        let absent =
+            self.groups_read.load(std::sync::atomic::Ordering::Relaxed) && !self.is_known(group_dn);
+        if absent && self.cfg.create_missing {
+            if self.create_group(group, group_dn, members).await? {
+                return Ok(());
+            }
+            created = true;
+        }
         loop {
             let mods = vec![Mod::Add(b"member".to_vec(), values.clone())];
             let mut conn = self.conn(group_dn).await?;
@@ -679,6 +739,7 @@ impl LdapTarget {
     /// Make sure `dn` and the `ou=` containers above it (below the base)
     /// exist, creating the missing ones if allowed.
     async fn ensure_container(&self, dn: &str) -> Result<(), TargetError> {
+        let _one_at_a_time = self.making_containers.lock().await;
         let mut chain = Vec::new();
         let mut current = dn.to_string();
         while !current.is_empty() && !same_dn(&current, &self.cfg.base_dn) {
