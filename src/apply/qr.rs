@@ -208,15 +208,19 @@ mod masks {
             // stretch of L − 1 equal neighbours; bits where 4 such begin count
             // L − 4 … minus one, plus 2 for each stretch (its first such bit).
             let eq = !(r ^ (r >> 1)) & pairs;
-            let four = eq & (eq >> 1) & (eq >> 2) & (eq >> 3);
+            let two = eq & (eq >> 1);
+            let four = two & (two >> 2);
             score += four.count_ones() + 2 * (four & !(four << 1)).count_ones();
             // N3: dark-light-dark³-light-dark with 4 light modules before or
-            // after it (outside the symbol counts as light): 40 each.
+            // after it (outside the symbol counts as light): 40 each. Bit i
+            // of `dark3` / `light4`: the 3 / 4 modules from i on are dark / light.
             let l = !r;
-            let finder = r & (l >> 1) & (r >> 2) & (r >> 3) & (r >> 4) & (l >> 5) & (r >> 6);
-            let before = (l << 1) & (l << 2) & (l << 3) & (l << 4);
-            let after = (l >> 7) & (l >> 8) & (l >> 9) & (l >> 10);
-            score += 40 * (finder & (before | after) & starts).count_ones();
+            let dark3 = r & (r >> 1) & (r >> 2);
+            let light2 = l & (l >> 1);
+            let light4 = light2 & (light2 >> 2);
+            let finder = r & (l >> 1) & (dark3 >> 2) & (l >> 5) & (r >> 6);
+            let lit = (light4 << 4) | (light4 >> 7);
+            score += 40 * (finder & lit & starts).count_ones();
         }
         score
     }
