@@ -9,7 +9,7 @@
 //! bit rows and the penalty rules (N1 runs, N2 blocks, N3 finder lookalikes,
 //! N4 balance) popcounts over them, scored exactly as the crate scores
 //! (`picks_the_same_mask_as_the_qrcode_crate` holds us to its symbols):
-//! 0.05 ms a symbol, encoding included.
+//! 0.04 ms a symbol, encoding included.
 
 use std::cell::RefCell;
 
