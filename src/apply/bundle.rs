@@ -46,9 +46,7 @@ impl BundleWriter<'_> {
     /// Write the secrets file first: whatever is journaled after it can be recovered.
     pub fn write_secrets(&self, username: &str, secrets: &PersonSecrets) -> Result<()> {
         let dir = self.dir(username);
-        if !self.out_dir.is_dir() {
-            private_dir(&self.out_dir, 0o700)?;
-        }
+        // Made with its parents (the output folder too, if new), all 0700.
         private_dir(&dir, 0o700)?;
         write_if_changed(
             &dir.join(SECRETS_FILE),
@@ -205,13 +203,14 @@ impl BundleWriter<'_> {
         if !dir.is_dir() {
             private_dir(&dir, 0o700)?;
         }
+        let value = Templates::value(context);
         for artifact in &profile.artifacts {
             if artifact.starts_with("wireguard") && context.vpn.is_none() {
                 continue;
             }
             let text = self
                 .templates
-                .render(artifact, context)
+                .render_value(artifact, &value)
                 .with_context(|| format!("template {artifact} for {username}"))?;
             let name = artifact.strip_suffix(".j2").unwrap_or(artifact);
             write_file(&dir, name, text.as_bytes())?;

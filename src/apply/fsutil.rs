@@ -1,34 +1,48 @@
 //! Atomic, permission-aware file writes: a reader (or a crash) never sees half a file.
+//!
+//! An apply writes six files for each person, so each write makes no more
+//! system calls than it needs: no check that the folder exists before it
+//! (creating the temporary file tells), no `getcwd` for a relative path (the
+//! working directory, read once: homebase never changes it), and no `chmod`
+//! after a file or folder is created with its mode, unless the umask took
+//! bits of it.
 
-use std::io::Write;
+use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use anyhow::{Context, Result};
 
 /// Write `bytes` to `path` via a temporary file in the same folder and a rename,
 /// so a killed process never leaves half a file. `mode` sets the permissions
-/// before any byte is written (0600 for secrets). The data is not fsynced:
-/// the state store (SQLite) is the durable record; files are re-derived from it.
+/// before any byte is written (0600 for secrets; 0644 when `None`). The data is
+/// not fsynced: the state store (SQLite) is the durable record; files are
+/// re-derived from it.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    if !dir.is_dir() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let mut tmp = tempfile::Builder::new()
+    let dir = absolute(dir);
+    let mode = mode.unwrap_or(0o644);
+    let mut builder = tempfile::Builder::new();
+    builder
         .prefix(".homebase-")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    // tempfile creates files 0600; widen only where asked.
-    if let Some(mode) = mode {
+        .permissions(std::fs::Permissions::from_mode(mode));
+    let mut tmp = match builder.tempfile_in(&dir) {
+        Err(err) if err.kind() == ErrorKind::NotFound => {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            builder.tempfile_in(&dir)
+        }
+        other => other,
+    }
+    .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    // Created with `mode` less the umask: put back what the umask took.
+    if umask().is_none_or(|umask| umask & mode != 0) {
         tmp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(mode))?;
-    } else {
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
     }
     tmp.write_all(bytes)?;
     tmp.persist(path)
@@ -36,15 +50,48 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> 
     Ok(())
 }
 
+/// `path`, made absolute against the working directory as it was first read.
+fn absolute(path: &Path) -> std::borrow::Cow<'_, Path> {
+    static CWD: OnceLock<Option<PathBuf>> = OnceLock::new();
+    if path.is_absolute() {
+        return path.into();
+    }
+    match CWD.get_or_init(|| std::env::current_dir().ok()) {
+        Some(cwd) => cwd.join(path).into(),
+        None => path.into(),
+    }
+}
+
+/// The process's umask, from `/proc/self/status` (Linux 4.7+); `None` when
+/// unknown. Read once: homebase never changes it.
+fn umask() -> Option<u32> {
+    static UMASK: OnceLock<Option<u32>> = OnceLock::new();
+    *UMASK.get_or_init(|| {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+        u32::from_str_radix(line.trim(), 8).ok()
+    })
+}
+
 /// Create a folder (and parents) with `mode`, and tighten it if it exists.
 pub fn private_dir(path: &Path, mode: u32) -> Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(mode)
-        .create(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .with_context(|| format!("cannot set permissions of {}", path.display()))?;
+    let created = match std::fs::DirBuilder::new().mode(mode).create(path) {
+        Ok(()) => true,
+        Err(err) if err.kind() == ErrorKind::AlreadyExists => false,
+        Err(_) => {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(mode)
+                .create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            false
+        }
+    };
+    // A folder made just now has `mode` unless the umask took bits of it.
+    if !created || umask().is_none_or(|umask| umask & mode != 0) {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot set permissions of {}", path.display()))?;
+    }
     Ok(())
 }
 
@@ -56,4 +103,67 @@ pub fn write_if_changed(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<
     }
     write_atomic(path, bytes, mode)?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn writes_with_the_mode_into_new_folders() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("a/b/secret");
+        write_atomic(&path, b"x", Some(0o600)).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"x");
+        assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+        let public = root.path().join("public");
+        write_atomic(&public, b"y", None).unwrap();
+        assert_eq!(std::fs::metadata(&public).unwrap().mode() & 0o777, 0o644);
+        // Replaced, not appended; no temporary file left behind.
+        write_atomic(&path, b"z", Some(0o640)).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"z");
+        assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o640);
+        let names: Vec<_> = std::fs::read_dir(root.path().join("a/b"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["secret"]);
+    }
+
+    #[test]
+    fn unchanged_content_is_not_rewritten() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("f");
+        assert!(write_if_changed(&path, b"same", Some(0o600)).unwrap());
+        let before = std::fs::metadata(&path).unwrap();
+        assert!(!write_if_changed(&path, b"same", Some(0o600)).unwrap());
+        let after = std::fs::metadata(&path).unwrap();
+        assert_eq!(
+            (before.ino(), before.mtime_nsec()),
+            (after.ino(), after.mtime_nsec())
+        );
+        assert!(write_if_changed(&path, b"other", Some(0o600)).unwrap());
+    }
+
+    #[test]
+    fn private_dirs_are_made_and_tightened() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("out/person");
+        private_dir(&dir, 0o700).unwrap();
+        for d in [&dir, &root.path().join("out")] {
+            assert_eq!(std::fs::metadata(d).unwrap().mode() & 0o777, 0o700);
+        }
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        private_dir(&dir, 0o700).unwrap();
+        assert_eq!(std::fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
+    }
+
+    #[test]
+    fn reads_the_umask() {
+        // Whatever it is, it is an octal of permission bits.
+        if let Some(umask) = umask() {
+            assert_eq!(umask & !0o777, 0);
+        }
+    }
 }

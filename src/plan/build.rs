@@ -904,6 +904,8 @@ impl<'a> Pools<'a> {
 struct Stock<'a> {
     observed: &'a Observed,
     free: BTreeMap<String, BTreeMap<(String, String), VecDeque<&'a StockItem>>>,
+    /// Per target, the items each person holds, in stock order.
+    held: BTreeMap<&'a str, std::collections::HashMap<&'a str, Vec<&'a StockItem>>>,
     /// (target, kind, model or "any model") → persons who got too few.
     missing: BTreeMap<(String, String, String), (u64, Vec<String>)>,
     assigned: BTreeMap<(String, String), u64>,
@@ -927,9 +929,20 @@ impl<'a> Stock<'a> {
                     .push_back(item);
             }
         }
+        let mut held: BTreeMap<&str, std::collections::HashMap<&str, Vec<&StockItem>>> =
+            BTreeMap::new();
+        for (target, items) in &observed.stock {
+            let by_person = held.entry(target.as_str()).or_default();
+            for item in items {
+                if let Some(id) = item.assigned_to.as_deref() {
+                    by_person.entry(id).or_default().push(item);
+                }
+            }
+        }
         Stock {
             observed,
             free,
+            held,
             missing: BTreeMap::new(),
             assigned: BTreeMap::new(),
         }
@@ -937,15 +950,10 @@ impl<'a> Stock<'a> {
 
     fn devices_for(&mut self, target: &str, id: &str, profile: &Profile) -> Vec<Action> {
         let mut held: Vec<&StockItem> = self
-            .observed
-            .stock
+            .held
             .get(target)
-            .map(|items| {
-                items
-                    .iter()
-                    .filter(|i| i.assigned_to.as_deref() == Some(id))
-                    .collect()
-            })
+            .and_then(|by_person| by_person.get(id))
+            .cloned()
             .unwrap_or_default();
         held.sort_by(|a, b| a.asset_tag.cmp(&b.asset_tag));
         let mut actions = Vec::new();

@@ -81,6 +81,21 @@ impl Templates {
     /// Render one template. Errors name the template file and line
     /// (`Templates::problem` turns one into a [`Problem`]).
     pub fn render(&self, name: &str, context: &BundleContext) -> Result<String, minijinja::Error> {
+        self.render_value(name, &Self::value(context))
+    }
+
+    /// A context as the templates see it: converted once for all of a
+    /// bundle's templates rather than once each.
+    pub fn value(context: &BundleContext) -> minijinja::Value {
+        minijinja::Value::from_serialize(context)
+    }
+
+    /// Render one template with a context made by [`Templates::value`].
+    pub fn render_value(
+        &self,
+        name: &str,
+        context: &minijinja::Value,
+    ) -> Result<String, minijinja::Error> {
         self.env.get_template(name)?.render(context)
     }
 
