@@ -64,6 +64,10 @@ pub struct Shared<'a> {
     pub bundles: Arc<BundleWriter<'a>>,
     /// Low-priority threads that render and write the bundles.
     pub render: super::background::Background,
+    /// Persons preparing their secrets at once (file work and key
+    /// generation, off the runtime's workers): one per CPU, so that a wave of
+    /// persons does not start a thread each.
+    pub preparing: Semaphore,
     pub profiles: &'a crate::profile::ProfileSet,
     pub staff: BTreeMap<String, Person>,
     pub rotate: bool,
@@ -203,9 +207,12 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan, holds: Holds) -
         Resource::VpnPeer(p) if a.op != Op::Remove => p.adopted_key.clone(),
         _ => None,
     });
-    let (secrets, issued) = match tokio::task::block_in_place(|| {
+    let preparing = shared.preparing.acquire().await;
+    let prepared = tokio::task::block_in_place(|| {
         prepare_secrets(shared, plan, profile, fresh, adopted_key.is_some())
-    }) {
+    });
+    drop(preparing);
+    let (secrets, issued) = match prepared {
         Ok(s) => s,
         Err(err) => {
             out.failed

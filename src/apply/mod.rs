@@ -115,6 +115,9 @@ pub fn run(
             today: plan.today,
         }),
         render: background::Background::new(),
+        preparing: tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        ),
         profiles: &settings.profiles,
         staff: staff.into_iter().map(|p| (p.id.clone(), p)).collect(),
         rotate: options.rotate,
