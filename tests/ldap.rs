@@ -561,6 +561,41 @@ fn openldap_provisions_the_example_staff() {
 
 /// An existing `jmueller` makes the new Jürgen Müller `jmueller2` and stays
 /// as it was; hostile names are stored literally.
+/// An account that carries a person's staff id but is not on homebase's
+/// books (the state store was lost, or it was made by hand): the plan names
+/// it before a second account is made, and says nothing of the others.
+#[test]
+fn openldap_plan_warns_before_a_second_account() {
+    let Some(slapd) = Slapd::start() else { return };
+    let suffix = slapd.suffix().to_string();
+    slapd.add(&format!(
+        "dn: ou=Benutzer,{suffix}\nobjectClass: organizationalUnit\nou: Benutzer\n\n\
+         dn: uid=evogel,ou=Benutzer,{suffix}\nobjectClass: inetOrgPerson\nuid: evogel\n\
+         cn: Eva Vogel\nsn: Vogel\nemployeeNumber: V1\n"
+    ));
+    let ws = Workspace::new(&slapd.target_yaml(), &slapd.env["LDAP_ROOTPW"]);
+    std::fs::write(
+        ws.path("staff.csv"),
+        "id,given_name,family_name,email,department\n\
+         V1,Eva,Vogel,eva.vogel@musterstadt.example,Kämmerei\n\
+         V2,Otto,Vogel,otto.vogel@musterstadt.example,Kämmerei\n",
+    )
+    .expect("staff");
+    let plan = ws.plan_json();
+    let warnings: Vec<&Value> = plan["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .filter(|w| w["kind"] == "unmanaged")
+        .collect();
+    assert_eq!(warnings.len(), 1, "{:#}", plan["warnings"]);
+    assert_eq!(warnings[0]["persons"], serde_json::json!(["V1"]));
+    let message = text(&warnings[0]["message"]);
+    assert!(message.contains("V1 has \"evogel\""), "{message}");
+    // Otto's new account is nobody's second: not named.
+    assert!(!message.contains("V2"), "{message}");
+}
+
 #[test]
 fn openldap_collisions_and_hostile_names() {
     let Some(slapd) = Slapd::start() else { return };

@@ -91,6 +91,47 @@ struct Ordered<'a> {
     profile: &'a Profile,
 }
 
+/// Per directory target, the persons about to get an account although the
+/// directory holds one with their staff id that is not on our books: the new
+/// one would be their second. Named so that a reviewer stops the run.
+fn second_accounts(observed: &Observed, persons: &[PersonPlan]) -> Vec<Warning> {
+    let mut found: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
+    for person in persons {
+        for action in person.actions.iter().filter(|a| a.op == Op::Create) {
+            let existing = observed
+                .unmanaged_accounts
+                .get(&action.target)
+                .and_then(|accounts| accounts.get(&person.id));
+            if let (Resource::Account(_), Some(existing)) = (&action.resource, existing) {
+                found
+                    .entry(action.target.as_str())
+                    .or_default()
+                    .push((person.id.as_str(), existing.as_str()));
+            }
+        }
+    }
+    found
+        .into_iter()
+        .map(|(target, pairs)| {
+            let examples: Vec<String> = pairs
+                .iter()
+                .take(3)
+                .map(|(id, existing)| format!("{id} has \"{existing}\""))
+                .collect();
+            Warning {
+                kind: WarningKind::Unmanaged,
+                message: format!(
+                    "directory \"{target}\": {} person(s) to be created already have an account there carrying their staff id that homebase does not manage ({}{}); the new accounts would be second ones — remove or rename the existing accounts first, or restore the state store that manages them",
+                    pairs.len(),
+                    examples.join(", "),
+                    if pairs.len() > 3 { ", …" } else { "" }
+                ),
+                persons: pairs.iter().map(|(id, _)| id.to_string()).collect(),
+            }
+        })
+        .collect()
+}
+
 pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
     let config = input.config;
     let observed = input.observed;
@@ -390,6 +431,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
         }
     }
 
+    warnings.extend(second_accounts(observed, &persons));
     for person in &mut persons {
         for action in &mut person.actions {
             action.remote_id = observed

@@ -76,6 +76,9 @@ pub enum WarningKind {
     Offboarded,
     /// An OpenVPN CRL lapses soon (an expired CRL locks every client out).
     Crl,
+    /// New accounts for persons the directory already has an account for
+    /// (carrying their staff id) that homebase does not manage.
+    Unmanaged,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

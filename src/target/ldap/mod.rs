@@ -245,6 +245,16 @@ impl LdapTarget {
             }
         }
         let ours: HashSet<usize> = chosen.values().copied().collect();
+        let unmanaged: BTreeMap<String, String> = found
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !ours.contains(i))
+            .filter_map(|(_, f)| {
+                let id = f.staff_id.clone()?;
+                (!chosen.contains_key(id.as_str()))
+                    .then(|| (id, f.username.clone().unwrap_or_else(|| f.dn.clone())))
+            })
+            .collect();
         let foreign: BTreeSet<String> = found
             .iter()
             .enumerate()
@@ -299,6 +309,11 @@ impl LdapTarget {
             .entry(self.name.clone())
             .or_default()
             .extend(foreign);
+        if !unmanaged.is_empty() {
+            observed
+                .unmanaged_accounts
+                .insert(self.name.clone(), unmanaged);
+        }
         Ok(())
     }
 
