@@ -207,23 +207,29 @@ impl Target {
         }
     }
 
-    /// A promise that a person's action on this target is coming, for kinds
-    /// that batch writes across persons: they wait for promised actions
-    /// before writing a batch. Kept when the action starts; dropped when the
-    /// person will not get to it.
-    pub fn hold(&self) -> Option<busy::Promise> {
+    /// For kinds that batch writes across persons: the count of their
+    /// actions at work, which a batch waits for (see `busy.rs`).
+    fn busy_count(&self) -> Option<&busy::BusyCount> {
         match self {
-            Target::Ldap(ldap) => Some(busy::Promise::new(ldap.hold())),
+            Target::Ldap(ldap) => Some(ldap.busy_count()),
             _ => None,
         }
     }
 
-    /// Whether the actions in flight need a bound of their own. Kinds whose
-    /// every request passes a gate (`limiter`) and that batch writes across
-    /// persons do not: an action waiting for its batch sends nothing, and
-    /// holding a place would keep the persons still to come out of the batch.
+    /// A promise that a person's action on this target is coming, for kinds
+    /// that batch writes across persons. Kept when the action starts;
+    /// dropped when the person will not get to it.
+    pub fn hold(&self) -> Option<busy::Promise> {
+        self.busy_count()
+            .map(|count| busy::Promise::new(count.busy()))
+    }
+
+    /// Whether the actions in flight need a bound of their own. Kinds that
+    /// batch across persons gate every request (`limiter`) and do not: an
+    /// action waiting for its batch sends nothing, and holding a place would
+    /// keep the persons still to come out of the batch.
     pub fn bounds_actions(&self) -> bool {
-        !matches!(self, Target::Ldap(_))
+        self.busy_count().is_none()
     }
 
     /// Carry out one action. `Ok(remote id)` where the system assigns one.

@@ -64,21 +64,9 @@ impl Batches {
         let mut waits = Vec::with_capacity(items.len());
         for (key, value) in items {
             let (tx, rx) = oneshot::channel();
-            let queue = match self.queues.lock() {
-                Ok(mut queues) => queues.entry(key.clone()).or_default().clone(),
-                Err(_) => {
-                    let _ = tx.send(Err(TargetError::permanent("batch lock poisoned")));
-                    waits.push((None, key, rx));
-                    continue;
-                }
-            };
-            match queue.pending.lock() {
-                Ok(mut pending) => pending.push((value, tx)),
-                Err(_) => {
-                    let _ = tx.send(Err(TargetError::permanent("batch lock poisoned")));
-                }
-            }
-            waits.push((Some(queue), key, rx));
+            let queue = lock(&self.queues).entry(key.clone()).or_default().clone();
+            lock(&queue.pending).push((value, tx));
+            waits.push((queue, key, rx));
         }
         // Every value is queued before this action stops counting: a batch
         // written the moment it does holds all of them.
@@ -93,7 +81,7 @@ impl Batches {
     /// Wait for one value: written by another waiter of its key, or by us.
     async fn wait<F, Fut>(
         &self,
-        queue: Option<Arc<Queue>>,
+        queue: Arc<Queue>,
         key: String,
         mut rx: oneshot::Receiver<Result<(), TargetError>>,
         write: &F,
@@ -102,9 +90,6 @@ impl Batches {
         F: Fn(String, Vec<String>) -> Fut,
         Fut: Future<Output = Result<(), TargetError>>,
     {
-        let Some(queue) = queue else {
-            return rx.await.unwrap_or_else(|_| Err(abandoned()));
-        };
         let writing = tokio::select! {
             biased;
             done = &mut rx => return done.unwrap_or_else(|_| Err(abandoned())),
@@ -115,10 +100,7 @@ impl Batches {
             done = &mut rx => return done.unwrap_or_else(|_| Err(abandoned())),
             () = self.busy.quiet() => {}
         }
-        let batch = match queue.pending.lock() {
-            Ok(mut pending) => std::mem::take(&mut *pending),
-            Err(_) => Vec::new(),
-        };
+        let batch = std::mem::take(&mut *lock(&queue.pending));
         if !batch.is_empty() {
             let (values, waiters): (Vec<String>, Vec<Waiter>) = batch.into_iter().unzip();
             let result = write(key, values).await;
@@ -129,6 +111,14 @@ impl Batches {
         drop(writing);
         rx.await.unwrap_or_else(|_| Err(abandoned()))
     }
+}
+
+/// The locks guard a push, a take or a map entry, which cannot leave them
+/// half done: a poisoned one is still sound.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn abandoned() -> TargetError {

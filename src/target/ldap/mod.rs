@@ -88,9 +88,9 @@ pub struct LdapTarget {
 }
 
 impl LdapTarget {
-    /// A promise that an action is coming (see `Target::hold`).
-    pub fn hold(&self) -> Busy {
-        self.busy.busy()
+    /// The actions at work, which the group batches wait for.
+    pub fn busy_count(&self) -> &BusyCount {
+        &self.busy
     }
 
     /// The gate of this target's operations in flight.
@@ -245,11 +245,10 @@ impl LdapTarget {
             }
         }
         let ours: HashSet<usize> = chosen.values().copied().collect();
+        // Entries with a staff id nobody on our books has.
         let unmanaged: BTreeMap<String, String> = found
             .iter()
-            .enumerate()
-            .filter(|(i, _)| !ours.contains(i))
-            .filter_map(|(_, f)| {
+            .filter_map(|f| {
                 let id = f.staff_id.clone()?;
                 (!chosen.contains_key(id.as_str()))
                     .then(|| (id, f.username.clone().unwrap_or_else(|| f.dn.clone())))
