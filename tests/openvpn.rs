@@ -138,6 +138,22 @@ impl Openvpn {
         }
     }
 
+    /// A client from the config file `config` in `dir`, without a tunnel
+    /// device or routes (no root needed for the client side).
+    fn client(config: &str, dir: &Path) -> Openvpn {
+        let args = [
+            "--config",
+            config,
+            "--dev",
+            "null",
+            "--ifconfig-noexec",
+            "--route-noexec",
+            "--verb",
+            "3",
+        ];
+        Openvpn::start(&args, dir)
+    }
+
     /// Wait for a line containing one of `wanted`; `None` when the process
     /// ended or `timeout` passed first.
     fn wait_for(&mut self, wanted: &[&str], timeout: Duration) -> Option<String> {
@@ -181,19 +197,7 @@ fn openvpn_accepts(config: &Path) -> Result<(), String> {
         .expect("a file name")
         .to_str()
         .expect("UTF-8");
-    let mut vpn = Openvpn::start(
-        &[
-            "--config",
-            name,
-            "--dev",
-            "null",
-            "--ifconfig-noexec",
-            "--route-noexec",
-            "--verb",
-            "3",
-        ],
-        dir,
-    );
+    let mut vpn = Openvpn::client(name, dir);
     match vpn.wait_for(&["link remote:"], Duration::from_secs(10)) {
         Some(_) => Ok(()),
         None => Err(vpn.tail()),
@@ -599,19 +603,7 @@ fn a_real_server_accepts_a_provisioned_client_and_refuses_it_after_offboarding()
     let (leaver, stayer) = (ids[3].clone(), ids[700].clone());
     let connect = |id: &str| -> (Option<String>, Openvpn) {
         let username = &promised[id].username;
-        let mut client = Openvpn::start(
-            &[
-                "--config",
-                "openvpn.ovpn",
-                "--dev",
-                "null",
-                "--ifconfig-noexec",
-                "--route-noexec",
-                "--verb",
-                "3",
-            ],
-            &env.join(format!("out/{username}")),
-        );
+        let mut client = Openvpn::client("openvpn.ovpn", &env.join(format!("out/{username}")));
         let done = client.wait_for(
             &["Initialization Sequence Completed"],
             Duration::from_secs(15),

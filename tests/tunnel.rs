@@ -32,17 +32,9 @@ fn live_config(env: &TestEnv, target: &str) {
     env.write("homebase.yaml", shipped.replace(SHIPPED_TARGET, target));
 }
 
-fn wg_target(name: &str, ns: &str, interface: &str, extra: &str) -> String {
-    format!(
-        "  {name}:
-    kind: wireguard
-    interface: {interface}
-    endpoint: vpn.musterstadt.example:51820
-    address: 10.20.0.1/16
-    config_path: server/{interface}.conf
-    command: [ip, netns, exec, {ns}]
-{extra}"
-    )
+/// A live WireGuard target whose commands run inside the netns `ns`.
+fn wg_target(name: &str, ns: &str, interface: &str) -> String {
+    live_target(name, interface, &format!("[ip, netns, exec, {ns}]"))
 }
 
 /// A server interface as an admin sets it up: a wg-quick file, loaded.
@@ -137,7 +129,7 @@ fn live_server_tunnels_for_the_sample_and_none_after_offboarding() {
     let server_ns = Netns::new(format!("hbwgsrv{}", wg::suffix()));
     let iface = format!("hbwgs{}", wg::suffix());
     let mut server = start_server(&env, &server_ns, &iface, 51820);
-    live_config(&env, &wg_target("wg0", &server_ns.name, &iface, ""));
+    live_config(&env, &wg_target("wg0", &server_ns.name, &iface));
     let conf_path = format!("server/{iface}.conf");
 
     let started = Instant::now();
@@ -302,7 +294,8 @@ fn fake_gateway(env: &TestEnv, name: &str, dump: &str) -> String {
     format!("[sh, {}]", env.join(format!("{name}.sh")).display())
 }
 
-fn fake_target(name: &str, interface: &str, command: &str) -> String {
+/// A live WireGuard target reached through `command` (a YAML list).
+fn live_target(name: &str, interface: &str, command: &str) -> String {
     format!(
         "  {name}:
     kind: wireguard
@@ -325,7 +318,7 @@ fn a_malformed_dump_is_refused_by_line_without_showing_keys() {
         "gw",
         &format!("{PRIVATE}\t{PUBLIC}\t51820\toff\n{PUBLIC}\t{psk}\t(none)\t10.20.0.2/33\t0\t0\t0\toff\n"),
     );
-    live_config(&env, &fake_target("wg0", "wg0", &command));
+    live_config(&env, &live_target("wg0", "wg0", &command));
     let out = env.run_expect(&["plan", "examples/staff.csv"], 1);
     let err = common::stderr(&out);
     assert!(
@@ -346,7 +339,7 @@ fn a_missing_command_or_interface_is_named() {
     env.copy_examples();
     live_config(
         &env,
-        &fake_target("wg0", "wg0", "[hbwg-no-such-ssh, vpn-gw-1, sudo]"),
+        &live_target("wg0", "wg0", "[hbwg-no-such-ssh, vpn-gw-1, sudo]"),
     );
     let out = env.run_expect(&["plan", "examples/staff.csv"], 1);
     let err = common::stderr(&out);
@@ -362,7 +355,7 @@ fn a_missing_command_or_interface_is_named() {
     }
     let ns = Netns::new(format!("hbwgbad{}", wg::suffix()));
     let command = format!("[ip, netns, exec, {}]", ns.name);
-    live_config(&env, &fake_target("wg0", "hbwgnope", &command));
+    live_config(&env, &live_target("wg0", "hbwgnope", &command));
     for args in [&["plan", "examples/staff.csv"][..], APPLY] {
         let out = env.run_expect(args, 1);
         let err = common::stderr(&out);
@@ -382,8 +375,8 @@ fn profiles_share_the_load_of_two_gateways() {
     let env = TestEnv::new();
     env.copy_examples();
     let dump = format!("{PRIVATE}\t{PUBLIC}\t51820\toff\n");
-    let a = fake_target("gw-a", "wga", &fake_gateway(&env, "a", &dump));
-    let b = fake_target("gw-b", "wgb", &fake_gateway(&env, "b", &dump));
+    let a = live_target("gw-a", "wga", &fake_gateway(&env, "a", &dump));
+    let b = live_target("gw-b", "wgb", &fake_gateway(&env, "b", &dump));
     live_config(&env, &format!("{a}{b}"));
     // The shipped profiles, with field staff and admins on the second gateway.
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/profiles");
