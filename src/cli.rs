@@ -74,6 +74,8 @@ pub enum Command {
     Offboard(OffboardArgs),
     /// Take over what already exists in the targets, matched to persons
     Adopt(AdoptArgs),
+    /// New keys and passwords for named persons (lost bundle, suspected leak)
+    Rotate(RotateArgs),
     /// Print the JSON Schema of homebase.yaml or of profiles (for editors)
     Schema(SchemaArgs),
 }
@@ -155,9 +157,11 @@ pub struct ApplyArgs {
     /// Only plan (same as `homebase plan`)
     #[arg(long)]
     pub dry_run: bool,
-    /// Issue new keys and passwords for the persons in the plan
-    #[arg(long)]
-    pub rotate: bool,
+    /// Issue new keys and passwords: for everybody listed, or only for the
+    /// staff ids named (lost bundle, suspected leak). Without it, a delivered
+    /// bundle keeps its secrets even when it is not on this machine
+    #[arg(long, value_name = "ID", num_args = 0.., value_delimiter = ',')]
+    pub rotate: Option<Vec<String>>,
     /// Withdraw access of persons no longer in the staff list
     #[arg(long)]
     pub prune: bool,
@@ -202,6 +206,19 @@ pub struct AdoptArgs {
     /// CSV `public_key,staff_id`: which peer is whose, before any comment match
     #[arg(long, value_name = "FILE.csv")]
     pub mapping: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// Staff ids whose keys and passwords are issued anew
+    #[arg(value_name = "ID", required = true)]
+    pub ids: Vec<String>,
+    /// The staff files that list them (their bundles are written from them)
+    #[arg(long = "staff", value_name = "STAFF", required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
+    /// XLSX sheet to read [default: the first]
+    #[arg(long, value_name = "NAME")]
+    pub sheet: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

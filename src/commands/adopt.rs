@@ -84,7 +84,7 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
         today: chrono::Local::now().date_naive(),
         prune: false,
         withdraw: &withdraw,
-        rotate: false,
+        rotate: &crate::plan::Rotation::None,
         bundle_root: settings.out_dir.display().to_string(),
         inputs: Inputs {
             staff_files: Vec::new(),

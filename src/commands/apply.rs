@@ -13,7 +13,7 @@ use crate::apply::{ApplyOptions, Outcome};
 use crate::cli::ApplyArgs;
 use crate::error::{ExitCode, Failure};
 use crate::input::Person;
-use crate::plan::Plan;
+use crate::plan::{Plan, Rotation};
 use crate::settings::Settings;
 use crate::state::{StateLock, Store};
 
@@ -22,7 +22,7 @@ pub fn run(settings: &'static Settings, args: &ApplyArgs) -> Result<ExitCode> {
         files: &args.files,
         sheet: args.sheet.as_deref(),
         prune: args.prune,
-        rotate: args.rotate,
+        rotate: Rotation::from_flag(args.rotate.as_deref()),
         withdraw: BTreeSet::new(),
     };
     if args.dry_run {
@@ -46,7 +46,7 @@ pub fn run(settings: &'static Settings, args: &ApplyArgs) -> Result<ExitCode> {
     if args.report.report.is_some() {
         print_report(settings, &plan, &args.report)?;
     }
-    execute(settings, plan, staff, command_line(), args.rotate)
+    execute(settings, plan, staff, command_line())
 }
 
 /// Carry out a plan computed under the lock; shared with `offboard`.
@@ -55,7 +55,6 @@ pub fn execute(
     plan: Plan,
     staff: Vec<Person>,
     command: String,
-    rotate: bool,
 ) -> Result<ExitCode> {
     let output = settings.output;
     if !plan.has_changes() {
@@ -96,13 +95,7 @@ pub fn execute(
         "applying {changes} change(s) for {persons} person(s){files}"
     ));
     let mut store = Store::open(&settings.state_path)?;
-    let outcome = crate::apply::run(
-        settings,
-        &mut store,
-        plan,
-        staff,
-        ApplyOptions { command, rotate },
-    )?;
+    let outcome = crate::apply::run(settings, &mut store, plan, staff, ApplyOptions { command })?;
     summarize(settings, &outcome)
 }
 
@@ -154,7 +147,7 @@ fn saved_plan(
         files: &files,
         sheet: args.sheet.as_deref(),
         prune: saved.prune,
-        rotate: args.rotate,
+        rotate: Rotation::from_flag(args.rotate.as_deref()),
         withdraw: BTreeSet::new(),
     };
     let (fresh, staff) = compute(settings, &request)?;

@@ -6,6 +6,7 @@ mod check;
 mod init;
 mod offboard;
 mod plan;
+mod rotate;
 mod schema;
 mod status;
 
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status(args) => status::run(&Settings::resolve(&cli.global)?, &args),
         Command::Offboard(args) => offboard::run(leak(Settings::resolve(&cli.global)?), &args),
         Command::Adopt(args) => adopt::run(leak(Settings::resolve(&cli.global)?), &args),
+        Command::Rotate(args) => rotate::run(leak(Settings::resolve(&cli.global)?), &args),
     }
 }
 

@@ -40,7 +40,7 @@ pub fn run(settings: &'static Settings, args: &OffboardArgs) -> Result<ExitCode>
         today: chrono::Local::now().date_naive(),
         prune: false,
         withdraw: &withdraw,
-        rotate: false,
+        rotate: &crate::plan::Rotation::None,
         bundle_root: settings.out_dir.display().to_string(),
         inputs: Inputs {
             staff_files: Vec::new(),
@@ -66,11 +66,5 @@ pub fn run(settings: &'static Settings, args: &OffboardArgs) -> Result<ExitCode>
         store.set_offboarded(id, true)?;
     }
     drop(store);
-    super::apply::execute(
-        settings,
-        plan,
-        Vec::new(),
-        super::apply::command_line(),
-        false,
-    )
+    super::apply::execute(settings, plan, Vec::new(), super::apply::command_line())
 }

@@ -398,7 +398,18 @@ impl Store {
         super::certificates::list(&self.conn, target)
     }
 
-    /// Staff id → fingerprint of the access their bundle was written from.
+    /// Staff ids whose delivered bundle no longer shows their access: it
+    /// changed in a run on a machine without the bundle.
+    pub fn stale_bundles(&self) -> Result<BTreeSet<String>, StateError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT person_id FROM bundles WHERE stale = 1")?;
+        let rows = stmt.query_map([], |row| row.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Staff id → fingerprint of the access their bundle was written from:
+    /// every bundle ever completed (delivered), wherever it is now.
     pub fn bundle_fingerprints(&self) -> Result<BTreeMap<String, String>, StateError> {
         let mut stmt = self
             .conn
