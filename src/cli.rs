@@ -165,6 +165,9 @@ pub struct ApplyArgs {
     /// Withdraw access of persons no longer in the staff list
     #[arg(long)]
     pub prune: bool,
+    /// Wait this long for another run's lock (`90s`, `10m`, `1h`) instead of exiting 2
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub lock_timeout: Option<std::time::Duration>,
     #[command(flatten)]
     pub report: ReportArgs,
 }
@@ -194,6 +197,9 @@ pub struct OffboardArgs {
     /// Re-admit offboarded persons: the next apply provisions them again if listed
     #[arg(long, conflicts_with = "dry_run")]
     pub undo: bool,
+    /// Wait this long for another run's lock (`90s`, `10m`, `1h`) instead of exiting 2
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub lock_timeout: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -206,6 +212,9 @@ pub struct AdoptArgs {
     /// CSV `public_key,staff_id`: which peer is whose, before any comment match
     #[arg(long, value_name = "FILE.csv")]
     pub mapping: Option<std::path::PathBuf>,
+    /// Wait this long for another run's lock (`90s`, `10m`, `1h`) instead of exiting 2
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub lock_timeout: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -219,6 +228,29 @@ pub struct RotateArgs {
     /// XLSX sheet to read [default: the first]
     #[arg(long, value_name = "NAME")]
     pub sheet: Option<String>,
+    /// Wait this long for another run's lock (`90s`, `10m`, `1h`) instead of exiting 2
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub lock_timeout: Option<std::time::Duration>,
+}
+
+/// `90s`, `10m`, `1h`, `500ms`, or plain seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (like 90s, 10m, 1h)"))?;
+    let seconds = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "ms" => return Ok(std::time::Duration::from_millis(n)),
+        _ => return Err(format!("{text:?} is not a duration (like 90s, 10m, 1h)")),
+    };
+    Ok(std::time::Duration::from_secs(seconds))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

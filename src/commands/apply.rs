@@ -15,7 +15,7 @@ use crate::error::{ExitCode, Failure};
 use crate::input::Person;
 use crate::plan::{Plan, Rotation};
 use crate::settings::Settings;
-use crate::state::{StateLock, Store};
+use crate::state::Store;
 
 pub fn run(settings: &'static Settings, args: &ApplyArgs) -> Result<ExitCode> {
     let request = PlanRequest {
@@ -38,7 +38,7 @@ pub fn run(settings: &'static Settings, args: &ApplyArgs) -> Result<ExitCode> {
         None => args.files.clone(),
     };
     super::load_persons(settings, &staff_files, args.sheet.as_deref())?;
-    let _lock = StateLock::acquire(&settings.state_path)?;
+    let _lock = super::lock(settings, args.lock_timeout)?;
     let (plan, staff) = match &args.plan {
         Some(path) => saved_plan(settings, path, args)?,
         None => compute(settings, &request)?,
@@ -94,7 +94,7 @@ pub fn execute(
     output.info(format!(
         "applying {changes} change(s) for {persons} person(s){files}"
     ));
-    let mut store = Store::open(&settings.state_path)?;
+    let mut store = Store::open_at(&settings.state)?;
     let outcome = crate::apply::run(settings, &mut store, plan, staff, ApplyOptions { command })?;
     summarize(settings, &outcome)
 }

@@ -50,6 +50,19 @@ fn require_known(observed: &crate::plan::Observed, ids: &[String]) -> Result<()>
     .into())
 }
 
+/// The run lock of the state store, waiting up to `wait`. A lock another
+/// run holds is exit 2: nothing was changed, and the message names the holder.
+fn lock(settings: &Settings, wait: Option<std::time::Duration>) -> Result<crate::state::StateLock> {
+    crate::state::StateLock::acquire_at(&settings.state, wait).map_err(|err| match err {
+        crate::state::StateError::Locked { .. } => Failure::usage_with_hint(
+            format!("{err}; nothing was changed"),
+            "run again when it is done, or with --lock-timeout 10m to wait for it",
+        )
+        .into(),
+        other => anyhow::Error::from(other),
+    })
+}
+
 /// Changes need `--yes` or a terminal to confirm on: a job that forgot
 /// `--yes` must neither hang on a prompt nor change things unasked.
 fn confirmable(output: &crate::output::Output) -> Result<()> {

@@ -13,14 +13,13 @@ use crate::cli::RotateArgs;
 use crate::error::ExitCode;
 use crate::plan::Rotation;
 use crate::settings::Settings;
-use crate::state::StateLock;
 
 pub fn run(settings: &'static Settings, args: &RotateArgs) -> Result<ExitCode> {
     super::confirmable(&settings.output)?;
     let ids: BTreeSet<String> = args.ids.iter().cloned().collect();
     // Bad input is refused before anything is created, the lock file included.
     super::load_persons(settings, &args.files, args.sheet.as_deref())?;
-    let _lock = StateLock::acquire(&settings.state_path)?;
+    let _lock = super::lock(settings, args.lock_timeout)?;
     let request = PlanRequest {
         files: &args.files,
         sheet: args.sheet.as_deref(),

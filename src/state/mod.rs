@@ -14,7 +14,9 @@ mod columns;
 mod connect;
 mod error;
 mod journal;
+mod location;
 mod lock;
+mod postgres;
 mod schema;
 mod store;
 mod write;
@@ -26,6 +28,7 @@ pub use audit::{Entry, EntryOutcome, JournalRecord, ResourceKind, RunInfo, RunOu
 pub use certificates::Certificate;
 pub use error::StateError;
 pub use journal::{Journal, JournalStats};
+pub use location::{is_url, Location, PgLocation, StateConfig, StateServer, DEFAULT_SCHEMA};
 pub use lock::{Holder, StateLock};
 pub use schema::CURRENT_VERSION;
 pub use store::Store;

@@ -30,7 +30,7 @@ use crate::state::Store;
 
 /// What the state store and every target hold now. Read-only: creates nothing.
 pub fn observe(settings: &Settings) -> Result<Observed> {
-    let store = Store::open_existing_read_only(&settings.state_path)?;
+    let store = Store::open_existing_read_only_at(&settings.state)?;
     let mut observed = match &store {
         Some(store) => store.observed()?,
         None => Observed::default(),

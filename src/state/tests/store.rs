@@ -7,7 +7,7 @@ use super::{account, device, peer, store_with_person, temp_db};
 
 fn user_version(store: &Store) -> i64 {
     store
-        .conn
+        .conn()
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap()
 }
@@ -18,12 +18,12 @@ fn open_creates_a_private_store_at_the_current_schema() {
     let store = Store::open(&db).unwrap();
     assert_eq!(user_version(&store), CURRENT_VERSION);
     let mode: String = store
-        .conn
+        .conn()
         .pragma_query_value(None, "journal_mode", |row| row.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
     let foreign_keys: bool = store
-        .conn
+        .conn()
         .pragma_query_value(None, "foreign_keys", |row| row.get(0))
         .unwrap();
     assert!(foreign_keys);
@@ -60,7 +60,7 @@ fn a_store_from_a_newer_homebase_is_refused() {
     {
         let store = Store::open(&db).unwrap();
         store
-            .conn
+            .conn()
             .pragma_update(None, "user_version", CURRENT_VERSION + 1)
             .unwrap();
     }
@@ -478,7 +478,7 @@ fn open_sets_durable_write_settings() {
     let store = Store::open(&db).unwrap();
     let pragma = |name: &str| -> i64 {
         store
-            .conn
+            .conn()
             .pragma_query_value(None, name, |row| row.get(0))
             .unwrap()
     };

@@ -64,7 +64,7 @@ impl WireguardTarget {
             batcher: Batcher::default(),
         };
         target.snapshot = target.dump().await?;
-        if let Some(store) = Store::open_existing_read_only(&settings.state_path)? {
+        if let Some(store) = Store::open_existing_read_only_at(&settings.state)? {
             target.recorded = store
                 .peers(name)?
                 .into_iter()
