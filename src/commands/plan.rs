@@ -26,7 +26,7 @@ pub struct PlanRequest<'a> {
 pub fn compute(settings: &Settings, request: &PlanRequest) -> Result<(Plan, Vec<Person>)> {
     let persons = load_persons(settings, request.files, request.sheet)?;
     let observed = crate::target::observe(settings).context("cannot read the current state")?;
-    let today = chrono::Local::now().date_naive();
+    let today = settings.today.day;
     let inputs = Inputs {
         staff_files: request
             .files
