@@ -36,6 +36,10 @@ pub struct GlobalArgs {
     /// No progress bars; plain lines only
     #[arg(long, global = true)]
     pub no_progress: bool,
+    /// Keep staff-file columns that look like a misspelt known one (e.g.
+    /// "departmnt") as extra columns instead of refusing the file
+    #[arg(long, global = true)]
+    pub allow_extra_columns: bool,
     /// Colour on stderr and in text reports
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
     pub color: Color,

@@ -137,6 +137,7 @@ impl Settings {
             input: InputOptions {
                 columns,
                 sheet: None,
+                allow_extra_columns: args.allow_extra_columns,
             },
             config,
             config_source,

@@ -846,15 +846,19 @@ fn the_readme_first_command_does_what_the_readme_says() {
     for id in &left_out {
         assert_eq!(persons[id]["status"], "withdrawn", "{:#}", persons[id]);
     }
-    let expiring: BTreeSet<String> = plan["warnings"]
-        .as_array()
-        .expect("warnings")
-        .iter()
-        .filter(|w| w["kind"] == "expiring")
-        .flat_map(|w| w["persons"].as_array().cloned().unwrap_or_default())
-        .map(|id| id.as_str().expect("an id").to_string())
-        .collect();
-    assert_eq!(expiring, demo.expiring);
+    let warned = |kind: &str| -> BTreeSet<String> {
+        plan["warnings"]
+            .as_array()
+            .expect("warnings")
+            .iter()
+            .filter(|w| w["kind"] == kind)
+            .flat_map(|w| w["persons"].as_array().cloned().unwrap_or_default())
+            .map(|id| id.as_str().expect("an id").to_string())
+            .collect()
+    };
+    assert_eq!(warned("expiring"), demo.expiring);
+    // Nobody is left out without a word.
+    assert_eq!(warned("not_provisioned"), demo.not_provisioned);
 
     let out = pinned(&demo.later_day, &plan_args);
     assert_eq!(exit_code(&out), 0, "{}", common::describe(&out));

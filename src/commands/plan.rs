@@ -25,6 +25,7 @@ pub struct PlanRequest<'a> {
 /// Read inputs and targets (read-only) and compute the plan.
 pub fn compute(settings: &Settings, request: &PlanRequest) -> Result<(Plan, Vec<Person>)> {
     let persons = load_persons(settings, request.files, request.sheet)?;
+    super::note_extra_columns(settings, &persons);
     let observed = crate::target::observe(settings).context("cannot read the current state")?;
     let today = settings.today.day;
     let inputs = Inputs {
