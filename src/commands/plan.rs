@@ -84,7 +84,7 @@ pub fn print_report(settings: &Settings, plan: &Plan, args: &ReportArgs) -> Resu
         plan,
         args.format,
         all,
-        settings.output.color && args.format == Format::Text,
+        settings.output.stdout_color && args.format == Format::Text,
     );
     if let Some(path) = &args.report {
         let format = crate::report::format_for_path(path, args.format);
