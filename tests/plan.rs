@@ -523,38 +523,20 @@ fn a_pinned_day_decides_expiry_and_a_bad_one_is_refused() {
 
 /// Colour is decided per stream: from a terminal, `plan > plan.txt` writes
 /// no escape codes into the file, while the terminal itself gets colour.
-/// `script` gives the run a pseudo-terminal, as a person at a shell has.
 #[test]
 fn colour_is_decided_for_the_stream_it_goes_to() {
-    if !common::runs("script", &["--version"]) {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "script (util-linux) is missing"
-        );
-        eprintln!("SKIP: no `script` here");
+    if !common::has_script() {
         return;
     }
     let env = TestEnv::new();
     env.copy_examples();
     let bin = assert_cmd::cargo::cargo_bin("homebase");
-    let in_terminal = |shell: &str| {
-        let out = std::process::Command::new("script")
-            .args(["-qec", shell, "/dev/null"])
-            .current_dir(env.path())
-            .env_remove("NO_COLOR")
-            .env_remove("HOMEBASE_TODAY")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run script");
-        assert!(out.status.success(), "{}", common::describe(&out));
-        String::from_utf8_lossy(&out.stdout).to_string()
-    };
     let bin = bin.display();
-    in_terminal(&format!("{bin} plan examples/staff.csv > plan.txt"));
+    env.in_terminal(&format!("{bin} plan examples/staff.csv > plan.txt"));
     let file = env.read_string("plan.txt");
     assert!(file.contains("Persons with changes"), "{file}");
     assert!(!file.contains('\x1b'), "escape codes in plan.txt");
-    let screen = in_terminal(&format!("{bin} plan examples/staff.csv"));
+    let screen = env.in_terminal(&format!("{bin} plan examples/staff.csv"));
     assert!(
         screen.contains("\x1b[32m+\x1b[0m"),
         "no colour on the terminal"
