@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "homebase",
     version,
     about = "Turn a staff list into working remote workplaces: accounts, VPN access and devices",
-    propagate_version = true
+    propagate_version = true,
+    after_long_help = "Environment:\n  NO_COLOR          no colour (as --color never)\n  HOMEBASE_TODAY    YYYY-MM-DD: plan as if it were that day (end dates, expiry\n                    warnings, profile lifetimes); for tests and demonstrations,\n                    never for real runs"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -35,6 +36,10 @@ pub struct GlobalArgs {
     /// No progress bars; plain lines only
     #[arg(long, global = true)]
     pub no_progress: bool,
+    /// Keep staff-file columns that look like a misspelt known one (e.g.
+    /// "departmnt") as extra columns instead of refusing the file
+    #[arg(long, global = true)]
+    pub allow_extra_columns: bool,
     /// Colour on stderr and in text reports
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
     pub color: Color,

@@ -131,12 +131,25 @@ pub enum Failure {
         message: String,
         hint: Option<String>,
     },
-    /// Some actions failed after retries; the rest are done and journaled.
-    #[error("{failed} action(s) failed; the rest are done and journaled — re-running resumes")]
-    Partial { failed: usize },
+    /// Some actions failed after retries, or persons were not started
+    /// because the run was interrupted; the rest are done and journaled.
+    #[error("{}; the rest are done and journaled — re-running resumes", partial(*.failed, *.not_started))]
+    Partial { failed: usize, not_started: usize },
     /// `plan --detailed-exitcode` found changes (not an error to print).
     #[error("the plan has changes")]
     Changes,
+}
+
+/// `3 action(s) failed`, `356 person(s) not started (interrupted)`, or both.
+fn partial(failed: usize, not_started: usize) -> String {
+    let mut parts = Vec::new();
+    if failed > 0 || not_started == 0 {
+        parts.push(format!("{failed} action(s) failed"));
+    }
+    if not_started > 0 {
+        parts.push(format!("{not_started} person(s) not started (interrupted)"));
+    }
+    parts.join(", ")
 }
 
 impl Failure {

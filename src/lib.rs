@@ -17,3 +17,4 @@ pub mod schema;
 pub mod settings;
 pub mod state;
 pub mod target;
+pub mod today;

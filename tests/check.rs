@@ -315,3 +315,94 @@ fn check_and_plan_of_the_examples_write_nothing() {
     env.run_ok(&["apply", "examples/staff.csv", "--dry-run"]);
     env.assert_untouched("check, plan and apply --dry-run");
 }
+
+/// A misspelt optional column would silently drop its field for everyone
+/// (`departmnt`: every person falls to the default profile; `emial`: every
+/// address made up). It is refused with the name it was meant to be, unless
+/// the admin keeps it on purpose; truly extra columns are named once as kept.
+#[test]
+fn a_misspelt_column_is_refused_and_an_extra_one_is_named() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    let staff = env.read_string("examples/staff.csv");
+    let (header, rows) = staff.split_once('\n').expect("a header");
+    for (typo, meant) in [("departmnt", "department"), ("emial", "email")] {
+        let field = header.split(',').find(|h| *h == meant).expect(meant);
+        let renamed = header.replace(field, typo);
+        env.write("typo.csv", format!("{renamed}\n{rows}"));
+        for command in ["check", "plan"] {
+            let out = env.run_expect(&[command, "typo.csv"], 2);
+            let err = stderr(&out);
+            assert!(
+                err.contains(&format!(
+                    "typo.csv:1: column \"{typo}\": not a known column; did you mean \"{meant}\"?"
+                )),
+                "{command}: {err}"
+            );
+        }
+        let out = env.run_ok(&["check", "typo.csv", "--allow-extra-columns"]);
+        assert!(
+            stderr(&out).contains(&format!(
+                "kept for templates, not used by homebase: \"{typo}\""
+            )),
+            "{}",
+            describe(&out)
+        );
+    }
+    env.assert_untouched("refused columns");
+
+    let with_notes: String = staff
+        .lines()
+        .enumerate()
+        .map(|(i, line)| format!("{line},{}\n", if i == 0 { "Notizen" } else { "-" }))
+        .collect();
+    env.write("notes.csv", with_notes);
+    let out = env.run_ok(&["check", "notes.csv"]);
+    assert!(
+        stderr(&out).contains("kept for templates, not used by homebase: \"Notizen\""),
+        "{}",
+        describe(&out)
+    );
+    let plan = env.plan_json(&["notes.csv"]);
+    let persons = persons_by_id(&plan);
+    assert_eq!(persons["P100001"]["profile"], "office");
+}
+
+/// Persons whose end date has passed are left out of a run: `check`, the
+/// plan's text and Markdown and `apply`'s terminal output say who and why.
+#[test]
+fn persons_left_out_are_named_by_check_plan_and_apply() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    env.write(
+        "staff.csv",
+        "id,given_name,family_name,end\nE1,Anna,Bald,2031-03-05\nE2,Paul,Vorbei,2031-02-27\nE3,Lena,Lange,\n",
+    );
+    // (Markdown escapes the brackets of "person(s)".)
+    let said =
+        "in the staff list are not provisioned, their end date has passed: E2 ended 2031-02-27";
+    let pinned = |args: &[&str]| {
+        let out = env
+            .command()
+            .env("HOMEBASE_TODAY", "2031-03-01")
+            .args(args)
+            .output()
+            .expect("run homebase");
+        assert_eq!(exit_code(&out), 0, "{}", describe(&out));
+        out
+    };
+    let out = pinned(&["check", "staff.csv"]);
+    assert!(stderr(&out).contains(said), "check: {}", describe(&out));
+    for format in ["text", "md"] {
+        let out = pinned(&["plan", "staff.csv", "--format", format]);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(said),
+            "plan --format {format}: {}",
+            describe(&out)
+        );
+    }
+    let out = pinned(&["apply", "staff.csv", "--yes", "--no-progress"]);
+    assert!(stderr(&out).contains(said), "apply: {}", describe(&out));
+    assert!(!env.exists("out/pvorbei"), "{:?}", env.bundle_dirs());
+    assert_eq!(env.bundle_dirs().len(), 2, "{:?}", env.bundle_dirs());
+}

@@ -128,7 +128,8 @@ fn summarize(settings: &Settings, outcome: &Outcome) -> Result<ExitCode> {
     }
     if !outcome.failed.is_empty() || outcome.not_started > 0 {
         return Err(Failure::Partial {
-            failed: outcome.failed.len() + outcome.not_started,
+            failed: outcome.failed.len(),
+            not_started: outcome.not_started,
         }
         .into());
     }

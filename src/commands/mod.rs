@@ -81,6 +81,22 @@ fn leak(settings: Settings) -> &'static Settings {
     Box::leak(Box::new(settings))
 }
 
+/// Say once which staff columns homebase keeps only for the templates, so
+/// that a column it does not know is never dropped without a word.
+fn note_extra_columns(settings: &Settings, persons: &[Person]) {
+    let extra: std::collections::BTreeSet<&str> = persons
+        .iter()
+        .flat_map(|p| p.extra.keys().map(String::as_str))
+        .collect();
+    if !extra.is_empty() {
+        let names: Vec<String> = extra.iter().map(|n| format!("\"{n}\"")).collect();
+        settings.output.info(format!(
+            "note: staff column(s) kept for templates, not used by homebase: {}",
+            names.join(", ")
+        ));
+    }
+}
+
 /// Read and validate the staff files, and check every person gets a profile:
 /// all problems of all files at once.
 fn load_persons(

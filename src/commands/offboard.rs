@@ -37,7 +37,7 @@ pub fn run(settings: &'static Settings, args: &OffboardArgs) -> Result<ExitCode>
         profiles: &settings.profiles,
         config: &settings.config,
         observed: &observed,
-        today: chrono::Local::now().date_naive(),
+        today: settings.today.day,
         prune: false,
         withdraw: &withdraw,
         rotate: &crate::plan::Rotation::None,
@@ -56,7 +56,7 @@ pub fn run(settings: &'static Settings, args: &OffboardArgs) -> Result<ExitCode>
             &plan,
             crate::cli::Format::Text,
             false,
-            settings.output.color,
+            settings.output.stdout_color,
         ))?;
         return Ok(ExitCode::Success);
     }

@@ -25,6 +25,7 @@ pub struct PlanRequest<'a> {
 /// Read inputs and targets (read-only) and compute the plan.
 pub fn compute(settings: &Settings, request: &PlanRequest) -> Result<(Plan, Vec<Person>)> {
     let persons = load_persons(settings, request.files, request.sheet)?;
+    super::note_extra_columns(settings, &persons);
     let listed: BTreeSet<&str> = persons.iter().map(|p| p.id.as_str()).collect();
     let unknown = request.rotate.unknown(&listed);
     if !unknown.is_empty() {
@@ -38,7 +39,7 @@ pub fn compute(settings: &Settings, request: &PlanRequest) -> Result<(Plan, Vec<
         .into());
     }
     let observed = crate::target::observe(settings).context("cannot read the current state")?;
-    let today = chrono::Local::now().date_naive();
+    let today = settings.today.day;
     let inputs = Inputs {
         staff_files: request
             .files
@@ -95,7 +96,7 @@ pub fn print_report(settings: &Settings, plan: &Plan, args: &ReportArgs) -> Resu
         plan,
         args.format,
         all,
-        settings.output.color && args.format == Format::Text,
+        settings.output.stdout_color && args.format == Format::Text,
     );
     if let Some(path) = &args.report {
         let format = crate::report::format_for_path(path, args.format);

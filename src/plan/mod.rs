@@ -10,7 +10,7 @@ mod rotation;
 mod username;
 
 pub use address::is_assignable;
-pub use build::{assign_profiles, build, resolve_target, summarize, PlanInput};
+pub use build::{assign_profiles, build, not_provisioned, resolve_target, summarize, PlanInput};
 pub use model::*;
 pub use observed::{IssuedCert, KnownPerson, Observed, StockItem};
 pub use rotation::Rotation;
