@@ -81,6 +81,9 @@ pub enum Command {
     Adopt(AdoptArgs),
     /// New keys and passwords for named persons (lost bundle, suspected leak)
     Rotate(RotateArgs),
+    /// Move the state between SQLite and PostgreSQL, or dump it as JSON
+    #[command(subcommand)]
+    State(StateCommand),
     /// Print the JSON Schema of homebase.yaml or of profiles (for editors)
     Schema(SchemaArgs),
 }
@@ -236,6 +239,33 @@ pub struct RotateArgs {
     /// Wait this long for another run's lock (`90s`, `10m`, `1h`) instead of exiting 2
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub lock_timeout: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Copy the whole state into an empty store (a SQLite path or a postgres:// URL),
+    /// verified by a digest of the content
+    Migrate(MigrateArgs),
+    /// Write the whole state as JSON (a backup; it holds no secrets)
+    Dump(DumpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The new store: a SQLite file, or postgres://USER@HOST:PORT/DB?schema=S
+    /// (password from PGPASSWORD or a password file; CA from sslrootcert= or PGSSLROOTCERT)
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// Wait this long for another run's lock (`90s`, `10m`, `1h`) instead of exiting 2
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub lock_timeout: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    /// Write to FILE (0600) instead of stdout
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 /// `90s`, `10m`, `1h`, `500ms`, or plain seconds.

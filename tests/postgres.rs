@@ -304,3 +304,83 @@ fn the_lock_is_seen_by_every_runner_and_released_by_a_killed_holder() {
     let status = persons_by_id(&c.status_json(&[]));
     assert_eq!(status.len(), STAFF_COUNT);
 }
+
+/// `homebase ARGS` with the PostgreSQL password in the environment (what a
+/// CI job's secret variable does for `state migrate --to URL`).
+fn run_with_password(env: &TestEnv, server: &PgServer, args: &[&str]) -> std::process::Output {
+    let password = std::fs::read_to_string(server.password_file()).expect("password");
+    env.std_command(args)
+        .env("PGPASSWORD", password.trim())
+        .output()
+        .expect("run homebase")
+}
+
+fn digest_of(dump: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(dump).expect("a JSON dump");
+    assert_eq!(value["schema"], "homebase.state/v1");
+    value["digest"].as_str().expect("a digest").to_string()
+}
+
+#[test]
+fn state_migrate_round_trips_sqlite_postgres_sqlite_with_one_digest() {
+    let Some(server) = PgServer::start("postgres migrate") else {
+        return;
+    };
+    let env = TestEnv::new();
+    env.copy_examples();
+    env.write("staff.csv", SMALL);
+    env.run_ok(&["apply", "staff.csv", "--yes"]);
+    env.run_ok(&["offboard", "S3", "--yes"]);
+    let dump = env.run_ok(&["state", "dump"]);
+    let digest = digest_of(&common::stdout(&dump));
+    let status = env.status_json(&[]);
+    let history = common::stdout(&env.run_ok(&["status", "--history"]));
+    let plan = env.plan_json(&["staff.csv"]);
+
+    // SQLite → PostgreSQL.
+    let url = format!(
+        "{}&sslrootcert={}&schema=moved",
+        server.url(),
+        server.ca().display()
+    );
+    let out = run_with_password(&env, &server, &["state", "migrate", "--to", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::describe(&out));
+    assert!(stderr(&out).contains(&digest), "{}", common::describe(&out));
+    // A second copy into the same schema is refused: it is not empty.
+    let out = run_with_password(&env, &server, &["state", "migrate", "--to", &url]);
+    assert_eq!(out.status.code(), Some(2), "{}", common::describe(&out));
+
+    // The same project on the PostgreSQL copy answers the same.
+    let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/homebase.yaml"))
+        .expect("homebase.yaml");
+    env.write(
+        "homebase.yaml",
+        shipped.replace("state: .homebase/state.db\n", &server.state_yaml("moved")),
+    );
+    assert_eq!(
+        digest_of(&common::stdout(&env.run_ok(&["state", "dump"]))),
+        digest
+    );
+    assert_eq!(env.status_json(&[]), status);
+    assert_eq!(
+        common::stdout(&env.run_ok(&["status", "--history"])),
+        history
+    );
+    let on_postgres = env.plan_json(&["staff.csv"]);
+    assert_eq!(on_postgres["persons"], plan["persons"]);
+    assert_eq!(on_postgres["state_digest"], plan["state_digest"]);
+
+    // PostgreSQL → a new SQLite file: the same digest again.
+    env.run_ok(&["state", "migrate", "--to", "back.db"]);
+    std::fs::remove_file(env.join("homebase.yaml")).expect("remove the config");
+    std::fs::remove_dir_all(env.join(".homebase")).expect("remove the first store");
+    std::fs::rename(env.join("back.db"), env.join("state-back.db")).expect("move");
+    std::fs::create_dir_all(env.join(".homebase")).expect("mkdir");
+    std::fs::rename(env.join("state-back.db"), env.join(".homebase/state.db")).expect("move");
+    assert_eq!(
+        digest_of(&common::stdout(&env.run_ok(&["state", "dump"]))),
+        digest
+    );
+    assert_eq!(env.status_json(&[]), status);
+    env.run_expect(&["plan", "staff.csv", "--detailed-exitcode"], 0);
+}

@@ -8,6 +8,7 @@ mod offboard;
 mod plan;
 mod rotate;
 mod schema;
+mod state;
 mod status;
 
 use std::path::PathBuf;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Offboard(args) => offboard::run(leak(Settings::resolve(&cli.global)?), &args),
         Command::Adopt(args) => adopt::run(leak(Settings::resolve(&cli.global)?), &args),
         Command::Rotate(args) => rotate::run(leak(Settings::resolve(&cli.global)?), &args),
+        Command::State(command) => state::run(&Settings::resolve(&cli.global)?, &command),
     }
 }
 

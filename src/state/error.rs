@@ -130,6 +130,12 @@ pub enum StateError {
     )]
     PgConnect { location: String, detail: String },
 
+    #[error(
+        "the state store {place} already holds persons or runs; \
+         `state migrate` copies into an empty store only (a new file, or a new schema)"
+    )]
+    NotEmpty { place: String },
+
     #[error("state store {location}: {detail}")]
     Postgres { location: String, detail: String },
 

@@ -12,6 +12,7 @@ mod audit;
 mod certificates;
 mod columns;
 mod connect;
+mod dump;
 mod error;
 mod journal;
 mod location;
@@ -26,6 +27,7 @@ mod tests;
 
 pub use audit::{Entry, EntryOutcome, JournalRecord, ResourceKind, RunInfo, RunOutcome, RunRecord};
 pub use certificates::Certificate;
+pub use dump::{Dump, DUMP_SCHEMA};
 pub use error::StateError;
 pub use journal::{Journal, JournalStats};
 pub use location::{is_url, Location, PgLocation, StateConfig, StateServer, DEFAULT_SCHEMA};

@@ -13,6 +13,7 @@ use super::certificates::Certificate;
 
 use super::columns;
 use super::connect;
+use super::dump::{self, Dump};
 use super::journal::Journal;
 use super::location::Location;
 use super::postgres::{read as pg, PgSession};
@@ -127,6 +128,40 @@ impl Store {
             });
         }
         Ok(())
+    }
+
+    /// The whole state as plain data (`state dump`, `state migrate`).
+    pub fn dump(&self) -> Result<Dump, StateError> {
+        match &self.backend {
+            Backend::Sqlite(conn) => dump::sqlite::dump(conn),
+            Backend::Postgres(session) => {
+                session.call(|conn| dump::postgres::dump(conn, super::CURRENT_VERSION))
+            }
+        }
+    }
+
+    /// Copies a dump into this store, which must hold nothing yet.
+    pub fn load(&mut self, from: &Dump) -> Result<(), StateError> {
+        self.writable()?;
+        if from.version != super::CURRENT_VERSION {
+            return Err(StateError::TooOld {
+                path: "the dump".into(),
+                found: from.version,
+                current: super::CURRENT_VERSION,
+            });
+        }
+        if !self.persons()?.is_empty() || !self.history(1)?.is_empty() {
+            return Err(StateError::NotEmpty {
+                place: self.location.to_string(),
+            });
+        }
+        match &mut self.backend {
+            Backend::Sqlite(conn) => dump::sqlite::load(conn, from),
+            Backend::Postgres(session) => {
+                let from = from.clone();
+                session.call(move |conn| dump::postgres::load(conn, &from))
+            }
+        }
     }
 
     // ---- writes -------------------------------------------------------
