@@ -37,6 +37,7 @@ impl PgServer {
             .args(["start"])
             .arg(dir.path())
             .env("PG_PORT", port.to_string())
+            .env("PG_FSYNC", "off")
             .output()
             .expect("run postgres.sh");
         assert!(

@@ -7,7 +7,8 @@
 #                                         (a DIR with a cluster is started as it is)
 #   tests/servers/postgres.sh stop DIR    stop the server of DIR (pg_ctl, by its data folder)
 #
-# Environment: PG_PORT (55432), PG_PASSWORD (a random one, kept in DIR/pw).
+# Environment: PG_PORT (55432), PG_PASSWORD (a random one, kept in DIR/pw),
+# PG_FSYNC (on; the tests turn it off: durability is not what they test).
 # `start` writes DIR/env with what clients need: PG_URL (no password in it),
 # PG_CA, PG_PASSWORD_FILE, PGPASSWORD, PG_PORT.
 #
@@ -75,7 +76,7 @@ start() {
   [ -f "$dir/server.crt" ] || certificates
   [ -d "$dir/data" ] || init_cluster
   as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 30 \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c ssl=on -c fsync=off -c max_connections=200" \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c ssl=on -c fsync=${PG_FSYNC:-on} -c max_connections=200" \
     start >/dev/null || { echo "postgres did not start; its log:" >&2; cat "$dir/log" >&2; return 1; }
   local password
   password=$(cat "$dir/pw")
