@@ -71,6 +71,9 @@ impl Site {
             .env(TOKEN_ENV, TOKEN)
             .env("HOMEBASE_RETRY_BASE_MS", "0")
             .env("NO_COLOR", "1")
+            // The example staff's end dates are judged on the day they were
+            // generated (2026-11-27), not on the calendar (issue 13).
+            .env("HOMEBASE_TODAY", "2026-11-27")
             .args(["--no-progress", "--yes"])
             .args(args)
             .output()

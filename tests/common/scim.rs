@@ -240,6 +240,9 @@ targets:
             .env(TOKEN_ENV, &self.token)
             .env("HOMEBASE_RETRY_BASE_MS", "0")
             .env("NO_COLOR", "1")
+            // The example staff's end dates are judged on the day they were
+            // generated (2026-11-27), not on the calendar (issue 13).
+            .env("HOMEBASE_TODAY", "2026-11-27")
             .env_remove("HOMEBASE_REQUIRE_SCIM");
         cmd
     }
