@@ -406,3 +406,62 @@ fn persons_left_out_are_named_by_check_plan_and_apply() {
     assert!(!env.exists("out/pvorbei"), "{:?}", env.bundle_dirs());
     assert_eq!(env.bundle_dirs().len(), 2, "{:?}", env.bundle_dirs());
 }
+
+/// Shell completions load into bash and complete the subcommands; every
+/// other shell gets a script; the manual page names every command; `--help`
+/// explains the exit codes.
+#[test]
+fn completions_man_page_and_exit_codes_in_help() {
+    let env = TestEnv::new();
+    let bin = assert_cmd::cargo::cargo_bin("homebase");
+    let script = format!(
+        "source <('{}' completions bash) && COMP_WORDS=(homebase pl) COMP_CWORD=1 && _homebase homebase pl homebase && echo \"${{COMPREPLY[@]}}\"",
+        bin.display()
+    );
+    let out = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .output()
+        .expect("run bash");
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "plan");
+    for shell in ["zsh", "fish", "powershell", "elvish"] {
+        let out = env.run_ok(&["completions", shell]);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("offboard"),
+            "{shell}"
+        );
+    }
+    env.run_expect(&["completions", "tcsh"], 2);
+
+    let out = env.run_ok(&["man"]);
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH homebase 1"),
+        "{page}"
+    );
+    for command in [
+        "check",
+        "plan",
+        "apply",
+        "status",
+        "offboard",
+        "adopt",
+        "completions",
+    ] {
+        assert!(
+            page.contains(&format!("homebase\\-{command}")),
+            "{command} missing"
+        );
+    }
+
+    let out = env.run_ok(&["--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "0  success",
+        "2  bad input",
+        "3  partial",
+        "4  plan --detailed-exitcode",
+    ] {
+        assert!(help.contains(line), "--help lacks {line:?}:\n{help}");
+    }
+}
