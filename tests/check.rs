@@ -465,3 +465,51 @@ fn completions_man_page_and_exit_codes_in_help() {
         assert!(help.contains(line), "--help lacks {line:?}:\n{help}");
     }
 }
+
+/// The profiles and templates beside the configuration are the ones used,
+/// named in it or not (the repository root names neither); a typo there is
+/// reported once, without a second, misleading error about the default.
+#[test]
+fn profiles_beside_the_configuration_are_used_and_a_typo_is_one_error() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let env = TestEnv::new();
+    env.copy_examples();
+    let config = std::fs::read_to_string(root.join("homebase.yaml")).expect("homebase.yaml");
+    assert!(
+        !config.contains("\nprofiles:"),
+        "the shipped file names no profiles folder"
+    );
+    env.write("homebase.yaml", &config);
+    for name in ["base", "office", "field", "admin"] {
+        let text = std::fs::read_to_string(root.join(format!("profiles/{name}.yaml")))
+            .expect("a shipped profile");
+        env.write(format!("profiles/{name}.yaml"), text);
+    }
+    let office = env.read_string("profiles/office.yaml");
+    assert!(office.contains("extends: base"), "{office}");
+    env.write(
+        "profiles/office.yaml",
+        office.replace("extends: base", "extends: bse"),
+    );
+    let out = env.run_expect(&["check", "examples/staff.csv"], 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("profiles/office.yaml:")
+            && err.contains("key \"extends\": unknown profile `bse`; did you mean `base`?"),
+        "{err}"
+    );
+    assert!(err.contains("1 problem(s)"), "one problem, not two: {err}");
+
+    // An edit that is valid shows in the plan: the folder is really used.
+    let with_group = office.replace(
+        "extends: base",
+        "extends: base\naccount:\n  groups: [edited-on-disk]",
+    );
+    env.write("profiles/office.yaml", with_group);
+    let plan = env.plan_json(&["examples/staff.csv"]);
+    let text = plan.to_string();
+    assert!(
+        text.contains("edited-on-disk"),
+        "the edited profile was not used"
+    );
+}
