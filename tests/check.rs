@@ -401,8 +401,18 @@ fn persons_left_out_are_named_by_check_plan_and_apply() {
             describe(&out)
         );
     }
-    let out = pinned(&["apply", "staff.csv", "--yes", "--no-progress"]);
+    let out = pinned(&[
+        "apply",
+        "staff.csv",
+        "--yes",
+        "--no-progress",
+        "--report",
+        "r.html",
+    ]);
     assert!(stderr(&out).contains(said), "apply: {}", describe(&out));
+    // The report goes to its file, not also to the terminal.
+    assert!(out.stdout.is_empty(), "apply --report printed the plan");
+    assert!(env.read_string("r.html").contains("E2"));
     assert!(!env.exists("out/pvorbei"), "{:?}", env.bundle_dirs());
     assert_eq!(env.bundle_dirs().len(), 2, "{:?}", env.bundle_dirs());
 }
