@@ -23,6 +23,8 @@ pub struct Problem {
     pub line: Option<usize>,
     /// A column name for tabular files, a key path for YAML.
     pub column: Option<String>,
+    /// `column` is a key path (`vpn.target`), said as such.
+    pub is_key: bool,
     pub message: String,
     pub expected: Option<String>,
 }
@@ -33,6 +35,7 @@ impl Problem {
             file: file.into(),
             line: None,
             column: None,
+            is_key: false,
             message: message.into(),
             expected: None,
         }
@@ -45,6 +48,13 @@ impl Problem {
 
     pub fn column(mut self, column: impl Into<String>) -> Self {
         self.column = Some(column.into());
+        self
+    }
+
+    /// The key path in a YAML file (`vpn.target`): files of keys have no columns.
+    pub fn key(mut self, path: impl Into<String>) -> Self {
+        self.column = Some(path.into());
+        self.is_key = true;
         self
     }
 
@@ -61,8 +71,10 @@ impl fmt::Display for Problem {
             write!(f, ":{line}")?;
         }
         write!(f, ": ")?;
-        if let Some(column) = &self.column {
-            write!(f, "column \"{column}\": ")?;
+        match (&self.column, self.is_key) {
+            (Some(key), true) => write!(f, "key \"{key}\": ")?,
+            (Some(column), false) => write!(f, "column \"{column}\": ")?,
+            (None, _) => {}
         }
         write!(f, "{}", self.message)?;
         if let Some(expected) = &self.expected {

@@ -91,10 +91,24 @@ impl Settings {
             }
         }
         let resolve = |p: &Path| join(&base_dir, p);
-        let profiles_dir = config.profiles.as_deref().map(resolve);
-        let templates_dir = config.templates.as_deref().map(resolve);
+        // Unnamed, the folders beside the configuration are used when they
+        // exist: what lies on disk next to homebase.yaml is what an admin
+        // edits and expects to be used. Else the shipped copies.
+        let beside = |name: &str| Some(join(&base_dir, Path::new(name))).filter(|dir| dir.is_dir());
+        let profiles_dir = config
+            .profiles
+            .as_deref()
+            .map(resolve)
+            .or_else(|| beside("profiles"));
+        let templates_dir = config
+            .templates
+            .as_deref()
+            .map(resolve)
+            .or_else(|| beside("templates"));
+        let mut profiles_loaded = true;
         let profiles = ProfileSet::load(profiles_dir.as_deref()).unwrap_or_else(|p| {
             problems.extend(p);
+            profiles_loaded = false;
             ProfileSet::default()
         });
         let templates = match Templates::load(templates_dir.as_deref()) {
@@ -116,8 +130,12 @@ impl Settings {
                 None
             }
         };
+        // Profiles that did not load are reported already; checking the
+        // config against an empty set would only add misleading errors.
         if let Some(templates) = &templates {
-            validate_profiles(&config, &config_source, &profiles, templates, &mut problems);
+            if profiles_loaded {
+                validate_profiles(&config, &config_source, &profiles, templates, &mut problems);
+            }
             let names: Vec<String> = profiles
                 .profiles
                 .values()
@@ -221,7 +239,7 @@ fn validate_profiles(
     problems: &mut Problems,
 ) {
     if let Err(why) = profiles.check_default(&config.default_profile) {
-        problems.push(Problem::new(source, why).column("default_profile"));
+        problems.push(Problem::new(source, why).key("default_profile"));
     }
     problems.extend(profiles.check_references(config, templates));
     for profile in profiles
@@ -245,7 +263,7 @@ fn validate_profiles(
                             address.trunc()
                         ),
                     )
-                    .column("vpn.pool"),
+                    .key("vpn.pool"),
                 );
             }
         }

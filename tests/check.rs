@@ -401,8 +401,125 @@ fn persons_left_out_are_named_by_check_plan_and_apply() {
             describe(&out)
         );
     }
-    let out = pinned(&["apply", "staff.csv", "--yes", "--no-progress"]);
+    let out = pinned(&[
+        "apply",
+        "staff.csv",
+        "--yes",
+        "--no-progress",
+        "--report",
+        "r.html",
+    ]);
     assert!(stderr(&out).contains(said), "apply: {}", describe(&out));
+    // The report goes to its file, not also to the terminal.
+    assert!(out.stdout.is_empty(), "apply --report printed the plan");
+    assert!(env.read_string("r.html").contains("E2"));
     assert!(!env.exists("out/pvorbei"), "{:?}", env.bundle_dirs());
     assert_eq!(env.bundle_dirs().len(), 2, "{:?}", env.bundle_dirs());
+}
+
+/// Shell completions load into bash and complete the subcommands; every
+/// other shell gets a script; the manual page names every command; `--help`
+/// explains the exit codes.
+#[test]
+fn completions_man_page_and_exit_codes_in_help() {
+    let env = TestEnv::new();
+    let bin = assert_cmd::cargo::cargo_bin("homebase");
+    let script = format!(
+        "source <('{}' completions bash) && COMP_WORDS=(homebase pl) COMP_CWORD=1 && _homebase homebase pl homebase && echo \"${{COMPREPLY[@]}}\"",
+        bin.display()
+    );
+    let out = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .output()
+        .expect("run bash");
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "plan");
+    for shell in ["zsh", "fish", "powershell", "elvish"] {
+        let out = env.run_ok(&["completions", shell]);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("offboard"),
+            "{shell}"
+        );
+    }
+    env.run_expect(&["completions", "tcsh"], 2);
+
+    let out = env.run_ok(&["man"]);
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH homebase 1"),
+        "{page}"
+    );
+    for command in [
+        "check",
+        "plan",
+        "apply",
+        "status",
+        "offboard",
+        "adopt",
+        "completions",
+    ] {
+        assert!(
+            page.contains(&format!("homebase\\-{command}")),
+            "{command} missing"
+        );
+    }
+
+    let out = env.run_ok(&["--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "0  success",
+        "2  bad input",
+        "3  partial",
+        "4  plan --detailed-exitcode",
+    ] {
+        assert!(help.contains(line), "--help lacks {line:?}:\n{help}");
+    }
+}
+
+/// The profiles and templates beside the configuration are the ones used,
+/// named in it or not (the repository root names neither); a typo there is
+/// reported once, without a second, misleading error about the default.
+#[test]
+fn profiles_beside_the_configuration_are_used_and_a_typo_is_one_error() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let env = TestEnv::new();
+    env.copy_examples();
+    let config = std::fs::read_to_string(root.join("homebase.yaml")).expect("homebase.yaml");
+    assert!(
+        !config.contains("\nprofiles:"),
+        "the shipped file names no profiles folder"
+    );
+    env.write("homebase.yaml", &config);
+    for name in ["base", "office", "field", "admin"] {
+        let text = std::fs::read_to_string(root.join(format!("profiles/{name}.yaml")))
+            .expect("a shipped profile");
+        env.write(format!("profiles/{name}.yaml"), text);
+    }
+    let office = env.read_string("profiles/office.yaml");
+    assert!(office.contains("extends: base"), "{office}");
+    env.write(
+        "profiles/office.yaml",
+        office.replace("extends: base", "extends: bse"),
+    );
+    let out = env.run_expect(&["check", "examples/staff.csv"], 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("profiles/office.yaml:")
+            && err.contains("key \"extends\": unknown profile `bse`; did you mean `base`?"),
+        "{err}"
+    );
+    assert!(err.contains("1 problem(s)"), "one problem, not two: {err}");
+
+    // An edit that is valid shows in the plan: the folder is really used.
+    let with_group = office.replace(
+        "extends: base",
+        "extends: base\naccount:\n  groups: [edited-on-disk]",
+    );
+    env.write("profiles/office.yaml", with_group);
+    let plan = env.plan_json(&["examples/staff.csv"]);
+    let text = plan.to_string();
+    assert!(
+        text.contains("edited-on-disk"),
+        "the edited profile was not used"
+    );
 }

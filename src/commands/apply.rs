@@ -43,9 +43,8 @@ pub fn run(settings: &'static Settings, args: &ApplyArgs) -> Result<ExitCode> {
         Some(path) => saved_plan(settings, path, args)?,
         None => compute(settings, &request)?,
     };
-    if args.report.report.is_some() {
-        print_report(settings, &plan, &args.report)?;
-    }
+    // The report goes to its file only: the terminal gets the run's progress.
+    super::plan::write_report(&plan, &args.report)?;
     execute(settings, plan, staff, command_line())
 }
 

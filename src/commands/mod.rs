@@ -3,6 +3,7 @@
 mod adopt;
 mod apply;
 mod check;
+mod help;
 mod init;
 mod offboard;
 mod plan;
@@ -24,6 +25,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Init(args) => init::run(&args),
         Command::Schema(args) => schema::run(&args),
+        Command::Completions(args) => help::completions(args.shell),
+        Command::Man => help::man(),
         Command::Check(args) => check::run(&Settings::resolve(&cli.global)?, &args),
         Command::Plan(args) => plan::run(&Settings::resolve(&cli.global)?, &args),
         Command::Apply(args) => apply::run(leak(Settings::resolve(&cli.global)?), &args),

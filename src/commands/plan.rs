@@ -98,13 +98,19 @@ pub fn print_report(settings: &Settings, plan: &Plan, args: &ReportArgs) -> Resu
         all,
         settings.output.stdout_color && args.format == Format::Text,
     );
+    write_report(plan, args)?;
+    crate::output::print_stdout(&stdout)?;
+    Ok(())
+}
+
+/// The `--report FILE` of a plan, in the format its extension names.
+pub fn write_report(plan: &Plan, args: &ReportArgs) -> Result<()> {
     if let Some(path) = &args.report {
         let format = crate::report::format_for_path(path, args.format);
         let text = crate::report::render(plan, format, true, false);
         write_file(path, text.as_bytes())
             .with_context(|| format!("cannot write the report {}", path.display()))?;
     }
-    crate::output::print_stdout(&stdout)?;
     Ok(())
 }
 

@@ -613,7 +613,7 @@ fn decide_usernames(
                             format!("profile {}", entry.profile.name),
                             format!("username pattern `{}`: {err}", spec.username),
                         )
-                        .column("account.username"),
+                        .key("account.username"),
                     );
                     String::new()
                 }
