@@ -16,7 +16,7 @@ case "$state" in sqlite|postgres) ;; *) echo "--state sqlite|postgres" >&2; exit
 N=${1:-10000}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cargo build --release --quiet --manifest-path "$root/Cargo.toml"
-bin="$root/target/release/homebase"
+bin="${CARGO_TARGET_DIR:-$root/target}/release/homebase"
 # BENCH_DIR=/dev/shm separates homebase's own cost from the disk's file-creation cost.
 work=$(mktemp -d -p "${BENCH_DIR:-/tmp}")
 pg_dir=""
