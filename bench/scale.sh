@@ -2,16 +2,31 @@
 # Scale benchmark: generate N staff (default 10,000) with enough stock, then
 # time `plan` and `apply` on the embedded defaults in a temp dir and report
 # wall seconds and peak RSS. Ends with one RESULT line.
-#   bench/scale.sh [N]
+#   bench/scale.sh [--state postgres] [N]
+# With --state postgres the apply runs a second time, on a fresh folder with
+# the state on a private PostgreSQL 15 (tests/servers/postgres.sh: loopback,
+# TLS, fsync on), and the RESULT line compares the two applies.
 set -euo pipefail
+state=sqlite
+if [ "${1:-}" = "--state" ]; then
+  state=${2:?usage: scale.sh [--state postgres] [N]}
+  shift 2
+fi
+case "$state" in sqlite|postgres) ;; *) echo "--state sqlite|postgres" >&2; exit 2 ;; esac
 N=${1:-10000}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cargo build --release --quiet --manifest-path "$root/Cargo.toml"
-bin="$root/target/release/homebase"
+bin="${CARGO_TARGET_DIR:-$root/target}/release/homebase"
 # BENCH_DIR=/dev/shm separates homebase's own cost from the disk's file-creation cost.
 work=$(mktemp -d -p "${BENCH_DIR:-/tmp}")
-trap 'rm -rf "$work"' EXIT
-cd "$work"
+pg_dir=""
+cleanup() {
+  if [ -n "$pg_dir" ]; then "$root/tests/servers/postgres.sh" stop "$pg_dir" || true; rm -rf "$pg_dir"; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir "$work/sqlite"
+cd "$work/sqlite"
 "$bin" init . >/dev/null 2>&1
 python3 "$root/scripts/gen_staff.py" --count "$N" --seed 7 --reference-date "$(date +%F)" --out staff.csv --inventory examples/inventory.csv >/dev/null
 # Room for N: the admin pool (a /24 in the shipped profile) and the seat pools.
@@ -28,4 +43,24 @@ read -r apply_s apply_mib apply_cpu < <(measure "$bin" apply staff.csv --yes --n
 read -r again_s again_mib again_cpu < <(measure "$bin" plan staff.csv --detailed-exitcode)
 echo "N=$N in $work · load $(cut -d' ' -f1 /proc/loadavg)"
 echo "plan: ${plan_s}s wall, ${plan_cpu}s CPU, ${plan_mib} MiB · apply: ${apply_s}s wall, ${apply_cpu}s CPU, ${apply_mib} MiB · second plan: ${again_s}s wall, ${again_mib} MiB"
-echo "RESULT plan_s=$plan_s plan_mib=$plan_mib apply_s=$apply_s apply_mib=$apply_mib"
+if [ "$state" = sqlite ]; then
+  echo "RESULT plan_s=$plan_s plan_mib=$plan_mib apply_s=$apply_s apply_mib=$apply_mib"
+  exit 0
+fi
+
+# The same apply with the state on PostgreSQL, in a fresh folder (same staff,
+# configuration and profiles), right after the SQLite one.
+pg_dir=$(mktemp -d -p /tmp homebase-bench-pg.XXXXXX)
+PG_PORT=${PG_PORT:-55439} "$root/tests/servers/postgres.sh" start "$pg_dir" >/dev/null
+# shellcheck disable=SC1091
+. "$pg_dir/env"
+mkdir "$work/postgres"
+cp -r "$work/sqlite/homebase.yaml" "$work/sqlite/profiles" "$work/sqlite/templates" \
+  "$work/sqlite/examples" "$work/sqlite/staff.csv" "$work/postgres/" 2>/dev/null || true
+cd "$work/postgres"
+export HOMEBASE_STATE="$PG_URL&sslrootcert=$PG_CA&schema=bench" PGPASSWORD
+read -r pg_apply_s pg_apply_mib pg_apply_cpu < <(measure "$bin" apply staff.csv --yes --no-progress)
+"$bin" plan staff.csv --detailed-exitcode >/dev/null || { echo "the PostgreSQL apply left changes" >&2; exit 1; }
+echo "apply with the state on PostgreSQL: ${pg_apply_s}s wall, ${pg_apply_cpu}s CPU, ${pg_apply_mib} MiB"
+ratio=$(awk -v p="$pg_apply_s" -v s="$apply_s" 'BEGIN { printf "%.2f", p / s }')
+echo "RESULT apply_s_sqlite=$apply_s apply_s_postgres=$pg_apply_s ratio=$ratio"

@@ -2,7 +2,8 @@
 # Run the whole test suite on a fresh Debian machine: install what the tests
 # need (WireGuard tools for the real-parser checks, Python's venv for the SCIM
 # server from PyPI, slapd and Samba AD for the ldap target, openvpn and
-# easy-rsa for the openvpn target and its bench), then lint and test.
+# easy-rsa for the openvpn target and its bench, PostgreSQL 15 for the shared
+# state store), then lint and test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,9 @@ command -v ldapsearch >/dev/null 2>&1 || need+=(ldap-utils)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v openvpn >/dev/null 2>&1 || need+=(openvpn)
 [ -x /usr/share/easy-rsa/easyrsa ] || need+=(easy-rsa)
+# The PostgreSQL state store tests start their own server (tests/servers/postgres.sh).
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
+command -v psql >/dev/null 2>&1 || need+=(postgresql-client-15)
 # Samba's AD DC needs all four, or provisioning fails.
 command -v samba >/dev/null 2>&1 || need+=(samba samba-ad-provision samba-dsdb-modules samba-vfs-modules)
 if [ ${#need[@]} -gt 0 ]; then
@@ -48,10 +52,11 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
-# The WireGuard, SCIM, LDAP and OpenVPN tests refuse to skip when these are set (CI has the tools).
+# The WireGuard, SCIM, LDAP, OpenVPN and PostgreSQL tests refuse to skip when these are set (CI has the tools).
 root=$([ "$(id -u)" = 0 ] && echo 1 || echo 0)
 export HOMEBASE_REQUIRE_WG=${HOMEBASE_REQUIRE_WG:-$root}
 export HOMEBASE_REQUIRE_SCIM=${HOMEBASE_REQUIRE_SCIM:-$root}
 export HOMEBASE_REQUIRE_LDAP=${HOMEBASE_REQUIRE_LDAP:-$root}
 export HOMEBASE_REQUIRE_OPENVPN=${HOMEBASE_REQUIRE_OPENVPN:-$root}
+export HOMEBASE_REQUIRE_PG=${HOMEBASE_REQUIRE_PG:-$root}
 cargo test --all-targets

@@ -79,6 +79,11 @@ pub enum Command {
     Offboard(OffboardArgs),
     /// Take over what already exists in the targets, matched to persons
     Adopt(AdoptArgs),
+    /// New keys and passwords for named persons (lost bundle, suspected leak)
+    Rotate(RotateArgs),
+    /// Move the state between SQLite and PostgreSQL, or dump it as JSON
+    #[command(subcommand)]
+    State(StateCommand),
     /// Print the JSON Schema of homebase.yaml or of profiles (for editors)
     Schema(SchemaArgs),
     /// Print a shell completion script (e.g. `homebase completions bash > /etc/bash_completion.d/homebase`)
@@ -171,12 +176,17 @@ pub struct ApplyArgs {
     /// Only plan (same as `homebase plan`)
     #[arg(long)]
     pub dry_run: bool,
-    /// Issue new keys and passwords for the persons in the plan
-    #[arg(long)]
-    pub rotate: bool,
+    /// Issue new keys and passwords: for everybody listed, or only for the
+    /// staff ids named (lost bundle, suspected leak). Without it, a delivered
+    /// bundle keeps its secrets even when it is not on this machine
+    #[arg(long, value_name = "ID", num_args = 0.., value_delimiter = ',')]
+    pub rotate: Option<Vec<String>>,
     /// Withdraw access of persons no longer in the staff list
     #[arg(long)]
     pub prune: bool,
+    /// Wait this long for another run's lock (`90s`, `10m`, `1h`) instead of exiting 2
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub lock_timeout: Option<std::time::Duration>,
     #[command(flatten)]
     pub report: ReportArgs,
 }
@@ -206,6 +216,9 @@ pub struct OffboardArgs {
     /// Re-admit offboarded persons: the next apply provisions them again if listed
     #[arg(long, conflicts_with = "dry_run")]
     pub undo: bool,
+    /// Wait this long for another run's lock (`90s`, `10m`, `1h`) instead of exiting 2
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub lock_timeout: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -218,6 +231,72 @@ pub struct AdoptArgs {
     /// CSV `public_key,staff_id`: which peer is whose, before any comment match
     #[arg(long, value_name = "FILE.csv")]
     pub mapping: Option<std::path::PathBuf>,
+    /// Wait this long for another run's lock (`90s`, `10m`, `1h`) instead of exiting 2
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub lock_timeout: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// Staff ids whose keys and passwords are issued anew
+    #[arg(value_name = "ID", required = true)]
+    pub ids: Vec<String>,
+    /// The staff files that list them (their bundles are written from them)
+    #[arg(long = "staff", value_name = "STAFF", required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
+    /// XLSX sheet to read [default: the first]
+    #[arg(long, value_name = "NAME")]
+    pub sheet: Option<String>,
+    /// Wait this long for another run's lock (`90s`, `10m`, `1h`) instead of exiting 2
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub lock_timeout: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Copy the whole state into an empty store (a SQLite path or a postgres:// URL),
+    /// verified by a digest of the content
+    Migrate(MigrateArgs),
+    /// Write the whole state as JSON (a backup; it holds no secrets)
+    Dump(DumpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The new store: a SQLite file, or postgres://USER@HOST:PORT/DB?schema=S
+    /// (password from PGPASSWORD or a password file; CA from sslrootcert= or PGSSLROOTCERT)
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// Wait this long for another run's lock (`90s`, `10m`, `1h`) instead of exiting 2
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub lock_timeout: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    /// Write to FILE (0600) instead of stdout
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `90s`, `10m`, `1h`, `500ms`, or plain seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (like 90s, 10m, 1h)"))?;
+    let seconds = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "ms" => return Ok(std::time::Duration::from_millis(n)),
+        _ => return Err(format!("{text:?} is not a duration (like 90s, 10m, 1h)")),
+    };
+    Ok(std::time::Duration::from_secs(seconds))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

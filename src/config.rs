@@ -20,9 +20,12 @@ pub struct Config {
     /// The organisation, as it appears in letters and generated addresses.
     #[serde(default)]
     pub organisation: Organisation,
-    /// SQLite state store (relative paths are relative to this file).
-    #[serde(default = "default_state")]
-    pub state: PathBuf,
+    /// The state store: a SQLite file (relative paths are relative to this
+    /// file), or PostgreSQL (`postgres://USER@HOST:PORT/DB`, or `url:` with
+    /// `schema:`, `ca_file:`, `password_env:`/`password_file:`). `HOMEBASE_STATE`
+    /// replaces the path or URL.
+    #[serde(default)]
+    pub state: crate::state::StateConfig,
     /// Where per-person bundles and server files are written.
     #[serde(default = "default_out")]
     pub out: PathBuf,
@@ -583,9 +586,6 @@ fn default_scim_members_per_patch() -> usize {
     500
 }
 
-fn default_state() -> PathBuf {
-    PathBuf::from(".homebase/state.db")
-}
 fn default_out() -> PathBuf {
     PathBuf::from("out")
 }

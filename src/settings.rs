@@ -23,7 +23,8 @@ pub struct Settings {
     pub config_source: String,
     config_text: String,
     pub base_dir: PathBuf,
-    pub state_path: PathBuf,
+    /// Where the state store is (`state:`, `HOMEBASE_STATE`).
+    pub state: crate::state::Location,
     pub out_dir: PathBuf,
     pub jobs: Option<usize>,
     pub output: Output,
@@ -117,6 +118,18 @@ impl Settings {
                 None
             }
         };
+        let state = match crate::state::Location::resolve(
+            &config.state,
+            std::env::var("HOMEBASE_STATE").ok(),
+            resolve,
+            |name| std::env::var(name).ok(),
+        ) {
+            Ok(state) => Some(state),
+            Err(why) => {
+                problems.push(Problem::new(&config_source, why));
+                None
+            }
+        };
         // Profiles that did not load are reported already; checking the
         // config against an empty set would only add misleading errors.
         if let Some(templates) = &templates {
@@ -148,9 +161,10 @@ impl Settings {
         }
         problems.into_result().map_err(Failure::Invalid)?;
         let templates = templates.context("templates")?;
+        let state = state.context("state")?;
 
         Ok(Settings {
-            state_path: resolve(&config.state),
+            state,
             out_dir: resolve(&config.out),
             input: InputOptions {
                 columns,

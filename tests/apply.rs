@@ -651,44 +651,6 @@ fn server_files_that_lost_their_content_are_repaired() {
 }
 
 #[test]
-fn a_deleted_bundle_is_reissued_and_the_server_follows() {
-    let env = TestEnv::new();
-    env.copy_examples();
-    env.write("staff.csv", SMALL);
-    env.run_ok(&["apply", "staff.csv", "--yes"]);
-    let before = assert_consistent_end_state(&env, 3);
-    let gone = &before["S2"].username;
-    let old_key = env.secrets(gone)["wireguard_private_key"].clone();
-    let others: Vec<_> = env
-        .files_snapshot("out")
-        .into_iter()
-        .filter(|(path, _)| {
-            !path.starts_with(format!("out/{gone}")) && !path.starts_with("out/server")
-        })
-        .collect();
-    std::fs::remove_dir_all(env.join(format!("out/{gone}"))).expect("remove the bundle");
-
-    env.run_expect(&["plan", "staff.csv", "--detailed-exitcode"], 4);
-    env.run_ok(&["apply", "staff.csv", "--yes"]);
-    let after = assert_consistent_end_state(&env, 3);
-    assert_eq!(after, before, "usernames, addresses or devices changed");
-    assert_ne!(
-        env.secrets(gone)["wireguard_private_key"],
-        old_key,
-        "a lost key must not come back"
-    );
-    let snapshot = env.files_snapshot("out");
-    for (path, info) in others {
-        assert_eq!(
-            snapshot.get(&path),
-            Some(&info),
-            "{} was rewritten",
-            path.display()
-        );
-    }
-}
-
-#[test]
 fn a_saved_plan_is_applied_once_and_refused_when_stale() {
     let env = TestEnv::new();
     env.copy_examples();

@@ -70,7 +70,6 @@ pub struct Shared<'a> {
     pub preparing: Semaphore,
     pub profiles: &'a crate::profile::ProfileSet,
     pub staff: BTreeMap<String, Person>,
-    pub rotate: bool,
 }
 
 /// Carry out every person's actions. Persons run concurrently (bounded); each
@@ -207,11 +206,19 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan, holds: Holds) -
         Resource::VpnPeer(p) if a.op != Op::Remove => p.adopted_key.clone(),
         _ => None,
     });
-    let preparing = shared.preparing.acquire().await;
-    let prepared = tokio::task::block_in_place(|| {
-        prepare_secrets(shared, plan, profile, fresh, adopted_key.is_some())
-    });
-    drop(preparing);
+    // No bundle action: the person's delivered bundle is not on this machine
+    // and keeps its secrets; what changes is done with none (the recorded
+    // public key stays), and the bundle is marked for the machine that has it.
+    let prepared = if bundle.is_some() {
+        let preparing = shared.preparing.acquire().await;
+        let prepared = tokio::task::block_in_place(|| {
+            prepare_secrets(shared, plan, profile, fresh, adopted_key.is_some())
+        });
+        drop(preparing);
+        prepared
+    } else {
+        Ok((PersonSecrets::default(), None))
+    };
     let (secrets, issued) = match prepared {
         Ok(s) => s,
         Err(err) => {
@@ -278,7 +285,19 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan, holds: Holds) -
         return out;
     }
     // 3. The bundle.
-    if bundle.is_some() {
+    if bundle.is_none() {
+        let stale = WriteOp::MarkBundleStale {
+            person_id: plan.id.clone(),
+        };
+        if shared.journal.write(stale).await.is_err() {
+            out.failed.push(failure(
+                plan,
+                "state",
+                "journal",
+                "cannot write the state store".into(),
+            ));
+        }
+    } else {
         let result = write_bundle(shared, plan, profile, &secrets).await;
         shared.progress.finished("bundles", result.is_ok());
         match result {
@@ -301,13 +320,20 @@ fn prepare_secrets(
     adopted: bool,
 ) -> Result<(PersonSecrets, Option<WriteOp>)> {
     let dir = shared.bundles.dir(&plan.username);
-    let existing = if fresh && !shared.rotate {
+    let existing = if fresh {
         None
     } else {
         PersonSecrets::read(&dir)?
     };
     let (mut secrets, mut changed) = match (fresh, existing) {
         (false, Some(existing)) => (existing, false),
+        // Planned where the bundle was, applied where it is not: never new
+        // secrets that nobody asked for.
+        (false, None) => anyhow::bail!(
+            "the delivered bundle {} is not on this machine; apply where it is, or issue new secrets with `homebase rotate {}`",
+            dir.display(),
+            plan.id
+        ),
         _ => {
             let wireguard = profile.vpn.kind == VpnKind::Wireguard && !adopted;
             let new = PersonSecrets {
@@ -564,12 +590,21 @@ fn state_ops(
                 person_id: id,
             },
         ],
-        (Resource::VpnPeer(p), _) => vec![WriteOp::PutPeer {
-            target,
-            person_id: id,
-            peer: p.clone(),
-            public_key: public_key.unwrap_or_default().to_string(),
-        }],
+        // Without a key of this run (the bundle is elsewhere) the recorded
+        // public key stays.
+        (Resource::VpnPeer(p), _) => match public_key {
+            Some(public_key) => vec![WriteOp::PutPeer {
+                target,
+                person_id: id,
+                peer: p.clone(),
+                public_key: public_key.to_string(),
+            }],
+            None => vec![WriteOp::UpdatePeer {
+                target,
+                person_id: id,
+                peer: p.clone(),
+            }],
+        },
         (Resource::Device(d), Op::Remove) => vec![WriteOp::ReleaseDevice {
             target,
             asset_tag: d.asset_tag.clone(),

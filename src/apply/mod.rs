@@ -31,7 +31,6 @@ use executor::{Shared, TargetRuntime};
 
 pub struct ApplyOptions {
     pub command: String,
-    pub rotate: bool,
 }
 
 /// Carry out `plan` (computed under the caller's lock) against `store`.
@@ -120,7 +119,6 @@ pub fn run(
         ),
         profiles: &settings.profiles,
         staff: staff.into_iter().map(|p| (p.id.clone(), p)).collect(),
-        rotate: options.rotate,
     });
 
     let mut outcome = runtime.block_on(async {

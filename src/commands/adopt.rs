@@ -28,7 +28,7 @@ use crate::plan::{
     build, is_assignable, Inputs, Peer, PersonPlan, PersonStatus, PlanInput, Resource,
 };
 use crate::settings::Settings;
-use crate::state::{RunInfo, RunOutcome, StateLock, Store, WriteOp};
+use crate::state::{RunInfo, RunOutcome, Store, WriteOp};
 use crate::target::wireguard::conf::ConfFile;
 use crate::target::wireguard::WireguardTarget;
 
@@ -84,7 +84,7 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
         today: settings.today.day,
         prune: false,
         withdraw: &withdraw,
-        rotate: false,
+        rotate: &crate::plan::Rotation::None,
         bundle_root: settings.out_dir.display().to_string(),
         inputs: Inputs {
             staff_files: Vec::new(),
@@ -102,7 +102,7 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
         .iter()
         .map(|(name, profile)| (name.clone(), profile.vpn.pool))
         .collect();
-    let store = Store::open_existing_read_only(&settings.state_path)?;
+    let store = Store::open_existing_read_only_at(&settings.state)?;
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -227,8 +227,8 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
         settings.output.info("nothing to adopt");
         return Ok(ExitCode::Success);
     }
-    let _lock = StateLock::acquire(&settings.state_path)?;
-    let mut store = Store::open(&settings.state_path)?;
+    let _lock = super::lock(settings, args.lock_timeout)?;
+    let mut store = Store::open_at(&settings.state)?;
     let run = store.begin_run(&RunInfo::from_env(super::apply::command_line(), None))?;
     let mut ops = Vec::new();
     for (target, report) in &reports {

@@ -13,16 +13,16 @@ use crate::apply::{ApplyOptions, Outcome};
 use crate::cli::ApplyArgs;
 use crate::error::{ExitCode, Failure};
 use crate::input::Person;
-use crate::plan::Plan;
+use crate::plan::{Plan, Rotation};
 use crate::settings::Settings;
-use crate::state::{StateLock, Store};
+use crate::state::Store;
 
 pub fn run(settings: &'static Settings, args: &ApplyArgs) -> Result<ExitCode> {
     let request = PlanRequest {
         files: &args.files,
         sheet: args.sheet.as_deref(),
         prune: args.prune,
-        rotate: args.rotate,
+        rotate: Rotation::from_flag(args.rotate.as_deref()),
         withdraw: BTreeSet::new(),
     };
     if args.dry_run {
@@ -38,14 +38,14 @@ pub fn run(settings: &'static Settings, args: &ApplyArgs) -> Result<ExitCode> {
         None => args.files.clone(),
     };
     super::load_persons(settings, &staff_files, args.sheet.as_deref())?;
-    let _lock = StateLock::acquire(&settings.state_path)?;
+    let _lock = super::lock(settings, args.lock_timeout)?;
     let (plan, staff) = match &args.plan {
         Some(path) => saved_plan(settings, path, args)?,
         None => compute(settings, &request)?,
     };
     // The report goes to its file only: the terminal gets the run's progress.
     super::plan::write_report(&plan, &args.report)?;
-    execute(settings, plan, staff, command_line(), args.rotate)
+    execute(settings, plan, staff, command_line())
 }
 
 /// Carry out a plan computed under the lock; shared with `offboard`.
@@ -54,7 +54,6 @@ pub fn execute(
     plan: Plan,
     staff: Vec<Person>,
     command: String,
-    rotate: bool,
 ) -> Result<ExitCode> {
     let output = settings.output;
     if !plan.has_changes() {
@@ -94,14 +93,8 @@ pub fn execute(
     output.info(format!(
         "applying {changes} change(s) for {persons} person(s){files}"
     ));
-    let mut store = Store::open(&settings.state_path)?;
-    let outcome = crate::apply::run(
-        settings,
-        &mut store,
-        plan,
-        staff,
-        ApplyOptions { command, rotate },
-    )?;
+    let mut store = Store::open_at(&settings.state)?;
+    let outcome = crate::apply::run(settings, &mut store, plan, staff, ApplyOptions { command })?;
     summarize(settings, &outcome)
 }
 
@@ -154,7 +147,7 @@ fn saved_plan(
         files: &files,
         sheet: args.sheet.as_deref(),
         prune: saved.prune,
-        rotate: args.rotate,
+        rotate: Rotation::from_flag(args.rotate.as_deref()),
         withdraw: BTreeSet::new(),
     };
     let (fresh, staff) = compute(settings, &request)?;

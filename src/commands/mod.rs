@@ -7,7 +7,9 @@ mod help;
 mod init;
 mod offboard;
 mod plan;
+mod rotate;
 mod schema;
+mod state;
 mod status;
 
 use std::path::PathBuf;
@@ -31,6 +33,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status(args) => status::run(&Settings::resolve(&cli.global)?, &args),
         Command::Offboard(args) => offboard::run(leak(Settings::resolve(&cli.global)?), &args),
         Command::Adopt(args) => adopt::run(leak(Settings::resolve(&cli.global)?), &args),
+        Command::Rotate(args) => rotate::run(leak(Settings::resolve(&cli.global)?), &args),
+        Command::State(command) => state::run(&Settings::resolve(&cli.global)?, &command),
     }
 }
 
@@ -49,6 +53,19 @@ fn require_known(observed: &crate::plan::Observed, ids: &[String]) -> Result<()>
         "`homebase status` lists who is",
     )
     .into())
+}
+
+/// The run lock of the state store, waiting up to `wait`. A lock another
+/// run holds is exit 2: nothing was changed, and the message names the holder.
+fn lock(settings: &Settings, wait: Option<std::time::Duration>) -> Result<crate::state::StateLock> {
+    crate::state::StateLock::acquire_at(&settings.state, wait).map_err(|err| match err {
+        crate::state::StateError::Locked { .. } => Failure::usage_with_hint(
+            format!("{err}; nothing was changed"),
+            "run again when it is done, or with --lock-timeout 10m to wait for it",
+        )
+        .into(),
+        other => anyhow::Error::from(other),
+    })
 }
 
 /// Changes need `--yes` or a terminal to confirm on: a job that forgot

@@ -9,19 +9,19 @@ use crate::cli::OffboardArgs;
 use crate::error::{ExitCode, Failure};
 use crate::plan::{build, Inputs, PlanInput};
 use crate::settings::Settings;
-use crate::state::{StateLock, Store};
+use crate::state::Store;
 
 pub fn run(settings: &'static Settings, args: &OffboardArgs) -> Result<ExitCode> {
     if !args.dry_run {
         super::confirmable(&settings.output)?;
     }
     let _lock = (!args.dry_run)
-        .then(|| StateLock::acquire(&settings.state_path))
+        .then(|| super::lock(settings, args.lock_timeout))
         .transpose()?;
     let observed = crate::target::observe(settings)?;
     super::require_known(&observed, &args.ids)?;
     if args.undo {
-        let mut store = Store::open(&settings.state_path)?;
+        let mut store = Store::open_at(&settings.state)?;
         for id in &args.ids {
             store.set_offboarded(id, false)?;
         }
@@ -40,7 +40,7 @@ pub fn run(settings: &'static Settings, args: &OffboardArgs) -> Result<ExitCode>
         today: settings.today.day,
         prune: false,
         withdraw: &withdraw,
-        rotate: false,
+        rotate: &crate::plan::Rotation::None,
         bundle_root: settings.out_dir.display().to_string(),
         inputs: Inputs {
             staff_files: Vec::new(),
@@ -61,16 +61,10 @@ pub fn run(settings: &'static Settings, args: &OffboardArgs) -> Result<ExitCode>
         return Ok(ExitCode::Success);
     }
     // The intent first: even if a withdrawal fails now, later plans keep withdrawing.
-    let mut store = Store::open(&settings.state_path)?;
+    let mut store = Store::open_at(&settings.state)?;
     for id in &withdraw {
         store.set_offboarded(id, true)?;
     }
     drop(store);
-    super::apply::execute(
-        settings,
-        plan,
-        Vec::new(),
-        super::apply::command_line(),
-        false,
-    )
+    super::apply::execute(settings, plan, Vec::new(), super::apply::command_line())
 }

@@ -10,7 +10,7 @@ use super::load_persons;
 use crate::cli::{Format, PlanArgs, ReportArgs};
 use crate::error::{ExitCode, Failure};
 use crate::input::Person;
-use crate::plan::{build, Inputs, Plan, PlanInput};
+use crate::plan::{build, Inputs, Plan, PlanInput, Rotation};
 use crate::settings::Settings;
 
 /// What a plan is computed from, besides the settings.
@@ -18,7 +18,7 @@ pub struct PlanRequest<'a> {
     pub files: &'a [PathBuf],
     pub sheet: Option<&'a str>,
     pub prune: bool,
-    pub rotate: bool,
+    pub rotate: Rotation,
     pub withdraw: BTreeSet<String>,
 }
 
@@ -26,6 +26,18 @@ pub struct PlanRequest<'a> {
 pub fn compute(settings: &Settings, request: &PlanRequest) -> Result<(Plan, Vec<Person>)> {
     let persons = load_persons(settings, request.files, request.sheet)?;
     super::note_extra_columns(settings, &persons);
+    let listed: BTreeSet<&str> = persons.iter().map(|p| p.id.as_str()).collect();
+    let unknown = request.rotate.unknown(&listed);
+    if !unknown.is_empty() {
+        return Err(Failure::usage_with_hint(
+            format!(
+                "cannot rotate {}: not in the staff list",
+                unknown.join(", ")
+            ),
+            "name staff ids from the staff files (put `--rotate ID...` after the files)",
+        )
+        .into());
+    }
     let observed = crate::target::observe(settings).context("cannot read the current state")?;
     let today = settings.today.day;
     let inputs = Inputs {
@@ -45,7 +57,7 @@ pub fn compute(settings: &Settings, request: &PlanRequest) -> Result<(Plan, Vec<
         today,
         prune: request.prune,
         withdraw: &request.withdraw,
-        rotate: request.rotate,
+        rotate: &request.rotate,
         bundle_root: settings.out_dir.display().to_string(),
         inputs,
     })
@@ -58,7 +70,7 @@ pub fn run(settings: &Settings, args: &PlanArgs) -> Result<ExitCode> {
         files: &args.staff.files,
         sheet: args.staff.sheet.as_deref(),
         prune: args.prune,
-        rotate: false,
+        rotate: Rotation::None,
         withdraw: BTreeSet::new(),
     };
     let (plan, _) = compute(settings, &request)?;

@@ -50,10 +50,10 @@ pub fn run(settings: &Settings, args: &StatusArgs) -> Result<ExitCode> {
     if args.refresh {
         return Err(Failure::usage("`status --refresh` needs a remote target; the embedded targets are the state store itself").into());
     }
-    let Some(store) = Store::open_existing_read_only(&settings.state_path)? else {
+    let Some(store) = Store::open_existing_read_only_at(&settings.state)? else {
         settings.output.info(format!(
             "no state store at {}: nothing provisioned yet",
-            settings.state_path.display()
+            settings.state
         ));
         return Ok(ExitCode::Success);
     };

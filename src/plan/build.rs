@@ -10,6 +10,7 @@ use minijinja::Environment;
 use super::address::{is_assignable, PoolAllocator};
 use super::model::*;
 use super::observed::{Observed, StockItem};
+use super::rotation::Rotation;
 use super::username::{first_free, normalize};
 use crate::config::{Area, Config};
 use crate::error::{Problem, Problems};
@@ -27,8 +28,8 @@ pub struct PlanInput<'a> {
     pub prune: bool,
     /// Staff ids to withdraw now (`offboard`).
     pub withdraw: &'a BTreeSet<String>,
-    /// Issue new keys and passwords (`--rotate`) for every listed person.
-    pub rotate: bool,
+    /// Whose keys and passwords are issued anew (`--rotate`, `homebase rotate`).
+    pub rotate: &'a Rotation,
     /// The bundles folder as shown in the plan (`out`).
     pub bundle_root: String,
     pub inputs: Inputs,
@@ -154,6 +155,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
     let mut still_listed = Vec::new();
     let mut seats: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut persons = Vec::with_capacity(ordered.len());
+    let mut elsewhere = 0;
 
     for (entry, username) in ordered.iter().zip(&usernames) {
         let person = entry.person;
@@ -196,6 +198,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
                 .filter(|d| *d < input.today)
                 .map(|d| format!("expired on {d}"))
         };
+        let rotate = input.rotate.includes(&person.id);
         let mut actions = Vec::new();
         if let Some(reason) = reason {
             actions = withdrawal(&person.id, observed);
@@ -242,7 +245,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
         if let (Some(target), VpnKind::Wireguard | VpnKind::Openvpn) =
             (&targets.vpn, profile.vpn.kind)
         {
-            match pools.peer_for(target, profile, &person.id, account.expires, input.rotate) {
+            match pools.peer_for(target, profile, &person.id, account.expires, rotate) {
                 Ok(mut action) => {
                     if let Some(crate::config::TargetConfig::Openvpn(ovpn)) =
                         config.targets.get(target)
@@ -298,25 +301,19 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
             }
         }
 
-        // The bundle follows every change of the person's access. Secrets are
-        // never stored, so a lost bundle means new keys and a new password.
-        let has_bundle = observed.bundles.contains(&person.id);
-        let changed = actions.iter().any(|a| a.op != Op::Unchanged);
-        if changed || !has_bundle || input.rotate {
-            let fresh = actions.iter().any(|a| {
-                a.op == Op::Create
-                    && matches!(a.resource, Resource::Account(_) | Resource::VpnPeer(_))
-            });
-            actions.push(Action {
+        match bundle_action(observed, &person.id, &actions, rotate) {
+            BundlePlan::Write { op, new_secrets } => actions.push(Action {
                 target: "bundles".to_string(),
-                op: if has_bundle { Op::Update } else { Op::Create },
+                op,
                 resource: Resource::Bundle(Bundle {
                     path: format!("{}/{username}", input.bundle_root),
-                    new_secrets: input.rotate || !has_bundle || fresh,
+                    new_secrets,
                 }),
                 changes: Vec::new(),
                 remote_id: None,
-            });
+            }),
+            BundlePlan::Elsewhere => elsewhere += 1,
+            BundlePlan::Keep => {}
         }
 
         let known = observed.persons.get(&person.id);
@@ -466,6 +463,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
         capacity,
         estimates,
         persons,
+        bundles_elsewhere: elsewhere,
         files: observed
             .stale_files
             .iter()
@@ -475,6 +473,68 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
             })
             .collect(),
     })
+}
+
+/// What happens to a listed person's bundle.
+#[derive(Debug, PartialEq, Eq)]
+enum BundlePlan {
+    Write {
+        op: Op,
+        new_secrets: bool,
+    },
+    /// Delivered, and nothing of it needs to change.
+    Keep,
+    /// Delivered, not on this machine, and no new secrets are due: left as
+    /// it is (if the person's access changes, it is marked out of date for
+    /// the machine that has it).
+    Elsewhere,
+}
+
+/// Delivery is recorded, not inferred from the disk (SPEC.md "Secrets"): a
+/// bundle completed once keeps its keys and password until `--rotate`, even
+/// when this machine never had it (a CI runner) or its folder was deleted
+/// after handover. New secrets only for a bundle never completed, on
+/// request, or when access is created anew or needs a new secret (a new
+/// account or peer, a new certificate, a preshared key switched on).
+fn bundle_action(observed: &Observed, id: &str, actions: &[Action], rotate: bool) -> BundlePlan {
+    let delivered = observed.bundles.contains(id);
+    let here = observed.bundles_here.contains(id);
+    let changed = actions.iter().any(|a| a.op != Op::Unchanged);
+    let fresh = actions.iter().any(|a| {
+        a.op == Op::Create && matches!(a.resource, Resource::Account(_) | Resource::VpnPeer(_))
+    });
+    if !delivered {
+        return BundlePlan::Write {
+            op: Op::Create,
+            new_secrets: true,
+        };
+    }
+    if here {
+        let stale = observed.stale_bundles.contains(id);
+        return if changed || rotate || stale {
+            BundlePlan::Write {
+                op: Op::Update,
+                new_secrets: rotate || fresh,
+            }
+        } else {
+            BundlePlan::Keep
+        };
+    }
+    let new_secret = actions.iter().any(|a| {
+        matches!(a.resource, Resource::VpnPeer(_))
+            && a.changes.iter().any(|c| {
+                c.field == "certificate"
+                    || (c.field == "preshared_key" && c.to.as_deref() == Some("true"))
+            })
+    });
+    if rotate || fresh || new_secret {
+        BundlePlan::Write {
+            op: Op::Create,
+            new_secrets: true,
+        }
+    } else {
+        BundlePlan::Elsewhere
+    }
 }
 
 /// An openvpn peer whose certificate is due gets a `certificate` change,
@@ -804,7 +864,7 @@ fn usage(kind: &str, name: &str, used: u64, total: u64) -> Capacity {
     }
 }
 
-fn summarize(config: &Config, persons: &[PersonPlan]) -> Vec<TargetSummary> {
+pub fn summarize(config: &Config, persons: &[PersonPlan]) -> Vec<TargetSummary> {
     let mut by_target: BTreeMap<String, TargetSummary> = BTreeMap::new();
     for action in persons.iter().flat_map(|p| &p.actions) {
         let entry = by_target.entry(action.target.clone()).or_insert_with(|| {

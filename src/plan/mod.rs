@@ -6,11 +6,13 @@ mod build;
 pub mod digest;
 mod model;
 mod observed;
+mod rotation;
 mod username;
 
 pub use address::is_assignable;
-pub use build::{assign_profiles, build, not_provisioned, resolve_target, PlanInput};
+pub use build::{assign_profiles, build, not_provisioned, resolve_target, summarize, PlanInput};
 pub use model::*;
 pub use observed::{IssuedCert, KnownPerson, Observed, StockItem};
+pub use rotation::Rotation;
 #[cfg(test)]
 mod tests;

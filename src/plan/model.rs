@@ -29,9 +29,17 @@ pub struct Plan {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub estimates: Vec<Estimate>,
     pub persons: Vec<PersonPlan>,
+    /// Delivered bundles that are not on this machine and stay as they are
+    /// (no new secrets): a count, not changes.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bundles_elsewhere: usize,
     /// Server files to rewrite from the state store.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileRepair>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// A file homebase derives from the state store that must be written again.

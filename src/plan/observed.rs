@@ -38,8 +38,18 @@ pub struct Observed {
     pub stock: BTreeMap<String, Vec<StockItem>>,
     /// Seat pool → staff ids holding a seat.
     pub seats: BTreeMap<String, BTreeSet<String>>,
-    /// Staff ids whose bundle folder exists and was completely written.
+    /// Staff ids whose bundle was completed once (delivered), as the state
+    /// store records it, wherever the bundle is now.
     pub bundles: BTreeSet<String>,
+    /// Delivered bundles that are on this machine's disk (their secrets
+    /// file is). Not part of the state digest: a plan saved where the
+    /// bundles are may be applied where they are not.
+    #[serde(skip)]
+    pub bundles_here: BTreeSet<String>,
+    /// Delivered bundles that no longer show the person's access: it changed
+    /// in a run that did not have the bundle. Rewritten where they are.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub stale_bundles: BTreeSet<String>,
     /// Per target: the remote system's id for a person (DN, SCIM id, user id).
     pub remote_ids: BTreeMap<String, BTreeMap<String, String>>,
     /// Files written from the state store that no longer match it (a crash

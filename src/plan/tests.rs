@@ -45,6 +45,15 @@ fn plan(
     observed: &Observed,
     config: &Config,
 ) -> Result<Plan, crate::error::Problems> {
+    plan_rotating(persons, observed, config, &Rotation::None)
+}
+
+fn plan_rotating(
+    persons: &[Person],
+    observed: &Observed,
+    config: &Config,
+    rotate: &Rotation,
+) -> Result<Plan, crate::error::Problems> {
     let profiles = ProfileSet::load(None).expect("shipped profiles");
     build(PlanInput {
         persons,
@@ -54,7 +63,7 @@ fn plan(
         today: today(),
         prune: false,
         withdraw: &BTreeSet::new(),
-        rotate: false,
+        rotate,
         bundle_root: "out".into(),
         inputs: Inputs {
             staff_files: vec![],
@@ -206,6 +215,7 @@ fn second_plan_against_its_own_result_is_empty_and_changes_are_fields() {
         },
     );
     observed.bundles.insert("P1".into());
+    observed.bundles_here.insert("P1".into());
     for action in &p.actions {
         match &action.resource {
             Resource::Account(a) => {
@@ -259,6 +269,98 @@ fn second_plan_against_its_own_result_is_empty_and_changes_are_fields() {
             to: Some("Sozialamt".into())
         }]
     );
+}
+
+/// Bundle actions of a person with every resource in place, as observed.
+fn bundle_ops(plan: &Plan) -> Vec<(Op, bool)> {
+    plan.persons[0]
+        .actions
+        .iter()
+        .filter_map(|a| match &a.resource {
+            Resource::Bundle(b) => Some((a.op, b.new_secrets)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_delivered_bundle_keeps_its_secrets_wherever_it_is() {
+    let rows = vec![person("P1", "Anna", "Schmidt", "Bürgeramt")];
+    let first = plan(&rows, &observed_with_stock(5), &config()).unwrap();
+    assert_eq!(bundle_ops(&first), [(Op::Create, true)], "never delivered");
+    let mut observed = observed_with_stock(5);
+    observed.persons.insert(
+        "P1".into(),
+        KnownPerson {
+            username: first.persons[0].username.clone(),
+            display_name: first.persons[0].display_name.clone(),
+            profile: first.persons[0].profile.clone(),
+            withdrawn: false,
+            offboarded: false,
+        },
+    );
+    for action in &first.persons[0].actions {
+        match &action.resource {
+            Resource::Account(a) => {
+                observed
+                    .accounts
+                    .entry(action.target.clone())
+                    .or_default()
+                    .insert("P1".into(), a.clone());
+            }
+            Resource::VpnPeer(peer) => {
+                observed
+                    .peers
+                    .entry(action.target.clone())
+                    .or_default()
+                    .insert("P1".into(), peer.clone());
+            }
+            Resource::Device(d) => {
+                for item in observed.stock.get_mut("stock").unwrap() {
+                    if item.asset_tag == d.asset_tag {
+                        item.assigned_to = Some("P1".into());
+                    }
+                }
+            }
+            Resource::License(l) => {
+                observed
+                    .seats
+                    .entry(l.pool.clone())
+                    .or_default()
+                    .insert("P1".into());
+            }
+            Resource::Bundle(_) => {}
+        }
+    }
+    // Delivered, not on this machine: a count, not a change.
+    observed.bundles.insert("P1".into());
+    let absent = plan(&rows, &observed, &config()).unwrap();
+    assert!(!absent.has_changes(), "{:?}", absent.persons[0].actions);
+    assert_eq!(absent.bundles_elsewhere, 1);
+
+    // Its person's access changes: no bundle, so no new secrets.
+    let mut moved = rows.clone();
+    moved[0].department = Some("Sozialamt".into());
+    let changed = plan(&moved, &observed, &config()).unwrap();
+    assert!(changed.has_changes());
+    assert!(bundle_ops(&changed).is_empty());
+    assert_eq!(changed.bundles_elsewhere, 1);
+
+    // Named for rotation: a new bundle with new secrets.
+    let only = Rotation::Only(["P1".to_string()].into());
+    let rotated = plan_rotating(&rows, &observed, &config(), &only).unwrap();
+    assert_eq!(bundle_ops(&rotated), [(Op::Create, true)]);
+    assert_eq!(rotated.bundles_elsewhere, 0);
+    let other = Rotation::Only(["P2".to_string()].into());
+    let not_named = plan_rotating(&rows, &observed, &config(), &other).unwrap();
+    assert!(!not_named.has_changes());
+
+    // Where the bundle is, an out-of-date one is rewritten with its secrets.
+    observed.bundles_here.insert("P1".into());
+    assert!(!plan(&rows, &observed, &config()).unwrap().has_changes());
+    observed.stale_bundles.insert("P1".into());
+    let stale = plan(&rows, &observed, &config()).unwrap();
+    assert_eq!(bundle_ops(&stale), [(Op::Update, false)]);
 }
 
 #[test]

@@ -44,6 +44,9 @@ pub fn render(plan: &Plan) -> String {
         );
     }
     let _ = writeln!(out, "</table>");
+    if let Some(line) = super::bundles_elsewhere_line(plan) {
+        let _ = writeln!(out, "<p>{}</p>", h(&line));
+    }
     if !plan.estimates.is_empty() {
         let _ = writeln!(out, "<h2>Duration</h2><ul>");
         for e in &plan.estimates {

@@ -20,6 +20,9 @@ pub fn render(plan: &Plan, all: bool) -> String {
         "Inputs `{}` · state `{}` · planned for {}\n",
         plan.inputs.digest, plan.state_digest, plan.today
     );
+    if let Some(line) = super::bundles_elsewhere_line(plan) {
+        let _ = writeln!(out, "{line}\n");
+    }
     let _ = writeln!(out, "## Targets\n\n| target | kind | create | update | remove | unchanged |\n|---|---|---:|---:|---:|---:|");
     for s in &plan.summary {
         let _ = writeln!(

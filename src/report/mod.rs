@@ -121,6 +121,16 @@ pub fn estimate_line(e: &Estimate) -> String {
     format!("{} requests: {duration} at {rate} requests/min", e.requests)
 }
 
+/// Delivered bundles not on this machine: a count, never changes.
+pub fn bundles_elsewhere_line(plan: &Plan) -> Option<String> {
+    (plan.bundles_elsewhere > 0).then(|| {
+        format!(
+            "{} delivered bundle(s) are not on this machine and keep their keys and passwords (new ones only with `homebase rotate ID`)",
+            plan.bundles_elsewhere
+        )
+    })
+}
+
 #[cfg(test)]
 mod estimate_tests {
     use super::*;

@@ -30,6 +30,9 @@ pub fn render(plan: &Plan, all: bool, color: bool) -> String {
         "inputs {}  state {}",
         plan.inputs.digest, plan.state_digest
     );
+    if let Some(line) = super::bundles_elsewhere_line(plan) {
+        let _ = writeln!(out, "{line}");
+    }
     if !plan.summary.is_empty() {
         let _ = writeln!(out, "\nTargets");
         let width = plan

@@ -7,6 +7,8 @@ use rusqlite::{params, Row};
 use crate::plan::{Op, Resource};
 
 use super::columns::{self, corrupt};
+use super::postgres::read as pg_read;
+use super::store::Backend;
 use super::{StateError, Store};
 
 /// Who starts a run and with what; recorded by [`Store::begin_run`].
@@ -75,7 +77,7 @@ impl RunOutcome {
         }
     }
 
-    fn parse(text: &str) -> Result<RunOutcome, StateError> {
+    pub(super) fn parse(text: &str) -> Result<RunOutcome, StateError> {
         Ok(match text {
             "success" => RunOutcome::Success,
             "partial" => RunOutcome::Partial,
@@ -123,7 +125,7 @@ impl ResourceKind {
         }
     }
 
-    fn parse(text: &str) -> Result<ResourceKind, StateError> {
+    pub(super) fn parse(text: &str) -> Result<ResourceKind, StateError> {
         Ok(match text {
             "account" => ResourceKind::Account,
             "vpn_peer" => ResourceKind::VpnPeer,
@@ -161,7 +163,7 @@ impl EntryOutcome {
         }
     }
 
-    fn parse(text: &str) -> Result<EntryOutcome, StateError> {
+    pub(super) fn parse(text: &str) -> Result<EntryOutcome, StateError> {
         Ok(match text {
             "ok" => EntryOutcome::Ok,
             "failed" => EntryOutcome::Failed,
@@ -215,7 +217,7 @@ pub struct JournalRecord {
     pub entry: Entry,
 }
 
-fn parse_op(text: &str) -> Result<Op, StateError> {
+pub(super) fn parse_op(text: &str) -> Result<Op, StateError> {
     Ok(match text {
         "create" => Op::Create,
         "update" => Op::Update,
@@ -229,20 +231,26 @@ impl Store {
     /// Records the start of a run; its id goes into every [`Entry`].
     pub fn begin_run(&mut self, info: &RunInfo) -> Result<i64, StateError> {
         self.writable()?;
-        self.conn
-            .prepare_cached(
-                "INSERT INTO runs (user, host, ci_job, command, plan_digest, started)
+        let conn = match self.backend() {
+            Backend::Sqlite(conn) => conn,
+            Backend::Postgres(pg) => {
+                let info = info.clone();
+                return pg.call(move |c| pg_read::begin_run(c, &info));
+            }
+        };
+        conn.prepare_cached(
+            "INSERT INTO runs (user, host, ci_job, command, plan_digest, started)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![
-                info.user,
-                info.host,
-                info.ci_job,
-                info.command,
-                info.plan_digest,
-                columns::timestamp(info.started),
-            ])?;
-        Ok(self.conn.last_insert_rowid())
+        )?
+        .execute(params![
+            info.user,
+            info.host,
+            info.ci_job,
+            info.command,
+            info.plan_digest,
+            columns::timestamp(info.started),
+        ])?;
+        Ok(conn.last_insert_rowid())
     }
 
     pub fn finish_run(
@@ -253,8 +261,14 @@ impl Store {
         failed_count: u64,
     ) -> Result<(), StateError> {
         self.writable()?;
-        let changed = self
-            .conn
+        let conn = match self.backend() {
+            Backend::Sqlite(conn) => conn,
+            Backend::Postgres(pg) => {
+                return pg
+                    .call(move |c| pg_read::finish_run(c, run_id, outcome, ok_count, failed_count))
+            }
+        };
+        let changed = conn
             .prepare_cached(
                 "UPDATE runs SET finished = ?2, outcome = ?3, ok_count = ?4, failed_count = ?5
                  WHERE id = ?1",
@@ -274,8 +288,12 @@ impl Store {
 
     /// The latest `limit` runs, newest first, with their journal counts.
     pub fn history(&self, limit: usize) -> Result<Vec<RunRecord>, StateError> {
+        let conn = match self.backend() {
+            Backend::Sqlite(conn) => conn,
+            Backend::Postgres(pg) => return pg.call(move |c| pg_read::history(c, limit)),
+        };
         let sql = format!("{RUN_SELECT} ORDER BY r.id DESC LIMIT ?1");
-        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut stmt = conn.prepare_cached(&sql)?;
         let mut rows = stmt.query([i64::try_from(limit).unwrap_or(i64::MAX)])?;
         let mut runs = Vec::new();
         while let Some(row) = rows.next()? {
@@ -285,15 +303,26 @@ impl Store {
     }
 
     pub fn run(&self, run_id: i64) -> Result<Option<RunRecord>, StateError> {
+        let conn = match self.backend() {
+            Backend::Sqlite(conn) => conn,
+            Backend::Postgres(pg) => return pg.call(move |c| pg_read::run(c, run_id)),
+        };
         let sql = format!("{RUN_SELECT} WHERE r.id = ?1");
-        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut stmt = conn.prepare_cached(&sql)?;
         let mut rows = stmt.query([run_id])?;
         rows.next()?.map(run_record).transpose()
     }
 
     /// Everything journaled about one person, oldest first.
     pub fn journal_for(&self, person_id: &str) -> Result<Vec<JournalRecord>, StateError> {
-        let mut stmt = self.conn.prepare_cached(
+        let conn = match self.backend() {
+            Backend::Sqlite(conn) => conn,
+            Backend::Postgres(pg) => {
+                let id = person_id.to_string();
+                return pg.call(move |c| pg_read::journal_for(c, &id));
+            }
+        };
+        let mut stmt = conn.prepare_cached(
             "SELECT id, run_id, person_id, target, resource, op, outcome, message, at
              FROM journal WHERE person_id = ?1 ORDER BY id",
         )?;

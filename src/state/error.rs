@@ -117,10 +117,30 @@ pub enum StateError {
     Sqlite(#[from] rusqlite::Error),
 
     #[error(
-        "another homebase apply holds the lock on {path} ({holder}); \
-         wait for it to finish, or check whether that process is still running"
+        "another homebase apply holds the lock on {place} ({holder}); \
+         wait for it to finish (or let this run wait with --lock-timeout), \
+         or check whether that process is still running"
     )]
-    Locked { path: PathBuf, holder: String },
+    Locked { place: String, holder: String },
+
+    #[error(
+        "cannot connect to the state store {location}: {detail}; check the URL, \
+         the password (PGPASSWORD, a password file, `password_env`/`password_file`) \
+         and the CA (`ca_file`)"
+    )]
+    PgConnect { location: String, detail: String },
+
+    #[error(
+        "the state store {place} already holds persons or runs; \
+         `state migrate` copies into an empty store only (a new file, or a new schema)"
+    )]
+    NotEmpty { place: String },
+
+    #[error("state store {location}: {detail}")]
+    Postgres { location: String, detail: String },
+
+    #[error("upgrading the state store to schema version {version} failed: {detail}; the store was left unchanged")]
+    PgMigration { version: i64, detail: String },
 
     #[error("cannot lock {path}: {source}; check that the folder is writable")]
     Lock {

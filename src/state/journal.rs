@@ -18,6 +18,9 @@ use tokio::sync::oneshot;
 
 use super::columns;
 use super::connect;
+use super::location::PgLocation;
+use super::postgres::connect::{describe as pg_describe, PgConn};
+use super::postgres::write as pg_write;
 use super::write::{self, WriteOp};
 use super::StateError;
 
@@ -74,21 +77,59 @@ struct Request {
     ack: oneshot::Sender<Result<(), StateError>>,
 }
 
+/// A connection the writer thread commits batches on.
+trait Committer: Send + 'static {
+    fn commit(&mut self, batch: &[Request]) -> Vec<Result<(), StateError>>;
+    fn close(&mut self) {}
+}
+
+impl Committer for Connection {
+    fn commit(&mut self, batch: &[Request]) -> Vec<Result<(), StateError>> {
+        commit(self, batch)
+    }
+
+    fn close(&mut self) {
+        connect::leave_wal(self);
+    }
+}
+
+impl Committer for PgConn {
+    fn commit(&mut self, batch: &[Request]) -> Vec<Result<(), StateError>> {
+        commit_postgres(self, batch)
+    }
+}
+
 impl Journal {
     /// Opens the store on a connection of its own and starts the writer thread.
     pub fn open(path: &Path) -> Result<Journal, StateError> {
         let conn = connect::read_write(path)?;
+        Journal::start(conn, path.to_path_buf())
+    }
+
+    /// The same on the PostgreSQL state: a connection of its own (on the
+    /// writer thread, which is outside any async runtime).
+    pub fn open_postgres(location: &PgLocation) -> Result<Journal, StateError> {
+        let conn = crate::state::postgres::open_conn(location, true)?.ok_or_else(|| {
+            StateError::PgConnect {
+                location: location.to_string(),
+                detail: "the schema was not created".into(),
+            }
+        })?;
+        Journal::start(conn, location.to_string().into())
+    }
+
+    fn start(conn: impl Committer, path: PathBuf) -> Result<Journal, StateError> {
         let (sender, receiver) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("homebase-journal".into())
             .spawn(move || run_writer(conn, receiver))
             .map_err(|source| StateError::Create {
-                path: path.to_path_buf(),
+                path: path.clone(),
                 source,
             })?;
         Ok(Journal {
             inner: Arc::new(Inner {
-                path: path.to_path_buf(),
+                path,
                 sender,
                 thread: Mutex::new(Some(thread)),
             }),
@@ -150,13 +191,16 @@ impl Journal {
 
 /// The writer thread. It ends on `Close` or when every handle is dropped,
 /// having written everything queued before.
-fn run_writer(mut conn: Connection, receiver: mpsc::Receiver<Message>) -> JournalStats {
+fn run_writer(mut conn: impl Committer, receiver: mpsc::Receiver<Message>) -> JournalStats {
     let stats = write_until_closed(&mut conn, &receiver);
-    connect::leave_wal(&conn);
+    conn.close();
     stats
 }
 
-fn write_until_closed(conn: &mut Connection, receiver: &mpsc::Receiver<Message>) -> JournalStats {
+fn write_until_closed(
+    conn: &mut impl Committer,
+    receiver: &mpsc::Receiver<Message>,
+) -> JournalStats {
     let mut stats = JournalStats::default();
     let mut busy = false;
     // Blocks for the first message, then takes whatever else is queued.
@@ -186,7 +230,7 @@ fn write_until_closed(conn: &mut Connection, receiver: &mpsc::Receiver<Message>)
         }
         busy = batch.len() >= BUSY_WRITES;
         if !batch.is_empty() {
-            let results = commit(conn, &batch);
+            let results = conn.commit(&batch);
             stats.commits += 1;
             stats.writes += batch.len() as u64;
             stats.ops += ops as u64;
@@ -269,5 +313,55 @@ fn commit_isolated(
     match tx.commit() {
         Ok(()) => results,
         Err(err) => all_failed(err.to_string()),
+    }
+}
+
+/// The PostgreSQL batch: one transaction without savepoints (one round trip
+/// per statement); if a write fails, the batch again with a savepoint per
+/// write and per constraint-checked statement, so only that write is refused.
+fn commit_postgres(conn: &mut PgConn, batch: &[Request]) -> Vec<Result<(), StateError>> {
+    let now = columns::timestamp(Utc::now());
+    let PgConn { client, stmts } = conn;
+    let all_failed = |message: String| {
+        batch
+            .iter()
+            .map(|_| Err(StateError::Commit(message.clone())))
+            .collect()
+    };
+    stmts.careful = false;
+    let together = (|| {
+        let mut tx = client
+            .transaction()
+            .map_err(|e| Failed::Commit(pg_describe(&e)))?;
+        for request in batch {
+            for op in &request.ops {
+                pg_write::apply(&mut tx, stmts, op, &now).map_err(|_| Failed::Write)?;
+            }
+        }
+        tx.commit().map_err(|e| Failed::Commit(pg_describe(&e)))
+    })();
+    stmts.careful = true;
+    match together {
+        Ok(()) => return batch.iter().map(|_| Ok(())).collect(),
+        Err(Failed::Commit(message)) => return all_failed(message),
+        Err(Failed::Write) => {}
+    }
+    let mut tx = match client.transaction() {
+        Ok(tx) => tx,
+        Err(e) => return all_failed(pg_describe(&e)),
+    };
+    let mut results = Vec::with_capacity(batch.len());
+    for request in batch {
+        let result = tx.transaction().map_err(pg_write::err).and_then(|mut sp| {
+            for op in &request.ops {
+                pg_write::apply(&mut sp, stmts, op, &now)?;
+            }
+            sp.commit().map_err(pg_write::err)
+        });
+        results.push(result);
+    }
+    match tx.commit() {
+        Ok(()) => results,
+        Err(e) => all_failed(pg_describe(&e)),
     }
 }

@@ -1,25 +1,41 @@
 //! One apply at a time per state store (SPEC.md "Applying").
 //!
-//! An exclusive OS lock on `<db>.lock`: the kernel drops it when the process
-//! ends, however it ends, so a lock file left behind by a killed apply never
-//! blocks the next one. The file's content only says who holds the lock.
+//! SQLite: an exclusive OS lock on `<db>.lock`: the kernel drops it when the
+//! process ends, however it ends, so a lock file left behind by a killed apply
+//! never blocks the next one. The file's content only says who holds the lock.
+//! PostgreSQL: a session advisory lock (`postgres/lock.rs`), seen by every
+//! runner that shares the state.
 
 use std::ffi::OsString;
 use std::fs::{File, TryLockError};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::connect;
+use super::location::Location;
+use super::postgres::lock::PgLock;
 use super::StateError;
 
 /// Held while an apply runs; released when dropped.
 #[derive(Debug)]
 pub struct StateLock {
-    file: File,
-    path: PathBuf,
+    held: Held,
+}
+
+#[derive(Debug)]
+enum Held {
+    File {
+        file: File,
+        path: PathBuf,
+    },
+    /// Held for its `Drop`: the session keeps the advisory lock.
+    Postgres {
+        _session: Box<PgLock>,
+    },
 }
 
 /// Written into the lock file by its holder.
@@ -30,6 +46,9 @@ pub struct Holder {
     pub user: String,
     /// RFC 3339, UTC.
     pub since: String,
+    /// `VARIABLE=value` of the CI job, if the holder runs in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci_job: Option<String>,
 }
 
 impl Holder {
@@ -41,7 +60,28 @@ impl Holder {
                 .or_else(|_| std::env::var("LOGNAME"))
                 .unwrap_or_else(|_| "unknown".into()),
             since: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+            ci_job: ["CI_JOB_ID", "GITHUB_RUN_ID", "BUILD_TAG"]
+                .iter()
+                .find_map(|name| {
+                    std::env::var(name)
+                        .ok()
+                        .filter(|v| !v.trim().is_empty())
+                        .map(|v| format!("{name}={v}"))
+                }),
         }
+    }
+
+    /// `user U, pid N on HOST, CI job J, since TIME`.
+    fn describe(&self) -> String {
+        let job = self
+            .ci_job
+            .as_deref()
+            .map(|job| format!(", CI job {job}"))
+            .unwrap_or_default();
+        format!(
+            "user {}, pid {} on {}{job}, since {}",
+            self.user, self.pid, self.host, self.since
+        )
     }
 }
 
@@ -53,7 +93,36 @@ impl StateLock {
         PathBuf::from(name)
     }
 
-    /// Takes the lock without waiting; if another process holds it, says who.
+    /// Takes the lock of the state at `location`, waiting up to `wait` for
+    /// another run to finish; if it is still held, says who holds it.
+    pub fn acquire_at(
+        location: &Location,
+        wait: Option<Duration>,
+    ) -> Result<StateLock, StateError> {
+        match location {
+            Location::Sqlite(path) => {
+                let deadline = wait.map(|w| Instant::now() + w);
+                loop {
+                    match StateLock::acquire(path) {
+                        Err(StateError::Locked { .. })
+                            if deadline.is_some_and(|d| Instant::now() < d) =>
+                        {
+                            std::thread::sleep(Duration::from_millis(200));
+                        }
+                        other => return other,
+                    }
+                }
+            }
+            Location::Postgres(pg) => Ok(StateLock {
+                held: Held::Postgres {
+                    _session: Box::new(PgLock::acquire(pg, &Holder::current().describe(), wait)?),
+                },
+            }),
+        }
+    }
+
+    /// Takes the lock of a SQLite file without waiting; if another process
+    /// holds it, says who.
     pub fn acquire(db_path: &Path) -> Result<StateLock, StateError> {
         let path = StateLock::path_for(db_path);
         connect::create_parent(&path)?;
@@ -77,7 +146,10 @@ impl StateLock {
                     Ok(_) => describe(&content),
                     Err(_) => "holder unknown".to_string(),
                 };
-                return Err(StateError::Locked { path, holder });
+                return Err(StateError::Locked {
+                    place: path.display().to_string(),
+                    holder,
+                });
             }
             Err(TryLockError::Error(source)) => return Err(lock_error(source)),
         }
@@ -86,28 +158,33 @@ impl StateLock {
         file.set_len(0).map_err(lock_error)?;
         file.write_all(format!("{holder}\n").as_bytes())
             .map_err(lock_error)?;
-        Ok(StateLock { file, path })
+        Ok(StateLock {
+            held: Held::File { file, path },
+        })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The lock file (SQLite); `None` for a PostgreSQL lock.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.held {
+            Held::File { path, .. } => Some(path),
+            Held::Postgres { .. } => None,
+        }
     }
 }
 
-impl Drop for StateLock {
+impl Drop for Held {
     fn drop(&mut self) {
         // Still ours here: clear the holder, then closing the file unlocks it.
-        let _ = self.file.set_len(0);
+        if let Held::File { file, .. } = self {
+            let _ = file.set_len(0);
+        }
     }
 }
 
 /// `pid N on HOST since TIME`, or why it is not known.
 fn describe(content: &str) -> String {
     match serde_json::from_str::<Holder>(content.trim()) {
-        Ok(holder) => format!(
-            "pid {} on {} since {}",
-            holder.pid, holder.host, holder.since
-        ),
+        Ok(holder) => holder.describe(),
         Err(_) => "holder unknown".to_string(),
     }
 }
@@ -133,17 +210,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("state/state.db");
         let lock = StateLock::acquire(&db).unwrap();
-        assert_eq!(lock.path(), dir.path().join("state/state.db.lock"));
+        assert_eq!(
+            lock.path(),
+            Some(dir.path().join("state/state.db.lock").as_path())
+        );
 
         // A second open file description conflicts even within one process.
         let message = expect_locked(&db);
         let expected = format!(
-            "another homebase apply holds the lock on {} (pid {} on ",
-            lock.path().display(),
-            std::process::id()
+            "another homebase apply holds the lock on {} (user ",
+            lock.path().unwrap().display(),
         );
         assert!(message.starts_with(&expected), "{message}");
         assert!(message.contains(" since 20"), "{message}");
+        assert!(
+            message.contains(&format!("pid {} on ", std::process::id())),
+            "{message}"
+        );
 
         drop(lock);
         let again = StateLock::acquire(&db).unwrap();
@@ -160,7 +243,7 @@ mod tests {
         )
         .unwrap();
         let lock = StateLock::acquire(&db).unwrap();
-        let content = std::fs::read_to_string(lock.path()).unwrap();
+        let content = std::fs::read_to_string(lock.path().unwrap()).unwrap();
         assert!(
             content.contains(&format!("\"pid\":{}", std::process::id())),
             "{content}"
@@ -205,7 +288,7 @@ mod tests {
 
         let message = expect_locked(&db);
         assert!(
-            message.contains(&format!("(pid {} on ", child.id())),
+            message.contains(&format!(", pid {} on ", child.id())),
             "{message}"
         );
 

@@ -11,7 +11,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::StateError;
 
 /// Step `i` takes the store from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, super::certificates::MIGRATION];
+const MIGRATIONS: &[&str] = &[V1, super::certificates::MIGRATION, V3];
 
 /// The schema version this binary writes.
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -123,6 +123,13 @@ CREATE TABLE journal (
 ) STRICT;
 CREATE INDEX journal_by_person ON journal (person_id, id);
 CREATE INDEX journal_by_run ON journal (run_id, outcome);
+"#;
+
+/// A delivered bundle whose person's access changed on a machine without
+/// the bundle (a CI runner): the machine that has it rewrites it, keeping its
+/// secrets (see `plan::build`, "Bundles").
+const V3: &str = r#"
+ALTER TABLE bundles ADD COLUMN stale INTEGER NOT NULL DEFAULT 0 CHECK (stale IN (0, 1));
 "#;
 
 /// The version recorded in the file (0 for a new, empty file).

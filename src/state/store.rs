@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior};
@@ -13,57 +13,155 @@ use super::certificates::Certificate;
 
 use super::columns;
 use super::connect;
+use super::dump::{self, Dump};
 use super::journal::Journal;
+use super::location::Location;
+use super::postgres::{read as pg, PgSession};
 use super::write::{self, WriteOp};
 use super::StateError;
 
 /// One connection to the store. Each write method is one short transaction;
 /// for the many small writes of an apply, use [`Store::journal`].
+///
+/// Two backends with the same guarantees: a SQLite file (one connection in
+/// this process) or PostgreSQL (a session on a thread of its own).
 #[derive(Debug)]
 pub struct Store {
-    pub(super) conn: Connection,
-    path: PathBuf,
+    backend: Backend,
+    location: Location,
     read_only: bool,
 }
 
+#[derive(Debug)]
+pub(super) enum Backend {
+    Sqlite(Connection),
+    Postgres(PgSession),
+}
+
+/// The SQLite connection, or else the PostgreSQL answer returned at once.
+macro_rules! sqlite_or {
+    ($self:ident, $pg:expr) => {
+        match &$self.backend {
+            Backend::Sqlite(conn) => conn,
+            Backend::Postgres(session) => return $pg(session),
+        }
+    };
+}
+
 impl Store {
-    /// Opens the store for writing, creating it (folder 0700, file 0600) and
-    /// bringing its schema up to date.
+    /// Opens the SQLite store for writing, creating it (folder 0700, file
+    /// 0600) and bringing its schema up to date.
     pub fn open(path: &Path) -> Result<Store, StateError> {
+        Store::open_at(&Location::Sqlite(path.to_path_buf()))
+    }
+
+    /// Opens the store at `location` for writing, creating it and bringing
+    /// its schema up to date.
+    pub fn open_at(location: &Location) -> Result<Store, StateError> {
+        let backend = match location {
+            Location::Sqlite(path) => Backend::Sqlite(connect::read_write(path)?),
+            Location::Postgres(pg) => {
+                Backend::Postgres(PgSession::open(pg, true)?.ok_or_else(|| {
+                    StateError::PgConnect {
+                        location: pg.to_string(),
+                        detail: "the schema was not created".into(),
+                    }
+                })?)
+            }
+        };
         Ok(Store {
-            conn: connect::read_write(path)?,
-            path: path.to_path_buf(),
+            backend,
+            location: location.clone(),
             read_only: false,
         })
     }
 
-    /// Opens an existing store for reading; `None` when there is none yet.
-    /// Creates nothing and writes nothing (`plan`, `status`).
+    /// Opens an existing SQLite store for reading; `None` when there is none
+    /// yet. Creates nothing and writes nothing (`plan`, `status`).
     pub fn open_existing_read_only(path: &Path) -> Result<Option<Store>, StateError> {
-        Ok(connect::read_only(path)?.map(|conn| Store {
-            conn,
-            path: path.to_path_buf(),
+        Store::open_existing_read_only_at(&Location::Sqlite(path.to_path_buf()))
+    }
+
+    /// Like [`Store::open_existing_read_only`], at any location.
+    pub fn open_existing_read_only_at(location: &Location) -> Result<Option<Store>, StateError> {
+        let backend = match location {
+            Location::Sqlite(path) => connect::read_only(path)?.map(Backend::Sqlite),
+            Location::Postgres(pg) => PgSession::open(pg, false)?.map(Backend::Postgres),
+        };
+        Ok(backend.map(|backend| Store {
+            backend,
+            location: location.clone(),
             read_only: true,
         }))
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub(super) fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// The SQLite connection (tests look at its pragmas).
+    #[cfg(test)]
+    pub(super) fn conn(&self) -> &Connection {
+        match &self.backend {
+            Backend::Sqlite(conn) => conn,
+            Backend::Postgres(_) => panic!("not a SQLite store"),
+        }
     }
 
     /// A group-committing writer on its own connection to this store.
     pub fn journal(&self) -> Result<Journal, StateError> {
         self.writable()?;
-        Journal::open(&self.path)
+        match &self.location {
+            Location::Sqlite(path) => Journal::open(path),
+            Location::Postgres(pg) => Journal::open_postgres(pg),
+        }
     }
 
     pub(super) fn writable(&self) -> Result<(), StateError> {
         if self.read_only {
             return Err(StateError::ReadOnly {
-                path: self.path.clone(),
+                path: self.location.to_string().into(),
             });
         }
         Ok(())
+    }
+
+    /// The whole state as plain data (`state dump`, `state migrate`).
+    pub fn dump(&self) -> Result<Dump, StateError> {
+        match &self.backend {
+            Backend::Sqlite(conn) => dump::sqlite::dump(conn),
+            Backend::Postgres(session) => {
+                session.call(|conn| dump::postgres::dump(conn, super::CURRENT_VERSION))
+            }
+        }
+    }
+
+    /// Copies a dump into this store, which must hold nothing yet.
+    pub fn load(&mut self, from: &Dump) -> Result<(), StateError> {
+        self.writable()?;
+        if from.version != super::CURRENT_VERSION {
+            return Err(StateError::TooOld {
+                path: "the dump".into(),
+                found: from.version,
+                current: super::CURRENT_VERSION,
+            });
+        }
+        if !self.persons()?.is_empty() || !self.history(1)?.is_empty() {
+            return Err(StateError::NotEmpty {
+                place: self.location.to_string(),
+            });
+        }
+        match &mut self.backend {
+            Backend::Sqlite(conn) => dump::sqlite::load(conn, from),
+            Backend::Postgres(session) => {
+                let from = from.clone();
+                session.call(move |conn| dump::postgres::load(conn, &from))
+            }
+        }
     }
 
     // ---- writes -------------------------------------------------------
@@ -71,9 +169,11 @@ impl Store {
     /// Applies all operations in one transaction: all of them or none.
     pub fn write_all(&mut self, ops: &[WriteOp]) -> Result<(), StateError> {
         self.writable()?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let conn = match &mut self.backend {
+            Backend::Sqlite(conn) => conn,
+            Backend::Postgres(session) => return session.write_all(ops.to_vec()),
+        };
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = columns::timestamp(Utc::now());
         for op in ops {
             write::apply(&tx, op, &now)?;
@@ -224,11 +324,12 @@ impl Store {
     /// The store's part of what is observed: persons, accounts, peers, seats.
     /// Foreign usernames and addresses and the stock come from the targets.
     pub fn observed(&self) -> Result<Observed, StateError> {
+        let conn = sqlite_or!(self, |s: &PgSession| s.call(pg::observed));
         let mut observed = Observed {
             persons: self.persons()?,
             ..Observed::default()
         };
-        let mut stmt = self.conn.prepare_cached(&format!(
+        let mut stmt = conn.prepare_cached(&format!(
             "SELECT target, {ACCOUNT_COLUMNS} FROM accounts ORDER BY target, person_id"
         ))?;
         let mut rows = stmt.query([])?;
@@ -241,7 +342,7 @@ impl Store {
                 .or_default()
                 .insert(person_id, account);
         }
-        let mut stmt = self.conn.prepare_cached(&format!(
+        let mut stmt = conn.prepare_cached(&format!(
             "SELECT target, {PEER_COLUMNS} FROM peers ORDER BY target, person_id"
         ))?;
         let mut rows = stmt.query([])?;
@@ -255,7 +356,7 @@ impl Store {
                 .insert(person_id, peer);
         }
         observed.seats = self.seats()?;
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = conn.prepare_cached(
             "SELECT target, person_id, serial, not_after, access_end FROM certificates
              WHERE revoked IS NULL ORDER BY issued, serial",
         )?;
@@ -280,7 +381,11 @@ impl Store {
     }
 
     pub fn person(&self, id: &str) -> Result<Option<KnownPerson>, StateError> {
-        let mut stmt = self.conn.prepare_cached(
+        let conn = sqlite_or!(self, |s: &PgSession| {
+            let id = id.to_string();
+            s.call(move |c| pg::person(c, &id))
+        });
+        let mut stmt = conn.prepare_cached(
             "SELECT id, username, display_name, profile, withdrawn, offboarded FROM persons WHERE id = ?1",
         )?;
         Ok(stmt
@@ -291,7 +396,8 @@ impl Store {
 
     /// Every person homebase has provisioned, by staff id.
     pub fn persons(&self) -> Result<BTreeMap<String, KnownPerson>, StateError> {
-        let mut stmt = self.conn.prepare_cached(
+        let conn = sqlite_or!(self, |s: &PgSession| s.call(pg::persons));
+        let mut stmt = conn.prepare_cached(
             "SELECT id, username, display_name, profile, withdrawn, offboarded FROM persons ORDER BY id",
         )?;
         let persons = stmt.query_map([], known_person)?;
@@ -300,7 +406,11 @@ impl Store {
 
     /// The target's accounts, ordered by username.
     pub fn accounts(&self, target: &str) -> Result<Vec<(String, Account)>, StateError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
+        let conn = sqlite_or!(self, |s: &PgSession| {
+            let t = target.to_string();
+            s.call(move |c| pg::accounts(c, &t))
+        });
+        let mut stmt = conn.prepare_cached(&format!(
             "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE target = ?1 ORDER BY username"
         ))?;
         let mut rows = stmt.query([target])?;
@@ -313,7 +423,11 @@ impl Store {
 
     /// The id the remote directory gave the person's account, if recorded.
     pub fn remote_id(&self, target: &str, person_id: &str) -> Result<Option<String>, StateError> {
-        let mut stmt = self.conn.prepare_cached(
+        let conn = sqlite_or!(self, |s: &PgSession| {
+            let (t, p) = (target.to_string(), person_id.to_string());
+            s.call(move |c| pg::remote_id(c, &t, &p))
+        });
+        let mut stmt = conn.prepare_cached(
             "SELECT remote_id FROM accounts WHERE target = ?1 AND person_id = ?2",
         )?;
         Ok(stmt
@@ -324,7 +438,11 @@ impl Store {
 
     /// The target's peers as (staff id, peer, public key), ordered by address.
     pub fn peers(&self, target: &str) -> Result<Vec<(String, Peer, String)>, StateError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
+        let conn = sqlite_or!(self, |s: &PgSession| {
+            let t = target.to_string();
+            s.call(move |c| pg::peers(c, &t))
+        });
+        let mut stmt = conn.prepare_cached(&format!(
             "SELECT {PEER_COLUMNS} FROM peers WHERE target = ?1"
         ))?;
         let mut rows = stmt.query([target])?;
@@ -339,9 +457,12 @@ impl Store {
 
     /// Addresses of peers that existed before homebase took them over.
     pub fn adopted_addresses(&self, target: &str) -> Result<BTreeSet<IpAddr>, StateError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT address FROM peers WHERE target = ?1 AND adopted = 1")?;
+        let conn = sqlite_or!(self, |s: &PgSession| {
+            let t = target.to_string();
+            s.call(move |c| pg::adopted_addresses(c, &t))
+        });
+        let mut stmt =
+            conn.prepare_cached("SELECT address FROM peers WHERE target = ?1 AND adopted = 1")?;
         let mut rows = stmt.query([target])?;
         let mut addresses = BTreeSet::new();
         while let Some(row) = rows.next()? {
@@ -353,16 +474,23 @@ impl Store {
 
     /// Who holds which device of the target: asset tag → staff id.
     pub fn device_assignments(&self, target: &str) -> Result<BTreeMap<String, String>, StateError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT asset_tag, person_id FROM devices WHERE target = ?1")?;
+        let conn = sqlite_or!(self, |s: &PgSession| {
+            let t = target.to_string();
+            s.call(move |c| pg::device_assignments(c, &t))
+        });
+        let mut stmt =
+            conn.prepare_cached("SELECT asset_tag, person_id FROM devices WHERE target = ?1")?;
         let rows = stmt.query_map([target], |row| Ok((row.get(0)?, row.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The target's devices that are out, as (staff id, device), by asset tag.
     pub fn devices(&self, target: &str) -> Result<Vec<(String, Device)>, StateError> {
-        let mut stmt = self.conn.prepare_cached(
+        let conn = sqlite_or!(self, |s: &PgSession| {
+            let t = target.to_string();
+            s.call(move |c| pg::devices(c, &t))
+        });
+        let mut stmt = conn.prepare_cached(
             "SELECT person_id, asset_tag, serial, kind, model FROM devices
              WHERE target = ?1 ORDER BY asset_tag",
         )?;
@@ -382,9 +510,9 @@ impl Store {
 
     /// Seat pool → staff ids holding a seat.
     pub fn seats(&self) -> Result<BTreeMap<String, BTreeSet<String>>, StateError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT pool, person_id FROM seats ORDER BY pool, person_id")?;
+        let conn = sqlite_or!(self, |s: &PgSession| s.call(pg::seats));
+        let mut stmt =
+            conn.prepare_cached("SELECT pool, person_id FROM seats ORDER BY pool, person_id")?;
         let mut rows = stmt.query([])?;
         let mut seats: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         while let Some(row) = rows.next()? {
@@ -395,14 +523,27 @@ impl Store {
 
     /// The certificates an openvpn target issued, oldest first.
     pub fn certificates(&self, target: &str) -> Result<Vec<Certificate>, StateError> {
-        super::certificates::list(&self.conn, target)
+        let conn = sqlite_or!(self, |s: &PgSession| {
+            let t = target.to_string();
+            s.call(move |c| pg::certificates(c, &t))
+        });
+        super::certificates::list(conn, target)
     }
 
-    /// Staff id → fingerprint of the access their bundle was written from.
+    /// Staff ids whose delivered bundle no longer shows their access: it
+    /// changed in a run on a machine without the bundle.
+    pub fn stale_bundles(&self) -> Result<BTreeSet<String>, StateError> {
+        let conn = sqlite_or!(self, |s: &PgSession| s.call(pg::stale_bundles));
+        let mut stmt = conn.prepare_cached("SELECT person_id FROM bundles WHERE stale = 1")?;
+        let rows = stmt.query_map([], |row| row.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Staff id → fingerprint of the access their bundle was written from:
+    /// every bundle ever completed (delivered), wherever it is now.
     pub fn bundle_fingerprints(&self) -> Result<BTreeMap<String, String>, StateError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT person_id, fingerprint FROM bundles")?;
+        let conn = sqlite_or!(self, |s: &PgSession| s.call(pg::bundle_fingerprints));
+        let mut stmt = conn.prepare_cached("SELECT person_id, fingerprint FROM bundles")?;
         let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -410,8 +551,8 @@ impl Store {
 
 impl Drop for Store {
     fn drop(&mut self) {
-        if !self.read_only {
-            connect::leave_wal(&self.conn);
+        if let (false, Backend::Sqlite(conn)) = (self.read_only, &self.backend) {
+            connect::leave_wal(conn);
         }
     }
 }

@@ -58,6 +58,14 @@ pub enum WriteOp {
         peer: Peer,
         public_key: String,
     },
+    /// Changes a recorded peer's address, preshared-key setting and expiry,
+    /// keeping its public key: the peer was updated by a run that did not
+    /// have the person's bundle (and so no key of theirs).
+    UpdatePeer {
+        target: String,
+        person_id: String,
+        peer: Peer,
+    },
     RemovePeer {
         target: String,
         person_id: String,
@@ -80,9 +88,16 @@ pub enum WriteOp {
         pool: String,
         person_id: String,
     },
+    /// The bundle was completed (delivered): from now on its absence from a
+    /// machine's disk is never a reason for new secrets.
     SetBundle {
         person_id: String,
         fingerprint: String,
+    },
+    /// The person's access changed in a run that did not have their
+    /// delivered bundle: where the bundle is, the next run rewrites it.
+    MarkBundleStale {
+        person_id: String,
     },
     /// Records a client certificate (serial and validity, never the key);
     /// the holder's older ones on the target are revoked as superseded.
@@ -153,6 +168,39 @@ pub fn apply(conn: &Connection, op: &WriteOp, now: &str) -> Result<(), StateErro
             peer,
             public_key,
         } => put_peer(conn, target, person_id, peer, public_key, true, now),
+        WriteOp::UpdatePeer {
+            target,
+            person_id,
+            peer,
+        } => {
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE peers SET address = ?3, preshared_key = ?4, expires = ?5, updated = ?6
+                     WHERE target = ?1 AND person_id = ?2",
+                )?
+                .execute(params![
+                    target,
+                    person_id,
+                    peer.address.to_string(),
+                    peer.preshared_key,
+                    columns::date(peer.expires),
+                    now,
+                ])
+                .map_err(|err| match constraint(&err) {
+                    Some(Constraint::Unique) => StateError::AddressTaken {
+                        target: target.clone(),
+                        address: peer.address.to_string(),
+                        holder: "another person".to_string(),
+                    },
+                    _ => err.into(),
+                })?;
+            if changed == 0 {
+                return Err(StateError::UnknownPerson {
+                    id: person_id.clone(),
+                });
+            }
+            Ok(())
+        }
         WriteOp::RemovePeer { target, person_id } => {
             conn.prepare_cached("DELETE FROM peers WHERE target = ?1 AND person_id = ?2")?
                 .execute(params![target, person_id])?;
@@ -187,12 +235,17 @@ pub fn apply(conn: &Connection, op: &WriteOp, now: &str) -> Result<(), StateErro
             fingerprint,
         } => {
             conn.prepare_cached(
-                "INSERT INTO bundles (person_id, fingerprint, updated) VALUES (?1, ?2, ?3)
+                "INSERT INTO bundles (person_id, fingerprint, updated, stale) VALUES (?1, ?2, ?3, 0)
                  ON CONFLICT (person_id) DO UPDATE SET
-                     fingerprint = excluded.fingerprint, updated = excluded.updated",
+                     fingerprint = excluded.fingerprint, updated = excluded.updated, stale = 0",
             )?
             .execute(params![person_id, fingerprint, now])
             .map_err(|err| unknown_person(err, person_id))?;
+            Ok(())
+        }
+        WriteOp::MarkBundleStale { person_id } => {
+            conn.prepare_cached("UPDATE bundles SET stale = 1, updated = ?2 WHERE person_id = ?1")?
+                .execute(params![person_id, now])?;
             Ok(())
         }
         WriteOp::PutCertificate {

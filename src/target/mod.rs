@@ -30,7 +30,7 @@ use crate::state::Store;
 
 /// What the state store and every target hold now. Read-only: creates nothing.
 pub fn observe(settings: &Settings) -> Result<Observed> {
-    let store = Store::open_existing_read_only(&settings.state_path)?;
+    let store = Store::open_existing_read_only_at(&settings.state)?;
     let mut observed = match &store {
         Some(store) => store.observed()?,
         None => Observed::default(),
@@ -48,16 +48,19 @@ pub fn observe(settings: &Settings) -> Result<Observed> {
         }
         anyhow::Ok(())
     })?;
-    // A bundle counts only when it was completed and is still on disk.
+    // Delivery is what the store records; the disk only says which
+    // delivered bundles this machine can rewrite.
     if let Some(store) = &store {
         for (id, _) in store.bundle_fingerprints()? {
             if let Some(known) = observed.persons.get(&id) {
                 let dir = settings.out_dir.join(&known.username);
                 if dir.join(crate::apply::SECRETS_FILE).is_file() {
-                    observed.bundles.insert(id);
+                    observed.bundles_here.insert(id.clone());
                 }
             }
+            observed.bundles.insert(id);
         }
+        observed.stale_bundles = store.stale_bundles()?;
     }
     Ok(observed)
 }

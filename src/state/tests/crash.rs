@@ -15,13 +15,13 @@ const CHILD_TASKS: usize = 8;
 
 fn integrity(store: &Store) -> String {
     store
-        .conn
+        .conn()
         .query_row("PRAGMA integrity_check", [], |row| row.get(0))
         .unwrap()
 }
 
 fn messages(store: &Store) -> Vec<String> {
-    let mut stmt = store.conn.prepare("SELECT message FROM journal").unwrap();
+    let mut stmt = store.conn().prepare("SELECT message FROM journal").unwrap();
     let rows = stmt.query_map([], |row| row.get(0)).unwrap();
     rows.collect::<Result<_, _>>().unwrap()
 }

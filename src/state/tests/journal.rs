@@ -18,7 +18,7 @@ fn entry(run_id: i64, person: &str, message: String) -> WriteOp {
 }
 
 fn count(store: &Store, sql: &str) -> i64 {
-    store.conn.query_row(sql, [], |row| row.get(0)).unwrap()
+    store.conn().query_row(sql, [], |row| row.get(0)).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -130,7 +130,7 @@ fn no_column_can_hold_a_secret() {
     let (_dir, db) = temp_db();
     let store = Store::open(&db).unwrap();
     let mut stmt = store
-        .conn
+        .conn()
         .prepare(
             "SELECT m.name, c.name, c.type FROM sqlite_schema m, pragma_table_info(m.name) c
              WHERE m.type = 'table'",

@@ -1,13 +1,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::plan::{KnownPerson, Observed};
-use crate::state::{StateError, Store, CURRENT_VERSION};
+use crate::state::{StateError, Store, WriteOp, CURRENT_VERSION};
 
 use super::{account, device, peer, store_with_person, temp_db};
 
 fn user_version(store: &Store) -> i64 {
     store
-        .conn
+        .conn()
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap()
 }
@@ -18,12 +18,12 @@ fn open_creates_a_private_store_at_the_current_schema() {
     let store = Store::open(&db).unwrap();
     assert_eq!(user_version(&store), CURRENT_VERSION);
     let mode: String = store
-        .conn
+        .conn()
         .pragma_query_value(None, "journal_mode", |row| row.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
     let foreign_keys: bool = store
-        .conn
+        .conn()
         .pragma_query_value(None, "foreign_keys", |row| row.get(0))
         .unwrap();
     assert!(foreign_keys);
@@ -60,7 +60,7 @@ fn a_store_from_a_newer_homebase_is_refused() {
     {
         let store = Store::open(&db).unwrap();
         store
-            .conn
+            .conn()
             .pragma_update(None, "user_version", CURRENT_VERSION + 1)
             .unwrap();
     }
@@ -382,6 +382,49 @@ fn bundle_fingerprints_are_replaced() {
         store.bundle_fingerprints().unwrap(),
         BTreeMap::from([("P1".to_string(), "sha256:2222".to_string())])
     );
+    // Out of date after a run without the bundle; fresh again once rewritten.
+    assert!(store.stale_bundles().unwrap().is_empty());
+    store
+        .write_all(&[WriteOp::MarkBundleStale {
+            person_id: "P1".into(),
+        }])
+        .unwrap();
+    assert_eq!(
+        store.stale_bundles().unwrap(),
+        BTreeSet::from(["P1".to_string()])
+    );
+    store.set_bundle("P1", "sha256:3333").unwrap();
+    assert!(store.stale_bundles().unwrap().is_empty());
+}
+
+#[test]
+fn a_peer_updated_without_a_key_keeps_the_recorded_one() {
+    let (_dir, db) = temp_db();
+    let mut store = store_with_person(&db);
+    store
+        .put_peer("wg0", "P1", &peer("10.20.0.5"), "K1=")
+        .unwrap();
+    let mut moved = peer("10.20.0.6");
+    moved.expires = chrono::NaiveDate::from_ymd_opt(2027, 1, 31);
+    store
+        .write_all(&[WriteOp::UpdatePeer {
+            target: "wg0".into(),
+            person_id: "P1".into(),
+            peer: moved.clone(),
+        }])
+        .unwrap();
+    let (id, recorded, key) = store.peers("wg0").unwrap().pop().unwrap();
+    assert_eq!((id.as_str(), key.as_str()), ("P1", "K1="));
+    assert_eq!(recorded.address, moved.address);
+    assert_eq!(recorded.expires, moved.expires);
+    let err = store
+        .write_all(&[WriteOp::UpdatePeer {
+            target: "wg0".into(),
+            person_id: "P9".into(),
+            peer: moved,
+        }])
+        .unwrap_err();
+    assert!(matches!(err, StateError::UnknownPerson { .. }), "{err}");
 }
 
 #[test]
@@ -435,7 +478,7 @@ fn open_sets_durable_write_settings() {
     let store = Store::open(&db).unwrap();
     let pragma = |name: &str| -> i64 {
         store
-            .conn
+            .conn()
             .pragma_query_value(None, name, |row| row.get(0))
             .unwrap()
     };

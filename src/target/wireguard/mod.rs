@@ -64,7 +64,7 @@ impl WireguardTarget {
             batcher: Batcher::default(),
         };
         target.snapshot = target.dump().await?;
-        if let Some(store) = Store::open_existing_read_only(&settings.state_path)? {
+        if let Some(store) = Store::open_existing_read_only_at(&settings.state)? {
             target.recorded = store
                 .peers(name)?
                 .into_iter()
@@ -203,9 +203,12 @@ impl WireguardTarget {
             }
         } else {
             let own = ctx.secrets.wg_public_key();
+            // No key of this run: the person's delivered bundle is elsewhere
+            // and keeps the key the interface already has.
             let public_key = own
                 .clone()
                 .or_else(|| peer.adopted_key.clone())
+                .or_else(|| recorded.cloned())
                 .ok_or_else(|| {
                     TargetError::permanent(format!(
                         "no WireGuard key for {} (bundle without a private key)",
