@@ -144,10 +144,10 @@ pub enum TargetConfig {
     /// A SCIM 2.0 service provider (Entra ID, Okta, Keycloak, authentik …).
     Scim(ScimDirectory),
     /// Accounts in OpenLDAP or Active Directory, over LDAPS or StartTLS.
-    Ldap(Box<crate::target::ldap::LdapConfig>),
+    Ldap(Box<crate::targets::ldap::LdapConfig>),
     /// OpenVPN: client certificates from the organisation's CA, inline `.ovpn`
     /// configs, a CRL on revocation.
-    Openvpn(Box<crate::target::openvpn::OpenvpnConfig>),
+    Openvpn(Box<crate::targets::openvpn::OpenvpnConfig>),
 }
 
 /// The three areas of SPEC.md "Targets".

@@ -16,4 +16,4 @@ pub mod report;
 pub mod schema;
 pub mod settings;
 pub mod state;
-pub mod target;
+pub mod targets;

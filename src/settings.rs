@@ -108,7 +108,7 @@ impl Settings {
             // The CA files are read only when the settings themselves are sound.
             if let (true, TargetConfig::Openvpn(ovpn)) = (own.is_empty(), target) {
                 for problem in
-                    crate::target::openvpn::file_problems(name, ovpn, resolve, &config_source)
+                    crate::targets::openvpn::file_problems(name, ovpn, resolve, &config_source)
                 {
                     problems.push(problem);
                 }

@@ -25,7 +25,7 @@ pub struct VpnServer {
     /// The tunnel network, routed through every split tunnel so the gateway answers.
     pub network: String,
     /// OpenVPN only: the CA that issues client certificates, the tls-crypt key.
-    pub openvpn: Option<std::sync::Arc<crate::target::openvpn::OpenvpnServer>>,
+    pub openvpn: Option<std::sync::Arc<crate::targets::openvpn::OpenvpnServer>>,
 }
 
 pub struct BundleWriter<'a> {

@@ -25,8 +25,8 @@ use crate::input::Person;
 use crate::plan::{Action, Op, PersonPlan, PersonStatus, Resource};
 use crate::profile::{Profile, VpnKind};
 use crate::state::{Entry, EntryOutcome, Journal, ResourceKind, WriteOp};
-use crate::target::busy::Promise;
-use crate::target::{ActionContext, Target};
+use crate::targets::busy::Promise;
+use crate::targets::{ActionContext, Target};
 
 /// One failed action, for the summary.
 #[derive(Debug, Clone)]
@@ -356,7 +356,7 @@ fn issue_certificate(
         return Ok(None);
     }
     let config = &server.config;
-    let not_after = crate::target::openvpn::validity::not_after(
+    let not_after = crate::targets::openvpn::validity::not_after(
         peer.expires,
         shared.bundles.today,
         config.cert_days,

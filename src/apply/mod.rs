@@ -25,7 +25,7 @@ use crate::input::Person;
 use crate::plan::{Op, Plan, Resource};
 use crate::settings::Settings;
 use crate::state::{RunInfo, RunOutcome, Store};
-use crate::target::{local_directory, openvpn, wireguard_file, Target};
+use crate::targets::{local_directory, openvpn, wireguard_file, Target};
 use bundle::{BundleWriter, VpnServer};
 use executor::{Shared, TargetRuntime};
 

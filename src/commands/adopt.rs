@@ -29,8 +29,8 @@ use crate::plan::{
 };
 use crate::settings::Settings;
 use crate::state::{RunInfo, RunOutcome, StateLock, Store, WriteOp};
-use crate::target::wireguard::conf::ConfFile;
-use crate::target::wireguard::WireguardTarget;
+use crate::targets::wireguard::conf::ConfFile;
+use crate::targets::wireguard::WireguardTarget;
 
 /// A peer the server has now.
 #[derive(Debug, Clone)]
@@ -74,7 +74,7 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
         Some(path) => read_mapping(path)?,
         None => Vec::new(),
     };
-    let observed = crate::target::observe(settings)?;
+    let observed = crate::targets::observe(settings)?;
     let withdraw = BTreeSet::new();
     let plan = build(PlanInput {
         persons: &persons,
@@ -528,7 +528,7 @@ fn read_mapping(path: &Path) -> Result<Vec<MappingRow>> {
         let line = record.position().map_or(0, |p| p.line() as usize);
         let public_key = record.get(key_at).unwrap_or_default().to_string();
         let staff_id = record.get(id_at).unwrap_or_default().to_string();
-        if !crate::target::wireguard::dump::is_key(&public_key) {
+        if !crate::targets::wireguard::dump::is_key(&public_key) {
             problems.push(
                 Problem::new(
                     &source,

@@ -7,7 +7,7 @@ use anyhow::Result;
 use crate::apply::fsutil::{private_dir, write_atomic};
 use crate::cli::InitArgs;
 use crate::error::{ExitCode, Failure};
-use crate::target::openvpn;
+use crate::targets::openvpn;
 
 const STAFF: &str = include_str!("../../examples/staff.csv");
 const INVENTORY: &str = include_str!("../../examples/inventory.csv");

@@ -18,7 +18,7 @@ pub fn run(settings: &'static Settings, args: &OffboardArgs) -> Result<ExitCode>
     let _lock = (!args.dry_run)
         .then(|| StateLock::acquire(&settings.state_path))
         .transpose()?;
-    let observed = crate::target::observe(settings)?;
+    let observed = crate::targets::observe(settings)?;
     super::require_known(&observed, &args.ids)?;
     if args.undo {
         let mut store = Store::open(&settings.state_path)?;

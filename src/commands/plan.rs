@@ -25,7 +25,7 @@ pub struct PlanRequest<'a> {
 /// Read inputs and targets (read-only) and compute the plan.
 pub fn compute(settings: &Settings, request: &PlanRequest) -> Result<(Plan, Vec<Person>)> {
     let persons = load_persons(settings, request.files, request.sheet)?;
-    let observed = crate::target::observe(settings).context("cannot read the current state")?;
+    let observed = crate::targets::observe(settings).context("cannot read the current state")?;
     let today = chrono::Local::now().date_naive();
     let inputs = Inputs {
         staff_files: request

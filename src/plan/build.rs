@@ -443,7 +443,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
     }
     persons.sort_by(|a, b| a.id.cmp(&b.id));
     let summary = summarize(config, &persons);
-    let estimates = crate::target::estimates(config, &persons);
+    let estimates = crate::targets::estimates(config, &persons);
     Ok(Plan {
         schema: PLAN_SCHEMA.to_string(),
         homebase_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -474,13 +474,13 @@ fn renew_certificate(
     current: Option<&super::observed::IssuedCert>,
     access_end: Option<NaiveDate>,
     today: NaiveDate,
-    config: &crate::target::openvpn::OpenvpnConfig,
+    config: &crate::targets::openvpn::OpenvpnConfig,
 ) {
     if action.op == Op::Create {
         return;
     }
     if let Some(change) =
-        crate::target::openvpn::validity::certificate_change(current, access_end, today, config)
+        crate::targets::openvpn::validity::certificate_change(current, access_end, today, config)
     {
         action.changes.push(change);
         action.op = Op::Update;

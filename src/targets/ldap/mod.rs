@@ -41,8 +41,8 @@ use crate::config::Area;
 use crate::error::Failure;
 use crate::plan::{Account, Observed, Op, Resource};
 use crate::settings::Settings;
-use crate::target::busy::{Busy, BusyCount};
-use crate::target::{ActionContext, TargetError};
+use crate::targets::busy::{Busy, BusyCount};
+use crate::targets::{ActionContext, TargetError};
 
 /// An account entry as read from the directory, flavour-neutral.
 pub(crate) struct Found {

@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 
 use super::command::Runner;
 use super::dump::Secret;
-use crate::target::TargetError;
+use crate::targets::TargetError;
 
 /// One peer change.
 #[derive(Debug, Clone)]

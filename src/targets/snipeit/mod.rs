@@ -36,7 +36,7 @@ use crate::config::SnipeitConfig;
 use crate::error::Failure;
 use crate::plan::{Device, Estimate, Observed, Op, PersonPlan, Resource, StockItem};
 use crate::settings::Settings;
-use crate::target::{ActionContext, TargetError};
+use crate::targets::{ActionContext, TargetError};
 
 pub use pace::HEADROOM;
 

@@ -154,7 +154,7 @@ pub fn render(interface: &[String], managed: &[ManagedPeer], foreign: &[&ConfPee
         let _ = writeln!(out, "{line}");
     }
     for peer in managed {
-        crate::target::wireguard_file::ServerPeer {
+        crate::targets::wireguard_file::ServerPeer {
             person: peer.person,
             username: peer.username,
             public_key: peer.public_key,

@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 use super::model::ErrorBody;
 use crate::adaptive::{Limiter, Outcome};
 use crate::apply::retry::RetryPolicy;
-use crate::target::TargetError;
+use crate::targets::TargetError;
 
 const SCIM_JSON: &str = "application/scim+json";
 

@@ -39,7 +39,7 @@ use crate::config::ScimDirectory;
 use crate::error::Failure;
 use crate::plan::{Account, Observed, Op, Resource};
 use crate::settings::Settings;
-use crate::target::{ActionContext, TargetError};
+use crate::targets::{ActionContext, TargetError};
 
 /// What the server said it supports.
 #[derive(Debug, Clone)]

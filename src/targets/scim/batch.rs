@@ -14,7 +14,7 @@ use futures::future::BoxFuture;
 use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
-use crate::target::TargetError;
+use crate::targets::TargetError;
 
 /// Sends one batch; returns one result per operation, in order.
 pub type FlushFn<Op, Out> =

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use crate::target::TargetError;
+use crate::targets::TargetError;
 
 /// Why a command failed; the message names the command and what it said.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -15,7 +15,7 @@ use super::model::{
 };
 use super::pace::Pace;
 use crate::adaptive::{Limiter, Outcome};
-use crate::target::TargetError;
+use crate::targets::TargetError;
 
 /// Snipe-IT returns at most this many rows per page (`MAX_RESULTS`).
 pub const PAGE: u64 = 500;

@@ -169,7 +169,7 @@ pub fn last_day(value: &str) -> Option<NaiveDate> {
 mod tests {
     use super::super::entry::entry;
     use super::*;
-    use crate::target::ldap::config::PosixConfig;
+    use crate::targets::ldap::config::PosixConfig;
 
     fn account() -> Account {
         Account {

@@ -3,7 +3,7 @@
 
 use ldap3::{LdapError, LdapResult};
 
-use crate::target::TargetError;
+use crate::targets::TargetError;
 
 /// Result codes of RFC 4511 §4.1.9 that homebase looks at by name.
 pub mod rc {

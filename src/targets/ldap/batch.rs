@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
-use crate::target::busy::{Busy, BusyCount};
-use crate::target::TargetError;
+use crate::targets::busy::{Busy, BusyCount};
+use crate::targets::TargetError;
 
 type Waiter = oneshot::Sender<Result<(), TargetError>>;
 

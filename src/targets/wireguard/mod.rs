@@ -24,7 +24,7 @@ use crate::config::WireguardLive;
 use crate::plan::{Observed, Op, Resource};
 use crate::settings::Settings;
 use crate::state::Store;
-use crate::target::{ActionContext, TargetError};
+use crate::targets::{ActionContext, TargetError};
 use batch::{Batcher, Change, PresharedKey};
 use command::Runner;
 use conf::{ConfFile, ConfPeer, ManagedPeer};
