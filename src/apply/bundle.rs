@@ -71,7 +71,7 @@ impl BundleWriter<'_> {
         for action in plan.actions.iter().filter(|a| a.op != Op::Remove) {
             match &action.resource {
                 Resource::Account(a) => account = Some(a.clone()),
-                Resource::VpnPeer(p) => peer = Some((action.target.clone(), p.clone())),
+                Resource::VpnPeer(p) => peer = Some((action.target.name().to_string(), p.clone())),
                 Resource::Device(d) => devices.push(DeviceCtx {
                     kind: d.kind.clone(),
                     model: d.model.clone(),

@@ -22,7 +22,7 @@ pub use secrets::SECRETS_FILE;
 
 use crate::config::TargetConfig;
 use crate::input::Person;
-use crate::plan::{Op, Plan, Resource};
+use crate::plan::{ActionTarget, Op, Plan};
 use crate::settings::Settings;
 use crate::state::{RunInfo, RunOutcome, Store};
 use crate::targets::{local_directory, openvpn, wireguard_file, Target};
@@ -88,9 +88,9 @@ pub fn run(
         .flat_map(|p| &p.actions)
         .filter(|a| a.op != Op::Unchanged)
     {
-        let name = match action.resource {
-            Resource::License(_) => "seats".to_string(),
-            _ => action.target.clone(),
+        let name = match &action.target {
+            ActionTarget::SeatPool(_) => "seats".to_string(),
+            ActionTarget::Target(_) | ActionTarget::Bundles => action.target.name().to_string(),
         };
         *totals.entry(name).or_default() += 1;
     }

@@ -371,7 +371,7 @@ fn check(
     let planned = person
         .actions
         .iter()
-        .any(|a| matches!(a.resource, Resource::VpnPeer(_)) && a.target == target);
+        .any(|a| matches!(a.resource, Resource::VpnPeer(_)) && a.target.target() == Some(target));
     if !planned {
         return Err(format!(
             "the profile \"{}\" of {who} has no WireGuard access on \"{target}\"",

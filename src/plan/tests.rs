@@ -211,14 +211,14 @@ fn second_plan_against_its_own_result_is_empty_and_changes_are_fields() {
             Resource::Account(a) => {
                 observed
                     .accounts
-                    .entry(action.target.clone())
+                    .entry(action.target.name().to_string())
                     .or_default()
                     .insert("P1".into(), a.clone());
             }
             Resource::VpnPeer(peer) => {
                 observed
                     .peers
-                    .entry(action.target.clone())
+                    .entry(action.target.name().to_string())
                     .or_default()
                     .insert("P1".into(), peer.clone());
             }

@@ -265,7 +265,7 @@ pub fn estimates(config: &Config, persons: &[PersonPlan]) -> Vec<Estimate> {
                 let actions = persons
                     .iter()
                     .flat_map(|p| &p.actions)
-                    .filter(|a| &a.target == name && a.op != Op::Unchanged)
+                    .filter(|a| a.target.target() == Some(name.as_str()) && a.op != Op::Unchanged)
                     .count() as u64;
                 if actions > 0 {
                     estimates.push(Estimate {

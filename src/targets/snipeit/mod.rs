@@ -565,10 +565,9 @@ impl Snipeit {
 pub fn estimate(name: &str, config: &SnipeitConfig, persons: &[PersonPlan]) -> Option<Estimate> {
     let mut requests = 0u64;
     for person in persons {
-        let devices = person
-            .actions
-            .iter()
-            .filter(|a| a.target == name && matches!(a.resource, Resource::Device(_)));
+        let devices = person.actions.iter().filter(|a| {
+            a.target.target() == Some(name) && matches!(a.resource, Resource::Device(_))
+        });
         let mut new_user = false;
         for action in devices {
             match action.op {
