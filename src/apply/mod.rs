@@ -25,7 +25,7 @@ use crate::input::Person;
 use crate::plan::{ActionTarget, Op, Plan};
 use crate::settings::Settings;
 use crate::state::{RunInfo, RunOutcome, Store};
-use crate::targets::{local_directory, openvpn, wireguard_file, Target};
+use crate::targets::{local_directory, openvpn, wireguard_file, Connected, Target};
 use bundle::{BundleWriter, VpnServer};
 use executor::{Shared, TargetRuntime};
 
@@ -40,16 +40,17 @@ pub fn run(
     store: &mut Store,
     plan: Plan,
     staff: Vec<Person>,
+    connected: Connected,
     options: ApplyOptions,
 ) -> Result<Outcome> {
     let mut servers = prepare_vpn_servers(settings, store)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let (mut connected, runtime) = connected.into_parts();
     let mut targets = BTreeMap::new();
     for (name, config) in &settings.config.targets {
         let limits = config.limits();
-        let target = runtime.block_on(Target::connect(name, config, settings))?;
+        let target = connected
+            .remove(name)
+            .with_context(|| format!("target \"{name}\" is not connected"))?;
         if let (Target::Wireguard(live), TargetConfig::Wireguard(wg)) = (&target, config) {
             servers.insert(
                 name.clone(),

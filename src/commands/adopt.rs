@@ -16,7 +16,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
-use std::net::IpAddr;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -29,18 +28,7 @@ use crate::plan::{
 };
 use crate::settings::Settings;
 use crate::state::{RunInfo, RunOutcome, StateLock, Store, WriteOp};
-use crate::targets::wireguard::conf::ConfFile;
-use crate::targets::wireguard::WireguardTarget;
-
-/// A peer the server has now.
-#[derive(Debug, Clone)]
-struct Existing {
-    public_key: String,
-    allowed_ips: Vec<String>,
-    address: Option<IpAddr>,
-    has_psk: bool,
-    comments: Vec<String>,
-}
+use crate::targets::{Connected, ExistingPeer as Existing};
 
 /// How a peer was matched.
 #[derive(Debug, Clone)]
@@ -74,7 +62,8 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
         Some(path) => read_mapping(path)?,
         None => Vec::new(),
     };
-    let observed = crate::targets::observe(settings)?;
+    let connected = Connected::connect(settings)?;
+    let observed = connected.observe(settings)?;
     let withdraw = BTreeSet::new();
     let plan = build(PlanInput {
         persons: &persons,
@@ -104,9 +93,6 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
         .collect();
     let store = Store::open_existing_read_only(&settings.state_path)?;
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     let mut problems = Problems::default();
     let mapping_source = args
         .mapping
@@ -116,7 +102,13 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
     let mut reports = Vec::new();
     let mut mapped_keys = BTreeSet::new();
     for name in &targets {
-        let (source, existing) = runtime.block_on(existing_peers(settings, name))?;
+        let target = connected
+            .get(name)
+            .with_context(|| format!("target \"{name}\" is not connected"))?;
+        let (source, existing) = connected
+            .runtime()
+            .block_on(target.existing_peers(settings))?
+            .with_context(|| format!("target \"{name}\" holds no VPN peers to adopt"))?;
         let recorded: BTreeMap<String, String> = match &store {
             Some(store) => store
                 .peers(name)?
@@ -297,60 +289,6 @@ fn adoptable_targets(settings: &Settings, named: Option<&str>) -> Result<Vec<Str
         );
     }
     Ok(all)
-}
-
-/// The server's peers, with the comments of its config file; and where they
-/// were read from.
-async fn existing_peers(settings: &Settings, name: &str) -> Result<(String, Vec<Existing>)> {
-    let from_file = |file: &ConfFile| -> Vec<Existing> {
-        file.peers
-            .iter()
-            .filter_map(|p| {
-                Some(Existing {
-                    public_key: p.public_key.clone()?,
-                    allowed_ips: p.allowed_ips.clone(),
-                    address: p.host_address(),
-                    has_psk: p.preshared_key.is_some(),
-                    comments: p.comments.clone(),
-                })
-            })
-            .collect()
-    };
-    match settings.config.targets.get(name) {
-        Some(TargetConfig::WireguardFile(wg)) => {
-            let path = settings.out_path(&wg.path);
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            Ok((
-                path.display().to_string(),
-                from_file(&ConfFile::parse(&text)),
-            ))
-        }
-        Some(TargetConfig::Wireguard(wg)) => {
-            let target = WireguardTarget::connect(name, wg, settings).await?;
-            let file = ConfFile::parse(&target.read_file().await?.unwrap_or_default());
-            let peers = target
-                .snapshot()
-                .peers
-                .iter()
-                .map(|p| Existing {
-                    public_key: p.public_key.clone(),
-                    allowed_ips: p.allowed_ips.iter().map(ToString::to_string).collect(),
-                    address: p.host_address(),
-                    has_psk: p.preshared_key.is_some(),
-                    comments: file
-                        .peer(&p.public_key)
-                        .map(|f| f.comments.clone())
-                        .unwrap_or_default(),
-                })
-                .collect();
-            Ok((
-                format!("interface {} ({})", wg.interface, wg.config_path.display()),
-                peers,
-            ))
-        }
-        _ => unreachable!("adoptable_targets admits only WireGuard targets"),
-    }
 }
 
 /// Whether `peer` can become `person`'s peer on `target`.

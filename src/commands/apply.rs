@@ -15,6 +15,7 @@ use crate::error::{ExitCode, Failure};
 use crate::input::Person;
 use crate::plan::Plan;
 use crate::settings::Settings;
+use crate::targets::Connected;
 use crate::state::{StateLock, Store};
 
 pub fn run(settings: &'static Settings, args: &ApplyArgs) -> Result<ExitCode> {
@@ -26,7 +27,7 @@ pub fn run(settings: &'static Settings, args: &ApplyArgs) -> Result<ExitCode> {
         withdraw: BTreeSet::new(),
     };
     if args.dry_run {
-        let (plan, _) = compute(settings, &request)?;
+        let (plan, _, _) = compute(settings, &request)?;
         print_report(settings, &plan, &args.report)?;
         return Ok(ExitCode::Success);
     }
@@ -39,14 +40,14 @@ pub fn run(settings: &'static Settings, args: &ApplyArgs) -> Result<ExitCode> {
     };
     super::load_persons(settings, &staff_files, args.sheet.as_deref())?;
     let _lock = StateLock::acquire(&settings.state_path)?;
-    let (plan, staff) = match &args.plan {
+    let (plan, staff, connected) = match &args.plan {
         Some(path) => saved_plan(settings, path, args)?,
         None => compute(settings, &request)?,
     };
     if args.report.report.is_some() {
         print_report(settings, &plan, &args.report)?;
     }
-    execute(settings, plan, staff, command_line(), args.rotate)
+    execute(settings, plan, staff, connected, command_line(), args.rotate)
 }
 
 /// Carry out a plan computed under the lock; shared with `offboard`.
@@ -54,6 +55,7 @@ pub fn execute(
     settings: &'static Settings,
     plan: Plan,
     staff: Vec<Person>,
+    connected: Connected,
     command: String,
     rotate: bool,
 ) -> Result<ExitCode> {
@@ -101,6 +103,7 @@ pub fn execute(
         &mut store,
         plan,
         staff,
+        connected,
         ApplyOptions { command, rotate },
     )?;
     summarize(settings, &outcome)
@@ -147,7 +150,7 @@ fn saved_plan(
     settings: &Settings,
     path: &std::path::Path,
     args: &ApplyArgs,
-) -> Result<(Plan, Vec<Person>)> {
+) -> Result<(Plan, Vec<Person>, Connected)> {
     let saved = load_plan(path)?;
     let files: Vec<PathBuf> = saved.inputs.staff_files.iter().map(PathBuf::from).collect();
     let request = PlanRequest {
@@ -157,7 +160,7 @@ fn saved_plan(
         rotate: args.rotate,
         withdraw: BTreeSet::new(),
     };
-    let (fresh, staff) = compute(settings, &request)?;
+    let (fresh, staff, connected) = compute(settings, &request)?;
     if fresh.inputs.digest != saved.inputs.digest {
         return Err(Failure::usage_with_hint(
             format!("stale plan {}: the staff files, configuration, profiles or templates changed since it was made", path.display()),
@@ -175,7 +178,7 @@ fn saved_plan(
         )
         .into());
     }
-    Ok((saved, staff))
+    Ok((saved, staff, connected))
 }
 
 fn confirm(question: &str) -> Result<bool> {

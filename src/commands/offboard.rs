@@ -18,7 +18,8 @@ pub fn run(settings: &'static Settings, args: &OffboardArgs) -> Result<ExitCode>
     let _lock = (!args.dry_run)
         .then(|| StateLock::acquire(&settings.state_path))
         .transpose()?;
-    let observed = crate::targets::observe(settings)?;
+    let connected = crate::targets::Connected::connect(settings)?;
+    let observed = connected.observe(settings)?;
     super::require_known(&observed, &args.ids)?;
     if args.undo {
         let mut store = Store::open(&settings.state_path)?;
@@ -70,6 +71,7 @@ pub fn run(settings: &'static Settings, args: &OffboardArgs) -> Result<ExitCode>
         settings,
         plan,
         Vec::new(),
+        connected,
         super::apply::command_line(),
         false,
     )

@@ -28,38 +28,74 @@ use crate::profile::Profile;
 use crate::settings::Settings;
 use crate::state::Store;
 
-/// What the state store and every target hold now. Read-only: creates nothing.
-pub fn observe(settings: &Settings) -> Result<Observed> {
-    let store = Store::open_existing_read_only(&settings.state_path)?;
-    let mut observed = match &store {
-        Some(store) => store.observed()?,
-        None => Observed::default(),
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        for (name, config) in &settings.config.targets {
-            let target = Target::connect(name, config, settings).await?;
-            target
-                .read(name, settings, store.as_ref(), &mut observed)
-                .await
-                .with_context(|| format!("cannot read target \"{name}\""))?;
-        }
-        anyhow::Ok(())
-    })?;
-    // A bundle counts only when it was completed and is still on disk.
-    if let Some(store) = &store {
-        for (id, _) in store.bundle_fingerprints()? {
-            if let Some(known) = observed.persons.get(&id) {
-                let dir = settings.out_dir.join(&known.username);
-                if dir.join(crate::apply::SECRETS_FILE).is_file() {
-                    observed.bundles.insert(id);
+/// The run's targets, connected once: the connections `observe` reads
+/// through are the ones `apply` writes through (a server sees one health
+/// check, one bind per pooled connection, per run).
+pub struct Connected {
+    // Declared before the runtime: the connections close while it still runs.
+    targets: BTreeMap<String, Target>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Connected {
+    /// Connect every configured target (and check its health) without
+    /// changing anything.
+    pub fn connect(settings: &Settings) -> Result<Connected> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        let targets = runtime.block_on(async {
+            let mut targets = BTreeMap::new();
+            for (name, config) in &settings.config.targets {
+                targets.insert(name.clone(), Target::connect(name, config, settings).await?);
+            }
+            anyhow::Ok(targets)
+        })?;
+        Ok(Connected { targets, runtime })
+    }
+
+    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.runtime
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Target> {
+        self.targets.get(name)
+    }
+
+    /// The targets by name, for the executor, and the runtime they live on.
+    pub fn into_parts(self) -> (BTreeMap<String, Target>, tokio::runtime::Runtime) {
+        (self.targets, self.runtime)
+    }
+
+    /// What the state store and every target hold now. Read-only: creates nothing.
+    pub fn observe(&self, settings: &Settings) -> Result<Observed> {
+        let store = Store::open_existing_read_only(&settings.state_path)?;
+        let mut observed = match &store {
+            Some(store) => store.observed()?,
+            None => Observed::default(),
+        };
+        self.runtime.block_on(async {
+            for (name, target) in &self.targets {
+                target
+                    .read(name, settings, store.as_ref(), &mut observed)
+                    .await
+                    .with_context(|| format!("cannot read target \"{name}\""))?;
+            }
+            anyhow::Ok(())
+        })?;
+        // A bundle counts only when it was completed and is still on disk.
+        if let Some(store) = &store {
+            for (id, _) in store.bundle_fingerprints()? {
+                if let Some(known) = observed.persons.get(&id) {
+                    let dir = settings.out_dir.join(&known.username);
+                    if dir.join(crate::apply::SECRETS_FILE).is_file() {
+                        observed.bundles.insert(id);
+                    }
                 }
             }
         }
+        Ok(observed)
     }
-    Ok(observed)
 }
 
 fn config_of<'s>(settings: &'s Settings, name: &str) -> Result<&'s TargetConfig> {
@@ -68,6 +104,17 @@ fn config_of<'s>(settings: &'s Settings, name: &str) -> Result<&'s TargetConfig>
         .targets
         .get(name)
         .with_context(|| format!("no target named \"{name}\""))
+}
+
+/// A peer a VPN server already has, as `homebase adopt` matches it to persons.
+#[derive(Debug, Clone)]
+pub struct ExistingPeer {
+    pub public_key: String,
+    pub allowed_ips: Vec<String>,
+    pub address: Option<std::net::IpAddr>,
+    pub has_psk: bool,
+    /// Comment lines above its `[Peer]` in the config file.
+    pub comments: Vec<String>,
 }
 
 /// What an action needs besides itself: whose it is, and the secrets issued
@@ -194,6 +241,25 @@ impl Target {
             Target::Openvpn(cfg) => openvpn::read(name, cfg, settings, store, observed)?,
         }
         Ok(())
+    }
+
+    /// The VPN peers the server holds, with the comments of its config file,
+    /// and where they were read from: what `homebase adopt` can take over.
+    /// `None` for kinds that hold no peers.
+    pub async fn existing_peers(
+        &self,
+        settings: &Settings,
+    ) -> Result<Option<(String, Vec<ExistingPeer>)>> {
+        match self {
+            Target::WireguardFile(wg) => wireguard_file::existing_peers(wg, settings).map(Some),
+            Target::Wireguard(target) => target.existing_peers().await.map(Some),
+            Target::Local
+            | Target::Csv(_)
+            | Target::Snipeit(_)
+            | Target::Scim(_)
+            | Target::Ldap(_)
+            | Target::Openvpn(_) => Ok(None),
+        }
     }
 
     /// The gate of this target's requests in flight, for kinds that send

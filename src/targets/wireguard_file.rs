@@ -11,6 +11,8 @@ use std::fmt::Write;
 use std::net::IpAddr;
 
 use crate::config::WireguardFile;
+use crate::targets::wireguard::conf::ConfFile;
+use crate::targets::ExistingPeer;
 
 /// What an existing server file says.
 #[derive(Debug, Default, Clone)]
@@ -107,6 +109,32 @@ impl ServerFile {
             .filter_map(|p| p.preshared_key.clone().map(|k| (p.public_key.clone(), k)))
             .collect()
     }
+}
+
+/// The file's peers with their comments (what `homebase adopt` matches to
+/// persons), and the file's path.
+pub fn existing_peers(
+    config: &WireguardFile,
+    settings: &crate::settings::Settings,
+) -> anyhow::Result<(String, Vec<ExistingPeer>)> {
+    use anyhow::Context;
+    let path = settings.out_path(&config.path);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let peers = ConfFile::parse(&text)
+        .peers
+        .iter()
+        .filter_map(|p| {
+            Some(ExistingPeer {
+                public_key: p.public_key.clone()?,
+                allowed_ips: p.allowed_ips.clone(),
+                address: p.host_address(),
+                has_psk: p.preshared_key.is_some(),
+                comments: p.comments.clone(),
+            })
+        })
+        .collect();
+    Ok((path.display().to_string(), peers))
 }
 
 /// How many of the store's peers the file lacks or has with another address.

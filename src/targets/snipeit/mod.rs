@@ -22,7 +22,7 @@ mod pace;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -50,7 +50,8 @@ pub struct Snipeit {
     users: Mutex<HashMap<String, Arc<OnceCell<u64>>>>,
 }
 
-/// What every connection to one target in this process shares.
+/// What the target's requests share: the pace, the catalogue checked at
+/// connect, and what `read` saw (the connection `apply` uses is the same).
 struct Shared {
     pace: Arc<pace::Pace>,
     catalogue: OnceCell<Catalogue>,
@@ -92,25 +93,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Shares by (target name, URL).
-type Registry = Mutex<BTreeMap<(String, String), Arc<Shared>>>;
-
-/// The process-wide share of a target, by name and URL.
-fn shared_for(name: &str, config: &SnipeitConfig) -> Arc<Shared> {
-    static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    let registry = REGISTRY.get_or_init(Mutex::default);
-    lock(registry)
-        .entry((name.to_string(), config.url.clone()))
-        .or_insert_with(|| {
-            Arc::new(Shared {
-                pace: Arc::new(pace::Pace::new(config.requests_per_minute)),
-                catalogue: OnceCell::new(),
-                snapshot: Mutex::new(None),
-            })
-        })
-        .clone()
-}
-
 impl Snipeit {
     /// The gate of this target's requests in flight.
     pub fn limiter(&self) -> Arc<crate::adaptive::Limiter> {
@@ -136,7 +118,11 @@ impl Snipeit {
             .user_agent(concat!("homebase/", env!("CARGO_PKG_VERSION")))
             .build()
             .with_context(|| format!("target \"{name}\": cannot set up the HTTP client"))?;
-        let shared = shared_for(name, config);
+        let shared = Arc::new(Shared {
+            pace: Arc::new(pace::Pace::new(config.requests_per_minute)),
+            catalogue: OnceCell::new(),
+            snapshot: Mutex::new(None),
+        });
         let limiter = crate::adaptive::Limiter::new(
             config.limits.ceiling(settings.jobs),
             config.limits.adaptive(),

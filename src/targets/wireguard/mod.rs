@@ -24,7 +24,7 @@ use crate::config::WireguardLive;
 use crate::plan::{Observed, Op, Resource};
 use crate::settings::Settings;
 use crate::state::Store;
-use crate::targets::{ActionContext, TargetError};
+use crate::targets::{ActionContext, ExistingPeer, TargetError};
 use batch::{Batcher, Change, PresharedKey};
 use command::Runner;
 use conf::{ConfFile, ConfPeer, ManagedPeer};
@@ -98,6 +98,35 @@ impl WireguardTarget {
             "wireguard target \"{}\" (interface {}): {what}",
             self.name, self.config.interface
         )
+    }
+
+    /// The interface's peers, with the comments of its config file (what
+    /// `homebase adopt` matches to persons), and where they were read from.
+    pub async fn existing_peers(&self) -> Result<(String, Vec<ExistingPeer>)> {
+        let file = ConfFile::parse(&self.read_file().await?.unwrap_or_default());
+        let peers = self
+            .snapshot
+            .peers
+            .iter()
+            .map(|p| ExistingPeer {
+                public_key: p.public_key.clone(),
+                allowed_ips: p.allowed_ips.iter().map(ToString::to_string).collect(),
+                address: p.host_address(),
+                has_psk: p.preshared_key.is_some(),
+                comments: file
+                    .peer(&p.public_key)
+                    .map(|f| f.comments.clone())
+                    .unwrap_or_default(),
+            })
+            .collect();
+        Ok((
+            format!(
+                "interface {} ({})",
+                self.config.interface,
+                self.config.config_path.display()
+            ),
+            peers,
+        ))
     }
 
     /// The interface as read when connecting.
