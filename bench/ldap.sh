@@ -24,6 +24,8 @@
 #   bench/ldap.sh [--no-full]        ROUNDS=5
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=lib/examples.sh
+. "$root/bench/lib/examples.sh"
 full=1
 [ "${1:-}" = "--no-full" ] && full=0
 ROUNDS=${ROUNDS:-5}
@@ -58,7 +60,7 @@ trap 'cleanup_client; cleanup' EXIT
 # --- homebase, directory only
 ws="$client/homebase"
 mkdir -p "$ws/profiles"
-cp "$root/examples/staff.csv" "$ws/staff.csv"
+example_staff "$ws/staff.csv"
 cat >"$ws/homebase.yaml" <<YAML
 organisation:
   name: Benchmark
@@ -157,7 +159,8 @@ if [ "$full" = 1 ]; then
   . "$c/env"
   wf="$client/full"
   mkdir -p "$wf/examples"
-  cp "$root/examples/staff.csv" "$root/examples/inventory.csv" "$wf/examples/"
+  example_staff "$wf/examples/staff.csv"
+  cp "$root/examples/inventory.csv" "$wf/examples/"
   sed -e "/^  directory:/,/^  wg0:/{/^  wg0:/!d}" "$root/homebase.yaml" |
     sed -e "s#^  wg0:#  directory:\n    kind: ldap\n    url: $LDAP_URL\n    bind_dn: $LDAP_ROOTDN\n    bind_password_env: BENCH_LDAP_PASSWORD\n    base_dn: $suffix\n  wg0:#" \
       >"$wf/homebase.yaml"

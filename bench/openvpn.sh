@@ -11,6 +11,8 @@
 # certificates (no configs).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=lib/examples.sh
+. "$root/bench/lib/examples.sh"
 easyrsa=${EASYRSA:-/usr/share/easy-rsa/easyrsa}
 cargo build --release --quiet --manifest-path "$root/Cargo.toml"
 bin="$root/target/release/homebase"
@@ -20,6 +22,7 @@ trap 'rm -rf "$work"' EXIT
 # homebase
 mkdir "$work/hb" && cd "$work/hb"
 "$bin" init . --ca >/dev/null 2>&1
+example_staff examples/staff.csv
 # OpenVPN instead of WireGuard in every profile; end dates of the examples stay.
 sed -i '/^  wg0:$/,/^    address: 10.20.0.1\/16$/d' homebase.yaml
 sed -i -e 's/kind: wireguard/kind: openvpn/' -e 's/target: wg0/target: ovpn/' \

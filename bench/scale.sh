@@ -13,7 +13,7 @@ work=$(mktemp -d -p "${BENCH_DIR:-/tmp}")
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 "$bin" init . >/dev/null 2>&1
-python3 "$root/scripts/gen_staff.py" --count "$N" --seed 7 --out staff.csv --inventory examples/inventory.csv >/dev/null
+python3 "$root/scripts/gen_staff.py" --count "$N" --seed 7 --reference-date "$(date +%F)" --out staff.csv --inventory examples/inventory.csv >/dev/null
 # Room for N: the admin pool (a /24 in the shipped profile) and the seat pools.
 sed -i 's#pool: 10.20.192.0/24#pool: 10.20.192.0/20#' profiles/admin.yaml
 sed -i -e "s/seats: 1400/seats: $((N * 2))/" -e "s/seats: 1300/seats: $((N * 2))/" homebase.yaml

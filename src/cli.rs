@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "homebase",
     version,
     about = "Turn a staff list into working remote workplaces: accounts, VPN access and devices",
-    propagate_version = true
+    propagate_version = true,
+    after_long_help = "Environment:\n  NO_COLOR          no colour (as --color never)\n  HOMEBASE_TODAY    YYYY-MM-DD: plan as if it were that day (end dates, expiry\n                    warnings, profile lifetimes); for tests and demonstrations,\n                    never for real runs"
 )]
 pub struct Cli {
     #[command(flatten)]

@@ -17,3 +17,4 @@ pub mod schema;
 pub mod settings;
 pub mod state;
 pub mod targets;
+pub mod today;

@@ -15,6 +15,7 @@ use crate::output::Output;
 use crate::plan::{digest::InputDigest, resolve_target};
 use crate::profile::{ProfileSet, VpnKind};
 use crate::render::Templates;
+use crate::today::Today;
 
 pub struct Settings {
     pub config: Config,
@@ -29,6 +30,8 @@ pub struct Settings {
     pub input: InputOptions,
     pub profiles: ProfileSet,
     pub templates: Templates,
+    /// The day plans are made for (today, or pinned by `HOMEBASE_TODAY`).
+    pub today: Today,
 }
 
 impl Settings {
@@ -36,6 +39,14 @@ impl Settings {
     /// problem of the configuration, profiles and templates comes back at once.
     pub fn resolve(args: &GlobalArgs) -> Result<Settings> {
         let output = Output::from_args(args);
+        let today = Today::resolve()?;
+        if today.pinned {
+            output.info(format!(
+                "note: planning for {}, the day {} pins",
+                today.day,
+                crate::today::PIN_VAR
+            ));
+        }
         let (config_source, config_text, base_dir) = match &args.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -135,6 +146,7 @@ impl Settings {
             output,
             profiles,
             templates,
+            today,
         })
     }
 

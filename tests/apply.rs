@@ -723,3 +723,146 @@ fn scan_qr(path: &std::path::Path) -> String {
     assert_eq!(grids.len(), 1, "{}: one QR code", path.display());
     grids[0].decode().expect("a readable QR code").1
 }
+
+/// What the README's "two commands" section promises for its first command:
+/// the command line, the number provisioned, who is not and who is warned
+/// about, and the later day whose plan withdraws the warned.
+struct ReadmeDemo {
+    env: Vec<(String, String)>,
+    args: Vec<String>,
+    provisioned: usize,
+    not_provisioned: BTreeSet<String>,
+    expiring: BTreeSet<String>,
+    later_day: String,
+}
+
+impl ReadmeDemo {
+    fn read() -> ReadmeDemo {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+        let text = std::fs::read_to_string(&path).expect("README.md");
+        let section = text
+            .split("## The two commands")
+            .nth(1)
+            .expect("README.md has a section \"The two commands\"");
+        let block = section
+            .split("```sh\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .expect("a sh block in that section");
+        let line = block.lines().next().expect("a first command");
+        let mut env = Vec::new();
+        let mut words = line.split_whitespace().peekable();
+        while let Some((key, value)) = words.peek().and_then(|w| w.split_once('=')) {
+            env.push((key.to_string(), value.to_string()));
+            words.next();
+        }
+        let words: Vec<&str> = words.collect();
+        assert_eq!(
+            words[..4],
+            ["cargo", "run", "--release", "--"],
+            "the first command runs the binary through cargo: {line}"
+        );
+        let ids = |marker: &str| -> BTreeSet<String> {
+            let line = section
+                .lines()
+                .find(|l| l.contains(marker))
+                .unwrap_or_else(|| panic!("README: no line with {marker:?}"));
+            line.split(|c: char| !c.is_ascii_alphanumeric())
+                .filter(|w| w.len() == 7 && w.starts_with('P'))
+                .map(str::to_string)
+                .collect()
+        };
+        let figure = section
+            .split("it provisions **")
+            .nth(1)
+            .and_then(|s| s.split("**").next())
+            .expect("README: \"it provisions **N**\"");
+        let later = section
+            .split("`HOMEBASE_TODAY=")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .expect("README: a later pinned day in backquotes");
+        ReadmeDemo {
+            env,
+            args: words[4..].iter().map(|w| w.to_string()).collect(),
+            provisioned: figure.replace(',', "").parse().expect("a number"),
+            not_provisioned: ids("**not provisioned"),
+            expiring: ids("**expiry warnings**"),
+            later_day: later.to_string(),
+        }
+    }
+}
+
+/// The README's first command, run as written there on the examples as they
+/// are (no dates moved): it provisions the figure the README states, leaves
+/// out the persons it names, warns about the ones it names; the later day it
+/// names withdraws exactly those.
+#[test]
+fn the_readme_first_command_does_what_the_readme_says() {
+    let demo = ReadmeDemo::read();
+    assert_eq!(
+        demo.env,
+        [(
+            "HOMEBASE_TODAY".to_string(),
+            common::EXAMPLES_DAY.to_string()
+        )],
+        "the demonstration pins the examples' day"
+    );
+    let env = TestEnv::new();
+    env.write("examples/staff.csv", common::read_example("staff.csv"));
+    env.write(
+        "examples/inventory.csv",
+        common::read_example("inventory.csv"),
+    );
+    let pinned = |day: &str, args: &[String]| {
+        env.command()
+            .env("HOMEBASE_TODAY", day)
+            .args(args)
+            .output()
+            .expect("run homebase")
+    };
+    let out = pinned(common::EXAMPLES_DAY, &demo.args);
+    assert_eq!(exit_code(&out), 0, "{}", common::describe(&out));
+
+    let plan_args = ["plan", "examples/staff.csv", "--format", "json"].map(String::from);
+    let out = pinned(common::EXAMPLES_DAY, &plan_args);
+    assert_eq!(exit_code(&out), 0, "{}", common::describe(&out));
+    let plan = common::parse_json(&out);
+    let persons = persons_by_id(&plan);
+    assert_eq!(persons.len(), STAFF_COUNT);
+    let with_bundle: BTreeSet<String> = env.bundle_dirs();
+    let provisioned: BTreeSet<&String> = persons
+        .iter()
+        .filter(|(_, p)| with_bundle.contains(p["username"].as_str().expect("username")))
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(provisioned.len(), demo.provisioned, "bundles written");
+    let left_out: BTreeSet<String> = persons
+        .keys()
+        .filter(|id| !provisioned.contains(id))
+        .cloned()
+        .collect();
+    assert_eq!(left_out, demo.not_provisioned);
+    for id in &left_out {
+        assert_eq!(persons[id]["status"], "withdrawn", "{:#}", persons[id]);
+    }
+    let expiring: BTreeSet<String> = plan["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .filter(|w| w["kind"] == "expiring")
+        .flat_map(|w| w["persons"].as_array().cloned().unwrap_or_default())
+        .map(|id| id.as_str().expect("an id").to_string())
+        .collect();
+    assert_eq!(expiring, demo.expiring);
+
+    let out = pinned(&demo.later_day, &plan_args);
+    assert_eq!(exit_code(&out), 0, "{}", common::describe(&out));
+    let later = persons_by_id(&common::parse_json(&out));
+    let withdrawn: BTreeSet<String> = later
+        .iter()
+        .filter(|(id, p)| p["status"] == "withdrawn" && !demo.not_provisioned.contains(*id))
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert_eq!(withdrawn, demo.expiring, "withdrawn on {}", demo.later_day);
+}

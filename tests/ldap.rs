@@ -16,6 +16,8 @@ use base64::Engine;
 use serde_json::Value;
 use tempfile::TempDir;
 
+mod common;
+
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 // ---------------------------------------------------------------- servers
@@ -313,10 +315,10 @@ impl Workspace {
         self.dir.path().join(name)
     }
 
-    /// The example staff list, or its first `n` persons.
+    /// The example staff list (its end dates moved out of the way, as for
+    /// every test: see `common::example_staff_csv`), or its first `n` persons.
     fn example_staff(&self, n: Option<usize>) {
-        let text =
-            std::fs::read_to_string(Path::new(ROOT).join("examples/staff.csv")).expect("staff.csv");
+        let text = common::example_staff_csv();
         let lines: Vec<&str> = text.lines().collect();
         let keep = n.map_or(lines.len(), |n| (n + 1).min(lines.len()));
         std::fs::write(self.path("staff.csv"), lines[..keep].join("\n") + "\n").expect("write");

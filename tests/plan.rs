@@ -459,3 +459,64 @@ fn expiry_is_planned_relative_to_today() {
         "E2 ended yesterday and still gets access: {e2:?}"
     );
 }
+
+/// `HOMEBASE_TODAY` moves the day every date is judged by: a year ahead of
+/// the staff list's dates, the person who was "expiring" has ended and the one
+/// four hundred days out now warns. A day that is not a date is bad input.
+#[test]
+fn a_pinned_day_decides_expiry_and_a_bad_one_is_refused() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    env.write(
+        "staff.csv",
+        "id,given_name,family_name,end\nE1,Anna,Bald,2031-03-05\nE3,Lena,Lange,2032-04-08\n",
+    );
+    let pinned = |day: &str| {
+        let out = env
+            .command()
+            .env("HOMEBASE_TODAY", day)
+            .args(["plan", "staff.csv", "--format", "json"])
+            .output()
+            .expect("run homebase");
+        (common::exit_code(&out), out)
+    };
+    let expiring = |plan: &serde_json::Value| -> Vec<String> {
+        plan["warnings"]
+            .as_array()
+            .expect("warnings")
+            .iter()
+            .filter(|w| w["kind"] == "expiring")
+            .flat_map(|w| w["persons"].as_array().cloned().unwrap_or_default())
+            .map(|id| id.as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+
+    let (code, out) = pinned("2031-03-01");
+    assert_eq!(code, 0, "{}", common::describe(&out));
+    assert!(
+        common::stderr(&out).contains("2031-03-01"),
+        "the pinned day is said: {}",
+        common::stderr(&out)
+    );
+    let plan = common::parse_json(&out);
+    assert_eq!(plan["today"], "2031-03-01");
+    assert_eq!(expiring(&plan), ["E1"]);
+
+    let (code, out) = pinned("2032-04-01");
+    assert_eq!(code, 0, "{}", common::describe(&out));
+    let plan = common::parse_json(&out);
+    let persons = persons_by_id(&plan);
+    assert_eq!(expiring(&plan), ["E3"]);
+    assert_eq!(persons["E1"]["status"], "withdrawn", "{:#}", persons["E1"]);
+
+    for bad in ["2031-02-30", "01.03.2031", "soon"] {
+        let (code, out) = pinned(bad);
+        assert_eq!(code, 2, "HOMEBASE_TODAY={bad}: {}", common::describe(&out));
+        let err = common::stderr(&out);
+        assert!(
+            err.contains(&format!("HOMEBASE_TODAY=\"{bad}\"")) && err.contains("YYYY-MM-DD"),
+            "{err}"
+        );
+    }
+    env.assert_untouched("plan with a pinned day");
+}

@@ -6,6 +6,9 @@
 # the proxy and wrk on the others: homebase writes bundles (QR codes, PNGs)
 # while it provisions, and on a 2-core machine that CPU would otherwise be
 # taken from the single-threaded server. PIN=0 shares all.
+# shellcheck source=examples.sh
+. "$root/bench/lib/examples.sh"
+
 PIN=${PIN:-$([ "$(nproc)" -ge 2 ] && echo 1 || echo 0)}
 if [ "$PIN" = 1 ]; then
   on_server=(taskset -c 0)
@@ -61,7 +64,8 @@ workspace() {
   local dir=$1 url=$2 srv=$3
   shift 3
   mkdir -p "$dir"
-  cp "$root/examples/staff.csv" "$root/examples/inventory.csv" "$dir/"
+  example_staff "$dir/staff.csv"
+  cp "$root/examples/inventory.csv" "$dir/"
   {
     cat <<EOF2
 organisation:

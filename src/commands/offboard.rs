@@ -38,7 +38,7 @@ pub fn run(settings: &'static Settings, args: &OffboardArgs) -> Result<ExitCode>
         profiles: &settings.profiles,
         config: &settings.config,
         observed: &observed,
-        today: chrono::Local::now().date_naive(),
+        today: settings.today.day,
         prune: false,
         withdraw: &withdraw,
         rotate: false,

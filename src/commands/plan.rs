@@ -34,7 +34,7 @@ pub fn compute(
     let observed = connected
         .observe(settings)
         .context("cannot read the current state")?;
-    let today = chrono::Local::now().date_naive();
+    let today = settings.today.day;
     let inputs = Inputs {
         staff_files: request
             .files

@@ -26,6 +26,10 @@ use serde_json::Value;
 /// Persons in `examples/staff.csv`.
 pub const STAFF_COUNT: usize = 1200;
 
+/// The day `examples/staff.csv` was exported: the README's demonstration
+/// pins `HOMEBASE_TODAY` to it.
+pub const EXAMPLES_DAY: &str = "2026-12-04";
+
 /// One temporary working folder and the binary run inside it.
 pub struct TestEnv {
     dir: tempfile::TempDir,
@@ -71,7 +75,9 @@ impl TestEnv {
         cmd.current_dir(self.path());
         cmd.env("HOMEBASE_RETRY_BASE_MS", "0")
             .env("NO_COLOR", "1")
-            .env_remove("HOMEBASE_UPDATE_SCHEMA");
+            .env_remove("HOMEBASE_UPDATE_SCHEMA")
+            // The day is today unless a test pins it itself.
+            .env_remove("HOMEBASE_TODAY");
         cmd
     }
 
@@ -83,6 +89,7 @@ impl TestEnv {
             .env("HOMEBASE_RETRY_BASE_MS", "0")
             .env("NO_COLOR", "1")
             .env_remove("HOMEBASE_UPDATE_SCHEMA")
+            .env_remove("HOMEBASE_TODAY")
             .stdin(Stdio::null());
         cmd
     }
@@ -161,11 +168,13 @@ impl TestEnv {
     /// Copy the repository's example staff and stock lists into `examples/`,
     /// where the embedded default configuration looks for the stock list.
     ///
-    /// The examples were generated for 2026-11-27 and a few end dates
-    /// ("Homeoffice bis") lie days after it. These tests are about scale and
-    /// consistency, not expiry, and must not start failing as the calendar
-    /// moves, so end dates are moved a hundred years ahead (the column stays
-    /// filled and parsed). Expiry has its own test, relative to today.
+    /// The examples are the list as of [`EXAMPLES_DAY`]: two end dates
+    /// ("Homeoffice bis") lie before it and several in the two weeks after.
+    /// These tests are about scale and consistency, not expiry, and must not
+    /// start failing as the calendar moves, so end dates are moved a hundred
+    /// years ahead (the column stays filled and parsed). Expiry has its own
+    /// tests: relative to today, and the README's demonstration on the
+    /// pinned day (`HOMEBASE_TODAY`).
     pub fn copy_examples(&self) {
         self.write("examples/inventory.csv", read_example("inventory.csv"));
         self.write("examples/staff.csv", example_staff_csv());
