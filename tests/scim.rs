@@ -256,7 +256,7 @@ fn survives_errors_throttling_drops_and_stalls() {
     let ws = Workspace::new(
         &proxy.url("/v2"),
         &server.token,
-        "    timeout_secs: 2\n    request_tries: 5",
+        "    timeout_seconds: 2\n    request_tries: 5",
     );
     let staff = ws.staff();
 

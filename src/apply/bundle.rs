@@ -16,17 +16,7 @@ use crate::plan::{digest::InputDigest, Op, PersonPlan, Resource};
 use crate::profile::{Profile, Tunnel, VpnKind};
 use crate::render::*;
 
-/// What clients of one VPN target need to know about the server.
-#[derive(Debug, Clone)]
-pub struct VpnServer {
-    pub endpoint: String,
-    /// WireGuard only.
-    pub public_key: String,
-    /// The tunnel network, routed through every split tunnel so the gateway answers.
-    pub network: String,
-    /// OpenVPN only: the CA that issues client certificates, the tls-crypt key.
-    pub openvpn: Option<std::sync::Arc<crate::targets::openvpn::OpenvpnServer>>,
-}
+pub use crate::targets::VpnServer;
 
 pub struct BundleWriter<'a> {
     pub templates: &'a Templates,

@@ -21,13 +21,13 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::cli::AdoptArgs;
-use crate::config::TargetConfig;
 use crate::error::{ExitCode, Failure, Problem, Problems};
 use crate::plan::{
     build, is_assignable, Inputs, Peer, PersonPlan, PersonStatus, PlanInput, Resource,
 };
 use crate::settings::Settings;
 use crate::state::{RunInfo, RunOutcome, StateLock, Store, WriteOp};
+use crate::targets::TargetConfig;
 use crate::targets::{Connected, ExistingPeer as Existing};
 
 /// How a peer was matched.

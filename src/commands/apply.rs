@@ -15,8 +15,8 @@ use crate::error::{ExitCode, Failure};
 use crate::input::Person;
 use crate::plan::Plan;
 use crate::settings::Settings;
-use crate::targets::Connected;
 use crate::state::{StateLock, Store};
+use crate::targets::Connected;
 
 pub fn run(settings: &'static Settings, args: &ApplyArgs) -> Result<ExitCode> {
     let request = PlanRequest {
@@ -47,7 +47,14 @@ pub fn run(settings: &'static Settings, args: &ApplyArgs) -> Result<ExitCode> {
     if args.report.report.is_some() {
         print_report(settings, &plan, &args.report)?;
     }
-    execute(settings, plan, staff, connected, command_line(), args.rotate)
+    execute(
+        settings,
+        plan,
+        staff,
+        connected,
+        command_line(),
+        args.rotate,
+    )
 }
 
 /// Carry out a plan computed under the lock; shared with `offboard`.

@@ -240,7 +240,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
         {
             match pools.peer_for(target, profile, &person.id, account.expires, input.rotate) {
                 Ok(mut action) => {
-                    if let Some(crate::config::TargetConfig::Openvpn(ovpn)) =
+                    if let Some(crate::targets::TargetConfig::Openvpn(ovpn)) =
                         config.targets.get(target)
                     {
                         let current = observed

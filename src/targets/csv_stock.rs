@@ -1,5 +1,11 @@
 //! The `csv` inventory: stock from a CSV list; who holds what lives in the state store.
 
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Limits;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -107,4 +113,13 @@ pub fn read(path: &Path, assigned: &BTreeMap<String, String>) -> Result<Vec<Stoc
     }
     problems.into_result().map_err(Failure::Invalid)?;
     Ok(items)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CsvInventory {
+    /// Stock list: `asset_tag`, `serial`, `kind`, `model` (and optional `status`).
+    pub stock: PathBuf,
+    #[serde(flatten)]
+    pub limits: Limits,
 }

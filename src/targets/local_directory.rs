@@ -1,6 +1,12 @@
 //! The `local` directory: accounts live in the state store; this module exports
 //! them as LDIF (`out/server/directory.ldif`) for import into a real directory.
 
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Limits;
 use std::fmt::Write;
 
 use base64::Engine;
@@ -62,6 +68,43 @@ pub fn render_ldif(base_dn: &str, accounts: &[(String, Account)]) -> String {
         }
     }
     out
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LocalDirectory {
+    /// LDIF export of all accounts (relative to `out`).
+    #[serde(default = "default_ldif")]
+    pub ldif: PathBuf,
+    /// Base DN of the exported entries.
+    #[serde(default = "default_base_dn")]
+    pub base_dn: String,
+    #[serde(flatten)]
+    pub limits: Limits,
+}
+
+fn default_ldif() -> PathBuf {
+    PathBuf::from("server/directory.ldif")
+}
+fn default_base_dn() -> String {
+    "dc=example,dc=org".into()
+}
+
+/// After an apply: the LDIF export again from the store's accounts.
+pub fn finish(
+    name: &str,
+    local: &LocalDirectory,
+    settings: &crate::settings::Settings,
+    store: &crate::state::Store,
+) -> anyhow::Result<()> {
+    let accounts = store.accounts(name)?;
+    let ldif = render_ldif(&local.base_dn, &accounts);
+    crate::apply::fsutil::write_if_changed(
+        &settings.out_path(&local.ldif),
+        ldif.as_bytes(),
+        Some(0o644),
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]

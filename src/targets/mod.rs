@@ -1,8 +1,9 @@
 //! Targets: the systems homebase pushes to. Each kind reads what exists (for the
 //! plan's diff) and carries out actions, saying whether a failure is transient.
-//! A closed set of kinds (`config::TargetConfig`), no plug-in registry.
+//! A closed set of kinds (`TargetConfig`, `Target`), no plug-in registry.
 
 pub mod busy;
+pub mod common;
 pub mod csv_stock;
 mod error;
 pub mod ldap;
@@ -20,13 +21,19 @@ use anyhow::{Context, Result};
 pub use error::TargetError;
 
 use crate::apply::secrets::PersonSecrets;
-use crate::config::TargetConfig;
-use crate::config::{Config, CsvInventory, WireguardFile};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Area, Config, Limits};
+use crate::error::Problem;
 use crate::input::Person;
 use crate::plan::{Action, Estimate, Observed, Op, PersonPlan};
 use crate::profile::Profile;
 use crate::settings::Settings;
 use crate::state::Store;
+pub use csv_stock::CsvInventory;
+pub use local_directory::LocalDirectory;
+pub use wireguard_file::WireguardFile;
 
 /// The run's targets, connected once: the connections `observe` reads
 /// through are the ones `apply` writes through (a server sees one health
@@ -98,12 +105,17 @@ impl Connected {
     }
 }
 
-fn config_of<'s>(settings: &'s Settings, name: &str) -> Result<&'s TargetConfig> {
-    settings
-        .config
-        .targets
-        .get(name)
-        .with_context(|| format!("no target named \"{name}\""))
+/// What clients of one VPN target need to know about the server, made ready
+/// before any action of an apply (a bundle never names a key that does not exist).
+#[derive(Debug, Clone)]
+pub struct VpnServer {
+    pub endpoint: String,
+    /// WireGuard only.
+    pub public_key: String,
+    /// The tunnel network, routed through every split tunnel so the gateway answers.
+    pub network: String,
+    /// OpenVPN only: the CA that issues client certificates, the tls-crypt key.
+    pub openvpn: Option<std::sync::Arc<openvpn::OpenvpnServer>>,
 }
 
 /// A peer a VPN server already has, as `homebase adopt` matches it to persons.
@@ -139,7 +151,7 @@ pub struct ActionContext<'a> {
 /// A target ready to read and to carry out actions. A closed set of kinds.
 pub enum Target {
     /// Accounts in the state store, exported as LDIF after each apply.
-    Local,
+    Local(LocalDirectory),
     /// A server file written from the state store after each apply.
     WireguardFile(WireguardFile),
     /// Stock from a CSV list; assignments in the state store.
@@ -160,7 +172,7 @@ impl Target {
     /// Connect (and, for remote kinds, check health) without changing anything.
     pub async fn connect(name: &str, config: &TargetConfig, settings: &Settings) -> Result<Target> {
         Ok(match config {
-            TargetConfig::Local(_) => Target::Local,
+            TargetConfig::Local(local) => Target::Local(local.clone()),
             TargetConfig::WireguardFile(wg) => Target::WireguardFile(wg.clone()),
             TargetConfig::Csv(csv) => Target::Csv(csv.clone()),
             TargetConfig::Snipeit(config) => Target::Snipeit(Box::new(
@@ -189,9 +201,8 @@ impl Target {
     ) -> Result<()> {
         match self {
             // The store is the directory; the LDIF export must match it.
-            Target::Local => {
-                let (Some(store), TargetConfig::Local(local)) = (store, config_of(settings, name)?)
-                else {
+            Target::Local(local) => {
+                let Some(store) = store else {
                     return Ok(());
                 };
                 let accounts = store.accounts(name)?;
@@ -253,12 +264,55 @@ impl Target {
         match self {
             Target::WireguardFile(wg) => wireguard_file::existing_peers(wg, settings).map(Some),
             Target::Wireguard(target) => target.existing_peers().await.map(Some),
-            Target::Local
+            Target::Local(_)
             | Target::Csv(_)
             | Target::Snipeit(_)
             | Target::Scim(_)
             | Target::Ldap(_)
             | Target::Openvpn(_) => Ok(None),
+        }
+    }
+
+    /// For VPN kinds: the server as the bundles name it, made ready before
+    /// any action (a new `wg0.conf` gets its key, the CA is loaded).
+    pub fn vpn_server(
+        &self,
+        name: &str,
+        settings: &Settings,
+        store: &Store,
+    ) -> Result<Option<VpnServer>> {
+        Ok(match self {
+            Target::WireguardFile(wg) => Some(wireguard_file::prepare(name, wg, settings, store)?),
+            Target::Wireguard(live) => Some(live.vpn_server()?),
+            Target::Openvpn(config) => Some(openvpn::vpn_server(name, config, settings)?),
+            Target::Local(_)
+            | Target::Csv(_)
+            | Target::Snipeit(_)
+            | Target::Scim(_)
+            | Target::Ldap(_) => None,
+        })
+    }
+
+    /// After the actions of an apply: the files that mirror the state store
+    /// (LDIF, `wg0.conf`, CRL and client-config-dir), a live gateway's
+    /// config file. `server` is what `vpn_server` made ready.
+    pub async fn finish(
+        &self,
+        name: &str,
+        settings: &Settings,
+        store: &Store,
+        server: Option<&VpnServer>,
+    ) -> Result<()> {
+        match self {
+            Target::Local(local) => local_directory::finish(name, local, settings, store),
+            Target::WireguardFile(wg) => wireguard_file::finish(name, wg, settings, store),
+            Target::Openvpn(_) => match server.and_then(|s| s.openvpn.as_deref()) {
+                Some(server) => openvpn::write_files(name, server, settings, store),
+                None => Ok(()),
+            },
+            // Live gateways keep what the run did across a restart.
+            Target::Wireguard(live) => live.persist(store).await,
+            Target::Csv(_) | Target::Snipeit(_) | Target::Scim(_) | Target::Ldap(_) => Ok(()),
         }
     }
 
@@ -303,7 +357,7 @@ impl Target {
     /// follows success is their effect.
     pub async fn apply(&self, ctx: &ActionContext<'_>) -> Result<Option<String>, TargetError> {
         match self {
-            Target::Local | Target::WireguardFile(_) | Target::Csv(_) | Target::Openvpn(_) => {
+            Target::Local(_) | Target::WireguardFile(_) | Target::Csv(_) | Target::Openvpn(_) => {
                 Ok(None)
             }
             Target::Snipeit(snipeit) => snipeit.apply(ctx).await,
@@ -346,4 +400,122 @@ pub fn estimates(config: &Config, persons: &[PersonPlan]) -> Vec<Estimate> {
         }
     }
     estimates
+}
+
+// ---- Registration: one line per kind in each list below. ----
+
+/// A system homebase pushes to; the `kind` decides its area.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum TargetConfig {
+    /// Directory accounts kept in the state store and exported as LDIF.
+    Local(LocalDirectory),
+    /// A WireGuard server configuration file with one `[Peer]` per person.
+    WireguardFile(WireguardFile),
+    /// A running WireGuard interface, managed with `wg` (locally or through a
+    /// command prefix such as `ssh gw sudo`), its config file kept in step.
+    Wireguard(wireguard::WireguardLive),
+    /// Device stock from a CSV file; assignments kept in the state store.
+    Csv(CsvInventory),
+    /// Snipe-IT: users, hardware checkout and checkin through its REST API.
+    Snipeit(snipeit::SnipeitConfig),
+    /// A SCIM 2.0 service provider (Entra ID, Okta, Keycloak, authentik …).
+    Scim(scim::ScimConfig),
+    /// Accounts in OpenLDAP or Active Directory, over LDAPS or StartTLS.
+    Ldap(Box<ldap::LdapConfig>),
+    /// OpenVPN: client certificates from the organisation's CA, inline `.ovpn`
+    /// configs, a CRL on revocation.
+    Openvpn(Box<openvpn::OpenvpnConfig>),
+}
+
+impl TargetConfig {
+    pub fn area(&self) -> Area {
+        match self {
+            TargetConfig::Local(_) => Area::Directory,
+            TargetConfig::WireguardFile(_)
+            | TargetConfig::Wireguard(_)
+            | TargetConfig::Openvpn(_) => Area::Vpn,
+            TargetConfig::Csv(_) | TargetConfig::Snipeit(_) => Area::Inventory,
+            TargetConfig::Scim(_) => Area::Directory,
+            TargetConfig::Ldap(_) => Area::Directory,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TargetConfig::Local(_) => "local",
+            TargetConfig::WireguardFile(_) => "wireguard-file",
+            TargetConfig::Wireguard(_) => "wireguard",
+            TargetConfig::Csv(_) => "csv",
+            TargetConfig::Snipeit(_) => "snipeit",
+            TargetConfig::Scim(_) => "scim",
+            TargetConfig::Ldap(_) => "ldap",
+            TargetConfig::Openvpn(_) => "openvpn",
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        match self {
+            TargetConfig::Local(t) => &t.limits,
+            TargetConfig::WireguardFile(t) => &t.limits,
+            TargetConfig::Wireguard(t) => &t.limits,
+            TargetConfig::Csv(t) => &t.limits,
+            TargetConfig::Scim(t) => &t.limits,
+            TargetConfig::Snipeit(t) => &t.limits,
+            TargetConfig::Ldap(t) => &t.limits,
+            TargetConfig::Openvpn(t) => &t.limits,
+        }
+    }
+
+    /// What is wrong with the target's settings, found without the network
+    /// (`check` reports it; `plan` and `apply` refuse to start). `resolve`
+    /// makes a configured path absolute.
+    pub fn problems(
+        &self,
+        name: &str,
+        source: &str,
+        resolve: &dyn Fn(&std::path::Path) -> std::path::PathBuf,
+    ) -> Vec<Problem> {
+        match self {
+            TargetConfig::Snipeit(t) => t.problems(name, source),
+            TargetConfig::Scim(t) => t.problems(name, source),
+            TargetConfig::Ldap(t) => t.problems(name, source),
+            TargetConfig::Wireguard(t) => t.problems(name, source),
+            TargetConfig::Openvpn(t) => {
+                let mut problems = t.problems(name, source);
+                // The CA files are read only when the settings themselves are sound.
+                if problems.is_empty() {
+                    problems = crate::targets::openvpn::file_problems(name, t, resolve, source);
+                }
+                problems
+            }
+            TargetConfig::Local(_) | TargetConfig::WireguardFile(_) | TargetConfig::Csv(_) => {
+                Vec::new()
+            }
+        }
+    }
+}
+
+impl TargetConfig {
+    /// The VPN server's own tunnel address with the network's prefix.
+    pub fn vpn_address(&self) -> Option<ipnet::IpNet> {
+        match self {
+            TargetConfig::WireguardFile(wg) => Some(wg.address),
+            TargetConfig::Wireguard(wg) => Some(wg.address),
+            TargetConfig::Openvpn(ovpn) => Some(ovpn.address),
+            _ => None,
+        }
+    }
+
+    /// The hard ceiling of actions (and requests) in flight:
+    /// `max_concurrency` or the kind's own default, capped by `-j`.
+    pub fn ceiling(&self, jobs: Option<usize>) -> usize {
+        let limits = self.limits();
+        match (self, limits.max_concurrency) {
+            // The live WireGuard target batches concurrent peer changes into
+            // one `wg` call, so it takes many at once.
+            (TargetConfig::Wireguard(_), None) => jobs.map_or(512, |j| j.min(512)).max(1),
+            _ => limits.ceiling(jobs),
+        }
+    }
 }

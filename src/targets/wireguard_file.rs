@@ -6,13 +6,24 @@
 //! (secrets the state store must never see), so both are read back from the
 //! existing file, and a new peer's preshared key from the person's bundle.
 
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Limits;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::net::IpAddr;
 
-use crate::config::WireguardFile;
+use anyhow::{Context, Result};
+
+use crate::apply::{fsutil, secrets};
+use crate::settings::Settings;
+use crate::state::Store;
 use crate::targets::wireguard::conf::ConfFile;
 use crate::targets::ExistingPeer;
+use crate::targets::VpnServer;
 
 /// What an existing server file says.
 #[derive(Debug, Default, Clone)]
@@ -242,6 +253,137 @@ pub fn client_endpoint(endpoint: &str, listen_port: u16) -> String {
     } else {
         format!("{e}:{listen_port}")
     }
+}
+
+/// The server's identity for the bundles. A new file is written now, with a
+/// new private key, so that no bundle names a server key that does not exist.
+pub fn prepare(
+    name: &str,
+    wg: &WireguardFile,
+    settings: &Settings,
+    store: &Store,
+) -> Result<VpnServer> {
+    let path = settings.out_path(&wg.path);
+    let existing = std::fs::read_to_string(&path)
+        .ok()
+        .map(|t| ServerFile::parse(&t));
+    let private_key = match existing.as_ref().and_then(|f| f.private_key.clone()) {
+        Some(key) => key,
+        None => {
+            let key = secrets::wg_private_key();
+            write_server_file(settings, store, name, wg, &key)?;
+            key
+        }
+    };
+    let public_key = secrets::public_key_of(&private_key).with_context(|| {
+        format!(
+            "{}: the server's PrivateKey is not a WireGuard key",
+            path.display()
+        )
+    })?;
+    Ok(VpnServer {
+        endpoint: endpoint(wg),
+        public_key,
+        network: wg.address.trunc().to_string(),
+        openvpn: None,
+    })
+}
+
+/// After an apply: the file again from the store's peers, with its key.
+pub fn finish(name: &str, wg: &WireguardFile, settings: &Settings, store: &Store) -> Result<()> {
+    let path = settings.out_path(&wg.path);
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let key = ServerFile::parse(&text)
+        .private_key
+        .unwrap_or_else(secrets::wg_private_key);
+    write_server_file(settings, store, name, wg, &key)
+}
+
+/// The server file from the store's peers. Preshared keys come from the file
+/// as it was, or (new peers) from the person's bundle; foreign peers are kept.
+fn write_server_file(
+    settings: &Settings,
+    store: &Store,
+    name: &str,
+    wg: &WireguardFile,
+    private_key: &str,
+) -> Result<()> {
+    let path = settings.out_path(&wg.path);
+    let old = std::fs::read_to_string(&path)
+        .map(|t| ServerFile::parse(&t))
+        .unwrap_or_default();
+    let mut psks = old.preshared_keys();
+    let peers = store.peers(name)?;
+    let ours: std::collections::BTreeSet<String> =
+        peers.iter().map(|(_, _, key)| key.clone()).collect();
+    let usernames: BTreeMap<String, String> = store
+        .persons()?
+        .into_iter()
+        .map(|(id, known)| (id, known.username))
+        .collect();
+    for (id, peer, key) in &peers {
+        if peer.preshared_key && !psks.contains_key(key) {
+            if let Some(username) = usernames.get(id) {
+                if let Some(secrets) =
+                    secrets::PersonSecrets::read(&settings.out_dir.join(username))?
+                {
+                    if secrets.wg_public_key().as_deref() == Some(key.as_str()) {
+                        if let Some(psk) = secrets.wg_preshared_key {
+                            psks.insert(key.clone(), psk);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let server_peers: Vec<ServerPeer> = peers
+        .iter()
+        .map(|(id, peer, key)| ServerPeer {
+            person: id,
+            username: usernames.get(id).map_or("", String::as_str),
+            public_key: key,
+            preshared_key: if peer.preshared_key {
+                psks.get(key).map(String::as_str)
+            } else {
+                None
+            },
+            address: peer.address,
+        })
+        .collect();
+    let foreign: Vec<FilePeer> = old
+        .peers
+        .into_iter()
+        .filter(|p| p.person.is_none() && !ours.contains(&p.public_key))
+        .collect();
+    let text = render(wg, private_key, &server_peers, &foreign);
+    if let Some(dir) = path.parent() {
+        fsutil::private_dir(dir, 0o700)?;
+    }
+    fsutil::write_if_changed(&path, text.as_bytes(), Some(0o600))?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WireguardFile {
+    /// The server configuration file (relative to `out`), ready for `wg syncconf`.
+    #[serde(default = "default_wg_path")]
+    pub path: PathBuf,
+    /// What clients connect to: `host:port`, `[v6]:port` or `v6` address with port.
+    pub endpoint: String,
+    #[serde(default = "default_listen_port")]
+    pub listen_port: u16,
+    /// The server's own tunnel address with the pool's prefix, e.g. `10.20.0.1/16`.
+    pub address: ipnet::IpNet,
+    #[serde(flatten)]
+    pub limits: Limits,
+}
+
+fn default_wg_path() -> PathBuf {
+    PathBuf::from("server/wg0.conf")
+}
+fn default_listen_port() -> u16 {
+    51820
 }
 
 #[cfg(test)]

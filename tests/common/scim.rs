@@ -195,9 +195,14 @@ impl Workspace {
     /// `scim_extra` is more YAML for the `scim` target (indented by 4).
     pub fn new(scim_url: &str, token: &str, scim_extra: &str) -> Workspace {
         let dir = tempfile::tempdir().expect("temp dir");
-        for file in ["staff.csv", "inventory.csv"] {
-            std::fs::copy(repo().join("examples").join(file), dir.path().join(file)).unwrap();
-        }
+        // End dates a hundred years ahead: these tests are about the server,
+        // not about the calendar (see `TestEnv::copy_examples`).
+        std::fs::write(dir.path().join("staff.csv"), super::example_staff_csv()).unwrap();
+        std::fs::copy(
+            repo().join("examples").join("inventory.csv"),
+            dir.path().join("inventory.csv"),
+        )
+        .unwrap();
         let config = format!(
             r#"organisation:
   name: Stadtverwaltung Musterstadt

@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Limits;
+use crate::targets::common::{SecretSource, Timeouts};
 
 /// An OpenLDAP server or an Active Directory domain, over LDAP(S).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -61,15 +62,11 @@ pub struct LdapConfig {
     /// Connections kept open; operations are spread over them.
     #[serde(default = "default_pool_size")]
     pub pool_size: usize,
-    /// Seconds to wait for a connection (TCP, TLS and bind).
-    #[serde(default = "default_connect_timeout")]
-    pub connect_timeout: u64,
-    /// Seconds to wait for the answer to one operation.
-    #[serde(default = "default_timeout")]
-    pub timeout: u64,
     /// Entries per page of the paged searches (Active Directory sends at most 1,000).
     #[serde(default = "default_page_size")]
     pub page_size: u32,
+    #[serde(flatten)]
+    pub timeouts: Timeouts,
     #[serde(flatten)]
     pub limits: Limits,
 }
@@ -141,21 +138,7 @@ pub enum TlsMode {
     Ldaps,
 }
 
-/// A password that never prints.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+pub use crate::targets::common::Secret;
 
 impl LdapConfig {
     /// Check the configuration and load the bind password. `path` resolves
@@ -193,6 +176,15 @@ impl LdapConfig {
         let rest = why.strip_prefix(&prefix).unwrap_or(&why);
         let (key, message) = rest.split_once(": ").unwrap_or(("", rest));
         vec![crate::error::Problem::new(source, message).column(format!("targets.{name}.{key}"))]
+    }
+
+    pub fn password_source(&self) -> SecretSource<'_> {
+        SecretSource {
+            key: "bind_password",
+            what: "bind password",
+            env: self.bind_password_env.as_deref(),
+            file: self.bind_password_file.as_deref(),
+        }
     }
 
     /// `env: None`: do not load the password.
@@ -238,48 +230,15 @@ impl LdapConfig {
                 self.url
             ));
         }
-        let bind_password = match (&self.bind_password_env, &self.bind_password_file) {
-            (Some(_), Some(_)) => {
-                return Err(format!(
-                    "{}: give bind_password_env or bind_password_file, not both",
-                    at("bind_password_env")
-                ))
-            }
-            (None, None) => {
-                return Err(format!(
-                    "{}: the bind password comes from an environment variable or a file; set one of them",
-                    at("bind_password_env")
-                ))
-            }
-            _ if env.is_none() => String::new(),
-            (Some(var), None) => match env.and_then(|env| env(var)) {
-                Some(value) if !value.is_empty() => value,
-                _ => {
-                    return Err(format!(
-                        "{}: the environment variable {var} is not set",
-                        at("bind_password_env")
-                    ))
+        let source = self.password_source();
+        let bind_password = match env {
+            Some(env) => source.read(name, &path, env)?,
+            None => match source.problems(name, "").first() {
+                Some(problem) => {
+                    return Err(format!("{}: {}", at("bind_password_env"), problem.message))
                 }
+                None => Secret::new(""),
             },
-            (None, Some(file)) => {
-                let file = path(file);
-                let text = std::fs::read_to_string(&file).map_err(|e| {
-                    format!(
-                        "{}: cannot read {}: {e}",
-                        at("bind_password_file"),
-                        file.display()
-                    )
-                })?;
-                let first = text.lines().next().unwrap_or_default().to_string();
-                if first.is_empty() {
-                    return Err(format!(
-                        "{}: {} is empty",
-                        at("bind_password_file"),
-                        file.display()
-                    ));
-                }
-                first
-            }
         };
         for (key, dn) in [("bind_dn", &self.bind_dn), ("base_dn", &self.base_dn)] {
             match super::escape::parse_dn(dn) {
@@ -329,10 +288,10 @@ impl LdapConfig {
                 at("page_size")
             ));
         }
-        if self.connect_timeout == 0 || self.timeout == 0 {
+        if self.timeouts.connect_timeout_seconds == 0 || self.timeouts.timeout_seconds == 0 {
             return Err(format!(
                 "{}: timeouts are seconds, at least 1",
-                at("timeout")
+                at("timeout_seconds")
             ));
         }
         Ok(Resolved {
@@ -340,7 +299,7 @@ impl LdapConfig {
             tls,
             ca_file: self.ca_file.as_deref().map(path),
             bind_dn: self.bind_dn.clone(),
-            bind_password: Secret(bind_password),
+            bind_password,
             base_dn: self.base_dn.clone(),
             flavour: self.flavour,
             users_ou,
@@ -352,8 +311,8 @@ impl LdapConfig {
                 .clone()
                 .unwrap_or_else(|| domain.to_string()),
             pool_size: self.pool_size,
-            connect_timeout: Duration::from_secs(self.connect_timeout),
-            timeout: Duration::from_secs(self.timeout),
+            connect_timeout: self.timeouts.connect_timeout(),
+            timeout: self.timeouts.timeout(),
             page_size: self.page_size as i32,
         })
     }
@@ -364,12 +323,6 @@ fn yes() -> bool {
 }
 fn default_pool_size() -> usize {
     4
-}
-fn default_connect_timeout() -> u64 {
-    10
-}
-fn default_timeout() -> u64 {
-    30
 }
 fn default_page_size() -> u32 {
     500

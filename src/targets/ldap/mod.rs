@@ -23,7 +23,6 @@ mod entry;
 pub mod escape;
 mod openldap;
 mod pool;
-mod tls;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -112,7 +111,8 @@ impl LdapTarget {
         let tls_config = match cfg.tls {
             TlsMode::Plain => None,
             TlsMode::StartTls | TlsMode::Ldaps => Some(
-                tls::client_config(cfg.ca_file.as_deref())
+                crate::targets::common::tls::client_config(cfg.ca_file.as_deref())
+                    .map(std::sync::Arc::new)
                     .map_err(|e| Failure::usage(format!("target \"{name}\": {e}")))?,
             ),
         };

@@ -152,6 +152,27 @@ pub fn read(
     Ok(())
 }
 
+/// The server as the bundles name it, with the CA loaded to sign.
+pub fn vpn_server(
+    name: &str,
+    config: &OpenvpnConfig,
+    settings: &Settings,
+) -> Result<crate::targets::VpnServer> {
+    let server = OpenvpnServer::prepare(name, config, settings)?;
+    // `host:port` for the letter; IPv6 hosts in brackets.
+    let endpoint = if config.remote.contains(':') {
+        format!("[{}]:{}", config.remote, config.port)
+    } else {
+        format!("{}:{}", config.remote, config.port)
+    };
+    Ok(crate::targets::VpnServer {
+        endpoint,
+        public_key: String::new(),
+        network: config.address.trunc().to_string(),
+        openvpn: Some(std::sync::Arc::new(server)),
+    })
+}
+
 /// Write the server files from the state store: the client-config-dir, and
 /// the CRL when it is missing, out of date or due.
 pub fn write_files(

@@ -28,7 +28,7 @@ const SCIM_JSON: &str = "application/scim+json";
 /// How the client talks to one service provider.
 pub struct ClientOptions<'a> {
     pub url: &'a str,
-    pub token: String,
+    pub token: crate::targets::common::Secret,
     pub ca_file: Option<&'a Path>,
     pub timeout: Duration,
     pub connect_timeout: Duration,
@@ -208,34 +208,14 @@ impl From<ScimError> for TargetError {
 impl Client {
     /// Build the client. Errors are configuration errors (bad URL, CA file).
     pub fn new(options: ClientOptions<'_>) -> Result<Client, String> {
-        let base = Url::parse(options.url.trim_end_matches('/'))
-            .map_err(|e| format!("url \"{}\": {e}", options.url))?;
-        let loopback = base.host_str().is_some_and(|host| {
-            host.eq_ignore_ascii_case("localhost")
-                || host
-                    .trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback())
-        });
-        match base.scheme() {
-            "https" => {}
-            "http" if loopback => {}
-            "http" => {
-                return Err(format!(
-                    "url \"{}\": plain http would send the token in clear; use https (http is accepted for 127.0.0.1 and localhost only)",
-                    options.url
-                ))
-            }
-            other => return Err(format!("url \"{}\": unsupported scheme {other}", options.url)),
-        }
-        if base.cannot_be_a_base() || base.query().is_some() {
-            return Err(format!("url \"{}\" is not a base URL", options.url));
-        }
-        let mut auth = HeaderValue::from_str(&format!("Bearer {}", options.token.trim()))
+        let base = check_url(options.url)?;
+        let loopback = is_loopback(&base);
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", options.token.expose()))
             .map_err(|_| "the token holds characters an HTTP header cannot carry".to_string())?;
         auth.set_sensitive(true);
-        let tls = tls_config(options.ca_file)?;
+        let mut tls = crate::targets::common::tls::client_config(options.ca_file)?;
+        // HTTP/1.1 only (keep-alive; SCIM needs nothing more).
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         let mut builder = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .timeout(options.timeout)
@@ -413,46 +393,35 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
     Some(wait.to_std().unwrap_or(Duration::ZERO))
 }
 
-/// rustls with the ring provider; the CA file's certificates, or the
-/// system's roots. HTTP/1.1 only (keep-alive; SCIM needs nothing more).
-fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::CertificateDer;
+fn is_loopback(url: &Url) -> bool {
+    url.host_str().is_some_and(|host| {
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    })
+}
 
-    let mut roots = rustls::RootCertStore::empty();
-    match ca_file {
-        Some(path) => {
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
-            for cert in certs {
-                let cert = cert.map_err(|e| format!("ca_file {}: {e}", path.display()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
-            }
-            if roots.is_empty() {
-                return Err(format!(
-                    "ca_file {}: no PEM certificate in it",
-                    path.display()
-                ));
-            }
+/// The service's base URL: https, or http on the loopback only (the
+/// token would travel in clear).
+pub fn check_url(url: &str) -> Result<Url, String> {
+    let base = Url::parse(url.trim_end_matches('/')).map_err(|e| format!("url \"{url}\": {e}"))?;
+    match base.scheme() {
+        "https" => {}
+        "http" if is_loopback(&base) => {}
+        "http" => {
+            return Err(format!(
+                "url \"{url}\": plain http would send the token in clear; use https (http is accepted for 127.0.0.1 and localhost only)"
+            ))
         }
-        None => {
-            // Unreadable system certificates only matter for https, where
-            // the handshake then fails with an "unknown issuer" message.
-            for cert in rustls_native_certs::load_native_certs().certs {
-                let _ = roots.add(cert);
-            }
-        }
+        other => return Err(format!("url \"{url}\": unsupported scheme {other}")),
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
+    if base.cannot_be_a_base() || base.query().is_some() {
+        return Err(format!("url \"{url}\" is not a base URL"));
+    }
+    Ok(base)
 }
 
 #[cfg(test)]
@@ -515,7 +484,7 @@ mod tests {
     fn options(url: &str) -> ClientOptions<'_> {
         ClientOptions {
             url,
-            token: "t".into(),
+            token: crate::targets::common::Secret::new("t"),
             ca_file: None,
             timeout: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(1),

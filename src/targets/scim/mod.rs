@@ -16,6 +16,7 @@
 mod batch;
 mod bulk;
 pub mod client;
+mod config;
 pub mod filter;
 pub mod model;
 #[cfg(test)]
@@ -24,7 +25,6 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use anyhow::{anyhow, Result};
 use reqwest::Method;
@@ -34,8 +34,8 @@ use tokio::sync::{Notify, OnceCell};
 
 use self::batch::Batcher;
 use self::client::{Call, Client, ClientOptions, Reply, ScimError};
+pub use self::config::ScimConfig;
 use self::model::*;
-use crate::config::ScimDirectory;
 use crate::error::Failure;
 use crate::plan::{Account, Observed, Op, Resource};
 use crate::settings::Settings;
@@ -118,28 +118,21 @@ impl ScimTarget {
     /// and token check). Configuration problems are usage errors (exit 2).
     pub async fn connect(
         name: &str,
-        config: &ScimDirectory,
+        config: &ScimConfig,
         settings: &Settings,
     ) -> Result<ScimTarget> {
         let usage = |message: String| anyhow::Error::from(Failure::usage(message));
-        let token = read_token(name, config, settings).map_err(usage)?;
+        let token = config
+            .token_source()
+            .read(name, |p| settings.path(p), |var| std::env::var(var).ok())
+            .map_err(usage)?;
         let ca_file = config.ca_file.as_deref().map(|p| settings.path(p));
-        let seconds = |s: f64, what: &str| {
-            Duration::try_from_secs_f64(s)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    usage(format!(
-                        "target \"{name}\": {what} must be a positive number of seconds"
-                    ))
-                })
-        };
         let client = Client::new(ClientOptions {
             url: &config.url,
             token,
             ca_file: ca_file.as_deref(),
-            timeout: seconds(config.timeout_secs, "timeout_secs")?,
-            connect_timeout: seconds(config.connect_timeout_secs, "connect_timeout_secs")?,
+            timeout: config.timeouts.timeout(),
+            connect_timeout: config.timeouts.connect_timeout(),
             tries: config.request_tries,
             limiter: crate::adaptive::Limiter::new(
                 config.limits.ceiling(settings.jobs),
@@ -296,7 +289,7 @@ impl ScimTarget {
         account: &Account,
         mut desired: User,
     ) -> Result<String, TargetError> {
-        let password = ctx.secrets.password.clone().map(Secret);
+        let password = ctx.secrets.password.clone().map(Secret::new);
         if let Some(found) = self.find("externalId", ctx.person_id).await? {
             let id = self.adopt(found, &desired, password).await?;
             self.join(&id, &account.groups).await?;
@@ -350,7 +343,7 @@ impl ScimTarget {
         // A new bundle (lost, or `--rotate`) carries a new password.
         let password = ctx
             .new_secrets
-            .then(|| ctx.secrets.password.clone().map(Secret))
+            .then(|| ctx.secrets.password.clone().map(Secret::new))
             .flatten();
         self.converge(current, &desired, password).await?;
         if ctx.action.changes.iter().any(|c| c.field == "groups") {
@@ -424,7 +417,7 @@ impl ScimTarget {
             if let Some(p) = &password {
                 ops.push(PatchOperation::replace(
                     "password",
-                    Value::String(p.0.clone()),
+                    Value::String(p.expose().to_string()),
                 ));
             }
             if ops.is_empty() {
@@ -877,39 +870,6 @@ pub fn apply_member_changes(group: &mut Value, changes: &[MemberChange]) {
     map.insert("members".into(), Value::Array(members));
 }
 
-/// The token from `token_env` or `token_file`: exactly one of them.
-fn read_token(name: &str, config: &ScimDirectory, settings: &Settings) -> Result<String, String> {
-    let token = match (&config.token_env, &config.token_file) {
-        (Some(var), None) => std::env::var(var).map_err(|_| {
-            format!("target \"{name}\": the environment variable {var} (token_env) is not set")
-        })?,
-        (None, Some(file)) => {
-            let path = settings.path(file);
-            std::fs::read_to_string(&path).map_err(|e| {
-                format!(
-                    "target \"{name}\": cannot read the token file {} (token_file): {e}",
-                    path.display()
-                )
-            })?
-        }
-        (Some(_), Some(_)) => {
-            return Err(format!(
-                "target \"{name}\": set token_env or token_file, not both"
-            ))
-        }
-        (None, None) => {
-            return Err(format!(
-                "target \"{name}\": no bearer token: set token_env (an environment variable) or token_file"
-            ))
-        }
-    };
-    let token = token.trim().to_string();
-    if token.is_empty() {
-        return Err(format!("target \"{name}\": the bearer token is empty"));
-    }
-    Ok(token)
-}
-
 /// The SCIM user for an account. `externalId` is the staff id.
 pub fn desired_user(person_id: &str, account: &Account) -> User {
     let mut schemas = vec![USER_SCHEMA.to_string()];
@@ -1063,7 +1023,7 @@ pub fn put_body(mut resource: Value, desired: &User, password: Option<&Secret>) 
         }
     }
     if let Some(password) = password {
-        map.insert("password".into(), json!(password.0));
+        map.insert("password".into(), json!(password.expose()));
     }
     resource
 }

@@ -3,8 +3,6 @@
 //! reading; on writing, absent options are left out (servers refuse unknown
 //! or `null` attributes).
 
-use std::fmt;
-
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
@@ -22,15 +20,7 @@ pub const DEPARTMENT_PATH: &str =
 pub const USER_ATTRIBUTES: &str = "userName,externalId,name,displayName,emails,active,urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department";
 
 /// A password on its way to the server: serialised as is, never printed.
-#[derive(Clone, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct Secret(pub String);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<secret>")
-    }
-}
+pub use crate::targets::common::Secret;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

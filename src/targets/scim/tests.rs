@@ -31,7 +31,7 @@ fn server_copy(user: &User) -> User {
 #[test]
 fn a_new_user_carries_every_attribute_and_the_password() {
     let mut user = desired_user("P100001", &account());
-    user.password = Some(Secret("s3cret!".into()));
+    user.password = Some(Secret::new("s3cret!"));
     let body = serde_json::to_value(&user).unwrap();
     assert_eq!(
         body,

@@ -17,13 +17,12 @@
 //! the apply needs no second listing.
 
 mod client;
+mod config;
 mod model;
 mod pace;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use rand::distributions::{Alphanumeric, DistString};
@@ -31,8 +30,8 @@ use reqwest::Url;
 use tokio::sync::OnceCell;
 
 use self::client::{ApiError, Client, Token};
+pub use self::config::{Names, SnipeitConfig, SnipeitKind};
 use self::model::{unescape, Checkout, Hardware, NewUser, User};
-use crate::config::SnipeitConfig;
 use crate::error::Failure;
 use crate::plan::{Device, Estimate, Observed, Op, PersonPlan, Resource, StockItem};
 use crate::settings::Settings;
@@ -110,11 +109,13 @@ impl Snipeit {
         let base = Url::parse(&config.url).map_err(|e| {
             Failure::usage(format!("target \"{name}\": url \"{}\": {e}", config.url))
         })?;
-        let tls = tls_config(name, config, settings)?;
+        let ca_file = config.ca_file.as_deref().map(|p| settings.path(p));
+        let tls = crate::targets::common::tls::client_config(ca_file.as_deref())
+            .map_err(|e| Failure::usage(format!("target \"{name}\": ca_file: {e}")))?;
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
-            .timeout(Duration::from_secs(config.timeout_seconds))
-            .connect_timeout(Duration::from_secs(config.connect_timeout_seconds))
+            .timeout(config.timeouts.timeout())
+            .connect_timeout(config.timeouts.connect_timeout())
             .user_agent(concat!("homebase/", env!("CARGO_PKG_VERSION")))
             .build()
             .with_context(|| format!("target \"{name}\": cannot set up the HTTP client"))?;
@@ -581,84 +582,9 @@ pub fn estimate(name: &str, config: &SnipeitConfig, persons: &[PersonPlan]) -> O
 
 /// The API token from the environment or a file; never from the command line.
 fn read_token(name: &str, config: &SnipeitConfig, settings: &Settings) -> Result<Token> {
-    let token = match (&config.token_env, &config.token_file) {
-        (Some(var), _) => std::env::var(var).map_err(|_| {
-            Failure::usage_with_hint(
-                format!("target \"{name}\": the environment variable {var} holding the Snipe-IT API token is not set"),
-                format!("export {var}=… (the token of a Snipe-IT user with API access), or set `token_file:`"),
-            )
-        })?,
-        (None, Some(file)) => {
-            let path = settings.path(file);
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                Failure::usage(format!(
-                    "target \"{name}\": cannot read the token file {}: {e}",
-                    path.display()
-                ))
-            })?;
-            text.lines().next().unwrap_or_default().to_string()
-        }
-        (None, None) => String::new(),
-    };
-    let token = token.trim().to_string();
-    if token.is_empty() {
-        return Err(Failure::usage(format!(
-            "target \"{name}\": the Snipe-IT API token is empty"
-        ))
-        .into());
-    }
-    Ok(Token(token))
-}
-
-/// Verified TLS: the system's roots, or the configured CA file's.
-fn tls_config(
-    name: &str,
-    config: &SnipeitConfig,
-    settings: &Settings,
-) -> Result<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    match &config.ca_file {
-        Some(file) => {
-            let path = settings.path(file);
-            for cert in read_pem(&path).map_err(|e| {
-                Failure::usage(format!(
-                    "target \"{name}\": ca_file {}: {e}",
-                    path.display()
-                ))
-            })? {
-                roots.add(cert).map_err(|e| {
-                    Failure::usage(format!(
-                        "target \"{name}\": ca_file {}: {e}",
-                        path.display()
-                    ))
-                })?;
-            }
-        }
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            for cert in found.certs {
-                // Unreadable system certificates are skipped, as browsers do.
-                let _ = roots.add(cert);
-            }
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .context("TLS setup")?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(tls)
-}
-
-fn read_pem(path: &Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
-    use rustls::pki_types::pem::PemObject;
-    let certs: Vec<_> = rustls::pki_types::CertificateDer::pem_file_iter(path)
-        .map_err(|e| e.to_string())?
-        .collect::<Result<_, _>>()
-        .map_err(|e| e.to_string())?;
-    if certs.is_empty() {
-        return Err("no certificate in it".into());
-    }
-    Ok(certs)
+    let token = config
+        .token_source()
+        .read(name, |p| settings.path(p), |var| std::env::var(var).ok())
+        .map_err(Failure::usage)?;
+    Ok(token)
 }

@@ -144,7 +144,7 @@ pub fn commands(interface: &str, changes: &[Change]) -> (Vec<String>, Option<Str
         let _ = writeln!(conf, "[Peer]\nPublicKey = {public_key}");
         match preshared_key {
             PresharedKey::Set(psk) => {
-                let _ = writeln!(conf, "PresharedKey = {}", psk.0);
+                let _ = writeln!(conf, "PresharedKey = {}", psk.expose());
             }
             // An all-zero key is "none" to WireGuard.
             PresharedKey::Clear => {
@@ -200,7 +200,7 @@ mod tests {
             Change::Put {
                 public_key: K1.into(),
                 address: "10.20.0.2".parse().unwrap(),
-                preshared_key: PresharedKey::Set(Secret(PSK.into())),
+                preshared_key: PresharedKey::Set(Secret::new(PSK)),
                 replaces: Some(K3.into()),
             },
             Change::Remove {

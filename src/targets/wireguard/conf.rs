@@ -102,9 +102,7 @@ impl ConfFile {
             };
             match key.trim().to_ascii_lowercase().as_str() {
                 "publickey" => peer.public_key = Some(value.to_string()),
-                "presharedkey" if is_key(value) => {
-                    peer.preshared_key = Some(Secret(value.to_string()))
-                }
+                "presharedkey" if is_key(value) => peer.preshared_key = Some(Secret::new(value)),
                 "allowedips" => peer.allowed_ips.extend(
                     value
                         .split(',')
@@ -158,7 +156,7 @@ pub fn render(interface: &[String], managed: &[ManagedPeer], foreign: &[&ConfPee
             person: peer.person,
             username: peer.username,
             public_key: peer.public_key,
-            preshared_key: peer.preshared_key.map(|psk| psk.0.as_str()),
+            preshared_key: peer.preshared_key.map(|psk| psk.expose()),
             address: peer.address,
         }
         .write(&mut out);
@@ -207,7 +205,7 @@ mod tests {
         assert_eq!(printer.homebase_id(), None);
         let ours = file.peer(K1).unwrap();
         assert_eq!(ours.homebase_id(), Some("P100001"));
-        assert_eq!(ours.preshared_key, Some(Secret(PSK.into())));
+        assert_eq!(ours.preshared_key, Some(Secret::new(PSK)));
         assert_eq!(ours.allowed_ips, ["10.20.0.2/32", "fd00::2/128"]);
         assert_eq!(ours.host_address(), None);
     }
@@ -220,7 +218,7 @@ mod tests {
             .iter()
             .filter(|p| p.homebase_id().is_none())
             .collect();
-        let psk = Secret(PSK.into());
+        let psk = Secret::new(PSK);
         let managed = [ManagedPeer {
             person: "P100001",
             username: "emustermann",

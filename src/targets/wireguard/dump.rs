@@ -3,23 +3,15 @@
 //! and peer lines their preshared keys, so a malformed line is reported by
 //! its number and the field that is wrong, never by its text.
 
-use std::fmt;
 use std::net::IpAddr;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use ipnet::IpNet;
 
-/// A private or preshared key: kept for writing the server's config file,
-/// never shown (`Debug` is redacted).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub String);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
+/// Private and preshared keys: kept for writing the server's config file,
+/// never shown.
+pub use crate::targets::common::Secret;
 
 #[derive(Debug, Clone, Default)]
 pub struct Dump {
@@ -95,7 +87,7 @@ impl Dump {
         };
         let mut dump =
             Dump {
-                private_key: key(1, fields[0], "private key")?.map(Secret),
+                private_key: key(1, fields[0], "private key")?.map(Secret::new),
                 public_key: key(1, fields[1], "public key")?,
                 listen_port: match fields[2] {
                     "0" | "(none)" => None,
@@ -134,7 +126,7 @@ impl Dump {
             };
             dump.peers.push(LivePeer {
                 public_key,
-                preshared_key: key(n, fields[1], "preshared key")?.map(Secret),
+                preshared_key: key(n, fields[1], "preshared key")?.map(Secret::new),
                 endpoint: none(fields[2]).map(str::to_string),
                 allowed_ips,
                 latest_handshake: number(fields[4], "latest handshake")?,
@@ -177,11 +169,11 @@ mod tests {
              {K3}\t(none)\t(none)\t(none)\t0\t0\t0\toff\n"
         );
         let dump = Dump::parse(&text).unwrap();
-        assert_eq!(dump.private_key, Some(Secret(PRIV.into())));
+        assert_eq!(dump.private_key, Some(Secret::new(PRIV)));
         assert_eq!(dump.listen_port, Some(51820));
         assert_eq!(dump.peers.len(), 3);
         let first = &dump.peers[0];
-        assert_eq!(first.preshared_key, Some(Secret(PSK.into())));
+        assert_eq!(first.preshared_key, Some(Secret::new(PSK)));
         assert_eq!(first.endpoint.as_deref(), Some("192.0.2.7:41000"));
         assert_eq!(first.host_address(), Some("10.20.0.2".parse().unwrap()));
         assert_eq!(first.keepalive, Some(25));

@@ -11,6 +11,7 @@
 pub mod batch;
 pub mod command;
 pub mod conf;
+mod config;
 pub mod dump;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,7 +21,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Context, Result};
 use ipnet::IpNet;
 
-use crate::config::WireguardLive;
+pub use self::config::WireguardLive;
 use crate::plan::{Observed, Op, Resource};
 use crate::settings::Settings;
 use crate::state::Store;
@@ -134,6 +135,19 @@ impl WireguardTarget {
         &self.snapshot
     }
 
+    /// The gateway as the bundles name it.
+    pub fn vpn_server(&self) -> Result<crate::targets::VpnServer> {
+        Ok(crate::targets::VpnServer {
+            endpoint: crate::targets::wireguard_file::client_endpoint(
+                &self.config.endpoint,
+                self.config.listen_port,
+            ),
+            public_key: self.public_key()?,
+            network: self.config.address.trunc().to_string(),
+            openvpn: None,
+        })
+    }
+
     /// The server's public key, which every client config names.
     pub fn public_key(&self) -> Result<String> {
         self.snapshot.public_key.clone().ok_or_else(|| {
@@ -245,7 +259,7 @@ impl WireguardTarget {
                 PresharedKey::Keep
             } else if peer.preshared_key {
                 match &ctx.secrets.wg_preshared_key {
-                    Some(psk) => PresharedKey::Set(dump::Secret(psk.clone())),
+                    Some(psk) => PresharedKey::Set(dump::Secret::new(psk.clone())),
                     None => {
                         return Err(TargetError::permanent(format!(
                             "the profile asks for a preshared key, and the bundle of {} has none",
@@ -334,7 +348,7 @@ impl WireguardTarget {
                 lines.push(format!("ListenPort = {port}"));
             }
             if let Some(key) = &live.private_key {
-                lines.push(format!("PrivateKey = {}", key.0));
+                lines.push(format!("PrivateKey = {}", key.expose()));
             }
             lines
         };

@@ -1,5 +1,6 @@
-//! TLS for LDAPS and StartTLS: always verified, against the system's trust
-//! store or the CA certificates of the target's `ca_file`.
+//! Verified TLS for every target: rustls on ring, against the system's trust
+//! store or the CA certificates of the target's `ca_file`. No way to turn
+//! verification off.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -8,14 +9,13 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
 
-/// The client configuration for one target. Errors are for the admin.
-pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
+/// The client configuration of one target. Errors are for the admin.
+pub fn client_config(ca_file: Option<&Path>) -> Result<ClientConfig, String> {
     let mut roots = RootCertStore::empty();
     match ca_file {
         Some(path) => {
             let pem = std::fs::read(path)
                 .map_err(|e| format!("cannot read the CA file {}: {e}", path.display()))?;
-            let mut found = 0;
             for cert in CertificateDer::pem_slice_iter(&pem) {
                 let cert = cert.map_err(|e| {
                     format!("{} is not a PEM certificate file: {e}", path.display())
@@ -26,9 +26,8 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, String
                         path.display()
                     )
                 })?;
-                found += 1;
             }
-            if found == 0 {
+            if roots.is_empty() {
                 return Err(format!(
                     "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
                     path.display()
@@ -36,23 +35,18 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, String
             }
         }
         None => {
-            let native = rustls_native_certs::load_native_certs();
-            roots.add_parsable_certificates(native.certs);
-            if roots.is_empty() {
-                return Err(
-                    "the system's trust store has no CA certificates; name the directory's CA in `ca_file`"
-                        .to_string(),
-                );
-            }
+            // Unreadable system certificates are skipped, as browsers do; a
+            // server whose CA is missing then fails its handshake with
+            // "unknown issuer", which names the fix (`ca_file`).
+            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
+    Ok(ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup: {e}"))?
         .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+        .with_no_client_auth())
 }
 
 #[cfg(test)]
