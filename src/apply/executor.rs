@@ -340,7 +340,7 @@ fn issue_certificate(
             .bundles
             .servers
             .get(a.target.name())
-            .and_then(|s| s.openvpn.clone())
+            .filter(|s| s.issues_certificates())
             .map(|server| (a, peer, server)),
         _ => None,
     });
@@ -354,18 +354,15 @@ fn issue_certificate(
     if !due {
         return Ok(None);
     }
-    let config = &server.config;
-    let not_after = crate::targets::openvpn::validity::not_after(
-        peer.expires,
-        shared.bundles.today,
-        config.cert_days,
-    );
-    let cert = server.authority.issue(
+    let Some(cert) = server.issue_certificate(
         &plan.username,
         &shared.bundles.organisation.name,
-        config.key_type,
-        not_after,
-    )?;
+        peer.expires,
+        shared.bundles.today,
+    ) else {
+        return Ok(None);
+    };
+    let cert = cert?;
     secrets.ovpn_key = Some(B64.encode(&cert.key_der));
     secrets.ovpn_cert = Some(B64.encode(&cert.cert_der));
     Ok(Some(WriteOp::PutCertificate {

@@ -259,12 +259,7 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
 
 /// The WireGuard targets to adopt from: the one named, or all of them.
 fn adoptable_targets(settings: &Settings, named: Option<&str>) -> Result<Vec<String>> {
-    let wireguard = |t: &TargetConfig| {
-        matches!(
-            t,
-            TargetConfig::Wireguard(_) | TargetConfig::WireguardFile(_)
-        )
-    };
+    let wireguard = |t: &TargetConfig| t.adopts_peers();
     if let Some(name) = named {
         return match settings.config.targets.get(name) {
             Some(t) if wireguard(t) => Ok(vec![name.to_string()]),
@@ -466,7 +461,7 @@ fn read_mapping(path: &Path) -> Result<Vec<MappingRow>> {
         let line = record.position().map_or(0, |p| p.line() as usize);
         let public_key = record.get(key_at).unwrap_or_default().to_string();
         let staff_id = record.get(id_at).unwrap_or_default().to_string();
-        if !crate::targets::wireguard::dump::is_key(&public_key) {
+        if !crate::targets::is_peer_key(&public_key) {
             problems.push(
                 Problem::new(
                     &source,

@@ -240,14 +240,12 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
         {
             match pools.peer_for(target, profile, &person.id, account.expires, input.rotate) {
                 Ok(mut action) => {
-                    if let Some(crate::targets::TargetConfig::Openvpn(ovpn)) =
-                        config.targets.get(target)
-                    {
+                    if let Some(kind) = config.targets.get(target) {
                         let current = observed
                             .certificates
                             .get(target)
                             .and_then(|c| c.get(&person.id));
-                        renew_certificate(&mut action, current, account.expires, input.today, ovpn);
+                        kind.plan_peer(&mut action, current, account.expires, input.today);
                     }
                     actions.push(action)
                 }
@@ -468,26 +466,6 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
             })
             .collect(),
     })
-}
-
-/// An openvpn peer whose certificate is due gets a `certificate` change,
-/// which makes the executor issue a new one.
-fn renew_certificate(
-    action: &mut Action,
-    current: Option<&super::observed::IssuedCert>,
-    access_end: Option<NaiveDate>,
-    today: NaiveDate,
-    config: &crate::targets::openvpn::OpenvpnConfig,
-) {
-    if action.op == Op::Create {
-        return;
-    }
-    if let Some(change) =
-        crate::targets::openvpn::validity::certificate_change(current, access_end, today, config)
-    {
-        action.changes.push(change);
-        action.op = Op::Update;
-    }
 }
 
 /// The targets a profile's sections go to.

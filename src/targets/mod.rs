@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Area, Config, Limits};
 use crate::error::Problem;
 use crate::input::Person;
-use crate::plan::{Action, Estimate, Observed, Op, PersonPlan};
+use crate::plan::{Action, Estimate, IssuedCert, Observed, Op, PersonPlan};
 use crate::profile::Profile;
 use crate::settings::Settings;
 use crate::state::Store;
@@ -116,6 +116,32 @@ pub struct VpnServer {
     pub network: String,
     /// OpenVPN only: the CA that issues client certificates, the tls-crypt key.
     pub openvpn: Option<std::sync::Arc<openvpn::OpenvpnServer>>,
+}
+
+impl VpnServer {
+    /// Whether clients get a certificate of their own (OpenVPN).
+    pub fn issues_certificates(&self) -> bool {
+        self.openvpn.is_some()
+    }
+
+    /// A client certificate and key for a person, valid to the end of their
+    /// access (capped by the CA); `None` for kinds without certificates.
+    pub fn issue_certificate(
+        &self,
+        username: &str,
+        organisation: &str,
+        access_end: Option<chrono::NaiveDate>,
+        today: chrono::NaiveDate,
+    ) -> Option<Result<openvpn::ca::Issued>> {
+        let server = self.openvpn.as_deref()?;
+        Some(server.issue_client(username, organisation, access_end, today))
+    }
+}
+
+/// Whether `text` is a VPN peer's public key as `homebase adopt` reads
+/// them from a mapping file (WireGuard: 32 bytes in base64).
+pub fn is_peer_key(text: &str) -> bool {
+    wireguard::dump::is_key(text)
 }
 
 /// A peer a VPN server already has, as `homebase adopt` matches it to persons.
@@ -323,7 +349,11 @@ impl Target {
             Target::Scim(scim) => Some(scim.limiter()),
             Target::Ldap(ldap) => Some(ldap.limiter()),
             Target::Snipeit(snipeit) => Some(snipeit.limiter()),
-            _ => None,
+            Target::Local(_)
+            | Target::WireguardFile(_)
+            | Target::Csv(_)
+            | Target::Wireguard(_)
+            | Target::Openvpn(_) => None,
         }
     }
 
@@ -332,7 +362,13 @@ impl Target {
     fn busy_count(&self) -> Option<&busy::BusyCount> {
         match self {
             Target::Ldap(ldap) => Some(ldap.busy_count()),
-            _ => None,
+            Target::Local(_)
+            | Target::WireguardFile(_)
+            | Target::Csv(_)
+            | Target::Snipeit(_)
+            | Target::Scim(_)
+            | Target::Wireguard(_)
+            | Target::Openvpn(_) => None,
         }
     }
 
@@ -378,7 +414,13 @@ pub fn estimates(config: &Config, persons: &[PersonPlan]) -> Vec<Estimate> {
             TargetConfig::Snipeit(snipeit) => {
                 estimates.extend(snipeit::estimate(name, snipeit, persons));
             }
-            other => {
+            other @ (TargetConfig::Local(_)
+            | TargetConfig::WireguardFile(_)
+            | TargetConfig::Wireguard(_)
+            | TargetConfig::Csv(_)
+            | TargetConfig::Scim(_)
+            | TargetConfig::Ldap(_)
+            | TargetConfig::Openvpn(_)) => {
                 let Some(per_second) = other.limits().rate_limit.filter(|r| *r > 0.0) else {
                     continue;
                 };
@@ -503,7 +545,11 @@ impl TargetConfig {
             TargetConfig::WireguardFile(wg) => Some(wg.address),
             TargetConfig::Wireguard(wg) => Some(wg.address),
             TargetConfig::Openvpn(ovpn) => Some(ovpn.address),
-            _ => None,
+            TargetConfig::Local(_)
+            | TargetConfig::Csv(_)
+            | TargetConfig::Snipeit(_)
+            | TargetConfig::Scim(_)
+            | TargetConfig::Ldap(_) => None,
         }
     }
 
@@ -511,11 +557,57 @@ impl TargetConfig {
     /// `max_concurrency` or the kind's own default, capped by `-j`.
     pub fn ceiling(&self, jobs: Option<usize>) -> usize {
         let limits = self.limits();
-        match (self, limits.max_concurrency) {
+        match self {
             // The live WireGuard target batches concurrent peer changes into
             // one `wg` call, so it takes many at once.
-            (TargetConfig::Wireguard(_), None) => jobs.map_or(512, |j| j.min(512)).max(1),
-            _ => limits.ceiling(jobs),
+            TargetConfig::Wireguard(_) if limits.max_concurrency.is_none() => {
+                jobs.map_or(512, |j| j.min(512)).max(1)
+            }
+            TargetConfig::Local(_)
+            | TargetConfig::WireguardFile(_)
+            | TargetConfig::Wireguard(_)
+            | TargetConfig::Csv(_)
+            | TargetConfig::Snipeit(_)
+            | TargetConfig::Scim(_)
+            | TargetConfig::Ldap(_)
+            | TargetConfig::Openvpn(_) => limits.ceiling(jobs),
+        }
+    }
+
+    /// The kind's own step in planning a person's VPN peer on this target:
+    /// OpenVPN re-issues a certificate when the access end moves or it lapses
+    /// soon. `current` is what the state store has issued.
+    pub fn plan_peer(
+        &self,
+        action: &mut Action,
+        current: Option<&IssuedCert>,
+        access_end: Option<chrono::NaiveDate>,
+        today: chrono::NaiveDate,
+    ) {
+        match self {
+            TargetConfig::Openvpn(ovpn) => {
+                openvpn::plan_peer(action, current, access_end, today, ovpn)
+            }
+            TargetConfig::Local(_)
+            | TargetConfig::WireguardFile(_)
+            | TargetConfig::Wireguard(_)
+            | TargetConfig::Csv(_)
+            | TargetConfig::Snipeit(_)
+            | TargetConfig::Scim(_)
+            | TargetConfig::Ldap(_) => {}
+        }
+    }
+
+    /// Whether `homebase adopt` can take over this target's VPN peers.
+    pub fn adopts_peers(&self) -> bool {
+        match self {
+            TargetConfig::WireguardFile(_) | TargetConfig::Wireguard(_) => true,
+            TargetConfig::Local(_)
+            | TargetConfig::Csv(_)
+            | TargetConfig::Snipeit(_)
+            | TargetConfig::Scim(_)
+            | TargetConfig::Ldap(_)
+            | TargetConfig::Openvpn(_) => false,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! What every kind of target needs the same way, spelled once: secrets and
 //! where they come from, verified TLS, timeouts.
 
+pub mod pem;
 pub mod secret;
 pub mod timeouts;
 pub mod tls;

@@ -9,8 +9,6 @@ use std::fmt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use rcgen::{
@@ -275,16 +273,7 @@ fn random_serial() -> [u8; 16] {
     serial
 }
 
-pub fn to_pem(label: &str, der: &[u8]) -> String {
-    let body = B64.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for chunk in body.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
-}
+pub use crate::targets::common::pem::to_pem;
 
 pub(super) fn offset(t: DateTime<Utc>) -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp(t.timestamp())
@@ -298,6 +287,8 @@ pub(super) fn timestamp(secs: i64) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::STANDARD as B64;
+    use base64::Engine;
     use x509_parser::prelude::*;
 
     /// A CA made by `create`, written as files (key 0600).

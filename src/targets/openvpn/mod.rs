@@ -55,6 +55,21 @@ impl fmt::Debug for OpenvpnServer {
 }
 
 impl OpenvpnServer {
+    /// A client certificate for `username`, valid to the end of the access
+    /// (or `cert_days` without an end date), capped by the CA.
+    pub fn issue_client(
+        &self,
+        username: &str,
+        organisation: &str,
+        access_end: Option<chrono::NaiveDate>,
+        today: chrono::NaiveDate,
+    ) -> Result<ca::Issued> {
+        let not_after = validity::not_after(access_end, today, self.config.cert_days);
+        Ok(self
+            .authority
+            .issue(username, organisation, self.config.key_type, not_after)?)
+    }
+
     /// Load the CA and the tls-crypt key (created on the first apply).
     pub fn prepare(
         name: &str,
@@ -150,6 +165,24 @@ pub fn read(
         }
     }
     Ok(())
+}
+
+/// Planning a person's peer: a certificate is re-issued (an update with a
+/// `certificate` change) when the access end moved or it lapses soon.
+pub fn plan_peer(
+    action: &mut crate::plan::Action,
+    current: Option<&crate::plan::IssuedCert>,
+    access_end: Option<chrono::NaiveDate>,
+    today: chrono::NaiveDate,
+    config: &OpenvpnConfig,
+) {
+    if action.op == crate::plan::Op::Create {
+        return;
+    }
+    if let Some(change) = validity::certificate_change(current, access_end, today, config) {
+        action.changes.push(change);
+        action.op = crate::plan::Op::Update;
+    }
 }
 
 /// The server as the bundles name it, with the CA loaded to sign.
