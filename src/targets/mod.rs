@@ -6,6 +6,7 @@ pub mod busy;
 pub mod common;
 pub mod csv_stock;
 mod error;
+pub mod exec;
 pub mod ldap;
 pub mod local_directory;
 pub mod openvpn;
@@ -188,6 +189,8 @@ pub enum Target {
     Scim(scim::ScimTarget),
     /// An OpenLDAP or Active Directory server, through a connection pool.
     Ldap(Box<ldap::LdapTarget>),
+    /// A command run per action.
+    Exec(Box<exec::ExecTarget>),
     /// A running WireGuard interface, through `wg`.
     Wireguard(Box<wireguard::WireguardTarget>),
     /// Certificates issued in the secrets step; server files written from the store.
@@ -206,6 +209,9 @@ impl Target {
             )),
             TargetConfig::Scim(scim) => {
                 Target::Scim(scim::ScimTarget::connect(name, scim, settings).await?)
+            }
+            TargetConfig::Exec(cfg) => {
+                Target::Exec(Box::new(exec::ExecTarget::connect(name, cfg, settings)))
             }
             TargetConfig::Ldap(cfg) => Target::Ldap(Box::new(
                 ldap::LdapTarget::connect(name, cfg, settings).await?,
@@ -274,6 +280,8 @@ impl Target {
             Target::Snipeit(snipeit) => snipeit.read(observed).await?,
             Target::Scim(scim) => scim.read(name, observed).await?,
             Target::Ldap(target) => target.read(settings, observed).await?,
+            // Its effect is recorded in the state store, which `observe` reads.
+            Target::Exec(_) => {}
             Target::Wireguard(target) => target.read(store, observed).await?,
             Target::Openvpn(cfg) => openvpn::read(name, cfg, settings, store, observed)?,
         }
@@ -295,6 +303,7 @@ impl Target {
             | Target::Snipeit(_)
             | Target::Scim(_)
             | Target::Ldap(_)
+            | Target::Exec(_)
             | Target::Openvpn(_) => Ok(None),
         }
     }
@@ -315,7 +324,8 @@ impl Target {
             | Target::Csv(_)
             | Target::Snipeit(_)
             | Target::Scim(_)
-            | Target::Ldap(_) => None,
+            | Target::Ldap(_)
+            | Target::Exec(_) => None,
         })
     }
 
@@ -338,7 +348,11 @@ impl Target {
             },
             // Live gateways keep what the run did across a restart.
             Target::Wireguard(live) => live.persist(store).await,
-            Target::Csv(_) | Target::Snipeit(_) | Target::Scim(_) | Target::Ldap(_) => Ok(()),
+            Target::Csv(_)
+            | Target::Snipeit(_)
+            | Target::Scim(_)
+            | Target::Ldap(_)
+            | Target::Exec(_) => Ok(()),
         }
     }
 
@@ -348,6 +362,7 @@ impl Target {
         match self {
             Target::Scim(scim) => Some(scim.limiter()),
             Target::Ldap(ldap) => Some(ldap.limiter()),
+            Target::Exec(_) => None,
             Target::Snipeit(snipeit) => Some(snipeit.limiter()),
             Target::Local(_)
             | Target::WireguardFile(_)
@@ -362,6 +377,7 @@ impl Target {
     fn busy_count(&self) -> Option<&busy::BusyCount> {
         match self {
             Target::Ldap(ldap) => Some(ldap.busy_count()),
+            Target::Exec(_) => None,
             Target::Local(_)
             | Target::WireguardFile(_)
             | Target::Csv(_)
@@ -399,6 +415,7 @@ impl Target {
             Target::Snipeit(snipeit) => snipeit.apply(ctx).await,
             Target::Scim(scim) => scim.apply(ctx).await,
             Target::Ldap(target) => target.apply(ctx).await,
+            Target::Exec(target) => target.apply(ctx).await,
             Target::Wireguard(target) => target.apply(ctx).await,
         }
     }
@@ -420,6 +437,7 @@ pub fn estimates(config: &Config, persons: &[PersonPlan]) -> Vec<Estimate> {
             | TargetConfig::Csv(_)
             | TargetConfig::Scim(_)
             | TargetConfig::Ldap(_)
+            | TargetConfig::Exec(_)
             | TargetConfig::Openvpn(_)) => {
                 let Some(per_second) = other.limits().rate_limit.filter(|r| *r > 0.0) else {
                     continue;
@@ -465,6 +483,9 @@ pub enum TargetConfig {
     Scim(scim::ScimConfig),
     /// Accounts in OpenLDAP or Active Directory, over LDAPS or StartTLS.
     Ldap(Box<ldap::LdapConfig>),
+    /// A command per action, the action as JSON on stdin, for systems
+    /// homebase does not know.
+    Exec(exec::ExecConfig),
     /// OpenVPN: client certificates from the organisation's CA, inline `.ovpn`
     /// configs, a CRL on revocation.
     Openvpn(Box<openvpn::OpenvpnConfig>),
@@ -480,6 +501,7 @@ impl TargetConfig {
             TargetConfig::Csv(_) | TargetConfig::Snipeit(_) => Area::Inventory,
             TargetConfig::Scim(_) => Area::Directory,
             TargetConfig::Ldap(_) => Area::Directory,
+            TargetConfig::Exec(_) => Area::Directory,
         }
     }
 
@@ -492,6 +514,7 @@ impl TargetConfig {
             TargetConfig::Snipeit(_) => "snipeit",
             TargetConfig::Scim(_) => "scim",
             TargetConfig::Ldap(_) => "ldap",
+            TargetConfig::Exec(_) => "exec",
             TargetConfig::Openvpn(_) => "openvpn",
         }
     }
@@ -505,6 +528,7 @@ impl TargetConfig {
             TargetConfig::Scim(t) => &t.limits,
             TargetConfig::Snipeit(t) => &t.limits,
             TargetConfig::Ldap(t) => &t.limits,
+            TargetConfig::Exec(t) => &t.limits,
             TargetConfig::Openvpn(t) => &t.limits,
         }
     }
@@ -522,6 +546,7 @@ impl TargetConfig {
             TargetConfig::Snipeit(t) => t.problems(name, source),
             TargetConfig::Scim(t) => t.problems(name, source),
             TargetConfig::Ldap(t) => t.problems(name, source),
+            TargetConfig::Exec(t) => t.problems(name, source),
             TargetConfig::Wireguard(t) => t.problems(name, source),
             TargetConfig::Openvpn(t) => {
                 let mut problems = t.problems(name, source);
@@ -549,7 +574,8 @@ impl TargetConfig {
             | TargetConfig::Csv(_)
             | TargetConfig::Snipeit(_)
             | TargetConfig::Scim(_)
-            | TargetConfig::Ldap(_) => None,
+            | TargetConfig::Ldap(_)
+            | TargetConfig::Exec(_) => None,
         }
     }
 
@@ -570,6 +596,7 @@ impl TargetConfig {
             | TargetConfig::Snipeit(_)
             | TargetConfig::Scim(_)
             | TargetConfig::Ldap(_)
+            | TargetConfig::Exec(_)
             | TargetConfig::Openvpn(_) => limits.ceiling(jobs),
         }
     }
@@ -594,7 +621,8 @@ impl TargetConfig {
             | TargetConfig::Csv(_)
             | TargetConfig::Snipeit(_)
             | TargetConfig::Scim(_)
-            | TargetConfig::Ldap(_) => {}
+            | TargetConfig::Ldap(_)
+            | TargetConfig::Exec(_) => {}
         }
     }
 
@@ -607,6 +635,7 @@ impl TargetConfig {
             | TargetConfig::Snipeit(_)
             | TargetConfig::Scim(_)
             | TargetConfig::Ldap(_)
+            | TargetConfig::Exec(_)
             | TargetConfig::Openvpn(_) => false,
         }
     }
