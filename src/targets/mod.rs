@@ -139,6 +139,20 @@ impl VpnServer {
     }
 }
 
+/// The key type of a certificate authority `homebase init --ca` creates
+/// for the kinds that issue client certificates (OpenVPN).
+pub use openvpn::KeyType as CaKeyType;
+
+/// A new certificate authority for `homebase init --ca`: (certificate PEM,
+/// PKCS#8 key PEM), valid for `days`.
+pub fn create_ca(
+    common_name: &str,
+    key_type: CaKeyType,
+    days: u32,
+) -> Result<(String, String), String> {
+    openvpn::ca::create(common_name, key_type, days)
+}
+
 /// Whether `text` is a VPN peer's public key as `homebase adopt` reads
 /// them from a mapping file (WireGuard: 32 bytes in base64).
 pub fn is_peer_key(text: &str) -> bool {
