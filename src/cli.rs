@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     about = "Turn a staff list into working remote workplaces: accounts, VPN access and devices",
     propagate_version = true,
-    after_long_help = "Environment:\n  NO_COLOR          no colour (as --color never)\n  HOMEBASE_TODAY    YYYY-MM-DD: plan as if it were that day (end dates, expiry\n                    warnings, profile lifetimes); for tests and demonstrations,\n                    never for real runs"
+    after_long_help = "Exit codes:\n  0  success, or nothing to do\n  1  the run failed and nothing more can be said\n  2  bad input (usage, configuration, staff file, profile, template): nothing was changed\n  3  partial: some actions failed after retries, or the run was interrupted; the rest is\n     journaled and a re-run resumes\n  4  plan --detailed-exitcode: the plan has changes\n\nEnvironment:\n  NO_COLOR          no colour (as --color never)\n  HOMEBASE_TODAY    YYYY-MM-DD: plan as if it were that day (end dates, expiry\n                    warnings, profile lifetimes); for tests and demonstrations,\n                    never for real runs"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -36,6 +36,10 @@ pub struct GlobalArgs {
     /// No progress bars; plain lines only
     #[arg(long, global = true)]
     pub no_progress: bool,
+    /// Keep staff-file columns that look like a misspelt known one (e.g.
+    /// "departmnt") as extra columns instead of refusing the file
+    #[arg(long, global = true)]
+    pub allow_extra_columns: bool,
     /// Colour on stderr and in text reports
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
@@ -77,6 +81,17 @@ pub enum Command {
     Adopt(AdoptArgs),
     /// Print the JSON Schema of homebase.yaml or of profiles (for editors)
     Schema(SchemaArgs),
+    /// Print a shell completion script (e.g. `homebase completions bash > /etc/bash_completion.d/homebase`)
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff; `homebase man | man -l -`)
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

@@ -23,6 +23,8 @@ pub struct Problem {
     pub line: Option<usize>,
     /// A column name for tabular files, a key path for YAML.
     pub column: Option<String>,
+    /// `column` is a key path (`vpn.target`), said as such.
+    pub is_key: bool,
     pub message: String,
     pub expected: Option<String>,
 }
@@ -33,6 +35,7 @@ impl Problem {
             file: file.into(),
             line: None,
             column: None,
+            is_key: false,
             message: message.into(),
             expected: None,
         }
@@ -45,6 +48,13 @@ impl Problem {
 
     pub fn column(mut self, column: impl Into<String>) -> Self {
         self.column = Some(column.into());
+        self
+    }
+
+    /// The key path in a YAML file (`vpn.target`): files of keys have no columns.
+    pub fn key(mut self, path: impl Into<String>) -> Self {
+        self.column = Some(path.into());
+        self.is_key = true;
         self
     }
 
@@ -61,8 +71,10 @@ impl fmt::Display for Problem {
             write!(f, ":{line}")?;
         }
         write!(f, ": ")?;
-        if let Some(column) = &self.column {
-            write!(f, "column \"{column}\": ")?;
+        match (&self.column, self.is_key) {
+            (Some(key), true) => write!(f, "key \"{key}\": ")?,
+            (Some(column), false) => write!(f, "column \"{column}\": ")?,
+            (None, _) => {}
         }
         write!(f, "{}", self.message)?;
         if let Some(expected) = &self.expected {
@@ -131,12 +143,25 @@ pub enum Failure {
         message: String,
         hint: Option<String>,
     },
-    /// Some actions failed after retries; the rest are done and journaled.
-    #[error("{failed} action(s) failed; the rest are done and journaled — re-running resumes")]
-    Partial { failed: usize },
+    /// Some actions failed after retries, or persons were not started
+    /// because the run was interrupted; the rest are done and journaled.
+    #[error("{}; the rest are done and journaled — re-running resumes", partial(*.failed, *.not_started))]
+    Partial { failed: usize, not_started: usize },
     /// `plan --detailed-exitcode` found changes (not an error to print).
     #[error("the plan has changes")]
     Changes,
+}
+
+/// `3 action(s) failed`, `356 person(s) not started (interrupted)`, or both.
+fn partial(failed: usize, not_started: usize) -> String {
+    let mut parts = Vec::new();
+    if failed > 0 || not_started == 0 {
+        parts.push(format!("{failed} action(s) failed"));
+    }
+    if not_started > 0 {
+        parts.push(format!("{not_started} person(s) not started (interrupted)"));
+    }
+    parts.join(", ")
 }
 
 impl Failure {

@@ -10,7 +10,11 @@ pub struct Output {
     pub quiet: bool,
     /// Progress bars (a terminal, and not `--no-progress`); else plain lines.
     pub bars: bool,
+    /// Colour in messages on stderr.
     pub color: bool,
+    /// Colour in reports on stdout: decided for that stream, so that
+    /// `plan > plan.txt` from a terminal writes no escape codes into the file.
+    pub stdout_color: bool,
     /// `--yes`: do not ask.
     pub assume_yes: bool,
     /// Whether there is a terminal to ask on.
@@ -20,16 +24,19 @@ pub struct Output {
 impl Output {
     pub fn from_args(args: &GlobalArgs) -> Output {
         let tty = std::io::stderr().is_terminal();
-        let color = match args.color {
+        let color_on = |terminal: bool| match args.color {
             Color::Always => true,
             Color::Never => false,
-            Color::Auto => tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            Color::Auto => terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
         };
+        let color = color_on(tty);
+        let stdout_color = color_on(std::io::stdout().is_terminal());
         Output {
             verbose: args.verbose,
             quiet: args.quiet,
             bars: tty && !args.no_progress && !args.quiet,
             color,
+            stdout_color,
             assume_yes: args.yes,
             can_ask: std::io::stdin().is_terminal() && tty,
         }

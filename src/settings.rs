@@ -91,10 +91,24 @@ impl Settings {
             }
         }
         let resolve = |p: &Path| join(&base_dir, p);
-        let profiles_dir = config.profiles.as_deref().map(resolve);
-        let templates_dir = config.templates.as_deref().map(resolve);
+        // Unnamed, the folders beside the configuration are used when they
+        // exist: what lies on disk next to homebase.yaml is what an admin
+        // edits and expects to be used. Else the shipped copies.
+        let beside = |name: &str| Some(join(&base_dir, Path::new(name))).filter(|dir| dir.is_dir());
+        let profiles_dir = config
+            .profiles
+            .as_deref()
+            .map(resolve)
+            .or_else(|| beside("profiles"));
+        let templates_dir = config
+            .templates
+            .as_deref()
+            .map(resolve)
+            .or_else(|| beside("templates"));
+        let mut profiles_loaded = true;
         let profiles = ProfileSet::load(profiles_dir.as_deref()).unwrap_or_else(|p| {
             problems.extend(p);
+            profiles_loaded = false;
             ProfileSet::default()
         });
         let templates = match Templates::load(templates_dir.as_deref()) {
@@ -104,8 +118,12 @@ impl Settings {
                 None
             }
         };
+        // Profiles that did not load are reported already; checking the
+        // config against an empty set would only add misleading errors.
         if let Some(templates) = &templates {
-            validate_profiles(&config, &config_source, &profiles, templates, &mut problems);
+            if profiles_loaded {
+                validate_profiles(&config, &config_source, &profiles, templates, &mut problems);
+            }
             let names: Vec<String> = profiles
                 .profiles
                 .values()
@@ -117,12 +135,16 @@ impl Settings {
         }
         for (name, target) in &config.targets {
             for mut problem in target.problems(name, &config_source, &resolve) {
-                // `targets.NAME.KEY` → the line of KEY (or of the target) in the file.
-                if let (None, Some(column)) = (problem.line, &problem.column) {
-                    let path: Vec<&str> = column.split('.').collect();
-                    if let Some(line) = crate::config::line_of(&config_text, &path) {
-                        problem = problem.at_line(line);
+                // `targets.NAME.KEY` is a key of the YAML file: named as one,
+                // with the line of KEY (or of the target) in the file.
+                if let Some(path) = problem.column.take() {
+                    if problem.line.is_none() {
+                        let keys: Vec<&str> = path.split('.').collect();
+                        if let Some(line) = crate::config::line_of(&config_text, &keys) {
+                            problem = problem.at_line(line);
+                        }
                     }
+                    problem = problem.key(path);
                 }
                 problems.push(problem);
             }
@@ -136,6 +158,7 @@ impl Settings {
             input: InputOptions {
                 columns,
                 sheet: None,
+                allow_extra_columns: args.allow_extra_columns,
             },
             config,
             config_source,
@@ -205,7 +228,7 @@ fn validate_profiles(
     problems: &mut Problems,
 ) {
     if let Err(why) = profiles.check_default(&config.default_profile) {
-        problems.push(Problem::new(source, why).column("default_profile"));
+        problems.push(Problem::new(source, why).key("default_profile"));
     }
     problems.extend(profiles.check_references(config, templates));
     for profile in profiles
@@ -229,7 +252,7 @@ fn validate_profiles(
                             address.trunc()
                         ),
                     )
-                    .column("vpn.pool"),
+                    .key("vpn.pool"),
                 );
             }
         }

@@ -572,11 +572,20 @@ fn sigterm_stops_cleanly_with_exit_3_and_a_rerun_resumes() {
         .status();
     let done = run.wait();
     match done.code {
-        Some(3) => assert!(
-            done.stderr.to_lowercase().contains("interrupt"),
-            "{}",
-            done.describe()
-        ),
+        Some(3) => {
+            assert!(
+                done.stderr
+                    .contains("person(s) not started (interrupted); the rest are done"),
+                "{}",
+                done.describe()
+            );
+            // Nothing failed: persons not started are not failed actions.
+            assert!(
+                !done.stderr.contains("action(s) failed;"),
+                "{}",
+                done.describe()
+            );
+        }
         // It finished just before the signal arrived.
         Some(0) => {}
         _ => panic!("expected exit 3 after SIGTERM\n{}", done.describe()),
@@ -846,15 +855,19 @@ fn the_readme_first_command_does_what_the_readme_says() {
     for id in &left_out {
         assert_eq!(persons[id]["status"], "withdrawn", "{:#}", persons[id]);
     }
-    let expiring: BTreeSet<String> = plan["warnings"]
-        .as_array()
-        .expect("warnings")
-        .iter()
-        .filter(|w| w["kind"] == "expiring")
-        .flat_map(|w| w["persons"].as_array().cloned().unwrap_or_default())
-        .map(|id| id.as_str().expect("an id").to_string())
-        .collect();
-    assert_eq!(expiring, demo.expiring);
+    let warned = |kind: &str| -> BTreeSet<String> {
+        plan["warnings"]
+            .as_array()
+            .expect("warnings")
+            .iter()
+            .filter(|w| w["kind"] == kind)
+            .flat_map(|w| w["persons"].as_array().cloned().unwrap_or_default())
+            .map(|id| id.as_str().expect("an id").to_string())
+            .collect()
+    };
+    assert_eq!(warned("expiring"), demo.expiring);
+    // Nobody is left out without a word.
+    assert_eq!(warned("not_provisioned"), demo.not_provisioned);
 
     let out = pinned(&demo.later_day, &plan_args);
     assert_eq!(exit_code(&out), 0, "{}", common::describe(&out));
@@ -865,4 +878,35 @@ fn the_readme_first_command_does_what_the_readme_says() {
         .map(|(id, _)| id.clone())
         .collect();
     assert_eq!(withdrawn, demo.expiring, "withdrawn on {}", demo.later_day);
+}
+
+/// On a terminal: bars while it runs, then the counts stay on the screen
+/// ("done in …" per target), and rates read as numbers, not as floats.
+#[test]
+fn a_terminal_keeps_the_final_counts_and_rates_are_short() {
+    if !common::has_script() {
+        return;
+    }
+    let env = TestEnv::new();
+    env.copy_examples();
+    let bin = assert_cmd::cargo::cargo_bin("homebase");
+    let screen = env.in_terminal(&format!("{} apply examples/staff.csv --yes", bin.display()));
+    let last = screen
+        .lines()
+        .rev()
+        .find(|l| l.contains("done in"))
+        .unwrap_or_else(|| panic!("no final counts on the terminal:\n{screen}"));
+    assert!(
+        last.contains(&format!("bundles {STAFF_COUNT}/{STAFF_COUNT}")),
+        "{last}"
+    );
+    // indicatif's own per_sec printed 1,166.4987984458/s.
+    let long_rate = screen.split("/s").any(|before| {
+        let digits = before
+            .rsplit(|c: char| !(c.is_ascii_digit() || c == '.' || c == ','))
+            .next()
+            .unwrap_or("");
+        digits.split('.').nth(1).is_some_and(|d| d.len() > 1)
+    });
+    assert!(!long_rate, "a rate with many decimals:\n{screen}");
 }

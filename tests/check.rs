@@ -344,13 +344,221 @@ fn check_reports_every_invalid_target_setting_with_its_line() {
     let out = env.run_expect(&["check", "examples/staff.csv"], 2);
     let err = stderr(&out);
     for wanted in [
-        "homebase.yaml:4: column \"targets.directory.url\": ",
-        "homebase.yaml:5: column \"targets.directory.token_env\": both token_env and token_file are set",
-        "homebase.yaml:7: column \"targets.directory.timeout_seconds\": a timeout of 0 seconds",
-        "homebase.yaml:8: column \"targets.directory.page_size\": page_size is 0",
-        "homebase.yaml:9: column \"targets.assets.token_env\": no API token configured",
+        "homebase.yaml:4: key \"targets.directory.url\": ",
+        "homebase.yaml:5: key \"targets.directory.token_env\": both token_env and token_file are set",
+        "homebase.yaml:7: key \"targets.directory.timeout_seconds\": a timeout of 0 seconds",
+        "homebase.yaml:8: key \"targets.directory.page_size\": page_size is 0",
+        "homebase.yaml:9: key \"targets.assets.token_env\": no API token configured",
     ] {
         assert!(err.contains(wanted), "stderr lacks `{wanted}`:\n{err}");
     }
     env.assert_untouched("refused check");
+}
+
+/// A misspelt optional column would silently drop its field for everyone
+/// (`departmnt`: every person falls to the default profile; `emial`: every
+/// address made up). It is refused with the name it was meant to be, unless
+/// the admin keeps it on purpose; truly extra columns are named once as kept.
+#[test]
+fn a_misspelt_column_is_refused_and_an_extra_one_is_named() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    let staff = env.read_string("examples/staff.csv");
+    let (header, rows) = staff.split_once('\n').expect("a header");
+    for (typo, meant) in [("departmnt", "department"), ("emial", "email")] {
+        let field = header.split(',').find(|h| *h == meant).expect(meant);
+        let renamed = header.replace(field, typo);
+        env.write("typo.csv", format!("{renamed}\n{rows}"));
+        for command in ["check", "plan"] {
+            let out = env.run_expect(&[command, "typo.csv"], 2);
+            let err = stderr(&out);
+            assert!(
+                err.contains(&format!(
+                    "typo.csv:1: column \"{typo}\": not a known column; did you mean \"{meant}\"?"
+                )),
+                "{command}: {err}"
+            );
+        }
+        let out = env.run_ok(&["check", "typo.csv", "--allow-extra-columns"]);
+        assert!(
+            stderr(&out).contains(&format!(
+                "kept for templates, not used by homebase: \"{typo}\""
+            )),
+            "{}",
+            describe(&out)
+        );
+    }
+    env.assert_untouched("refused columns");
+
+    let with_notes: String = staff
+        .lines()
+        .enumerate()
+        .map(|(i, line)| format!("{line},{}\n", if i == 0 { "Notizen" } else { "-" }))
+        .collect();
+    env.write("notes.csv", with_notes);
+    let out = env.run_ok(&["check", "notes.csv"]);
+    assert!(
+        stderr(&out).contains("kept for templates, not used by homebase: \"Notizen\""),
+        "{}",
+        describe(&out)
+    );
+    let plan = env.plan_json(&["notes.csv"]);
+    let persons = persons_by_id(&plan);
+    assert_eq!(persons["P100001"]["profile"], "office");
+}
+
+/// Persons whose end date has passed are left out of a run: `check`, the
+/// plan's text and Markdown and `apply`'s terminal output say who and why.
+#[test]
+fn persons_left_out_are_named_by_check_plan_and_apply() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    env.write(
+        "staff.csv",
+        "id,given_name,family_name,end\nE1,Anna,Bald,2031-03-05\nE2,Paul,Vorbei,2031-02-27\nE3,Lena,Lange,\n",
+    );
+    // (Markdown escapes the brackets of "person(s)".)
+    let said =
+        "in the staff list are not provisioned, their end date has passed: E2 ended 2031-02-27";
+    let pinned = |args: &[&str]| {
+        let out = env
+            .command()
+            .env("HOMEBASE_TODAY", "2031-03-01")
+            .args(args)
+            .output()
+            .expect("run homebase");
+        assert_eq!(exit_code(&out), 0, "{}", describe(&out));
+        out
+    };
+    let out = pinned(&["check", "staff.csv"]);
+    assert!(stderr(&out).contains(said), "check: {}", describe(&out));
+    for format in ["text", "md"] {
+        let out = pinned(&["plan", "staff.csv", "--format", format]);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(said),
+            "plan --format {format}: {}",
+            describe(&out)
+        );
+    }
+    let out = pinned(&[
+        "apply",
+        "staff.csv",
+        "--yes",
+        "--no-progress",
+        "--report",
+        "r.html",
+    ]);
+    assert!(stderr(&out).contains(said), "apply: {}", describe(&out));
+    // The report goes to its file, not also to the terminal.
+    assert!(out.stdout.is_empty(), "apply --report printed the plan");
+    assert!(env.read_string("r.html").contains("E2"));
+    assert!(!env.exists("out/pvorbei"), "{:?}", env.bundle_dirs());
+    assert_eq!(env.bundle_dirs().len(), 2, "{:?}", env.bundle_dirs());
+}
+
+/// Shell completions load into bash and complete the subcommands; every
+/// other shell gets a script; the manual page names every command; `--help`
+/// explains the exit codes.
+#[test]
+fn completions_man_page_and_exit_codes_in_help() {
+    let env = TestEnv::new();
+    let bin = assert_cmd::cargo::cargo_bin("homebase");
+    let script = format!(
+        "source <('{}' completions bash) && COMP_WORDS=(homebase pl) COMP_CWORD=1 && _homebase homebase pl homebase && echo \"${{COMPREPLY[@]}}\"",
+        bin.display()
+    );
+    let out = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .output()
+        .expect("run bash");
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "plan");
+    for shell in ["zsh", "fish", "powershell", "elvish"] {
+        let out = env.run_ok(&["completions", shell]);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("offboard"),
+            "{shell}"
+        );
+    }
+    env.run_expect(&["completions", "tcsh"], 2);
+
+    let out = env.run_ok(&["man"]);
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH homebase 1"),
+        "{page}"
+    );
+    for command in [
+        "check",
+        "plan",
+        "apply",
+        "status",
+        "offboard",
+        "adopt",
+        "completions",
+    ] {
+        assert!(
+            page.contains(&format!("homebase\\-{command}")),
+            "{command} missing"
+        );
+    }
+
+    let out = env.run_ok(&["--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "0  success",
+        "2  bad input",
+        "3  partial",
+        "4  plan --detailed-exitcode",
+    ] {
+        assert!(help.contains(line), "--help lacks {line:?}:\n{help}");
+    }
+}
+
+/// The profiles and templates beside the configuration are the ones used,
+/// named in it or not (the repository root names neither); a typo there is
+/// reported once, without a second, misleading error about the default.
+#[test]
+fn profiles_beside_the_configuration_are_used_and_a_typo_is_one_error() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let env = TestEnv::new();
+    env.copy_examples();
+    let config = std::fs::read_to_string(root.join("homebase.yaml")).expect("homebase.yaml");
+    assert!(
+        !config.contains("\nprofiles:"),
+        "the shipped file names no profiles folder"
+    );
+    env.write("homebase.yaml", &config);
+    for name in ["base", "office", "field", "admin"] {
+        let text = std::fs::read_to_string(root.join(format!("profiles/{name}.yaml")))
+            .expect("a shipped profile");
+        env.write(format!("profiles/{name}.yaml"), text);
+    }
+    let office = env.read_string("profiles/office.yaml");
+    assert!(office.contains("extends: base"), "{office}");
+    env.write(
+        "profiles/office.yaml",
+        office.replace("extends: base", "extends: bse"),
+    );
+    let out = env.run_expect(&["check", "examples/staff.csv"], 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("profiles/office.yaml:")
+            && err.contains("key \"extends\": unknown profile `bse`; did you mean `base`?"),
+        "{err}"
+    );
+    assert!(err.contains("1 problem(s)"), "one problem, not two: {err}");
+
+    // An edit that is valid shows in the plan: the folder is really used.
+    let with_group = office.replace(
+        "extends: base",
+        "extends: base\naccount:\n  groups: [edited-on-disk]",
+    );
+    env.write("profiles/office.yaml", with_group);
+    let plan = env.plan_json(&["examples/staff.csv"]);
+    let text = plan.to_string();
+    assert!(
+        text.contains("edited-on-disk"),
+        "the edited profile was not used"
+    );
 }

@@ -132,7 +132,7 @@ fn check_refuses_an_empty_command_with_its_line() {
     let out = env.run_expect(&["check", "examples/staff.csv"], 2);
     let err = stderr(&out);
     assert!(
-        err.contains("column \"targets.directory.command\": no command"),
+        err.contains("key \"targets.directory.command\": no command"),
         "{err}"
     );
     assert!(err.contains("homebase.yaml:"), "{err}");

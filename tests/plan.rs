@@ -520,3 +520,27 @@ fn a_pinned_day_decides_expiry_and_a_bad_one_is_refused() {
     }
     env.assert_untouched("plan with a pinned day");
 }
+
+/// Colour is decided per stream: from a terminal, `plan > plan.txt` writes
+/// no escape codes into the file, while the terminal itself gets colour.
+#[test]
+fn colour_is_decided_for_the_stream_it_goes_to() {
+    if !common::has_script() {
+        return;
+    }
+    let env = TestEnv::new();
+    env.copy_examples();
+    let bin = assert_cmd::cargo::cargo_bin("homebase");
+    let bin = bin.display();
+    env.in_terminal(&format!("{bin} plan examples/staff.csv > plan.txt"));
+    let file = env.read_string("plan.txt");
+    assert!(file.contains("Persons with changes"), "{file}");
+    assert!(!file.contains('\x1b'), "escape codes in plan.txt");
+    let screen = env.in_terminal(&format!("{bin} plan examples/staff.csv"));
+    assert!(
+        screen.contains("\x1b[32m+\x1b[0m"),
+        "no colour on the terminal"
+    );
+    std::fs::remove_file(env.join("plan.txt")).expect("rm plan.txt");
+    env.assert_untouched("plan to a file");
+}

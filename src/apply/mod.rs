@@ -121,13 +121,22 @@ pub fn run(
     let mut outcome = runtime.block_on(async {
         let cancel = cancel.clone();
         let output = settings.output;
-        tokio::spawn(async move {
+        let watcher = shared.clone();
+        let watch = tokio::spawn(async move {
             if wait_for_interrupt().await {
                 cancel.store(true, Ordering::SeqCst);
-                output.warn("interrupted: finishing the actions in flight, starting no new ones");
+                watcher.progress.say(
+                    &output,
+                    "interrupted: finishing the actions in flight, starting no new ones",
+                );
             }
         });
-        executor::execute(shared.clone(), plan.persons).await
+        let outcome = executor::execute(shared.clone(), plan.persons).await;
+        // The watcher holds `shared`; it must be gone before `shared` is
+        // taken apart below (awaiting an aborted task waits for its drop).
+        watch.abort();
+        let _ = watch.await;
+        outcome
     });
     shared.progress.finish();
     outcome.gates = limiters

@@ -49,10 +49,17 @@ impl Progress {
         let mut bars = BTreeMap::new();
         let multi = output.bars.then(|| {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
+            // indicatif's own {per_sec} prints every digit of the float.
             let style = ProgressStyle::with_template(
-                "{prefix:>14} [{bar:30}] {pos:>6}/{len:6} {per_sec:>10} {msg}",
+                "{prefix:>14} [{bar:30}] {pos:>6}/{len:6} {rate:>8} {msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .with_key(
+                "rate",
+                |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{}", rate(state.per_sec()));
+                },
+            )
             .progress_chars("=> ");
             for (name, total) in totals {
                 let bar = multi.add(ProgressBar::new(*total));
@@ -140,15 +147,25 @@ impl Progress {
             .join(", ")
     }
 
-    /// Clear bars; print the final counts in line mode.
+    /// A message that must not be drawn over: printed above the bars on a
+    /// terminal (they redraw below it), plainly otherwise.
+    pub fn say(&self, output: &Output, message: &str) {
+        match &self.multi {
+            Some(multi) => multi.suspend(|| output.warn(message)),
+            None => output.warn(message),
+        }
+    }
+
+    /// Clear the bars, then print the final counts (a terminal too: the bars
+    /// are gone, the counts stay).
     pub fn finish(&self) {
         for bar in self.bars.values() {
-            bar.finish();
+            bar.finish_and_clear();
         }
         if let Some(multi) = &self.multi {
             let _ = multi.clear();
         }
-        if self.lines && !self.counters.is_empty() {
+        if (self.lines || self.multi.is_some()) && !self.counters.is_empty() {
             eprintln!(
                 "done in {:.1}s: {}",
                 self.started.elapsed().as_secs_f64(),
@@ -178,5 +195,29 @@ pub fn settled(name: &str, s: &Snapshot) -> String {
             "{name}: {} requests in flight at most (fixed); {} requests, {:.0}/s",
             s.ceiling, s.completed, s.rate
         )
+    }
+}
+
+/// Actions per second as a person reads it: `1166/s`, `3.5/s`.
+fn rate(per_sec: f64) -> String {
+    if !per_sec.is_finite() || per_sec <= 0.0 {
+        "-".to_string()
+    } else if per_sec < 10.0 {
+        format!("{per_sec:.1}/s")
+    } else {
+        format!("{per_sec:.0}/s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rate;
+
+    #[test]
+    fn rates_have_few_digits() {
+        assert_eq!(rate(1166.4987984458), "1166/s");
+        assert_eq!(rate(3.456), "3.5/s");
+        assert_eq!(rate(0.0), "-");
+        assert_eq!(rate(f64::NAN), "-");
     }
 }

@@ -44,9 +44,8 @@ pub fn run(settings: &'static Settings, args: &ApplyArgs) -> Result<ExitCode> {
         Some(path) => saved_plan(settings, path, args)?,
         None => compute(settings, &request)?,
     };
-    if args.report.report.is_some() {
-        print_report(settings, &plan, &args.report)?;
-    }
+    // The report goes to its file only: the terminal gets the run's progress.
+    super::plan::write_report(&plan, &args.report)?;
     execute(
         settings,
         plan,
@@ -145,7 +144,8 @@ fn summarize(settings: &Settings, outcome: &Outcome) -> Result<ExitCode> {
     }
     if !outcome.failed.is_empty() || outcome.not_started > 0 {
         return Err(Failure::Partial {
-            failed: outcome.failed.len() + outcome.not_started,
+            failed: outcome.failed.len(),
+            not_started: outcome.not_started,
         }
         .into());
     }

@@ -9,6 +9,7 @@ use crate::settings::Settings;
 
 pub fn run(settings: &Settings, args: &CheckArgs) -> Result<ExitCode> {
     let persons = load_persons(settings, &args.staff.files, args.staff.sheet.as_deref())?;
+    super::note_extra_columns(settings, &persons);
     let profiles = crate::plan::assign_profiles(
         &persons,
         &settings.profiles,
@@ -22,6 +23,19 @@ pub fn run(settings: &Settings, args: &CheckArgs) -> Result<ExitCode> {
         .iter()
         .map(|(name, n)| format!("{name} {n}"))
         .collect();
+    let ended: Vec<(String, chrono::NaiveDate)> = persons
+        .iter()
+        .filter_map(|p| {
+            p.end
+                .filter(|d| *d < settings.today.day)
+                .map(|d| (p.id.clone(), d))
+        })
+        .collect();
+    if !ended.is_empty() {
+        settings
+            .output
+            .warn(crate::plan::not_provisioned(&ended).message);
+    }
     settings.output.info(format!(
         "ok: {} person(s) in {} file(s) ({}); configuration {}, {} profile(s), {} template(s) checked",
         persons.len(),

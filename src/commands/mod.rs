@@ -3,6 +3,7 @@
 mod adopt;
 mod apply;
 mod check;
+mod help;
 mod init;
 mod offboard;
 mod plan;
@@ -22,6 +23,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Init(args) => init::run(&args),
         Command::Schema(args) => schema::run(&args),
+        Command::Completions(args) => help::completions(args.shell),
+        Command::Man => help::man(),
         Command::Check(args) => check::run(&Settings::resolve(&cli.global)?, &args),
         Command::Plan(args) => plan::run(&Settings::resolve(&cli.global)?, &args),
         Command::Apply(args) => apply::run(leak(Settings::resolve(&cli.global)?), &args),
@@ -64,6 +67,22 @@ fn confirmable(output: &crate::output::Output) -> Result<()> {
 /// Settings live as long as the process: applying shares them with many tasks.
 fn leak(settings: Settings) -> &'static Settings {
     Box::leak(Box::new(settings))
+}
+
+/// Say once which staff columns homebase keeps only for the templates, so
+/// that a column it does not know is never dropped without a word.
+fn note_extra_columns(settings: &Settings, persons: &[Person]) {
+    let extra: std::collections::BTreeSet<&str> = persons
+        .iter()
+        .flat_map(|p| p.extra.keys().map(String::as_str))
+        .collect();
+    if !extra.is_empty() {
+        let names: Vec<String> = extra.iter().map(|n| format!("\"{n}\"")).collect();
+        settings.output.info(format!(
+            "note: staff column(s) kept for templates, not used by homebase: {}",
+            names.join(", ")
+        ));
+    }
 }
 
 /// Read and validate the staff files, and check every person gets a profile:

@@ -57,7 +57,7 @@ pub fn run(settings: &'static Settings, args: &OffboardArgs) -> Result<ExitCode>
             &plan,
             crate::cli::Format::Text,
             false,
-            settings.output.color,
+            settings.output.stdout_color,
         ))?;
         return Ok(ExitCode::Success);
     }

@@ -30,6 +30,7 @@ pub fn compute(
     request: &PlanRequest,
 ) -> Result<(Plan, Vec<Person>, Connected)> {
     let persons = load_persons(settings, request.files, request.sheet)?;
+    super::note_extra_columns(settings, &persons);
     let connected = Connected::connect(settings).context("cannot read the current state")?;
     let observed = connected
         .observe(settings)
@@ -91,15 +92,21 @@ pub fn print_report(settings: &Settings, plan: &Plan, args: &ReportArgs) -> Resu
         plan,
         args.format,
         all,
-        settings.output.color && args.format == Format::Text,
+        settings.output.stdout_color && args.format == Format::Text,
     );
+    write_report(plan, args)?;
+    crate::output::print_stdout(&stdout)?;
+    Ok(())
+}
+
+/// The `--report FILE` of a plan, in the format its extension names.
+pub fn write_report(plan: &Plan, args: &ReportArgs) -> Result<()> {
     if let Some(path) = &args.report {
         let format = crate::report::format_for_path(path, args.format);
         let text = crate::report::render(plan, format, true, false);
         write_file(path, text.as_bytes())
             .with_context(|| format!("cannot write the report {}", path.display()))?;
     }
-    crate::output::print_stdout(&stdout)?;
     Ok(())
 }
 

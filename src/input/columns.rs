@@ -200,6 +200,9 @@ pub(super) struct ColumnNames {
     configured: HashMap<String, Field>,
     /// Built-in aliases, by [`match_key`].
     aliases: HashMap<String, Field>,
+    /// Unknown headers are kept as extra columns even when they look like a
+    /// misspelt known one (`--allow-extra-columns`).
+    allow_extra: bool,
 }
 
 /// How a header came to its field; a configured name outranks an alias.
@@ -234,7 +237,7 @@ fn claim(
 }
 
 impl ColumnNames {
-    pub(super) fn new(configured: &BTreeMap<String, Field>) -> Self {
+    pub(super) fn new(configured: &BTreeMap<String, Field>, allow_extra: bool) -> Self {
         let configured = configured
             .iter()
             .map(|(name, field)| (clean_header(name).to_lowercase(), *field))
@@ -248,6 +251,7 @@ impl ColumnNames {
         ColumnNames {
             configured,
             aliases,
+            allow_extra,
         }
     }
 
@@ -334,7 +338,77 @@ impl ColumnNames {
         if layout != Layout::Keys {
             self.report_missing(file, line, &columns, problems);
         }
+        if !self.allow_extra {
+            self.report_near_misses(file, line, &columns, problems);
+        }
         columns
+    }
+
+    /// An unknown header one typo away from the name of a field no other
+    /// column holds is almost always that field misspelt (`departmnt`,
+    /// `emial`): read as an extra column, it would silently drop the field
+    /// for every person. Refused with a did-you-mean, unless the admin allows
+    /// extra columns.
+    fn report_near_misses(
+        &self,
+        file: &str,
+        line: usize,
+        columns: &Columns,
+        problems: &mut Problems,
+    ) {
+        for header in &columns.headers {
+            if header.slot != Slot::Extra || self.lookup(&header.name).is_some() {
+                continue;
+            }
+            let Some((name, field)) = self.near_miss(&header.name) else {
+                continue;
+            };
+            if columns.index(field).is_some() {
+                continue;
+            }
+            let meaning = if match_key(&name) == match_key(field.name()) {
+                String::new()
+            } else {
+                format!(" ({})", field.name())
+            };
+            problems.push(
+                Problem::new(
+                    file,
+                    format!("not a known column; did you mean \"{name}\"{meaning}?"),
+                )
+                .at_line(line)
+                .column(header.name.as_str())
+                .expected(
+                    "a header homebase knows, a `columns:` entry for it, or --allow-extra-columns to keep it as an extra column",
+                ),
+            );
+        }
+    }
+
+    /// The known name (configured or built-in) closest to `header`, if it is
+    /// a plausible typo of it. Headers of fewer than four letters are too
+    /// short to tell a typo from another word.
+    fn near_miss(&self, header: &str) -> Option<(String, Field)> {
+        let key = match_key(header);
+        if key.chars().count() < 4 {
+            return None;
+        }
+        let mut known: Vec<(String, String, Field)> = self
+            .configured
+            .iter()
+            .map(|(name, field)| (match_key(name), name.clone(), *field))
+            .collect();
+        for (field, names) in ALIASES {
+            for name in *names {
+                known.push((match_key(name), (*name).to_string(), *field));
+            }
+        }
+        let keys: Vec<&str> = known.iter().map(|(k, _, _)| k.as_str()).collect();
+        let closest = crate::profile::closest(&key, keys)?;
+        known
+            .iter()
+            .find(|(k, _, _)| k == closest)
+            .map(|(_, name, field)| (name.clone(), *field))
     }
 
     /// A required field without a column is reported once, naming the headers found.
@@ -399,7 +473,7 @@ mod tests {
             .iter()
             .map(|(name, field)| (name.to_string(), *field))
             .collect();
-        let names = ColumnNames::new(&configured);
+        let names = ColumnNames::new(&configured, false);
         let mut problems = Problems::default();
         let columns = names.map(
             "staff.csv",
@@ -440,6 +514,69 @@ mod tests {
         let expected: Vec<Slot> = Field::ALL.into_iter().map(Slot::Field).collect();
         assert_eq!(slots(&columns), expected);
         assert_eq!(columns.headers[1].name, "First Name");
+    }
+
+    #[test]
+    fn a_misspelt_optional_column_is_refused_with_the_name_it_was_meant_to_be() {
+        let (_, problems) = map(&["id", "given_name", "family_name", "departmnt"], &[]);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("column \"departmnt\"")
+                && problems[0].contains("did you mean \"department\"?"),
+            "{problems:?}"
+        );
+        // Swapped letters count as one typo; a German alias is named with its field.
+        let (_, problems) = map(&["id", "Nachname", "emial", "Abteilnug"], &[]);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems.iter().any(|p| p.contains("\"email\"?")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("\"Abteilung\" (department)?")),
+            "{problems:?}"
+        );
+        // A configured name is a known name too.
+        let (_, problems) = map(
+            &["id", "family_name", "Kostenstele"],
+            &[("Kostenstelle", Field::Department)],
+        );
+        assert_eq!(problems.len(), 1, "{problems:?}");
+    }
+
+    #[test]
+    fn extra_columns_that_resemble_nothing_missing_are_kept() {
+        // Far from every name, too short to judge, or its field already has a column.
+        let (columns, problems) = map(
+            &[
+                "id",
+                "family_name",
+                "Notizen",
+                "PLZ",
+                "email",
+                "mail2",
+                "Telefax",
+                "Telefon",
+            ],
+            &[],
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(columns.headers[2].slot, Slot::Extra);
+        assert_eq!(columns.headers[5].slot, Slot::Extra);
+        assert_eq!(columns.headers[6].slot, Slot::Extra);
+        // Allowed on request.
+        let names = ColumnNames::new(&BTreeMap::new(), true);
+        let mut problems = Problems::default();
+        names.map(
+            "staff.csv",
+            1,
+            ["id", "family_name", "departmnt"],
+            Layout::Delimited,
+            &mut problems,
+        );
+        assert!(problems.is_empty(), "{problems:?}");
     }
 
     #[test]

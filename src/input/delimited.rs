@@ -428,7 +428,7 @@ mod tests {
 
     #[test]
     fn garbage_never_panics() {
-        let names = ColumnNames::new(&Default::default());
+        let names = ColumnNames::new(&Default::default(), false);
         for text in random_texts(1500) {
             let mut out = Collector::default();
             read(

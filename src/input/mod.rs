@@ -35,12 +35,15 @@ pub struct InputOptions {
     pub columns: BTreeMap<String, Field>,
     /// XLSX sheet; default the first.
     pub sheet: Option<String>,
+    /// Keep an unknown header that looks like a misspelt known one as an
+    /// extra column instead of refusing it.
+    pub allow_extra_columns: bool,
 }
 
 /// Read every staff file, validate every record, and check ids and emails are
 /// unique across all files. Either all persons, or every problem found.
 pub fn load_staff(paths: &[PathBuf], options: &InputOptions) -> Result<Vec<Person>, Problems> {
-    let names = ColumnNames::new(&options.columns);
+    let names = ColumnNames::new(&options.columns, options.allow_extra_columns);
     let mut out = Collector::default();
     for path in paths {
         read_file(path, options, &names, &mut out);

@@ -238,7 +238,7 @@ fn configured_columns_win() {
         ]
         .into_iter()
         .collect(),
-        sheet: None,
+        ..InputOptions::default()
     };
     let persons = files.load_with(&options).expect("loads");
     assert_eq!(persons[0].id, "k1");

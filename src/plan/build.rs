@@ -150,6 +150,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
     let mut stock = Stock::new(observed);
     let mut warnings = Vec::new();
     let mut expiring = Vec::new();
+    let mut ended = Vec::new();
     let mut still_listed = Vec::new();
     let mut seats: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut persons = Vec::with_capacity(ordered.len());
@@ -198,6 +199,12 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
         let mut actions = Vec::new();
         if let Some(reason) = reason {
             actions = withdrawal(&person.id, observed);
+            // Nothing to withdraw: never provisioned, and now never will be.
+            if actions.is_empty() && !offboarded_earlier {
+                if let Some(day) = account.expires.filter(|d| *d < input.today) {
+                    ended.push((person.id.clone(), day));
+                }
+            }
             persons.push(PersonPlan {
                 id: person.id.clone(),
                 username: username.clone(),
@@ -390,6 +397,9 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
             persons: Vec::new(),
         });
     }
+    if !ended.is_empty() {
+        warnings.push(not_provisioned(&ended));
+    }
     if !expiring.is_empty() {
         warnings.push(Warning {
             kind: WarningKind::Expiring,
@@ -524,7 +534,7 @@ fn decide_usernames(
                             format!("profile {}", entry.profile.name),
                             format!("username pattern `{}`: {err}", spec.username),
                         )
-                        .column("account.username"),
+                        .key("account.username"),
                     );
                     String::new()
                 }
@@ -553,6 +563,29 @@ fn pattern_context(person: &Person) -> BTreeMap<&str, minijinja::Value> {
     ctx.insert("department", opt(&person.department));
     ctx.insert("location", opt(&person.location));
     ctx
+}
+
+/// Persons in the staff list whose access ended before it was ever given:
+/// said by name, so that nobody drops out of a run without a word.
+pub fn not_provisioned(ended: &[(String, NaiveDate)]) -> Warning {
+    const NAMED: usize = 5;
+    let mut named: Vec<String> = ended
+        .iter()
+        .take(NAMED)
+        .map(|(id, day)| format!("{id} ended {day}"))
+        .collect();
+    if ended.len() > NAMED {
+        named.push(format!("{} more", ended.len() - NAMED));
+    }
+    Warning {
+        kind: WarningKind::NotProvisioned,
+        message: format!(
+            "{} person(s) in the staff list are not provisioned, their end date has passed: {}",
+            ended.len(),
+            named.join(", ")
+        ),
+        persons: ended.iter().map(|(id, _)| id.clone()).collect(),
+    }
 }
 
 fn desired_account(

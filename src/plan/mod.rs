@@ -9,7 +9,7 @@ mod observed;
 mod username;
 
 pub use address::is_assignable;
-pub use build::{assign_profiles, build, resolve_target, PlanInput};
+pub use build::{assign_profiles, build, not_provisioned, resolve_target, PlanInput};
 pub use model::*;
 pub use observed::{IssuedCert, KnownPerson, Observed, StockItem};
 #[cfg(test)]

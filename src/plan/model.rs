@@ -70,6 +70,8 @@ pub enum WarningKind {
     Capacity,
     /// An account expires within the warning window.
     Expiring,
+    /// Listed persons whose access ended before it was ever given.
+    NotProvisioned,
     /// Persons known from earlier runs are missing from the list.
     Dropped,
     /// Offboarded persons the staff list still names.

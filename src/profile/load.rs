@@ -130,7 +130,7 @@ pub fn parse(source: Source, problems: &mut Problems) -> Option<Parsed> {
 }
 
 /// A serde_norway error as a problem: line from its location, the key path
-/// (`vpn.pool`) as the column, and serde's `expected …` as the expectation.
+/// (`vpn.pool`) as the key, and serde's `expected …` as the expectation.
 pub fn yaml_problem(file: &str, err: &serde_norway::Error) -> Problem {
     let mut text = err.to_string();
     let mut line = None;
@@ -151,6 +151,7 @@ pub fn yaml_problem(file: &str, err: &serde_norway::Error) -> Problem {
     };
     let mut problem = Problem::new(file, message);
     problem.line = line;
+    problem.is_key = path.is_some();
     problem.column = path;
     problem.expected = expected;
     problem
@@ -188,7 +189,7 @@ mod tests {
         assert!(expected.contains("`pool`"), "{expected}");
         assert_eq!(
             problem.to_string(),
-            format!("profiles/x.yaml:3: column \"vpn\": unknown field `pol` (expected {expected})")
+            format!("profiles/x.yaml:3: key \"vpn\": unknown field `pol` (expected {expected})")
         );
     }
 

@@ -128,7 +128,7 @@ impl<'a> Resolver<'a> {
             &child.source.file,
             format!("unknown profile `{parent}`{hint}"),
         )
-        .column("extends")
+        .key("extends")
         .expected(format!("one of {}", known.join(", ")));
         problem.line = key_line(&child.source.text, &["extends"]);
         problems.push(problem);
@@ -162,7 +162,7 @@ impl<'a> Resolver<'a> {
             &first.source.file,
             format!("`extends` forms a cycle: {}", chain.join(" -> ")),
         )
-        .column("extends")
+        .key("extends")
         .expected("a chain of parents that ends in a profile without `extends`");
         problem.line = key_line(&first.source.text, &["extends"]);
         problems.push(problem);

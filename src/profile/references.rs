@@ -28,7 +28,7 @@ impl ProfileSet {
     ) {
         let problem = |path: &[&str], message: String| {
             let (file, line) = self.origin(&profile.name, path);
-            let mut problem = Problem::new(file, message).column(path.join("."));
+            let mut problem = Problem::new(file, message).key(path.join("."));
             problem.line = line;
             problem
         };

@@ -268,12 +268,9 @@ fn cycles_are_named_whole_and_reported_once() {
     .expect_err("cycles");
     let lines: Vec<String> = problems.0.iter().map(ToString::to_string).collect();
     assert_eq!(lines.len(), 2, "{lines:#?}");
-    assert!(lines[0].contains(
-        "base.yaml:1: column \"extends\": `extends` forms a cycle: base -> office -> base"
-    ));
-    assert!(
-        lines[1].contains("self.yml:1: column \"extends\": `extends` forms a cycle: self -> self")
-    );
+    assert!(lines[0]
+        .contains("base.yaml:1: key \"extends\": `extends` forms a cycle: base -> office -> base"));
+    assert!(lines[1].contains("self.yml:1: key \"extends\": `extends` forms a cycle: self -> self"));
 }
 
 #[test]
@@ -297,19 +294,16 @@ fn every_problem_of_every_file_in_one_pass() {
     let lines: Vec<String> = problems.0.iter().map(ToString::to_string).collect();
     let has = |needle: &str| lines.iter().any(|line| line.contains(needle));
     assert!(
-        has("base.yaml:3: column \"account\": unknown field `grups`"),
+        has("base.yaml:3: key \"account\": unknown field `grups`"),
+        "{lines:#?}"
+    );
+    assert!(has("field.yaml:4: key \"vpn.mtu\": invalid"), "{lines:#?}");
+    assert!(
+        has("admin.yaml:3: key \"match.start\": rules cannot match on `start`"),
         "{lines:#?}"
     );
     assert!(
-        has("field.yaml:4: column \"vpn.mtu\": invalid"),
-        "{lines:#?}"
-    );
-    assert!(
-        has("admin.yaml:3: column \"match.start\": rules cannot match on `start`"),
-        "{lines:#?}"
-    );
-    assert!(
-        has("admin.yaml:1: column \"extends\": unknown profile `nothing-like-it` (expected one of"),
+        has("admin.yaml:1: key \"extends\": unknown profile `nothing-like-it` (expected one of"),
         "{lines:#?}"
     );
     assert!(
@@ -318,7 +312,7 @@ fn every_problem_of_every_file_in_one_pass() {
     );
     // `base` failed to parse, but it is still the one meant.
     assert!(
-        has("office.yaml:1: column \"extends\": unknown profile `bsae`; did you mean `base`?"),
+        has("office.yaml:1: key \"extends\": unknown profile `bsae`; did you mean `base`?"),
         "{lines:#?}"
     );
     // `school` extends the broken `base`: the cause is reported once, at base.
@@ -351,7 +345,7 @@ fn unknown_parent_suggests_a_close_name() {
     let line = problems.to_string();
     assert!(
         line.contains(
-            "office.yaml:1: column \"extends\": unknown profile `bsae`; did you mean `base`?"
+            "office.yaml:1: key \"extends\": unknown profile `bsae`; did you mean `base`?"
         ),
         "{line}"
     );
@@ -366,7 +360,7 @@ fn vpn_profiles_need_a_pool_and_parents_are_found_case_insensitively() {
     .expect_err("no pool");
     let line = problems.to_string();
     assert!(
-        line.contains("office.yaml: column \"vpn\": a VPN profile needs an address pool"),
+        line.contains("office.yaml: key \"vpn\": a VPN profile needs an address pool"),
         "{line}"
     );
 }

@@ -7,7 +7,7 @@ use crate::error::{Problem, Problems};
 
 /// A problem at the key `path` of the file, with its line when the file writes it.
 fn at(file: &str, text: &str, path: &[&str], message: String) -> Problem {
-    let mut problem = Problem::new(file, message).column(path.join("."));
+    let mut problem = Problem::new(file, message).key(path.join("."));
     problem.line = key_line(text, path);
     problem
 }

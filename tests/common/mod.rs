@@ -271,6 +271,22 @@ impl TestEnv {
         ServerConf::parse(&self.read_string("out/server/wg0.conf"))
     }
 
+    /// Run a shell command line on a pseudo-terminal (`script`), as a person
+    /// at a shell would, and return what the terminal showed.
+    pub fn in_terminal(&self, shell: &str) -> String {
+        let out = std::process::Command::new("script")
+            .args(["-qec", shell, "/dev/null"])
+            .current_dir(self.path())
+            .env("HOMEBASE_RETRY_BASE_MS", "0")
+            .env_remove("NO_COLOR")
+            .env_remove("HOMEBASE_TODAY")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run script");
+        assert!(out.status.success(), "{}", describe(&out));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
     /// Nothing was written: no state store and no output folder.
     pub fn assert_untouched(&self, context: &str) {
         assert!(
@@ -372,6 +388,20 @@ pub fn runs(program: &str, args: &[&str]) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// Whether `script` (util-linux) is here for the terminal tests; on CI its
+/// absence fails the test that asked.
+pub fn has_script() -> bool {
+    if runs("script", &["--version"]) {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "script (util-linux) is missing"
+    );
+    eprintln!("SKIP: no `script` (util-linux) here");
+    false
 }
 
 pub fn is_root() -> bool {
