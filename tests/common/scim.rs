@@ -195,11 +195,10 @@ impl Workspace {
     /// `scim_extra` is more YAML for the `scim` target (indented by 4).
     pub fn new(scim_url: &str, token: &str, scim_extra: &str) -> Workspace {
         let dir = tempfile::tempdir().expect("temp dir");
-        // End dates a hundred years ahead: these tests are about the server,
-        // not about the calendar (see `TestEnv::copy_examples`).
+        // The examples with their end dates moved out of the way, as for every test.
         std::fs::write(dir.path().join("staff.csv"), super::example_staff_csv()).unwrap();
         std::fs::copy(
-            repo().join("examples").join("inventory.csv"),
+            repo().join("examples/inventory.csv"),
             dir.path().join("inventory.csv"),
         )
         .unwrap();
