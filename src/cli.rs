@@ -112,11 +112,11 @@ pub struct InitArgs {
     pub ca: bool,
     /// Key type of the new CA: ecdsa-p256, ecdsa-p384 or rsa-3072
     #[arg(long, default_value = "ecdsa-p256", requires = "ca", value_parser = parse_key_type)]
-    pub ca_key_type: crate::target::openvpn::KeyType,
+    pub ca_key_type: crate::targets::CaKeyType,
 }
 
-fn parse_key_type(text: &str) -> Result<crate::target::openvpn::KeyType, String> {
-    crate::target::openvpn::KeyType::parse(text)
+fn parse_key_type(text: &str) -> Result<crate::targets::CaKeyType, String> {
+    crate::targets::CaKeyType::parse(text)
         .ok_or_else(|| "expected ecdsa-p256, ecdsa-p384 or rsa-3072".to_string())
 }
 

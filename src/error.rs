@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-/// Exit codes: the stable contract of SPEC.md.
+/// Exit codes: a stable contract (docs/contract.md, "Exit codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitCode {
     Success = 0,

@@ -16,5 +16,5 @@ pub mod report;
 pub mod schema;
 pub mod settings;
 pub mod state;
-pub mod target;
+pub mod targets;
 pub mod today;

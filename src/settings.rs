@@ -8,13 +8,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::cli::GlobalArgs;
-use crate::config::{Area, Config, TargetConfig, DEFAULT_CONFIG};
+use crate::config::{Area, Config, DEFAULT_CONFIG};
 use crate::error::{Failure, Problem, Problems};
 use crate::input::{Field, InputOptions};
 use crate::output::Output;
 use crate::plan::{digest::InputDigest, resolve_target};
 use crate::profile::{ProfileSet, VpnKind};
 use crate::render::Templates;
+use crate::targets::TargetConfig;
 use crate::today::Today;
 
 pub struct Settings {
@@ -146,16 +147,18 @@ impl Settings {
             problems.extend(templates.check(&names));
         }
         for (name, target) in &config.targets {
-            let own = target.problems(name, &config_source);
-            // The CA files are read only when the settings themselves are sound.
-            if let (true, TargetConfig::Openvpn(ovpn)) = (own.is_empty(), target) {
-                for problem in
-                    crate::target::openvpn::file_problems(name, ovpn, resolve, &config_source)
-                {
-                    problems.push(problem);
+            for mut problem in target.problems(name, &config_source, &resolve) {
+                // `targets.NAME.KEY` is a key of the YAML file: named as one,
+                // with the line of KEY (or of the target) in the file.
+                if let Some(path) = problem.column.take() {
+                    if problem.line.is_none() {
+                        let keys: Vec<&str> = path.split('.').collect();
+                        if let Some(line) = crate::config::line_of(&config_text, &keys) {
+                            problem = problem.at_line(line);
+                        }
+                    }
+                    problem = problem.key(path);
                 }
-            }
-            for problem in own {
                 problems.push(problem);
             }
         }

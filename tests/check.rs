@@ -316,6 +316,45 @@ fn check_and_plan_of_the_examples_write_nothing() {
     env.assert_untouched("check, plan and apply --dry-run");
 }
 
+/// Every invalid setting of every kind is reported offline, with the line of
+/// `homebase.yaml` it is on, and nothing is written.
+#[test]
+fn check_reports_every_invalid_target_setting_with_its_line() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    env.write(
+        "homebase.yaml",
+        "targets:\n\
+         \x20 directory:\n\
+         \x20   kind: scim\n\
+         \x20   url: http://idp.example.org/scim/v2\n\
+         \x20   token_env: SCIM_TOKEN\n\
+         \x20   token_file: scim.token\n\
+         \x20   timeout_seconds: 0\n\
+         \x20   page_size: 0\n\
+         \x20 assets:\n\
+         \x20   kind: snipeit\n\
+         \x20   url: https://assets.example.org\n\
+         \x20   kinds: {notebook: {category: Notebooks}}\n\
+         \x20 wg0:\n\
+         \x20   kind: wireguard-file\n\
+         \x20   endpoint: vpn.example.org:51820\n\
+         \x20   address: 10.20.0.1/16\n",
+    );
+    let out = env.run_expect(&["check", "examples/staff.csv"], 2);
+    let err = stderr(&out);
+    for wanted in [
+        "homebase.yaml:4: key \"targets.directory.url\": ",
+        "homebase.yaml:5: key \"targets.directory.token_env\": both token_env and token_file are set",
+        "homebase.yaml:7: key \"targets.directory.timeout_seconds\": a timeout of 0 seconds",
+        "homebase.yaml:8: key \"targets.directory.page_size\": page_size is 0",
+        "homebase.yaml:9: key \"targets.assets.token_env\": no API token configured",
+    ] {
+        assert!(err.contains(wanted), "stderr lacks `{wanted}`:\n{err}");
+    }
+    env.assert_untouched("refused check");
+}
+
 /// A misspelt optional column would silently drop its field for everyone
 /// (`departmnt`: every person falls to the default profile; `emial`: every
 /// address made up). It is refused with the name it was meant to be, unless

@@ -171,6 +171,17 @@ fn provisions_the_staff_once_then_changes_only_what_changed() {
 
     let out = apply(&ws, &[]);
     assert_ok(&out);
+    // The target is connected once per run: one discovery of the server's
+    // configuration, though the run both read and wrote.
+    let log = proxy.take_log();
+    let discoveries = log
+        .iter()
+        .filter(|s| s.method == "GET" && s.path == "/v2/ServiceProviderConfig")
+        .count();
+    assert_eq!(
+        discoveries, 1,
+        "ServiceProviderConfig requests in one apply"
+    );
     let api = server.api();
     let ids = check_users(&api, &staff, true);
     check_groups(&api, &staff, &ids);
@@ -256,7 +267,7 @@ fn survives_errors_throttling_drops_and_stalls() {
     let ws = Workspace::new(
         &proxy.url("/v2"),
         &server.token,
-        "    timeout_secs: 2\n    request_tries: 5",
+        "    timeout_seconds: 2\n    request_tries: 5",
     );
     let staff = ws.staff();
 

@@ -16,17 +16,7 @@ use crate::plan::{digest::InputDigest, Op, PersonPlan, Resource};
 use crate::profile::{Profile, Tunnel, VpnKind};
 use crate::render::*;
 
-/// What clients of one VPN target need to know about the server.
-#[derive(Debug, Clone)]
-pub struct VpnServer {
-    pub endpoint: String,
-    /// WireGuard only.
-    pub public_key: String,
-    /// The tunnel network, routed through every split tunnel so the gateway answers.
-    pub network: String,
-    /// OpenVPN only: the CA that issues client certificates, the tls-crypt key.
-    pub openvpn: Option<std::sync::Arc<crate::target::openvpn::OpenvpnServer>>,
-}
+pub use crate::targets::VpnServer;
 
 pub struct BundleWriter<'a> {
     pub templates: &'a Templates,
@@ -71,7 +61,7 @@ impl BundleWriter<'_> {
         for action in plan.actions.iter().filter(|a| a.op != Op::Remove) {
             match &action.resource {
                 Resource::Account(a) => account = Some(a.clone()),
-                Resource::VpnPeer(p) => peer = Some((action.target.clone(), p.clone())),
+                Resource::VpnPeer(p) => peer = Some((action.target.name().to_string(), p.clone())),
                 Resource::Device(d) => devices.push(DeviceCtx {
                     kind: d.kind.clone(),
                     model: d.model.clone(),

@@ -22,11 +22,11 @@ use super::progress::Progress;
 use super::retry::{retry, RetryPolicy};
 use super::secrets::{self, PersonSecrets};
 use crate::input::Person;
-use crate::plan::{Action, Op, PersonPlan, PersonStatus, Resource};
+use crate::plan::{Action, ActionTarget, Op, PersonPlan, PersonStatus, Resource};
 use crate::profile::{Profile, VpnKind};
 use crate::state::{Entry, EntryOutcome, Journal, ResourceKind, WriteOp};
-use crate::target::busy::Promise;
-use crate::target::{ActionContext, Target};
+use crate::targets::busy::Promise;
+use crate::targets::{ActionContext, Target};
 
 /// One failed action, for the summary.
 #[derive(Debug, Clone)]
@@ -116,12 +116,11 @@ pub async fn execute(shared: Arc<Shared<'static>>, persons: Vec<PersonPlan>) -> 
 fn holds(shared: &Shared<'static>, person: &PersonPlan) -> Holds {
     let mut holds = Holds::new();
     for action in &person.actions {
-        if let Some(hold) = shared
-            .targets
-            .get(&action.target)
-            .and_then(|rt| rt.target.hold())
-        {
-            holds.entry(action.target.clone()).or_insert(hold);
+        let Some(name) = action.target.target() else {
+            continue;
+        };
+        if let Some(hold) = shared.targets.get(name).and_then(|rt| rt.target.hold()) {
+            holds.entry(name.to_string()).or_insert(hold);
         }
     }
     holds
@@ -366,8 +365,8 @@ fn issue_certificate(
         Resource::VpnPeer(peer) if a.op != Op::Remove => shared
             .bundles
             .servers
-            .get(&a.target)
-            .and_then(|s| s.openvpn.clone())
+            .get(a.target.name())
+            .filter(|s| s.issues_certificates())
             .map(|server| (a, peer, server)),
         _ => None,
     });
@@ -381,22 +380,19 @@ fn issue_certificate(
     if !due {
         return Ok(None);
     }
-    let config = &server.config;
-    let not_after = crate::target::openvpn::validity::not_after(
-        peer.expires,
-        shared.bundles.today,
-        config.cert_days,
-    );
-    let cert = server.authority.issue(
+    let Some(cert) = server.issue_certificate(
         &plan.username,
         &shared.bundles.organisation.name,
-        config.key_type,
-        not_after,
-    )?;
+        peer.expires,
+        shared.bundles.today,
+    ) else {
+        return Ok(None);
+    };
+    let cert = cert?;
     secrets.ovpn_key = Some(B64.encode(&cert.key_der));
     secrets.ovpn_cert = Some(B64.encode(&cert.cert_der));
     Ok(Some(WriteOp::PutCertificate {
-        target: action.target.clone(),
+        target: action.target.name().to_string(),
         person_id: plan.id.clone(),
         serial: cert.serial.clone(),
         not_after: cert.not_after,
@@ -459,11 +455,11 @@ async fn run_all<'p>(
     holds: &Holds,
 ) -> Vec<(&'p Action, Option<String>)> {
     let futures = actions.into_iter().map(|action| async move {
-        let result = run_action(shared, plan, action, keys, holds.get(&action.target)).await;
-        let counter = if matches!(action.resource, Resource::License(_)) {
-            "seats"
-        } else {
-            action.target.as_str()
+        let promise = action.target.target().and_then(|name| holds.get(name));
+        let result = run_action(shared, plan, action, keys, promise).await;
+        let counter = match &action.target {
+            ActionTarget::SeatPool(_) => "seats",
+            ActionTarget::Target(_) | ActionTarget::Bundles => action.target.name(),
         };
         shared.progress.finished(counter, result.is_ok());
         (action, result.err())
@@ -485,7 +481,7 @@ fn collect(
                 ok = false;
                 out.failed.push(failure(
                     plan,
-                    &action.target,
+                    action.target.name(),
                     &describe(&action.resource),
                     reason,
                 ));
@@ -502,7 +498,10 @@ async fn run_action(
     keys: &Keys<'_>,
     promise: Option<&Promise>,
 ) -> Result<(), String> {
-    let runtime = shared.targets.get(&action.target);
+    let runtime = match &action.target {
+        ActionTarget::Target(name) => shared.targets.get(name),
+        ActionTarget::SeatPool(_) | ActionTarget::Bundles => None,
+    };
     let context = ActionContext {
         person_id: &plan.id,
         username: &plan.username,
@@ -526,7 +525,8 @@ async fn run_action(
             }
             retry(&shared.retry, || rt.target.apply(&context)).await
         }
-        // Seat pools are bookkeeping in the state store.
+        // Seat pools are bookkeeping in the state store; bundles are
+        // written by `write_bundle`, never here.
         None => (Ok(None), 1),
     };
     let mut ops = Vec::new();
@@ -540,7 +540,7 @@ async fn run_action(
     ops.push(entry(
         shared,
         plan,
-        &action.target,
+        action.target.name(),
         &action.resource,
         action.op,
         error.clone(),
@@ -561,7 +561,7 @@ fn state_ops(
     remote_id: Option<String>,
 ) -> Vec<WriteOp> {
     let id = plan.id.clone();
-    let target = action.target.clone();
+    let target = action.target.name().to_string();
     match (&action.resource, action.op) {
         (Resource::Account(a), Op::Remove) => {
             let mut disabled = a.clone();

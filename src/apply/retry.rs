@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use crate::target::TargetError;
+use crate::targets::TargetError;
 
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {

@@ -45,13 +45,13 @@ impl PersonSecrets {
     /// The OpenVPN client key as PEM, for the `<key>` block.
     pub fn ovpn_key_pem(&self) -> Option<String> {
         let der = B64.decode(self.ovpn_key.as_deref()?).ok()?;
-        Some(crate::target::openvpn::ca::to_pem("PRIVATE KEY", &der))
+        Some(crate::targets::common::pem::to_pem("PRIVATE KEY", &der))
     }
 
     /// The OpenVPN client certificate as PEM, for the `<cert>` block.
     pub fn ovpn_cert_pem(&self) -> Option<String> {
         let der = B64.decode(self.ovpn_cert.as_deref()?).ok()?;
-        Some(crate::target::openvpn::ca::to_pem("CERTIFICATE", &der))
+        Some(crate::targets::common::pem::to_pem("CERTIFICATE", &der))
     }
 
     /// The serial (lower-case hex) of the OpenVPN client certificate.

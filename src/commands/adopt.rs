@@ -16,31 +16,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
-use std::net::IpAddr;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 
 use crate::cli::AdoptArgs;
-use crate::config::TargetConfig;
 use crate::error::{ExitCode, Failure, Problem, Problems};
 use crate::plan::{
     build, is_assignable, Inputs, Peer, PersonPlan, PersonStatus, PlanInput, Resource,
 };
 use crate::settings::Settings;
 use crate::state::{RunInfo, RunOutcome, Store, WriteOp};
-use crate::target::wireguard::conf::ConfFile;
-use crate::target::wireguard::WireguardTarget;
-
-/// A peer the server has now.
-#[derive(Debug, Clone)]
-struct Existing {
-    public_key: String,
-    allowed_ips: Vec<String>,
-    address: Option<IpAddr>,
-    has_psk: bool,
-    comments: Vec<String>,
-}
+use crate::targets::TargetConfig;
+use crate::targets::{Connected, ExistingPeer as Existing};
 
 /// How a peer was matched.
 #[derive(Debug, Clone)]
@@ -74,7 +62,8 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
         Some(path) => read_mapping(path)?,
         None => Vec::new(),
     };
-    let observed = crate::target::observe(settings)?;
+    let connected = Connected::connect(settings)?;
+    let observed = connected.observe(settings)?;
     let withdraw = BTreeSet::new();
     let plan = build(PlanInput {
         persons: &persons,
@@ -104,9 +93,6 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
         .collect();
     let store = Store::open_existing_read_only_at(&settings.state)?;
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     let mut problems = Problems::default();
     let mapping_source = args
         .mapping
@@ -116,7 +102,13 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
     let mut reports = Vec::new();
     let mut mapped_keys = BTreeSet::new();
     for name in &targets {
-        let (source, existing) = runtime.block_on(existing_peers(settings, name))?;
+        let target = connected
+            .get(name)
+            .with_context(|| format!("target \"{name}\" is not connected"))?;
+        let (source, existing) = connected
+            .runtime()
+            .block_on(target.existing_peers(settings))?
+            .with_context(|| format!("target \"{name}\" holds no VPN peers to adopt"))?;
         let recorded: BTreeMap<String, String> = match &store {
             Some(store) => store
                 .peers(name)?
@@ -267,12 +259,7 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
 
 /// The WireGuard targets to adopt from: the one named, or all of them.
 fn adoptable_targets(settings: &Settings, named: Option<&str>) -> Result<Vec<String>> {
-    let wireguard = |t: &TargetConfig| {
-        matches!(
-            t,
-            TargetConfig::Wireguard(_) | TargetConfig::WireguardFile(_)
-        )
-    };
+    let wireguard = |t: &TargetConfig| t.adopts_peers();
     if let Some(name) = named {
         return match settings.config.targets.get(name) {
             Some(t) if wireguard(t) => Ok(vec![name.to_string()]),
@@ -299,60 +286,6 @@ fn adoptable_targets(settings: &Settings, named: Option<&str>) -> Result<Vec<Str
     Ok(all)
 }
 
-/// The server's peers, with the comments of its config file; and where they
-/// were read from.
-async fn existing_peers(settings: &Settings, name: &str) -> Result<(String, Vec<Existing>)> {
-    let from_file = |file: &ConfFile| -> Vec<Existing> {
-        file.peers
-            .iter()
-            .filter_map(|p| {
-                Some(Existing {
-                    public_key: p.public_key.clone()?,
-                    allowed_ips: p.allowed_ips.clone(),
-                    address: p.host_address(),
-                    has_psk: p.preshared_key.is_some(),
-                    comments: p.comments.clone(),
-                })
-            })
-            .collect()
-    };
-    match settings.config.targets.get(name) {
-        Some(TargetConfig::WireguardFile(wg)) => {
-            let path = settings.out_path(&wg.path);
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            Ok((
-                path.display().to_string(),
-                from_file(&ConfFile::parse(&text)),
-            ))
-        }
-        Some(TargetConfig::Wireguard(wg)) => {
-            let target = WireguardTarget::connect(name, wg, settings).await?;
-            let file = ConfFile::parse(&target.read_file().await?.unwrap_or_default());
-            let peers = target
-                .snapshot()
-                .peers
-                .iter()
-                .map(|p| Existing {
-                    public_key: p.public_key.clone(),
-                    allowed_ips: p.allowed_ips.iter().map(ToString::to_string).collect(),
-                    address: p.host_address(),
-                    has_psk: p.preshared_key.is_some(),
-                    comments: file
-                        .peer(&p.public_key)
-                        .map(|f| f.comments.clone())
-                        .unwrap_or_default(),
-                })
-                .collect();
-            Ok((
-                format!("interface {} ({})", wg.interface, wg.config_path.display()),
-                peers,
-            ))
-        }
-        _ => unreachable!("adoptable_targets admits only WireGuard targets"),
-    }
-}
-
 /// Whether `peer` can become `person`'s peer on `target`.
 fn check(
     person: &PersonPlan,
@@ -371,7 +304,7 @@ fn check(
     let planned = person
         .actions
         .iter()
-        .any(|a| matches!(a.resource, Resource::VpnPeer(_)) && a.target == target);
+        .any(|a| matches!(a.resource, Resource::VpnPeer(_)) && a.target.target() == Some(target));
     if !planned {
         return Err(format!(
             "the profile \"{}\" of {who} has no WireGuard access on \"{target}\"",
@@ -528,7 +461,7 @@ fn read_mapping(path: &Path) -> Result<Vec<MappingRow>> {
         let line = record.position().map_or(0, |p| p.line() as usize);
         let public_key = record.get(key_at).unwrap_or_default().to_string();
         let staff_id = record.get(id_at).unwrap_or_default().to_string();
-        if !crate::target::wireguard::dump::is_key(&public_key) {
+        if !crate::targets::is_peer_key(&public_key) {
             problems.push(
                 Problem::new(
                     &source,

@@ -16,6 +16,7 @@ use crate::input::Person;
 use crate::plan::{Plan, Rotation};
 use crate::settings::Settings;
 use crate::state::Store;
+use crate::targets::Connected;
 
 pub fn run(settings: &'static Settings, args: &ApplyArgs) -> Result<ExitCode> {
     let request = PlanRequest {
@@ -26,7 +27,7 @@ pub fn run(settings: &'static Settings, args: &ApplyArgs) -> Result<ExitCode> {
         withdraw: BTreeSet::new(),
     };
     if args.dry_run {
-        let (plan, _) = compute(settings, &request)?;
+        let (plan, _, _) = compute(settings, &request)?;
         print_report(settings, &plan, &args.report)?;
         return Ok(ExitCode::Success);
     }
@@ -39,13 +40,13 @@ pub fn run(settings: &'static Settings, args: &ApplyArgs) -> Result<ExitCode> {
     };
     super::load_persons(settings, &staff_files, args.sheet.as_deref())?;
     let _lock = super::lock(settings, args.lock_timeout)?;
-    let (plan, staff) = match &args.plan {
+    let (plan, staff, connected) = match &args.plan {
         Some(path) => saved_plan(settings, path, args)?,
         None => compute(settings, &request)?,
     };
     // The report goes to its file only: the terminal gets the run's progress.
     super::plan::write_report(&plan, &args.report)?;
-    execute(settings, plan, staff, command_line())
+    execute(settings, plan, staff, connected, command_line())
 }
 
 /// Carry out a plan computed under the lock; shared with `offboard`.
@@ -53,6 +54,7 @@ pub fn execute(
     settings: &'static Settings,
     plan: Plan,
     staff: Vec<Person>,
+    connected: Connected,
     command: String,
 ) -> Result<ExitCode> {
     let output = settings.output;
@@ -94,7 +96,14 @@ pub fn execute(
         "applying {changes} change(s) for {persons} person(s){files}"
     ));
     let mut store = Store::open_at(&settings.state)?;
-    let outcome = crate::apply::run(settings, &mut store, plan, staff, ApplyOptions { command })?;
+    let outcome = crate::apply::run(
+        settings,
+        &mut store,
+        plan,
+        staff,
+        connected,
+        ApplyOptions { command },
+    )?;
     summarize(settings, &outcome)
 }
 
@@ -140,7 +149,7 @@ fn saved_plan(
     settings: &Settings,
     path: &std::path::Path,
     args: &ApplyArgs,
-) -> Result<(Plan, Vec<Person>)> {
+) -> Result<(Plan, Vec<Person>, Connected)> {
     let saved = load_plan(path)?;
     let files: Vec<PathBuf> = saved.inputs.staff_files.iter().map(PathBuf::from).collect();
     let request = PlanRequest {
@@ -150,7 +159,7 @@ fn saved_plan(
         rotate: Rotation::from_flag(args.rotate.as_deref()),
         withdraw: BTreeSet::new(),
     };
-    let (fresh, staff) = compute(settings, &request)?;
+    let (fresh, staff, connected) = compute(settings, &request)?;
     if fresh.inputs.digest != saved.inputs.digest {
         return Err(Failure::usage_with_hint(
             format!("stale plan {}: the staff files, configuration, profiles or templates changed since it was made", path.display()),
@@ -168,7 +177,7 @@ fn saved_plan(
         )
         .into());
     }
-    Ok((saved, staff))
+    Ok((saved, staff, connected))
 }
 
 fn confirm(question: &str) -> Result<bool> {

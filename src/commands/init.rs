@@ -7,7 +7,6 @@ use anyhow::Result;
 use crate::apply::fsutil::{private_dir, write_atomic};
 use crate::cli::InitArgs;
 use crate::error::{ExitCode, Failure};
-use crate::target::openvpn;
 
 const STAFF: &str = include_str!("../../examples/staff.csv");
 const INVENTORY: &str = include_str!("../../examples/inventory.csv");
@@ -66,7 +65,7 @@ pub fn run(args: &InitArgs) -> Result<ExitCode> {
     // The CA: the certificate is public, the key only for its owner.
     let mut ca_files: Vec<(PathBuf, String, u32)> = Vec::new();
     if args.ca {
-        let (cert, key) = openvpn::ca::create(
+        let (cert, key) = crate::targets::create_ca(
             "Stadtverwaltung Musterstadt VPN CA",
             args.ca_key_type,
             CA_DAYS,

@@ -18,7 +18,8 @@ pub fn run(settings: &'static Settings, args: &OffboardArgs) -> Result<ExitCode>
     let _lock = (!args.dry_run)
         .then(|| super::lock(settings, args.lock_timeout))
         .transpose()?;
-    let observed = crate::target::observe(settings)?;
+    let connected = crate::targets::Connected::connect(settings)?;
+    let observed = connected.observe(settings)?;
     super::require_known(&observed, &args.ids)?;
     if args.undo {
         let mut store = Store::open_at(&settings.state)?;
@@ -66,5 +67,11 @@ pub fn run(settings: &'static Settings, args: &OffboardArgs) -> Result<ExitCode>
         store.set_offboarded(id, true)?;
     }
     drop(store);
-    super::apply::execute(settings, plan, Vec::new(), super::apply::command_line())
+    super::apply::execute(
+        settings,
+        plan,
+        Vec::new(),
+        connected,
+        super::apply::command_line(),
+    )
 }

@@ -12,6 +12,7 @@ use crate::error::{ExitCode, Failure};
 use crate::input::Person;
 use crate::plan::{build, Inputs, Plan, PlanInput, Rotation};
 use crate::settings::Settings;
+use crate::targets::Connected;
 
 /// What a plan is computed from, besides the settings.
 pub struct PlanRequest<'a> {
@@ -22,8 +23,12 @@ pub struct PlanRequest<'a> {
     pub withdraw: BTreeSet<String>,
 }
 
-/// Read inputs and targets (read-only) and compute the plan.
-pub fn compute(settings: &Settings, request: &PlanRequest) -> Result<(Plan, Vec<Person>)> {
+/// Read inputs and targets (read-only) and compute the plan. The connected
+/// targets come back with it, for `apply` to carry it out through.
+pub fn compute(
+    settings: &Settings,
+    request: &PlanRequest,
+) -> Result<(Plan, Vec<Person>, Connected)> {
     let persons = load_persons(settings, request.files, request.sheet)?;
     super::note_extra_columns(settings, &persons);
     let listed: BTreeSet<&str> = persons.iter().map(|p| p.id.as_str()).collect();
@@ -38,7 +43,10 @@ pub fn compute(settings: &Settings, request: &PlanRequest) -> Result<(Plan, Vec<
         )
         .into());
     }
-    let observed = crate::target::observe(settings).context("cannot read the current state")?;
+    let connected = Connected::connect(settings).context("cannot read the current state")?;
+    let observed = connected
+        .observe(settings)
+        .context("cannot read the current state")?;
     let today = settings.today.day;
     let inputs = Inputs {
         staff_files: request
@@ -62,7 +70,7 @@ pub fn compute(settings: &Settings, request: &PlanRequest) -> Result<(Plan, Vec<
         inputs,
     })
     .map_err(Failure::Invalid)?;
-    Ok((plan, persons))
+    Ok((plan, persons, connected))
 }
 
 pub fn run(settings: &Settings, args: &PlanArgs) -> Result<ExitCode> {
@@ -73,7 +81,7 @@ pub fn run(settings: &Settings, args: &PlanArgs) -> Result<ExitCode> {
         rotate: Rotation::None,
         withdraw: BTreeSet::new(),
     };
-    let (plan, _) = compute(settings, &request)?;
+    let (plan, _, _) = compute(settings, &request)?;
     print_report(settings, &plan, &args.report)?;
     if let Some(out) = &args.out {
         save_plan(&plan, out)?;

@@ -27,9 +27,9 @@ pub fn run(settings: &'static Settings, args: &RotateArgs) -> Result<ExitCode> {
         rotate: Rotation::Only(ids.clone()),
         withdraw: BTreeSet::new(),
     };
-    let (mut plan, staff) = compute(settings, &request)?;
+    let (mut plan, staff, connected) = compute(settings, &request)?;
     plan.persons.retain(|p| ids.contains(&p.id));
     plan.files.clear();
     plan.summary = crate::plan::summarize(&settings.config, &plan.persons);
-    execute(settings, plan, staff, command_line())
+    execute(settings, plan, staff, connected, command_line())
 }

@@ -101,11 +101,11 @@ fn second_accounts(observed: &Observed, persons: &[PersonPlan]) -> Vec<Warning> 
         for action in person.actions.iter().filter(|a| a.op == Op::Create) {
             let existing = observed
                 .unmanaged_accounts
-                .get(&action.target)
+                .get(action.target.name())
                 .and_then(|accounts| accounts.get(&person.id));
             if let (Resource::Account(_), Some(existing)) = (&action.resource, existing) {
                 found
-                    .entry(action.target.as_str())
+                    .entry(action.target.name())
                     .or_default()
                     .push((person.id.as_str(), existing.as_str()));
             }
@@ -238,7 +238,10 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
         for (target, peers) in &observed.peers {
             if Some(target) != targets.vpn.as_ref() {
                 if let Some(peer) = peers.get(&person.id) {
-                    actions.push(removal(target, Resource::VpnPeer(peer.clone())));
+                    actions.push(removal(
+                        ActionTarget::Target(target.clone()),
+                        Resource::VpnPeer(peer.clone()),
+                    ));
                 }
             }
         }
@@ -247,14 +250,12 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
         {
             match pools.peer_for(target, profile, &person.id, account.expires, rotate) {
                 Ok(mut action) => {
-                    if let Some(crate::config::TargetConfig::Openvpn(ovpn)) =
-                        config.targets.get(target)
-                    {
+                    if let Some(kind) = config.targets.get(target) {
                         let current = observed
                             .certificates
                             .get(target)
                             .and_then(|c| c.get(&person.id));
-                        renew_certificate(&mut action, current, account.expires, input.today, ovpn);
+                        kind.plan_peer(&mut action, current, account.expires, input.today);
                     }
                     actions.push(action)
                 }
@@ -285,7 +286,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
                 .insert(person.id.clone());
             let op = if held { Op::Unchanged } else { Op::Create };
             actions.push(Action {
-                target: pool.clone(),
+                target: ActionTarget::SeatPool(pool.clone()),
                 op,
                 resource: Resource::License(License { pool: pool.clone() }),
                 changes: Vec::new(),
@@ -295,7 +296,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
         for (pool, holders) in &observed.seats {
             if holders.contains(&person.id) && !profile.licenses.contains(pool) {
                 actions.push(removal(
-                    pool,
+                    ActionTarget::SeatPool(pool.clone()),
                     Resource::License(License { pool: pool.clone() }),
                 ));
             }
@@ -303,7 +304,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
 
         match bundle_action(observed, &person.id, &actions, rotate) {
             BundlePlan::Write { op, new_secrets } => actions.push(Action {
-                target: "bundles".to_string(),
+                target: ActionTarget::Bundles,
                 op,
                 resource: Resource::Bundle(Bundle {
                     path: format!("{}/{username}", input.bundle_root),
@@ -443,14 +444,14 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
         for action in &mut person.actions {
             action.remote_id = observed
                 .remote_ids
-                .get(&action.target)
+                .get(action.target.name())
                 .and_then(|ids| ids.get(&person.id))
                 .cloned();
         }
     }
     persons.sort_by(|a, b| a.id.cmp(&b.id));
     let summary = summarize(config, &persons);
-    let estimates = crate::target::estimates(config, &persons);
+    let estimates = crate::targets::estimates(config, &persons);
     Ok(Plan {
         schema: PLAN_SCHEMA.to_string(),
         homebase_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -534,26 +535,6 @@ fn bundle_action(observed: &Observed, id: &str, actions: &[Action], rotate: bool
         }
     } else {
         BundlePlan::Elsewhere
-    }
-}
-
-/// An openvpn peer whose certificate is due gets a `certificate` change,
-/// which makes the executor issue a new one.
-fn renew_certificate(
-    action: &mut Action,
-    current: Option<&super::observed::IssuedCert>,
-    access_end: Option<NaiveDate>,
-    today: NaiveDate,
-    config: &crate::target::openvpn::OpenvpnConfig,
-) {
-    if action.op == Op::Create {
-        return;
-    }
-    if let Some(change) =
-        crate::target::openvpn::validity::certificate_change(current, access_end, today, config)
-    {
-        action.changes.push(change);
-        action.op = Op::Update;
     }
 }
 
@@ -713,7 +694,7 @@ fn desired_account(
 fn diff_account(target: &str, current: Option<&Account>, desired: Account) -> Action {
     let Some(current) = current else {
         return Action {
-            target: target.to_string(),
+            target: ActionTarget::Target(target.to_string()),
             op: Op::Create,
             resource: Resource::Account(desired),
             changes: Vec::new(),
@@ -777,7 +758,7 @@ fn diff_account(target: &str, current: Option<&Account>, desired: Account) -> Ac
         Op::Update
     };
     Action {
-        target: target.to_string(),
+        target: ActionTarget::Target(target.to_string()),
         op,
         resource: Resource::Account(desired),
         changes,
@@ -785,9 +766,9 @@ fn diff_account(target: &str, current: Option<&Account>, desired: Account) -> Ac
     }
 }
 
-fn removal(target: &str, resource: Resource) -> Action {
+fn removal(target: ActionTarget, resource: Resource) -> Action {
     Action {
-        target: target.to_string(),
+        target,
         op: Op::Remove,
         resource,
         changes: Vec::new(),
@@ -808,7 +789,7 @@ fn withdrawal(id: &str, observed: &Observed) -> Vec<Action> {
             let mut disabled = account.clone();
             disabled.enabled = false;
             actions.push(Action {
-                target: target.clone(),
+                target: ActionTarget::Target(target.clone()),
                 op,
                 resource: Resource::Account(disabled),
                 changes: Vec::new(),
@@ -818,7 +799,10 @@ fn withdrawal(id: &str, observed: &Observed) -> Vec<Action> {
     }
     for (target, peers) in &observed.peers {
         if let Some(peer) = peers.get(id) {
-            actions.push(removal(target, Resource::VpnPeer(peer.clone())));
+            actions.push(removal(
+                ActionTarget::Target(target.clone()),
+                Resource::VpnPeer(peer.clone()),
+            ));
         }
     }
     for (target, items) in &observed.stock {
@@ -826,13 +810,16 @@ fn withdrawal(id: &str, observed: &Observed) -> Vec<Action> {
             .iter()
             .filter(|i| i.assigned_to.as_deref() == Some(id))
         {
-            actions.push(removal(target, Resource::Device(device_of(item))));
+            actions.push(removal(
+                ActionTarget::Target(target.clone()),
+                Resource::Device(device_of(item)),
+            ));
         }
     }
     for (pool, holders) in &observed.seats {
         if holders.contains(id) {
             actions.push(removal(
-                pool,
+                ActionTarget::SeatPool(pool.clone()),
                 Resource::License(License { pool: pool.clone() }),
             ));
         }
@@ -865,16 +852,21 @@ fn usage(kind: &str, name: &str, used: u64, total: u64) -> Capacity {
 }
 
 pub fn summarize(config: &Config, persons: &[PersonPlan]) -> Vec<TargetSummary> {
-    let mut by_target: BTreeMap<String, TargetSummary> = BTreeMap::new();
+    // By name first: the summary lists targets, pools and bundles alphabetically.
+    let mut by_target: BTreeMap<(&str, &ActionTarget), TargetSummary> = BTreeMap::new();
     for action in persons.iter().flat_map(|p| &p.actions) {
-        let entry = by_target.entry(action.target.clone()).or_insert_with(|| {
-            let (kind, area) = match (config.targets.get(&action.target), action.area()) {
-                (Some(t), _) => (t.kind().to_string(), t.area()),
-                (None, Area::Bundle) => ("bundle".to_string(), Area::Bundle),
-                (None, area) => ("license".to_string(), area),
+        let key = (action.target.name(), &action.target);
+        let entry = by_target.entry(key).or_insert_with(|| {
+            let (kind, area) = match &action.target {
+                ActionTarget::Target(name) => match config.targets.get(name) {
+                    Some(t) => (t.kind().to_string(), t.area()),
+                    None => ("unknown".to_string(), action.area()),
+                },
+                ActionTarget::SeatPool(_) => ("license".to_string(), Area::Inventory),
+                ActionTarget::Bundles => ("bundle".to_string(), Area::Bundle),
             };
             TargetSummary {
-                target: action.target.clone(),
+                target: action.target.name().to_string(),
                 kind,
                 area,
                 create: 0,
@@ -967,7 +959,7 @@ impl<'a> Pools<'a> {
         };
         let Some(current) = current else {
             return Ok(Action {
-                target: target.to_string(),
+                target: ActionTarget::Target(target.to_string()),
                 op: Op::Create,
                 resource: Resource::VpnPeer(desired),
                 changes: Vec::new(),
@@ -1009,7 +1001,7 @@ impl<'a> Pools<'a> {
             Op::Update
         };
         Ok(Action {
-            target: target.to_string(),
+            target: ActionTarget::Target(target.to_string()),
             op,
             resource: Resource::VpnPeer(desired),
             changes,
@@ -1104,7 +1096,7 @@ impl<'a> Stock<'a> {
                         .entry((target.to_string(), item.kind.clone()))
                         .or_default() += 1;
                     actions.push(Action {
-                        target: target.into(),
+                        target: ActionTarget::Target(target.to_string()),
                         op: Op::Unchanged,
                         resource: Resource::Device(device_of(item)),
                         changes: Vec::new(),
@@ -1128,7 +1120,7 @@ impl<'a> Stock<'a> {
                             .entry((target.to_string(), item.kind.clone()))
                             .or_default() += 1;
                         actions.push(Action {
-                            target: target.into(),
+                            target: ActionTarget::Target(target.to_string()),
                             op: Op::Create,
                             resource: Resource::Device(device_of(item)),
                             changes: Vec::new(),
@@ -1151,7 +1143,10 @@ impl<'a> Stock<'a> {
         }
         // Devices the profile no longer asks for go back.
         for item in held {
-            actions.push(removal(target, Resource::Device(device_of(item))));
+            actions.push(removal(
+                ActionTarget::Target(target.to_string()),
+                Resource::Device(device_of(item)),
+            ));
         }
         actions
     }

@@ -177,8 +177,11 @@ impl Op {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "RawAction")]
 pub struct Action {
-    pub target: String,
+    /// Where the action goes. Written as its name in JSON (`"wg0"`,
+    /// `"office-suite"`, `"bundles"`); the resource says which of the three it is.
+    pub target: ActionTarget,
     pub op: Op,
     #[serde(flatten)]
     pub resource: Resource,
@@ -188,6 +191,80 @@ pub struct Action {
     /// The remote system's id of the person there (DN, SCIM id), if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_id: Option<String>,
+}
+
+/// Where an action goes: a configured target, a licence seat pool (booked in
+/// the state store), or the person's bundle folder homebase writes itself.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ActionTarget {
+    /// A target of `homebase.yaml`, by name.
+    Target(String),
+    /// A licence seat pool, by name.
+    SeatPool(String),
+    /// The per-person bundle folders.
+    Bundles,
+}
+
+impl ActionTarget {
+    /// The name in plans, reports, the journal and progress counters.
+    pub fn name(&self) -> &str {
+        match self {
+            ActionTarget::Target(name) | ActionTarget::SeatPool(name) => name,
+            ActionTarget::Bundles => "bundles",
+        }
+    }
+
+    /// The configured target's name, if the action goes to one.
+    pub fn target(&self) -> Option<&str> {
+        match self {
+            ActionTarget::Target(name) => Some(name),
+            ActionTarget::SeatPool(_) | ActionTarget::Bundles => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ActionTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Serialize for ActionTarget {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+/// An action as written in JSON: the target by name, typed by its resource.
+#[derive(Deserialize)]
+struct RawAction {
+    target: String,
+    op: Op,
+    #[serde(flatten)]
+    resource: Resource,
+    #[serde(default)]
+    changes: Vec<Change>,
+    #[serde(default)]
+    remote_id: Option<String>,
+}
+
+impl From<RawAction> for Action {
+    fn from(raw: RawAction) -> Action {
+        let target = match raw.resource {
+            Resource::License(_) => ActionTarget::SeatPool(raw.target),
+            Resource::Bundle(_) => ActionTarget::Bundles,
+            Resource::Account(_) | Resource::VpnPeer(_) | Resource::Device(_) => {
+                ActionTarget::Target(raw.target)
+            }
+        };
+        Action {
+            target,
+            op: raw.op,
+            resource: raw.resource,
+            changes: raw.changes,
+            remote_id: raw.remote_id,
+        }
+    }
 }
 
 impl Action {

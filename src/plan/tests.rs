@@ -221,14 +221,14 @@ fn second_plan_against_its_own_result_is_empty_and_changes_are_fields() {
             Resource::Account(a) => {
                 observed
                     .accounts
-                    .entry(action.target.clone())
+                    .entry(action.target.name().to_string())
                     .or_default()
                     .insert("P1".into(), a.clone());
             }
             Resource::VpnPeer(peer) => {
                 observed
                     .peers
-                    .entry(action.target.clone())
+                    .entry(action.target.name().to_string())
                     .or_default()
                     .insert("P1".into(), peer.clone());
             }
@@ -304,14 +304,14 @@ fn a_delivered_bundle_keeps_its_secrets_wherever_it_is() {
             Resource::Account(a) => {
                 observed
                     .accounts
-                    .entry(action.target.clone())
+                    .entry(action.target.name().to_string())
                     .or_default()
                     .insert("P1".into(), a.clone());
             }
             Resource::VpnPeer(peer) => {
                 observed
                     .peers
-                    .entry(action.target.clone())
+                    .entry(action.target.name().to_string())
                     .or_default()
                     .insert("P1".into(), peer.clone());
             }

@@ -6,8 +6,9 @@ use std::path::Path;
 use ipnet::IpNet;
 
 use super::*;
-use crate::config::{Config, TargetConfig, DEFAULT_CONFIG};
+use crate::config::{Config, DEFAULT_CONFIG};
 use crate::render::Templates;
+use crate::targets::TargetConfig;
 
 fn person(department: Option<&str>) -> Person {
     let mut person = Person::example("1001", "Jürgen", "Weiß");

@@ -1,0 +1,10 @@
+//! What every kind of target needs the same way, spelled once: secrets and
+//! where they come from, verified TLS, timeouts.
+
+pub mod pem;
+pub mod secret;
+pub mod timeouts;
+pub mod tls;
+
+pub use secret::{Secret, SecretSource};
+pub use timeouts::Timeouts;

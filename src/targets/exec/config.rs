@@ -1,0 +1,65 @@
+//! `kind: exec` in `homebase.yaml`, checked without running anything.
+
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Limits;
+use crate::error::Problem;
+
+/// A command run once per action, for a system homebase does not know (a
+/// mail server, a file share, a phone system). It serves the directory
+/// area: each person's account actions go to it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecConfig {
+    /// The program and its arguments, e.g. `[/usr/local/bin/mailbox, --site, hq]`.
+    /// Not run through a shell. A relative program path is relative to this file.
+    pub command: Vec<String>,
+    /// Seconds one run may take; a run that takes longer is killed and retried.
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+    /// Secrets the command receives in `secrets` on stdin. None by default;
+    /// `password`: the person's first password, when one is issued.
+    #[serde(default)]
+    pub secrets: Vec<ExecSecret>,
+    /// The folder the command runs in (relative to this file); default: this file's folder.
+    #[serde(default)]
+    pub working_dir: Option<PathBuf>,
+    #[serde(flatten)]
+    pub limits: Limits,
+}
+
+/// A secret the command may be given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecSecret {
+    Password,
+}
+
+impl ExecConfig {
+    pub fn problems(&self, name: &str, source: &str) -> Vec<Problem> {
+        let at = |key: &str| format!("targets.{name}.{key}");
+        let mut problems = Vec::new();
+        if self.command.is_empty() || self.command.iter().any(String::is_empty) {
+            problems.push(
+                Problem::new(source, "no command, or an empty word in it")
+                    .column(at("command"))
+                    .expected("e.g. [/usr/local/bin/mailbox, --site, hq]"),
+            );
+        }
+        if self.timeout_seconds == 0 {
+            problems.push(
+                Problem::new(source, "a timeout of 0 seconds")
+                    .column(at("timeout_seconds"))
+                    .expected("a number of seconds above 0"),
+            );
+        }
+        problems
+    }
+}
+
+fn default_timeout() -> u64 {
+    60
+}

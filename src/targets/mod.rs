@@ -1,0 +1,659 @@
+//! Targets: the systems homebase pushes to. Each kind reads what exists (for the
+//! plan's diff) and carries out actions, saying whether a failure is transient.
+//! A closed set of kinds (`TargetConfig`, `Target`), no plug-in registry.
+
+pub mod busy;
+pub mod common;
+pub mod csv_stock;
+mod error;
+pub mod exec;
+pub mod ldap;
+pub mod local_directory;
+pub mod openvpn;
+pub mod scim;
+pub mod snipeit;
+pub mod wireguard;
+pub mod wireguard_file;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{Context, Result};
+
+pub use error::TargetError;
+
+use crate::apply::secrets::PersonSecrets;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Area, Config, Limits};
+use crate::error::Problem;
+use crate::input::Person;
+use crate::plan::{Action, Estimate, IssuedCert, Observed, Op, PersonPlan};
+use crate::profile::Profile;
+use crate::settings::Settings;
+use crate::state::Store;
+pub use csv_stock::CsvInventory;
+pub use local_directory::LocalDirectory;
+pub use wireguard_file::WireguardFile;
+
+/// The run's targets, connected once: the connections `observe` reads
+/// through are the ones `apply` writes through (a server sees one health
+/// check, one bind per pooled connection, per run).
+pub struct Connected {
+    // Declared before the runtime: the connections close while it still runs.
+    targets: BTreeMap<String, Target>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Connected {
+    /// Connect every configured target (and check its health) without
+    /// changing anything.
+    pub fn connect(settings: &Settings) -> Result<Connected> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        let targets = runtime.block_on(async {
+            let mut targets = BTreeMap::new();
+            for (name, config) in &settings.config.targets {
+                targets.insert(name.clone(), Target::connect(name, config, settings).await?);
+            }
+            anyhow::Ok(targets)
+        })?;
+        Ok(Connected { targets, runtime })
+    }
+
+    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.runtime
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Target> {
+        self.targets.get(name)
+    }
+
+    /// The targets by name, for the executor, and the runtime they live on.
+    pub fn into_parts(self) -> (BTreeMap<String, Target>, tokio::runtime::Runtime) {
+        (self.targets, self.runtime)
+    }
+
+    /// What the state store and every target hold now. Read-only: creates nothing.
+    pub fn observe(&self, settings: &Settings) -> Result<Observed> {
+        let store = Store::open_existing_read_only_at(&settings.state)?;
+        let mut observed = match &store {
+            Some(store) => store.observed()?,
+            None => Observed::default(),
+        };
+        self.runtime.block_on(async {
+            for (name, target) in &self.targets {
+                target
+                    .read(name, settings, store.as_ref(), &mut observed)
+                    .await
+                    .with_context(|| format!("cannot read target \"{name}\""))?;
+            }
+            anyhow::Ok(())
+        })?;
+        // Delivery is what the store records; the disk only says which
+        // delivered bundles this machine can rewrite.
+        if let Some(store) = &store {
+            for (id, _) in store.bundle_fingerprints()? {
+                if let Some(known) = observed.persons.get(&id) {
+                    let dir = settings.out_dir.join(&known.username);
+                    if dir.join(crate::apply::SECRETS_FILE).is_file() {
+                        observed.bundles_here.insert(id.clone());
+                    }
+                }
+                observed.bundles.insert(id);
+            }
+            observed.stale_bundles = store.stale_bundles()?;
+        }
+        Ok(observed)
+    }
+}
+
+/// What clients of one VPN target need to know about the server, made ready
+/// before any action of an apply (a bundle never names a key that does not exist).
+#[derive(Debug, Clone)]
+pub struct VpnServer {
+    pub endpoint: String,
+    /// WireGuard only.
+    pub public_key: String,
+    /// The tunnel network, routed through every split tunnel so the gateway answers.
+    pub network: String,
+    /// OpenVPN only: the CA that issues client certificates, the tls-crypt key.
+    pub openvpn: Option<std::sync::Arc<openvpn::OpenvpnServer>>,
+}
+
+impl VpnServer {
+    /// Whether clients get a certificate of their own (OpenVPN).
+    pub fn issues_certificates(&self) -> bool {
+        self.openvpn.is_some()
+    }
+
+    /// A client certificate and key for a person, valid to the end of their
+    /// access (capped by the CA); `None` for kinds without certificates.
+    pub fn issue_certificate(
+        &self,
+        username: &str,
+        organisation: &str,
+        access_end: Option<chrono::NaiveDate>,
+        today: chrono::NaiveDate,
+    ) -> Option<Result<openvpn::ca::Issued>> {
+        let server = self.openvpn.as_deref()?;
+        Some(server.issue_client(username, organisation, access_end, today))
+    }
+}
+
+/// The key type of a certificate authority `homebase init --ca` creates
+/// for the kinds that issue client certificates (OpenVPN).
+pub use openvpn::KeyType as CaKeyType;
+
+/// A new certificate authority for `homebase init --ca`: (certificate PEM,
+/// PKCS#8 key PEM), valid for `days`.
+pub fn create_ca(
+    common_name: &str,
+    key_type: CaKeyType,
+    days: u32,
+) -> Result<(String, String), String> {
+    openvpn::ca::create(common_name, key_type, days)
+}
+
+/// Whether `text` is a VPN peer's public key as `homebase adopt` reads
+/// them from a mapping file (WireGuard: 32 bytes in base64).
+pub fn is_peer_key(text: &str) -> bool {
+    wireguard::dump::is_key(text)
+}
+
+/// A peer a VPN server already has, as `homebase adopt` matches it to persons.
+#[derive(Debug, Clone)]
+pub struct ExistingPeer {
+    pub public_key: String,
+    pub allowed_ips: Vec<String>,
+    pub address: Option<std::net::IpAddr>,
+    pub has_psk: bool,
+    /// Comment lines above its `[Peer]` in the config file.
+    pub comments: Vec<String>,
+}
+
+/// What an action needs besides itself: whose it is, and the secrets issued
+/// for the person in this run (a directory sets the first password from them).
+pub struct ActionContext<'a> {
+    pub person_id: &'a str,
+    pub username: &'a str,
+    /// The person's row of the staff list; absent when withdrawing someone
+    /// the list no longer names.
+    pub person: Option<&'a Person>,
+    pub action: &'a Action,
+    pub secrets: &'a PersonSecrets,
+    /// The person's bundle gets new secrets in this run: a directory sets
+    /// the new password (also on an update or an otherwise unchanged account).
+    pub new_secrets: bool,
+    /// The person's profile, where it still exists (`delete_on_offboard`).
+    pub profile: Option<&'a Profile>,
+    /// The executor's promise of this action (see `Target::hold`).
+    pub promise: Option<&'a busy::Promise>,
+}
+
+/// A target ready to read and to carry out actions. A closed set of kinds.
+pub enum Target {
+    /// Accounts in the state store, exported as LDIF after each apply.
+    Local(LocalDirectory),
+    /// A server file written from the state store after each apply.
+    WireguardFile(WireguardFile),
+    /// Stock from a CSV list; assignments in the state store.
+    Csv(CsvInventory),
+    /// Snipe-IT over its REST API.
+    Snipeit(Box<snipeit::Snipeit>),
+    /// A SCIM 2.0 service provider.
+    Scim(scim::ScimTarget),
+    /// An OpenLDAP or Active Directory server, through a connection pool.
+    Ldap(Box<ldap::LdapTarget>),
+    /// A command run per action.
+    Exec(Box<exec::ExecTarget>),
+    /// A running WireGuard interface, through `wg`.
+    Wireguard(Box<wireguard::WireguardTarget>),
+    /// Certificates issued in the secrets step; server files written from the store.
+    Openvpn(Box<openvpn::OpenvpnConfig>),
+}
+
+impl Target {
+    /// Connect (and, for remote kinds, check health) without changing anything.
+    pub async fn connect(name: &str, config: &TargetConfig, settings: &Settings) -> Result<Target> {
+        Ok(match config {
+            TargetConfig::Local(local) => Target::Local(local.clone()),
+            TargetConfig::WireguardFile(wg) => Target::WireguardFile(wg.clone()),
+            TargetConfig::Csv(csv) => Target::Csv(csv.clone()),
+            TargetConfig::Snipeit(config) => Target::Snipeit(Box::new(
+                snipeit::Snipeit::connect(name, config, settings).await?,
+            )),
+            TargetConfig::Scim(scim) => {
+                Target::Scim(scim::ScimTarget::connect(name, scim, settings).await?)
+            }
+            TargetConfig::Exec(cfg) => {
+                Target::Exec(Box::new(exec::ExecTarget::connect(name, cfg, settings)))
+            }
+            TargetConfig::Ldap(cfg) => Target::Ldap(Box::new(
+                ldap::LdapTarget::connect(name, cfg, settings).await?,
+            )),
+            TargetConfig::Wireguard(cfg) => Target::Wireguard(Box::new(
+                wireguard::WireguardTarget::connect(name, cfg, settings).await?,
+            )),
+            TargetConfig::Openvpn(cfg) => Target::Openvpn(cfg.clone()),
+        })
+    }
+
+    /// Add what this target holds to `observed`, for the plan's diff.
+    pub async fn read(
+        &self,
+        name: &str,
+        settings: &Settings,
+        store: Option<&Store>,
+        observed: &mut Observed,
+    ) -> Result<()> {
+        match self {
+            // The store is the directory; the LDIF export must match it.
+            Target::Local(local) => {
+                let Some(store) = store else {
+                    return Ok(());
+                };
+                let accounts = store.accounts(name)?;
+                let path = settings.out_path(&local.ldif);
+                let expected = local_directory::render_ldif(&local.base_dn, &accounts);
+                if !accounts.is_empty()
+                    && std::fs::read(&path).ok().as_deref() != Some(expected.as_bytes())
+                {
+                    observed.stale_files.insert(
+                        path.display().to_string(),
+                        "does not match the accounts in the state store".into(),
+                    );
+                }
+            }
+            Target::WireguardFile(wg) => {
+                let path = settings.out_path(&wg.path);
+                let peers = match store {
+                    Some(store) => store.peers(name)?,
+                    None => Vec::new(),
+                };
+                let text = std::fs::read_to_string(&path).ok();
+                let file = wireguard_file::ServerFile::parse(text.as_deref().unwrap_or_default());
+                let ours: BTreeSet<String> = peers.iter().map(|(_, _, key)| key.clone()).collect();
+                observed
+                    .foreign_addresses
+                    .insert(name.to_string(), file.foreign_addresses(&ours));
+                let missing = wireguard_file::missing_peers(&file, &peers);
+                if missing > 0 {
+                    observed.stale_files.insert(
+                        path.display().to_string(),
+                        format!("{missing} peer(s) of the state store missing or different"),
+                    );
+                }
+            }
+            Target::Csv(csv) => {
+                let assigned = match store {
+                    Some(store) => store.device_assignments(name)?,
+                    None => BTreeMap::new(),
+                };
+                let items = csv_stock::read(&settings.path(&csv.stock), &assigned)?;
+                observed.stock.insert(name.to_string(), items);
+            }
+            Target::Snipeit(snipeit) => snipeit.read(observed).await?,
+            Target::Scim(scim) => scim.read(name, observed).await?,
+            Target::Ldap(target) => target.read(settings, observed).await?,
+            // Its effect is recorded in the state store, which `observe` reads.
+            Target::Exec(_) => {}
+            Target::Wireguard(target) => target.read(store, observed).await?,
+            Target::Openvpn(cfg) => openvpn::read(name, cfg, settings, store, observed)?,
+        }
+        Ok(())
+    }
+
+    /// The VPN peers the server holds, with the comments of its config file,
+    /// and where they were read from: what `homebase adopt` can take over.
+    /// `None` for kinds that hold no peers.
+    pub async fn existing_peers(
+        &self,
+        settings: &Settings,
+    ) -> Result<Option<(String, Vec<ExistingPeer>)>> {
+        match self {
+            Target::WireguardFile(wg) => wireguard_file::existing_peers(wg, settings).map(Some),
+            Target::Wireguard(target) => target.existing_peers().await.map(Some),
+            Target::Local(_)
+            | Target::Csv(_)
+            | Target::Snipeit(_)
+            | Target::Scim(_)
+            | Target::Ldap(_)
+            | Target::Exec(_)
+            | Target::Openvpn(_) => Ok(None),
+        }
+    }
+
+    /// For VPN kinds: the server as the bundles name it, made ready before
+    /// any action (a new `wg0.conf` gets its key, the CA is loaded).
+    pub fn vpn_server(
+        &self,
+        name: &str,
+        settings: &Settings,
+        store: &Store,
+    ) -> Result<Option<VpnServer>> {
+        Ok(match self {
+            Target::WireguardFile(wg) => Some(wireguard_file::prepare(name, wg, settings, store)?),
+            Target::Wireguard(live) => Some(live.vpn_server()?),
+            Target::Openvpn(config) => Some(openvpn::vpn_server(name, config, settings)?),
+            Target::Local(_)
+            | Target::Csv(_)
+            | Target::Snipeit(_)
+            | Target::Scim(_)
+            | Target::Ldap(_)
+            | Target::Exec(_) => None,
+        })
+    }
+
+    /// After the actions of an apply: the files that mirror the state store
+    /// (LDIF, `wg0.conf`, CRL and client-config-dir), a live gateway's
+    /// config file. `server` is what `vpn_server` made ready.
+    pub async fn finish(
+        &self,
+        name: &str,
+        settings: &Settings,
+        store: &Store,
+        server: Option<&VpnServer>,
+    ) -> Result<()> {
+        match self {
+            Target::Local(local) => local_directory::finish(name, local, settings, store),
+            Target::WireguardFile(wg) => wireguard_file::finish(name, wg, settings, store),
+            Target::Openvpn(_) => match server.and_then(|s| s.openvpn.as_deref()) {
+                Some(server) => openvpn::write_files(name, server, settings, store),
+                None => Ok(()),
+            },
+            // Live gateways keep what the run did across a restart.
+            Target::Wireguard(live) => live.persist(store).await,
+            Target::Csv(_)
+            | Target::Snipeit(_)
+            | Target::Scim(_)
+            | Target::Ldap(_)
+            | Target::Exec(_) => Ok(()),
+        }
+    }
+
+    /// The gate of this target's requests in flight, for kinds that send
+    /// requests to a server.
+    pub fn limiter(&self) -> Option<std::sync::Arc<crate::adaptive::Limiter>> {
+        match self {
+            Target::Scim(scim) => Some(scim.limiter()),
+            Target::Ldap(ldap) => Some(ldap.limiter()),
+            Target::Exec(_) => None,
+            Target::Snipeit(snipeit) => Some(snipeit.limiter()),
+            Target::Local(_)
+            | Target::WireguardFile(_)
+            | Target::Csv(_)
+            | Target::Wireguard(_)
+            | Target::Openvpn(_) => None,
+        }
+    }
+
+    /// For kinds that batch writes across persons: the count of their
+    /// actions at work, which a batch waits for (see `busy.rs`).
+    fn busy_count(&self) -> Option<&busy::BusyCount> {
+        match self {
+            Target::Ldap(ldap) => Some(ldap.busy_count()),
+            Target::Exec(_) => None,
+            Target::Local(_)
+            | Target::WireguardFile(_)
+            | Target::Csv(_)
+            | Target::Snipeit(_)
+            | Target::Scim(_)
+            | Target::Wireguard(_)
+            | Target::Openvpn(_) => None,
+        }
+    }
+
+    /// A promise that a person's action on this target is coming, for kinds
+    /// that batch writes across persons. Kept when the action starts;
+    /// dropped when the person will not get to it.
+    pub fn hold(&self) -> Option<busy::Promise> {
+        self.busy_count()
+            .map(|count| busy::Promise::new(count.busy()))
+    }
+
+    /// Whether the actions in flight need a bound of their own. Kinds that
+    /// batch across persons gate every request (`limiter`) and do not: an
+    /// action waiting for its batch sends nothing, and holding a place would
+    /// keep the persons still to come out of the batch.
+    pub fn bounds_actions(&self) -> bool {
+        self.busy_count().is_none()
+    }
+
+    /// Carry out one action. `Ok(remote id)` where the system assigns one.
+    /// The embedded kinds have nothing to call: the state store write that
+    /// follows success is their effect.
+    pub async fn apply(&self, ctx: &ActionContext<'_>) -> Result<Option<String>, TargetError> {
+        match self {
+            Target::Local(_) | Target::WireguardFile(_) | Target::Csv(_) | Target::Openvpn(_) => {
+                Ok(None)
+            }
+            Target::Snipeit(snipeit) => snipeit.apply(ctx).await,
+            Target::Scim(scim) => scim.apply(ctx).await,
+            Target::Ldap(target) => target.apply(ctx).await,
+            Target::Exec(target) => target.apply(ctx).await,
+            Target::Wireguard(target) => target.apply(ctx).await,
+        }
+    }
+}
+
+/// How long each rate-limited target takes for its part of the plan:
+/// Snipe-IT by its requests and throttle, other targets by their actions
+/// and `rate_limit`.
+pub fn estimates(config: &Config, persons: &[PersonPlan]) -> Vec<Estimate> {
+    let mut estimates = Vec::new();
+    for (name, target) in &config.targets {
+        match target {
+            TargetConfig::Snipeit(snipeit) => {
+                estimates.extend(snipeit::estimate(name, snipeit, persons));
+            }
+            other @ (TargetConfig::Local(_)
+            | TargetConfig::WireguardFile(_)
+            | TargetConfig::Wireguard(_)
+            | TargetConfig::Csv(_)
+            | TargetConfig::Scim(_)
+            | TargetConfig::Ldap(_)
+            | TargetConfig::Exec(_)
+            | TargetConfig::Openvpn(_)) => {
+                let Some(per_second) = other.limits().rate_limit.filter(|r| *r > 0.0) else {
+                    continue;
+                };
+                let actions = persons
+                    .iter()
+                    .flat_map(|p| &p.actions)
+                    .filter(|a| a.target.target() == Some(name.as_str()) && a.op != Op::Unchanged)
+                    .count() as u64;
+                if actions > 0 {
+                    estimates.push(Estimate {
+                        target: name.clone(),
+                        kind: other.kind().to_string(),
+                        requests: actions,
+                        per_minute: per_second * 60.0,
+                        minutes: actions as f64 / (per_second * 60.0),
+                    });
+                }
+            }
+        }
+    }
+    estimates
+}
+
+// ---- Registration: one line per kind in each list below. ----
+
+/// A system homebase pushes to; the `kind` decides its area.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum TargetConfig {
+    /// Directory accounts kept in the state store and exported as LDIF.
+    Local(LocalDirectory),
+    /// A WireGuard server configuration file with one `[Peer]` per person.
+    WireguardFile(WireguardFile),
+    /// A running WireGuard interface, managed with `wg` (locally or through a
+    /// command prefix such as `ssh gw sudo`), its config file kept in step.
+    Wireguard(wireguard::WireguardLive),
+    /// Device stock from a CSV file; assignments kept in the state store.
+    Csv(CsvInventory),
+    /// Snipe-IT: users, hardware checkout and checkin through its REST API.
+    Snipeit(snipeit::SnipeitConfig),
+    /// A SCIM 2.0 service provider (Entra ID, Okta, Keycloak, authentik …).
+    Scim(scim::ScimConfig),
+    /// Accounts in OpenLDAP or Active Directory, over LDAPS or StartTLS.
+    Ldap(Box<ldap::LdapConfig>),
+    /// A command per action, the action as JSON on stdin, for systems
+    /// homebase does not know.
+    Exec(exec::ExecConfig),
+    /// OpenVPN: client certificates from the organisation's CA, inline `.ovpn`
+    /// configs, a CRL on revocation.
+    Openvpn(Box<openvpn::OpenvpnConfig>),
+}
+
+impl TargetConfig {
+    pub fn area(&self) -> Area {
+        match self {
+            TargetConfig::Local(_) => Area::Directory,
+            TargetConfig::WireguardFile(_)
+            | TargetConfig::Wireguard(_)
+            | TargetConfig::Openvpn(_) => Area::Vpn,
+            TargetConfig::Csv(_) | TargetConfig::Snipeit(_) => Area::Inventory,
+            TargetConfig::Scim(_) => Area::Directory,
+            TargetConfig::Ldap(_) => Area::Directory,
+            TargetConfig::Exec(_) => Area::Directory,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TargetConfig::Local(_) => "local",
+            TargetConfig::WireguardFile(_) => "wireguard-file",
+            TargetConfig::Wireguard(_) => "wireguard",
+            TargetConfig::Csv(_) => "csv",
+            TargetConfig::Snipeit(_) => "snipeit",
+            TargetConfig::Scim(_) => "scim",
+            TargetConfig::Ldap(_) => "ldap",
+            TargetConfig::Exec(_) => "exec",
+            TargetConfig::Openvpn(_) => "openvpn",
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        match self {
+            TargetConfig::Local(t) => &t.limits,
+            TargetConfig::WireguardFile(t) => &t.limits,
+            TargetConfig::Wireguard(t) => &t.limits,
+            TargetConfig::Csv(t) => &t.limits,
+            TargetConfig::Scim(t) => &t.limits,
+            TargetConfig::Snipeit(t) => &t.limits,
+            TargetConfig::Ldap(t) => &t.limits,
+            TargetConfig::Exec(t) => &t.limits,
+            TargetConfig::Openvpn(t) => &t.limits,
+        }
+    }
+
+    /// What is wrong with the target's settings, found without the network
+    /// (`check` reports it; `plan` and `apply` refuse to start). `resolve`
+    /// makes a configured path absolute.
+    pub fn problems(
+        &self,
+        name: &str,
+        source: &str,
+        resolve: &dyn Fn(&std::path::Path) -> std::path::PathBuf,
+    ) -> Vec<Problem> {
+        match self {
+            TargetConfig::Snipeit(t) => t.problems(name, source),
+            TargetConfig::Scim(t) => t.problems(name, source),
+            TargetConfig::Ldap(t) => t.problems(name, source),
+            TargetConfig::Exec(t) => t.problems(name, source),
+            TargetConfig::Wireguard(t) => t.problems(name, source),
+            TargetConfig::Openvpn(t) => {
+                let mut problems = t.problems(name, source);
+                // The CA files are read only when the settings themselves are sound.
+                if problems.is_empty() {
+                    problems = crate::targets::openvpn::file_problems(name, t, resolve, source);
+                }
+                problems
+            }
+            TargetConfig::Local(_) | TargetConfig::WireguardFile(_) | TargetConfig::Csv(_) => {
+                Vec::new()
+            }
+        }
+    }
+}
+
+impl TargetConfig {
+    /// The VPN server's own tunnel address with the network's prefix.
+    pub fn vpn_address(&self) -> Option<ipnet::IpNet> {
+        match self {
+            TargetConfig::WireguardFile(wg) => Some(wg.address),
+            TargetConfig::Wireguard(wg) => Some(wg.address),
+            TargetConfig::Openvpn(ovpn) => Some(ovpn.address),
+            TargetConfig::Local(_)
+            | TargetConfig::Csv(_)
+            | TargetConfig::Snipeit(_)
+            | TargetConfig::Scim(_)
+            | TargetConfig::Ldap(_)
+            | TargetConfig::Exec(_) => None,
+        }
+    }
+
+    /// The hard ceiling of actions (and requests) in flight:
+    /// `max_concurrency` or the kind's own default, capped by `-j`.
+    pub fn ceiling(&self, jobs: Option<usize>) -> usize {
+        let limits = self.limits();
+        match self {
+            // The live WireGuard target batches concurrent peer changes into
+            // one `wg` call, so it takes many at once.
+            TargetConfig::Wireguard(_) if limits.max_concurrency.is_none() => {
+                jobs.map_or(512, |j| j.min(512)).max(1)
+            }
+            TargetConfig::Local(_)
+            | TargetConfig::WireguardFile(_)
+            | TargetConfig::Wireguard(_)
+            | TargetConfig::Csv(_)
+            | TargetConfig::Snipeit(_)
+            | TargetConfig::Scim(_)
+            | TargetConfig::Ldap(_)
+            | TargetConfig::Exec(_)
+            | TargetConfig::Openvpn(_) => limits.ceiling(jobs),
+        }
+    }
+
+    /// The kind's own step in planning a person's VPN peer on this target:
+    /// OpenVPN re-issues a certificate when the access end moves or it lapses
+    /// soon. `current` is what the state store has issued.
+    pub fn plan_peer(
+        &self,
+        action: &mut Action,
+        current: Option<&IssuedCert>,
+        access_end: Option<chrono::NaiveDate>,
+        today: chrono::NaiveDate,
+    ) {
+        match self {
+            TargetConfig::Openvpn(ovpn) => {
+                openvpn::plan_peer(action, current, access_end, today, ovpn)
+            }
+            TargetConfig::Local(_)
+            | TargetConfig::WireguardFile(_)
+            | TargetConfig::Wireguard(_)
+            | TargetConfig::Csv(_)
+            | TargetConfig::Snipeit(_)
+            | TargetConfig::Scim(_)
+            | TargetConfig::Ldap(_)
+            | TargetConfig::Exec(_) => {}
+        }
+    }
+
+    /// Whether `homebase adopt` can take over this target's VPN peers.
+    pub fn adopts_peers(&self) -> bool {
+        match self {
+            TargetConfig::WireguardFile(_) | TargetConfig::Wireguard(_) => true,
+            TargetConfig::Local(_)
+            | TargetConfig::Csv(_)
+            | TargetConfig::Snipeit(_)
+            | TargetConfig::Scim(_)
+            | TargetConfig::Ldap(_)
+            | TargetConfig::Exec(_)
+            | TargetConfig::Openvpn(_) => false,
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! The `openvpn` VPN target: per-person client certificates from the
+//! organisation's CA, written as inline `.ovpn` files into the bundles.
+//!
+//! Like `wireguard-file`, its effect is the state store plus server files
+//! written from it at the end of every apply:
+//! - the CRL (`crl-verify`), re-issued when a certificate was revoked or its
+//!   next update comes near;
+//! - the `client-config-dir`, which pushes each client the address of its pool.
+//!
+//! Issuing happens where the other secrets are made (the executor's secrets
+//! step): the client key goes only into the bundle; the state store gets the
+//! serial and validity. The CA key is read from its file at apply time and
+//! held in memory only.
+
+pub mod ca;
+pub mod ccd;
+pub mod config;
+pub mod crl;
+pub mod tls_crypt;
+pub mod validity;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+
+pub use ca::Authority;
+pub use config::{KeyType, OpenvpnConfig};
+
+use crate::apply::fsutil::{private_dir, write_atomic};
+use crate::error::Problem;
+use crate::plan::Observed;
+use crate::settings::Settings;
+use crate::state::Store;
+
+/// What an apply needs of an openvpn target: the CA, ready to sign, and
+/// what every client config embeds. `Debug` shows no secret.
+pub struct OpenvpnServer {
+    pub authority: Authority,
+    /// The shared tls-crypt key (a secret).
+    pub tls_crypt: String,
+    pub config: OpenvpnConfig,
+}
+
+impl fmt::Debug for OpenvpnServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "OpenvpnServer({:?}, {})",
+            self.authority, self.config.remote
+        )
+    }
+}
+
+impl OpenvpnServer {
+    /// A client certificate for `username`, valid to the end of the access
+    /// (or `cert_days` without an end date), capped by the CA.
+    pub fn issue_client(
+        &self,
+        username: &str,
+        organisation: &str,
+        access_end: Option<chrono::NaiveDate>,
+        today: chrono::NaiveDate,
+    ) -> Result<ca::Issued> {
+        let not_after = validity::not_after(access_end, today, self.config.cert_days);
+        Ok(self
+            .authority
+            .issue(username, organisation, self.config.key_type, not_after)?)
+    }
+
+    /// Load the CA and the tls-crypt key (created on the first apply).
+    pub fn prepare(
+        name: &str,
+        config: &OpenvpnConfig,
+        settings: &Settings,
+    ) -> Result<OpenvpnServer> {
+        let authority = Authority::load(
+            &settings.path(&config.ca_cert),
+            &settings.path(&config.ca_key),
+        )
+        .with_context(|| format!("target \"{name}\""))?;
+        let tls_crypt = tls_crypt::ensure(&settings.out_path(&config.tls_crypt))
+            .with_context(|| format!("target \"{name}\": tls_crypt"))?;
+        Ok(OpenvpnServer {
+            authority,
+            tls_crypt,
+            config: config.clone(),
+        })
+    }
+}
+
+/// The problems of the target's files, for `check`, `plan` and `apply` to
+/// refuse early: CA certificate and key (readable, private, matching).
+pub fn file_problems(
+    name: &str,
+    config: &OpenvpnConfig,
+    settings_path: impl Fn(&Path) -> std::path::PathBuf,
+    source: &str,
+) -> Vec<Problem> {
+    let at = |key: &str| format!("targets.{name}.{key}");
+    let mut problems = Vec::new();
+    if let Err(err) = Authority::load(
+        &settings_path(&config.ca_cert),
+        &settings_path(&config.ca_key),
+    ) {
+        let key = match err {
+            ca::CaError::KeyMode { .. }
+            | ca::CaError::Key { .. }
+            | ca::CaError::Mismatch { .. } => "ca_key",
+            ca::CaError::Read { ref path, .. } if *path == settings_path(&config.ca_key) => {
+                "ca_key"
+            }
+            _ => "ca_cert",
+        };
+        problems.push(Problem::new(source, err.to_string()).column(at(key)));
+    }
+    problems
+}
+
+/// Add what the target holds to `observed`: the certificates come with the
+/// store; here the server files are compared with it.
+pub fn read(
+    name: &str,
+    config: &OpenvpnConfig,
+    settings: &Settings,
+    store: Option<&Store>,
+    observed: &mut Observed,
+) -> Result<()> {
+    let certificates = match store {
+        Some(store) => store.certificates(name)?,
+        None => Vec::new(),
+    };
+    let now = Utc::now();
+    let crl_path = settings.out_path(&config.crl);
+    let due = crl::due_serials(&certificates, now);
+    let file = crl::read(&crl_path);
+    let expiring = file
+        .as_ref()
+        .ok()
+        .and_then(|f| f.as_ref())
+        .and_then(|f| f.next_update)
+        .is_some_and(|next| next <= now + chrono::Duration::days(i64::from(config.crl_warn_days)));
+    if let Some(why) = crl::staleness(file, &due, now, config.crl_warn_days) {
+        if expiring {
+            observed.crl_due.insert(
+                name.to_string(),
+                format!("target \"{name}\": the CRL {} {why}", crl_path.display()),
+            );
+        }
+        observed
+            .stale_files
+            .insert(crl_path.display().to_string(), format!("CRL {why}"));
+    }
+    if let Some(store) = store {
+        let expected = client_configs(name, config, store)?;
+        let dir = settings.out_path(&config.client_config_dir);
+        let missing = ccd::missing(&dir, &expected);
+        if missing > 0 {
+            observed.stale_files.insert(
+                dir.display().to_string(),
+                format!("{missing} client-config-dir file(s) missing or different"),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Planning a person's peer: a certificate is re-issued (an update with a
+/// `certificate` change) when the access end moved or it lapses soon.
+pub fn plan_peer(
+    action: &mut crate::plan::Action,
+    current: Option<&crate::plan::IssuedCert>,
+    access_end: Option<chrono::NaiveDate>,
+    today: chrono::NaiveDate,
+    config: &OpenvpnConfig,
+) {
+    if action.op == crate::plan::Op::Create {
+        return;
+    }
+    if let Some(change) = validity::certificate_change(current, access_end, today, config) {
+        action.changes.push(change);
+        action.op = crate::plan::Op::Update;
+    }
+}
+
+/// The server as the bundles name it, with the CA loaded to sign.
+pub fn vpn_server(
+    name: &str,
+    config: &OpenvpnConfig,
+    settings: &Settings,
+) -> Result<crate::targets::VpnServer> {
+    let server = OpenvpnServer::prepare(name, config, settings)?;
+    // `host:port` for the letter; IPv6 hosts in brackets.
+    let endpoint = if config.remote.contains(':') {
+        format!("[{}]:{}", config.remote, config.port)
+    } else {
+        format!("{}:{}", config.remote, config.port)
+    };
+    Ok(crate::targets::VpnServer {
+        endpoint,
+        public_key: String::new(),
+        network: config.address.trunc().to_string(),
+        openvpn: Some(std::sync::Arc::new(server)),
+    })
+}
+
+/// Write the server files from the state store: the client-config-dir, and
+/// the CRL when it is missing, out of date or due.
+pub fn write_files(
+    name: &str,
+    server: &OpenvpnServer,
+    settings: &Settings,
+    store: &Store,
+) -> Result<()> {
+    let config = &server.config;
+    let certificates = store.certificates(name)?;
+    let now = Utc::now();
+    let crl_path = settings.out_path(&config.crl);
+    let due = crl::due_serials(&certificates, now);
+    if crl::staleness(crl::read(&crl_path), &due, now, config.crl_warn_days).is_some() {
+        let pem = crl::build(&server.authority, &certificates, now, config.crl_days)
+            .map_err(|why| anyhow::anyhow!("target \"{name}\": {why}"))?;
+        if let Some(dir) = crl_path.parent().filter(|d| !d.is_dir()) {
+            private_dir(dir, 0o700)?;
+        }
+        // The server re-reads it after dropping privileges: world-readable.
+        write_atomic(&crl_path, pem.as_bytes(), Some(0o644))?;
+    }
+    let expected = client_configs(name, config, store)?;
+    ccd::sync(&settings.out_path(&config.client_config_dir), &expected)?;
+    Ok(())
+}
+
+/// username → client-config-dir file, for every peer of the target.
+fn client_configs(
+    name: &str,
+    config: &OpenvpnConfig,
+    store: &Store,
+) -> Result<BTreeMap<String, String>> {
+    let usernames: BTreeMap<String, String> = store
+        .persons()?
+        .into_iter()
+        .map(|(id, known)| (id, known.username))
+        .collect();
+    Ok(store
+        .peers(name)?
+        .into_iter()
+        .filter_map(|(id, peer, _)| {
+            let username = usernames.get(&id)?.clone();
+            Some((username, ccd::render(&id, peer.address, config.address)))
+        })
+        .collect())
+}

@@ -1,0 +1,434 @@
+//! The `wireguard-file` VPN target: the server's `wg0.conf`, one `[Peer]` per
+//! person, ready for `wg syncconf`. The state store is the record of peers;
+//! the file is written from it atomically at the end of every apply.
+//!
+//! The file also holds the server's private key and the peers' preshared keys
+//! (secrets the state store must never see), so both are read back from the
+//! existing file, and a new peer's preshared key from the person's bundle.
+
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Limits;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+use std::net::IpAddr;
+
+use anyhow::{Context, Result};
+
+use crate::apply::{fsutil, secrets};
+use crate::settings::Settings;
+use crate::state::Store;
+use crate::targets::wireguard::conf::ConfFile;
+use crate::targets::ExistingPeer;
+use crate::targets::VpnServer;
+
+/// What an existing server file says.
+#[derive(Debug, Default, Clone)]
+pub struct ServerFile {
+    pub private_key: Option<String>,
+    pub peers: Vec<FilePeer>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FilePeer {
+    pub public_key: String,
+    pub preshared_key: Option<String>,
+    pub allowed_ips: Vec<String>,
+    /// The `# homebase: ID` comment above the peer, if homebase wrote it.
+    pub person: Option<String>,
+}
+
+impl ServerFile {
+    /// A lenient reader for `wg-quick`-style files (hand-made ones included).
+    pub fn parse(text: &str) -> ServerFile {
+        let mut file = ServerFile::default();
+        let mut section = "";
+        let mut pending_comment: Option<String> = None;
+        for raw in text.lines() {
+            let line = raw.trim();
+            if let Some(comment) = line.strip_prefix('#') {
+                if let Some(id) = comment.trim().strip_prefix("homebase:") {
+                    pending_comment = Some(id.trim().to_string());
+                }
+                continue;
+            }
+            if line.is_empty() {
+                continue;
+            }
+            if line.eq_ignore_ascii_case("[Interface]") {
+                section = "interface";
+                continue;
+            }
+            if line.eq_ignore_ascii_case("[Peer]") {
+                section = "peer";
+                file.peers.push(FilePeer {
+                    public_key: String::new(),
+                    preshared_key: None,
+                    allowed_ips: Vec::new(),
+                    person: pending_comment.take(),
+                });
+                continue;
+            }
+            let Some((key, value)) = line.split_once('=') else {
+                continue;
+            };
+            let (key, value) = (key.trim().to_ascii_lowercase(), value.trim().to_string());
+            match (section, key.as_str()) {
+                ("interface", "privatekey") => file.private_key = Some(value),
+                ("peer", "publickey") => {
+                    if let Some(peer) = file.peers.last_mut() {
+                        peer.public_key = value;
+                    }
+                }
+                ("peer", "presharedkey") => {
+                    if let Some(peer) = file.peers.last_mut() {
+                        peer.preshared_key = Some(value);
+                    }
+                }
+                ("peer", "allowedips") => {
+                    if let Some(peer) = file.peers.last_mut() {
+                        peer.allowed_ips.extend(
+                            value
+                                .split(',')
+                                .map(|s| s.trim().to_string())
+                                .filter(|s| !s.is_empty()),
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+        file
+    }
+
+    /// Addresses of peers whose public key is not among `ours`.
+    pub fn foreign_addresses(&self, ours: &BTreeSet<String>) -> BTreeSet<IpAddr> {
+        self.peers
+            .iter()
+            .filter(|p| !ours.contains(&p.public_key))
+            .flat_map(|p| &p.allowed_ips)
+            .filter_map(|net| net.split('/').next().and_then(|a| a.parse().ok()))
+            .collect()
+    }
+
+    pub fn preshared_keys(&self) -> BTreeMap<String, String> {
+        self.peers
+            .iter()
+            .filter_map(|p| p.preshared_key.clone().map(|k| (p.public_key.clone(), k)))
+            .collect()
+    }
+}
+
+/// The file's peers with their comments (what `homebase adopt` matches to
+/// persons), and the file's path.
+pub fn existing_peers(
+    config: &WireguardFile,
+    settings: &crate::settings::Settings,
+) -> anyhow::Result<(String, Vec<ExistingPeer>)> {
+    use anyhow::Context;
+    let path = settings.out_path(&config.path);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let peers = ConfFile::parse(&text)
+        .peers
+        .iter()
+        .filter_map(|p| {
+            Some(ExistingPeer {
+                public_key: p.public_key.clone()?,
+                allowed_ips: p.allowed_ips.clone(),
+                address: p.host_address(),
+                has_psk: p.preshared_key.is_some(),
+                comments: p.comments.clone(),
+            })
+        })
+        .collect();
+    Ok((path.display().to_string(), peers))
+}
+
+/// How many of the store's peers the file lacks or has with another address.
+pub fn missing_peers(file: &ServerFile, peers: &[(String, crate::plan::Peer, String)]) -> usize {
+    let in_file: BTreeMap<&str, &[String]> = file
+        .peers
+        .iter()
+        .map(|p| (p.public_key.as_str(), p.allowed_ips.as_slice()))
+        .collect();
+    peers
+        .iter()
+        .filter(|(_, peer, key)| {
+            let bits = if peer.address.is_ipv4() { 32 } else { 128 };
+            let expected = format!("{}/{bits}", peer.address);
+            in_file
+                .get(key.as_str())
+                .is_none_or(|ips| !ips.contains(&expected))
+        })
+        .count()
+}
+
+/// One peer as written into the server file.
+pub struct ServerPeer<'a> {
+    pub person: &'a str,
+    pub username: &'a str,
+    pub public_key: &'a str,
+    pub preshared_key: Option<&'a str>,
+    pub address: IpAddr,
+}
+
+impl ServerPeer<'_> {
+    /// The peer's `[Peer]` block, tagged with its person (a blank line first).
+    pub fn write(&self, out: &mut String) {
+        let bits = if self.address.is_ipv4() { 32 } else { 128 };
+        let _ = writeln!(out, "\n# homebase: {}", self.person);
+        let _ = writeln!(out, "# user: {}", self.username);
+        let _ = writeln!(out, "[Peer]");
+        let _ = writeln!(out, "PublicKey = {}", self.public_key);
+        if let Some(psk) = self.preshared_key {
+            let _ = writeln!(out, "PresharedKey = {psk}");
+        }
+        let _ = writeln!(out, "AllowedIPs = {}/{bits}", self.address);
+    }
+}
+
+/// The whole server file: `[Interface]` then one `[Peer]` per person, in the
+/// order given (by address), each tagged with a `# homebase: ID` comment.
+/// `foreign` peers (not homebase's) are kept as they were.
+pub fn render(
+    config: &WireguardFile,
+    private_key: &str,
+    peers: &[ServerPeer],
+    foreign: &[FilePeer],
+) -> String {
+    let mut out = String::with_capacity(200 + peers.len() * 160);
+    let _ = writeln!(
+        out,
+        "# Written by homebase. Peers tagged `# homebase:` are managed; others are kept."
+    );
+    let _ = writeln!(out, "[Interface]");
+    let _ = writeln!(out, "PrivateKey = {private_key}");
+    let _ = writeln!(out, "ListenPort = {}", config.listen_port);
+    let _ = writeln!(out, "# Address = {}", config.address);
+    for peer in peers {
+        peer.write(&mut out);
+    }
+    for peer in foreign {
+        let _ = writeln!(out, "\n[Peer]");
+        let _ = writeln!(out, "PublicKey = {}", peer.public_key);
+        if let Some(psk) = &peer.preshared_key {
+            let _ = writeln!(out, "PresharedKey = {psk}");
+        }
+        if !peer.allowed_ips.is_empty() {
+            let _ = writeln!(out, "AllowedIPs = {}", peer.allowed_ips.join(", "));
+        }
+    }
+    out
+}
+
+/// The client's `Endpoint`: IPv6 hosts in brackets.
+pub fn endpoint(config: &WireguardFile) -> String {
+    client_endpoint(&config.endpoint, config.listen_port)
+}
+
+/// `host:port` for a client config, from what the admin wrote: a bare IPv6
+/// address gets brackets, and a missing port `listen_port`.
+pub fn client_endpoint(endpoint: &str, listen_port: u16) -> String {
+    let e = endpoint.trim();
+    if e.starts_with('[') {
+        // `[v6]` without a port still needs one.
+        return if e.ends_with(']') {
+            format!("{e}:{listen_port}")
+        } else {
+            e.to_string()
+        };
+    }
+    // A bare IPv6 address (more than one colon, no brackets): add the port.
+    if e.matches(':').count() > 1 {
+        if let Ok(addr) = e.parse::<std::net::Ipv6Addr>() {
+            return format!("[{addr}]:{listen_port}");
+        }
+    }
+    if e.contains(':') {
+        e.to_string()
+    } else {
+        format!("{e}:{listen_port}")
+    }
+}
+
+/// The server's identity for the bundles. A new file is written now, with a
+/// new private key, so that no bundle names a server key that does not exist.
+pub fn prepare(
+    name: &str,
+    wg: &WireguardFile,
+    settings: &Settings,
+    store: &Store,
+) -> Result<VpnServer> {
+    let path = settings.out_path(&wg.path);
+    let existing = std::fs::read_to_string(&path)
+        .ok()
+        .map(|t| ServerFile::parse(&t));
+    let private_key = match existing.as_ref().and_then(|f| f.private_key.clone()) {
+        Some(key) => key,
+        None => {
+            let key = secrets::wg_private_key();
+            write_server_file(settings, store, name, wg, &key)?;
+            key
+        }
+    };
+    let public_key = secrets::public_key_of(&private_key).with_context(|| {
+        format!(
+            "{}: the server's PrivateKey is not a WireGuard key",
+            path.display()
+        )
+    })?;
+    Ok(VpnServer {
+        endpoint: endpoint(wg),
+        public_key,
+        network: wg.address.trunc().to_string(),
+        openvpn: None,
+    })
+}
+
+/// After an apply: the file again from the store's peers, with its key.
+pub fn finish(name: &str, wg: &WireguardFile, settings: &Settings, store: &Store) -> Result<()> {
+    let path = settings.out_path(&wg.path);
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let key = ServerFile::parse(&text)
+        .private_key
+        .unwrap_or_else(secrets::wg_private_key);
+    write_server_file(settings, store, name, wg, &key)
+}
+
+/// The server file from the store's peers. Preshared keys come from the file
+/// as it was, or (new peers) from the person's bundle; foreign peers are kept.
+fn write_server_file(
+    settings: &Settings,
+    store: &Store,
+    name: &str,
+    wg: &WireguardFile,
+    private_key: &str,
+) -> Result<()> {
+    let path = settings.out_path(&wg.path);
+    let old = std::fs::read_to_string(&path)
+        .map(|t| ServerFile::parse(&t))
+        .unwrap_or_default();
+    let mut psks = old.preshared_keys();
+    let peers = store.peers(name)?;
+    let ours: std::collections::BTreeSet<String> =
+        peers.iter().map(|(_, _, key)| key.clone()).collect();
+    let usernames: BTreeMap<String, String> = store
+        .persons()?
+        .into_iter()
+        .map(|(id, known)| (id, known.username))
+        .collect();
+    for (id, peer, key) in &peers {
+        if peer.preshared_key && !psks.contains_key(key) {
+            if let Some(username) = usernames.get(id) {
+                if let Some(secrets) =
+                    secrets::PersonSecrets::read(&settings.out_dir.join(username))?
+                {
+                    if secrets.wg_public_key().as_deref() == Some(key.as_str()) {
+                        if let Some(psk) = secrets.wg_preshared_key {
+                            psks.insert(key.clone(), psk);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let server_peers: Vec<ServerPeer> = peers
+        .iter()
+        .map(|(id, peer, key)| ServerPeer {
+            person: id,
+            username: usernames.get(id).map_or("", String::as_str),
+            public_key: key,
+            preshared_key: if peer.preshared_key {
+                psks.get(key).map(String::as_str)
+            } else {
+                None
+            },
+            address: peer.address,
+        })
+        .collect();
+    let foreign: Vec<FilePeer> = old
+        .peers
+        .into_iter()
+        .filter(|p| p.person.is_none() && !ours.contains(&p.public_key))
+        .collect();
+    let text = render(wg, private_key, &server_peers, &foreign);
+    if let Some(dir) = path.parent() {
+        fsutil::private_dir(dir, 0o700)?;
+    }
+    fsutil::write_if_changed(&path, text.as_bytes(), Some(0o600))?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WireguardFile {
+    /// The server configuration file (relative to `out`), ready for `wg syncconf`.
+    #[serde(default = "default_wg_path")]
+    pub path: PathBuf,
+    /// What clients connect to: `host:port`, `[v6]:port` or `v6` address with port.
+    pub endpoint: String,
+    #[serde(default = "default_listen_port")]
+    pub listen_port: u16,
+    /// The server's own tunnel address with the pool's prefix, e.g. `10.20.0.1/16`.
+    pub address: ipnet::IpNet,
+    #[serde(flatten)]
+    pub limits: Limits,
+}
+
+fn default_wg_path() -> PathBuf {
+    PathBuf::from("server/wg0.conf")
+}
+fn default_listen_port() -> u16 {
+    51820
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(endpoint: &str) -> WireguardFile {
+        WireguardFile {
+            path: "server/wg0.conf".into(),
+            endpoint: endpoint.into(),
+            listen_port: 51820,
+            address: "10.20.0.1/16".parse().unwrap(),
+            limits: Default::default(),
+        }
+    }
+
+    #[test]
+    fn endpoints_bracket_ipv6() {
+        assert_eq!(endpoint(&cfg("vpn.example.org")), "vpn.example.org:51820");
+        assert_eq!(endpoint(&cfg("vpn.example.org:443")), "vpn.example.org:443");
+        assert_eq!(endpoint(&cfg("2001:db8::1")), "[2001:db8::1]:51820");
+        assert_eq!(endpoint(&cfg("[2001:db8::1]:443")), "[2001:db8::1]:443");
+        assert_eq!(endpoint(&cfg("[2001:db8::1]")), "[2001:db8::1]:51820");
+        assert_eq!(endpoint(&cfg(" 2001:DB8::1 ")), "[2001:db8::1]:51820");
+        assert_eq!(
+            client_endpoint("::ffff:192.0.2.7", 443),
+            "[::ffff:192.0.2.7]:443"
+        );
+        assert_eq!(client_endpoint("192.0.2.7", 443), "192.0.2.7:443");
+    }
+
+    #[test]
+    fn round_trip_keeps_foreign_peers_and_psks() {
+        let text = "[Interface]\nPrivateKey = SERVER\n\n# homebase: P1\n[Peer]\nPublicKey = K1\nPresharedKey = S1\nAllowedIPs = 10.20.0.2/32\n\n[Peer]\nPublicKey = HAND\nAllowedIPs = 10.20.0.9/32, 10.99.0.0/24\n";
+        let file = ServerFile::parse(text);
+        assert_eq!(file.private_key.as_deref(), Some("SERVER"));
+        assert_eq!(file.peers.len(), 2);
+        assert_eq!(file.peers[0].person.as_deref(), Some("P1"));
+        assert_eq!(
+            file.preshared_keys().get("K1").map(String::as_str),
+            Some("S1")
+        );
+        let ours: BTreeSet<String> = ["K1".to_string()].into();
+        let foreign = file.foreign_addresses(&ours);
+        assert!(foreign.contains(&"10.20.0.9".parse::<IpAddr>().unwrap()));
+        assert!(!foreign.contains(&"10.20.0.2".parse::<IpAddr>().unwrap()));
+    }
+}

@@ -1,0 +1,139 @@
+//! `kind: exec`: 1,200 persons through a shell script that records every
+//! call; transient failures are retried; a script that crashes half-way
+//! leaves a partial run that the next run completes without duplicates.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::{exit_code, stderr, stdout, TestEnv, STAFF_COUNT};
+
+/// Records each call it completes as `done/<staff id>.<op>` (the JSON it was
+/// given inside). Exits 75 ("try later") on the first call for staff ids
+/// ending in 7; with a `crash` file, dies by SIGKILL once 600 calls are done.
+const SCRIPT: &str = r#"#!/bin/sh
+input=$(cat)
+id=$(printf '%s' "$input" | sed -n 's/.*"person_id":"\([^"]*\)".*/\1/p')
+op=$(printf '%s' "$input" | sed -n 's/.*"op":"\([a-z]*\)".*/\1/p')
+[ -n "$id" ] && [ -n "$op" ] || { echo "no person_id or op in: $input" >&2; exit 2; }
+case "$id" in
+  *7)
+    if [ ! -e "tried/$id" ]; then
+      : > "tried/$id"
+      echo "mailbox server busy" >&2
+      exit 75
+    fi ;;
+esac
+if [ -e crash ] && [ "$(ls done | wc -l)" -ge 600 ]; then
+  kill -9 $$
+fi
+if [ -e "done/$id.$op" ]; then
+  echo "duplicate $op for $id" >&2
+  exit 1
+fi
+printf '%s\n' "$input" > "done/$id.$op"
+printf '{"remote_id": "mbx-%s"}\n' "$id"
+"#;
+
+fn setup(env: &TestEnv) {
+    env.copy_examples();
+    env.write("provision.sh", SCRIPT);
+    std::fs::create_dir_all(env.join("done")).unwrap();
+    std::fs::create_dir_all(env.join("tried")).unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("homebase.yaml");
+    let config = std::fs::read_to_string(shipped).unwrap();
+    let local = "  directory:\n    kind: local\n    base_dn: dc=musterstadt,dc=example\n";
+    assert!(
+        config.contains(local),
+        "the shipped config has a local directory"
+    );
+    let config = config.replace(
+        local,
+        "  directory:\n    kind: exec\n    command: [sh, provision.sh]\n    secrets: [password]\n    timeout_seconds: 20\n",
+    );
+    env.write("homebase.yaml", config);
+}
+
+/// The calls the script completed: (staff id, op) → the JSON it was given.
+fn done(dir: &Path) -> BTreeMap<(String, String), serde_json::Value> {
+    std::fs::read_dir(dir.join("done"))
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let (id, op) = name.rsplit_once('.').unwrap();
+            let text = std::fs::read_to_string(entry.path()).unwrap();
+            let json: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+            ((id.to_string(), op.to_string()), json)
+        })
+        .collect()
+}
+
+#[test]
+fn twelve_hundred_persons_through_a_script_retried_and_resumed() {
+    let env = TestEnv::new();
+    setup(&env);
+    env.run_ok(&["check", "examples/staff.csv"]);
+
+    // A script that dies half-way: those actions fail, the rest is journaled.
+    env.write("crash", "");
+    let out = env.run(&["apply", "examples/staff.csv", "--yes", "--no-progress"]);
+    assert_eq!(exit_code(&out), 3, "a partial run\n{}", stderr(&out));
+    let first = done(env.path());
+    assert!(
+        first.len() >= 600 && first.len() < STAFF_COUNT,
+        "{} calls done before the crash",
+        first.len()
+    );
+
+    // The next run sends only what is not done, each once.
+    std::fs::remove_file(env.join("crash")).unwrap();
+    let out = env.run_ok(&["apply", "examples/staff.csv", "--yes", "--no-progress"]);
+    let calls = done(env.path());
+    assert_eq!(calls.len(), STAFF_COUNT, "one create per person");
+    assert!(calls.keys().all(|(_, op)| op == "create"));
+    for ((id, _), json) in &first {
+        assert_eq!(&calls[&(id.clone(), "create".to_string())], json);
+    }
+
+    // Transient failures were retried: every id ending in 7 failed once and got through.
+    let tried = std::fs::read_dir(env.join("tried")).unwrap().count();
+    assert_eq!(tried, STAFF_COUNT / 10);
+    assert!(calls.keys().any(|(id, _)| id.ends_with('7')));
+
+    // The action as the script saw it: the person, the account, and the
+    // password only because the configuration asks for it.
+    let (_, sample) = calls.iter().next().unwrap();
+    assert_eq!(sample["target"], "directory");
+    assert_eq!(sample["resource"], "account");
+    assert!(sample["account"]["username"].is_string());
+    assert!(sample["person"]["family_name"].is_string());
+    let password = sample["secrets"]["password"].as_str().unwrap();
+    assert!(password.len() >= 12);
+    for text in [stdout(&out), stderr(&out)] {
+        assert!(!text.contains(password), "a password in the output");
+    }
+
+    // Nothing left to do.
+    let out = env.run(&["plan", "examples/staff.csv", "--detailed-exitcode"]);
+    assert_eq!(exit_code(&out), 0, "{}", stderr(&out));
+}
+
+#[test]
+fn check_refuses_an_empty_command_with_its_line() {
+    let env = TestEnv::new();
+    setup(&env);
+    let config = std::fs::read_to_string(env.join("homebase.yaml")).unwrap();
+    env.write(
+        "homebase.yaml",
+        config.replace("command: [sh, provision.sh]", "command: []"),
+    );
+    let out = env.run_expect(&["check", "examples/staff.csv"], 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("key \"targets.directory.command\": no command"),
+        "{err}"
+    );
+    assert!(err.contains("homebase.yaml:"), "{err}");
+}
