@@ -9,9 +9,7 @@ use std::time::Duration;
 use postgres::config::SslMode;
 use postgres::types::ToSql;
 use postgres::{Client, GenericClient, NoTls, Row, Statement};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
-use rustls::{ClientConfig, RootCertStore};
+use rustls::ClientConfig;
 
 use super::super::location::PgLocation;
 use super::super::StateError;
@@ -145,39 +143,7 @@ pub fn pg(location: &PgLocation, source: postgres::Error) -> StateError {
     }
 }
 
+/// The same verified TLS as every target's.
 fn client_config(ca_file: Option<&std::path::Path>) -> Result<Arc<ClientConfig>, String> {
-    let mut roots = RootCertStore::empty();
-    match ca_file {
-        Some(path) => {
-            let pem = std::fs::read(path)
-                .map_err(|e| format!("cannot read the CA file {}: {e}", path.display()))?;
-            for cert in CertificateDer::pem_slice_iter(&pem) {
-                let cert = cert.map_err(|e| {
-                    format!("{} is not a PEM certificate file: {e}", path.display())
-                })?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("{}: not usable as a CA: {e}", path.display()))?;
-            }
-            if roots.is_empty() {
-                return Err(format!("{} holds no PEM certificate", path.display()));
-            }
-        }
-        None => {
-            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-            if roots.is_empty() {
-                return Err(
-                    "the system's trust store has no CA certificates; name the server's CA in `ca_file`"
-                        .into(),
-                );
-            }
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+    crate::targets::common::tls::client_config(ca_file).map(Arc::new)
 }

@@ -1,4 +1,4 @@
-//! Verified TLS for every target: rustls on ring, against the system's trust
+//! Verified TLS for every target and the PostgreSQL state: rustls on ring, against the system's trust
 //! store or the CA certificates of the target's `ca_file`. No way to turn
 //! verification off.
 
@@ -9,7 +9,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
 
-/// The client configuration of one target. Errors are for the admin.
+/// The client configuration of one target (or the state's server). Errors
+/// are for the admin.
 pub fn client_config(ca_file: Option<&Path>) -> Result<ClientConfig, String> {
     let mut roots = RootCertStore::empty();
     match ca_file {
@@ -39,6 +40,12 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<ClientConfig, String> {
             // server whose CA is missing then fails its handshake with
             // "unknown issuer", which names the fix (`ca_file`).
             roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+            if roots.is_empty() {
+                return Err(
+                    "the system's trust store has no CA certificates; name the server's CA in `ca_file`"
+                        .into(),
+                );
+            }
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
