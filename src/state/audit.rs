@@ -28,7 +28,8 @@ pub struct RunInfo {
 const CI_JOB_VARS: [&str; 3] = ["CI_JOB_ID", "GITHUB_RUN_ID", "BUILD_TAG"];
 
 impl RunInfo {
-    /// From `$USER`/`$LOGNAME`, the host name and the CI variables.
+    /// From `$USER`/`$LOGNAME` (else the account of the process's uid), the
+    /// host name and the CI variables.
     pub fn from_env(command: impl Into<String>, plan_digest: Option<String>) -> RunInfo {
         let host = gethostname::gethostname().to_string_lossy().into_owned();
         RunInfo::from_vars(command, plan_digest, host, |name| std::env::var(name).ok())
@@ -45,7 +46,7 @@ impl RunInfo {
         RunInfo {
             user: set("USER")
                 .or_else(|| set("LOGNAME"))
-                .unwrap_or_else(|| "unknown".to_string()),
+                .unwrap_or_else(account_name),
             host,
             ci_job: CI_JOB_VARS
                 .iter()
@@ -55,6 +56,35 @@ impl RunInfo {
             started: Utc::now(),
         }
     }
+}
+
+/// The account name of this process's uid: cron jobs and CI containers often
+/// run without `$USER`, and "unknown" in the audit says nothing.
+fn account_name() -> String {
+    // SAFETY: getuid cannot fail and touches no memory of ours.
+    let uid = unsafe { libc::getuid() };
+    let mut buffer = vec![0u8; 4096];
+    // SAFETY: an all-zero passwd is a valid value to be overwritten.
+    let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer refers to memory we own for the call's duration,
+    // with the buffer's true length; the result is read only when `found`
+    // says getpwuid_r filled `entry`.
+    let rc = unsafe {
+        libc::getpwuid_r(
+            uid,
+            &mut entry,
+            buffer.as_mut_ptr().cast(),
+            buffer.len(),
+            &mut found,
+        )
+    };
+    if rc == 0 && !found.is_null() && !entry.pw_name.is_null() {
+        // SAFETY: pw_name points into `buffer`, NUL-terminated by getpwuid_r.
+        let name = unsafe { std::ffi::CStr::from_ptr(entry.pw_name) };
+        return name.to_string_lossy().into_owned();
+    }
+    format!("uid {uid}")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

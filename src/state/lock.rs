@@ -53,21 +53,14 @@ pub struct Holder {
 
 impl Holder {
     fn current() -> Holder {
+        // Who runs, by the same rules as the audit's run record.
+        let run = super::RunInfo::from_env(String::new(), None);
         Holder {
             pid: std::process::id(),
-            host: gethostname::gethostname().to_string_lossy().into_owned(),
-            user: std::env::var("USER")
-                .or_else(|_| std::env::var("LOGNAME"))
-                .unwrap_or_else(|_| "unknown".into()),
+            host: run.host,
+            user: run.user,
             since: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
-            ci_job: ["CI_JOB_ID", "GITHUB_RUN_ID", "BUILD_TAG"]
-                .iter()
-                .find_map(|name| {
-                    std::env::var(name)
-                        .ok()
-                        .filter(|v| !v.trim().is_empty())
-                        .map(|v| format!("{name}={v}"))
-                }),
+            ci_job: run.ci_job,
         }
     }
 

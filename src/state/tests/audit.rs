@@ -19,8 +19,13 @@ fn run_info_comes_from_the_environment() {
     assert_eq!(info.user, "bob");
     assert_eq!(info.ci_job.as_deref(), Some("GITHUB_RUN_ID=99"));
 
+    // Without $USER and $LOGNAME: the account of the uid (cron, CI containers).
     let info = RunInfo::from_vars("homebase apply", None, "h".into(), |_| None);
-    assert_eq!(info.user, "unknown");
+    let id = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    assert_eq!(info.user, String::from_utf8_lossy(&id.stdout).trim());
     assert_eq!(info.ci_job, None);
 }
 
