@@ -491,7 +491,7 @@ enum BundlePlan {
     Elsewhere,
 }
 
-/// Delivery is recorded, not inferred from the disk (SPEC.md "Secrets"): a
+/// Delivery is recorded, not inferred from the disk (docs/contract.md, "Secrets"): a
 /// bundle completed once keeps its keys and password until `--rotate`, even
 /// when this machine never had it (a CI runner) or its folder was deleted
 /// after handover. New secrets only for a bundle never completed, on

@@ -1,4 +1,4 @@
-//! The audit trail (SPEC.md "Audit"): who ran what, when, from which plan,
+//! The audit trail (docs/contract.md, "Audit"): who ran what, when, from which plan,
 //! and the outcome of every action.
 
 use chrono::{DateTime, Utc};

@@ -1,4 +1,4 @@
-//! One apply at a time per state store (SPEC.md "Applying").
+//! One apply at a time per state store (docs/contract.md, "Applying").
 //!
 //! SQLite: an exclusive OS lock on `<db>.lock`: the kernel drops it when the
 //! process ends, however it ends, so a lock file left behind by a killed apply

@@ -2,7 +2,7 @@
 //! number of steps applied; a new release appends steps and never edits old ones.
 //!
 //! No table has a column for a private key, preshared key or password: secrets
-//! live only in the person's bundle (SPEC.md "Secrets").
+//! live only in the person's bundle (docs/contract.md, "Secrets").
 
 use std::path::Path;
 

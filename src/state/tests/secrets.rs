@@ -1,4 +1,4 @@
-//! Never a secret in the store (SPEC.md "Secrets").
+//! Never a secret in the store (docs/contract.md, "Secrets").
 
 use base64::Engine;
 use x25519_dalek::{PublicKey, StaticSecret};
