@@ -203,52 +203,9 @@ fn second_plan_against_its_own_result_is_empty_and_changes_are_fields() {
     let first = plan(&rows, &observed_with_stock(2), &config()).unwrap();
     // What apply would record.
     let mut observed = observed_with_stock(2);
-    let p = &first.persons[0];
-    observed.persons.insert(
-        "P1".into(),
-        KnownPerson {
-            username: p.username.clone(),
-            display_name: p.display_name.clone(),
-            profile: p.profile.clone(),
-            withdrawn: false,
-            offboarded: false,
-        },
-    );
+    record_applied(&mut observed, &first.persons[0]);
     observed.bundles.insert("P1".into());
     observed.bundles_here.insert("P1".into());
-    for action in &p.actions {
-        match &action.resource {
-            Resource::Account(a) => {
-                observed
-                    .accounts
-                    .entry(action.target.name().to_string())
-                    .or_default()
-                    .insert("P1".into(), a.clone());
-            }
-            Resource::VpnPeer(peer) => {
-                observed
-                    .peers
-                    .entry(action.target.name().to_string())
-                    .or_default()
-                    .insert("P1".into(), peer.clone());
-            }
-            Resource::Device(d) => {
-                for item in observed.stock.get_mut("stock").unwrap() {
-                    if item.asset_tag == d.asset_tag {
-                        item.assigned_to = Some("P1".into());
-                    }
-                }
-            }
-            Resource::License(l) => {
-                observed
-                    .seats
-                    .entry(l.pool.clone())
-                    .or_default()
-                    .insert("P1".into());
-            }
-            Resource::Bundle(_) => {}
-        }
-    }
     let second = plan(&rows, &observed, &config()).unwrap();
     assert!(!second.has_changes(), "{:?}", second.persons[0].actions);
 
@@ -289,49 +246,7 @@ fn a_delivered_bundle_keeps_its_secrets_wherever_it_is() {
     let first = plan(&rows, &observed_with_stock(5), &config()).unwrap();
     assert_eq!(bundle_ops(&first), [(Op::Create, true)], "never delivered");
     let mut observed = observed_with_stock(5);
-    observed.persons.insert(
-        "P1".into(),
-        KnownPerson {
-            username: first.persons[0].username.clone(),
-            display_name: first.persons[0].display_name.clone(),
-            profile: first.persons[0].profile.clone(),
-            withdrawn: false,
-            offboarded: false,
-        },
-    );
-    for action in &first.persons[0].actions {
-        match &action.resource {
-            Resource::Account(a) => {
-                observed
-                    .accounts
-                    .entry(action.target.name().to_string())
-                    .or_default()
-                    .insert("P1".into(), a.clone());
-            }
-            Resource::VpnPeer(peer) => {
-                observed
-                    .peers
-                    .entry(action.target.name().to_string())
-                    .or_default()
-                    .insert("P1".into(), peer.clone());
-            }
-            Resource::Device(d) => {
-                for item in observed.stock.get_mut("stock").unwrap() {
-                    if item.asset_tag == d.asset_tag {
-                        item.assigned_to = Some("P1".into());
-                    }
-                }
-            }
-            Resource::License(l) => {
-                observed
-                    .seats
-                    .entry(l.pool.clone())
-                    .or_default()
-                    .insert("P1".into());
-            }
-            Resource::Bundle(_) => {}
-        }
-    }
+    record_applied(&mut observed, &first.persons[0]);
     // Delivered, not on this machine: a count, not a change.
     observed.bundles.insert("P1".into());
     let absent = plan(&rows, &observed, &config()).unwrap();
@@ -376,4 +291,52 @@ fn expired_persons_are_withdrawn_and_expiring_ones_warned() {
         .warnings
         .iter()
         .any(|w| w.kind == WarningKind::Expiring && w.persons == vec!["P1".to_string()]));
+}
+
+/// What the targets and the store hold after `person`'s plan was applied as
+/// staff id P1: the person known, each resource recorded where it went.
+fn record_applied(observed: &mut Observed, person: &PersonPlan) {
+    observed.persons.insert(
+        "P1".into(),
+        KnownPerson {
+            username: person.username.clone(),
+            display_name: person.display_name.clone(),
+            profile: person.profile.clone(),
+            withdrawn: false,
+            offboarded: false,
+        },
+    );
+    for action in &person.actions {
+        match &action.resource {
+            Resource::Account(a) => {
+                observed
+                    .accounts
+                    .entry(action.target.name().to_string())
+                    .or_default()
+                    .insert("P1".into(), a.clone());
+            }
+            Resource::VpnPeer(peer) => {
+                observed
+                    .peers
+                    .entry(action.target.name().to_string())
+                    .or_default()
+                    .insert("P1".into(), peer.clone());
+            }
+            Resource::Device(d) => {
+                for item in observed.stock.get_mut("stock").unwrap() {
+                    if item.asset_tag == d.asset_tag {
+                        item.assigned_to = Some("P1".into());
+                    }
+                }
+            }
+            Resource::License(l) => {
+                observed
+                    .seats
+                    .entry(l.pool.clone())
+                    .or_default()
+                    .insert("P1".into());
+            }
+            Resource::Bundle(_) => {}
+        }
+    }
 }
