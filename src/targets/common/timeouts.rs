@@ -42,14 +42,19 @@ impl Timeouts {
             ("connect_timeout_seconds", self.connect_timeout_seconds),
         ]
         .into_iter()
-        .filter(|(_, seconds)| *seconds == 0)
-        .map(|(key, _)| {
-            Problem::new(source, "a timeout of 0 seconds")
-                .column(format!("targets.{name}.{key}"))
-                .expected("a number of seconds above 0")
-        })
+        .filter_map(|(key, seconds)| zero_timeout(name, key, seconds, source))
         .collect()
     }
+}
+
+/// A timeout of 0 seconds would fail every request: refused at `check`, for
+/// every kind that has a timeout setting of its own.
+pub fn zero_timeout(name: &str, key: &str, seconds: u64, source: &str) -> Option<Problem> {
+    (seconds == 0).then(|| {
+        Problem::new(source, "a timeout of 0 seconds")
+            .column(format!("targets.{name}.{key}"))
+            .expected("a number of seconds above 0")
+    })
 }
 
 fn default_timeout() -> u64 {

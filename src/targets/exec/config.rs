@@ -49,13 +49,12 @@ impl ExecConfig {
                     .expected("e.g. [/usr/local/bin/mailbox, --site, hq]"),
             );
         }
-        if self.timeout_seconds == 0 {
-            problems.push(
-                Problem::new(source, "a timeout of 0 seconds")
-                    .column(at("timeout_seconds"))
-                    .expected("a number of seconds above 0"),
-            );
-        }
+        problems.extend(crate::targets::common::timeouts::zero_timeout(
+            name,
+            "timeout_seconds",
+            self.timeout_seconds,
+            source,
+        ));
         problems
     }
 }
