@@ -2,7 +2,7 @@
 //! correctly, and every broken file is refused with the line, before anything
 //! is written.
 
-mod common;
+use crate::common;
 
 use common::{describe, exit_code, persons_by_id, stderr, TestEnv};
 
