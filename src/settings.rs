@@ -68,11 +68,11 @@ impl Settings {
             ),
         };
         let config: Config = serde_norway::from_str(&config_text).map_err(|err| {
-            let mut problem = Problem::new(&config_source, err.to_string());
-            if let Some(location) = err.location() {
-                problem = problem.at_line(location.line());
-            }
-            Failure::Invalid(Problems(vec![problem]))
+            Failure::Invalid(crate::config::config_problems(
+                &config_source,
+                &config_text,
+                &err,
+            ))
         })?;
 
         let mut problems = Problems::default();
