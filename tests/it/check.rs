@@ -461,6 +461,47 @@ fn a_misspelt_column_is_refused_and_an_extra_one_is_named() {
     assert_eq!(persons["P100001"]["profile"], "office");
 }
 
+/// A staff file alone in an empty folder: the embedded defaults name a stock
+/// list that is not there. `check` refuses it as `plan` does, naming the
+/// setting; a broken stock list is refused by both with its line.
+#[test]
+fn check_and_plan_agree_about_the_stock_list() {
+    let env = TestEnv::new();
+    env.write("staff.csv", common::example_staff_csv());
+    for command in ["check", "plan"] {
+        let out = env.run_expect(&[command, "staff.csv"], 2);
+        let err = stderr(&out);
+        assert!(
+            err.contains(
+                "key \"targets.stock.stock\": cannot read the stock list examples/inventory.csv"
+            ),
+            "{command}: {err}"
+        );
+        assert!(err.contains("homebase init"), "{command}: {err}");
+    }
+    let inventory = String::from_utf8(common::read_example("inventory.csv")).expect("utf-8");
+    let first_tag = inventory
+        .lines()
+        .nth(1)
+        .expect("a device")
+        .split(',')
+        .next()
+        .unwrap();
+    let twice = format!("{inventory}{first_tag},SN-DUPLICATE,notebook,ThinkPad,available\n");
+    env.write("examples/inventory.csv", &twice);
+    let line = twice.lines().count();
+    for command in ["check", "plan"] {
+        let out = env.run_expect(&[command, "staff.csv"], 2);
+        let err = stderr(&out);
+        let wanted = format!("examples/inventory.csv:{line}: column \"asset_tag\": asset tag {first_tag} appears twice");
+        assert!(
+            err.contains(&wanted),
+            "{command}: stderr lacks `{wanted}`:\n{err}"
+        );
+    }
+    env.assert_untouched("refused check and plan");
+}
+
 /// Persons whose end date has passed are left out of a run: `check`, the
 /// plan's text and Markdown and `apply`'s terminal output say who and why.
 #[test]
