@@ -4,6 +4,7 @@ pub mod escape;
 mod html;
 mod markdown;
 pub mod outcome;
+pub mod table;
 mod text;
 
 use crate::cli::Format;
