@@ -346,6 +346,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
             continue;
         }
         if input.prune || input.withdraw.contains(id) {
+            pools.release(id);
             persons.push(PersonPlan {
                 id: id.clone(),
                 username: known.username.clone(),
@@ -362,6 +363,15 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
                 actions: withdrawal(id, observed),
             });
         } else {
+            // Not listed, not withdrawn: they keep what they hold, and the
+            // capacity counts it.
+            pools.keep(id, input.profiles.get(&known.profile));
+            stock.keep(id);
+            for (pool, holders) in &observed.seats {
+                if holders.contains(id) {
+                    seats.entry(pool.clone()).or_default().insert(id.clone());
+                }
+            }
             dropped.push(id.clone());
         }
     }
@@ -928,13 +938,14 @@ impl<'a> Pools<'a> {
         let pool = profile.vpn.pool.ok_or("vpn.pool is not set")?;
         let current = self.observed.peers.get(target).and_then(|p| p.get(id));
         let used = self.used.entry(target.to_string()).or_default();
+        // Every pool in use is in the capacity, also when nobody new needs one.
+        let alloc = self
+            .allocators
+            .entry((target.to_string(), pool))
+            .or_insert_with(|| PoolAllocator::new(pool));
         let address = match current {
             Some(peer) if is_assignable(pool, peer.address) => peer.address,
             _ => {
-                let alloc = self
-                    .allocators
-                    .entry((target.to_string(), pool))
-                    .or_insert_with(|| PoolAllocator::new(pool));
                 let addr = alloc.next_free(used).ok_or_else(|| {
                     format!("address pool {pool} of VPN target \"{target}\" is exhausted ({} usable addresses)", alloc.size)
                 })?;
@@ -1009,6 +1020,29 @@ impl<'a> Pools<'a> {
         })
     }
 
+    /// A person who keeps their peers: their pools count in the capacity.
+    fn keep(&mut self, id: &str, profile: Option<&Profile>) {
+        let Some(pool) = profile.and_then(|p| p.vpn.pool) else {
+            return;
+        };
+        for (target, peers) in &self.observed.peers {
+            if peers.contains_key(id) {
+                self.allocators
+                    .entry((target.clone(), pool))
+                    .or_insert_with(|| PoolAllocator::new(pool));
+            }
+        }
+    }
+
+    /// A person withdrawn: their addresses are free after this plan.
+    fn release(&mut self, id: &str) {
+        for (target, peers) in &self.observed.peers {
+            if let (Some(peer), Some(used)) = (peers.get(id), self.used.get_mut(target)) {
+                used.remove(&peer.address);
+            }
+        }
+    }
+
     fn capacity(&self) -> Vec<Capacity> {
         self.allocators
             .iter()
@@ -1072,6 +1106,18 @@ impl<'a> Stock<'a> {
             held,
             missing: BTreeMap::new(),
             assigned: BTreeMap::new(),
+        }
+    }
+
+    /// A person who keeps their devices: they count as used.
+    fn keep(&mut self, id: &str) {
+        for (target, by_person) in &self.held {
+            for item in by_person.get(id).into_iter().flatten() {
+                *self
+                    .assigned
+                    .entry((target.to_string(), item.kind.clone()))
+                    .or_default() += 1;
+            }
         }
     }
 
