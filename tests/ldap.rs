@@ -564,10 +564,11 @@ fn openldap_provisions_the_example_staff() {
 /// An existing `jmueller` makes the new Jürgen Müller `jmueller2` and stays
 /// as it was; hostile names are stored literally.
 /// An account that carries a person's staff id but is not on homebase's
-/// books (the state store was lost, or it was made by hand): the plan names
-/// it before a second account is made, and says nothing of the others.
+/// books (the state store was lost, or it was made by hand): apply refuses
+/// before anything is written, naming the person, the account and `homebase
+/// adopt`, and says nothing of the others.
 #[test]
-fn openldap_plan_warns_before_a_second_account() {
+fn openldap_apply_refuses_a_second_account() {
     let Some(slapd) = Slapd::start() else { return };
     let suffix = slapd.suffix().to_string();
     slapd.add(&format!(
@@ -583,19 +584,36 @@ fn openldap_plan_warns_before_a_second_account() {
          V2,Otto,Vogel,otto.vogel@musterstadt.example,Kämmerei\n",
     )
     .expect("staff");
-    let plan = ws.plan_json();
-    let warnings: Vec<&Value> = plan["warnings"]
-        .as_array()
-        .expect("warnings")
-        .iter()
-        .filter(|w| w["kind"] == "unmanaged")
-        .collect();
-    assert_eq!(warnings.len(), 1, "{:#}", plan["warnings"]);
-    assert_eq!(warnings[0]["persons"], serde_json::json!(["V1"]));
-    let message = text(&warnings[0]["message"]);
-    assert!(message.contains("V1 has \"evogel\""), "{message}");
-    // Otto's new account is nobody's second: not named.
-    assert!(!message.contains("V2"), "{message}");
+    let before = slapd.search("(objectClass=*)", &["1.1"]).len();
+    for args in [
+        &["plan", "staff.csv"][..],
+        &["apply", "staff.csv", "--yes", "--no-progress"][..],
+    ] {
+        let run = ws.run(args);
+        assert_eq!(run.code, 2, "{args:?}:\n{}\n{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr
+                .contains("staff.csv:2: V1 (Eva Vogel) already has the account \"evogel\""),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr
+                .contains("`homebase adopt staff.csv --target directory`"),
+            "{}",
+            run.stderr
+        );
+        // Otto's new account is nobody's second: not named.
+        assert!(!run.stderr.contains("V2"), "{}", run.stderr);
+    }
+    // Nothing written: no entry, no bundle, no state.
+    assert_eq!(slapd.search("(objectClass=*)", &["1.1"]).len(), before);
+    assert_eq!(slapd.search("(employeeNumber=V1)", &["1.1"]).len(), 1);
+    assert!(!ws.path("out").exists(), "apply wrote bundles");
+    assert!(
+        !ws.path(".homebase/state.db").exists(),
+        "apply created the state store"
+    );
 }
 
 #[test]

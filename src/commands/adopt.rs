@@ -63,7 +63,9 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
         None => Vec::new(),
     };
     let connected = Connected::connect(settings)?;
-    let observed = connected.observe(settings)?;
+    let mut observed = connected.observe(settings)?;
+    // What adopt takes over is what would otherwise stop the plan.
+    observed.unmanaged_accounts.clear();
     let withdraw = BTreeSet::new();
     let plan = build(PlanInput {
         persons: &persons,
