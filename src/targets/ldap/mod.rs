@@ -16,6 +16,7 @@
 //! Flavour details are in `openldap.rs` and `ad.rs`.
 
 mod ad;
+mod adopt;
 mod batch;
 mod classify;
 pub mod config;

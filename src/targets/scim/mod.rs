@@ -13,6 +13,7 @@
 //!   concurrent actions are coalesced into one PATCH per group.
 //! - `ou` and `expires` have no SCIM attribute: the state store keeps them.
 
+mod adopt;
 mod batch;
 mod bulk;
 pub mod client;
