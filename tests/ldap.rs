@@ -616,6 +616,65 @@ fn openldap_apply_refuses_a_second_account() {
     );
 }
 
+/// The state store lost after 1,200 persons were provisioned to slapd (with
+/// the default `wireguard-file` and `csv` targets): `adopt --all` rebuilds it
+/// from the directory, `wg0.conf`, the assignments file and the bundles;
+/// the next plan has nothing to do, nobody gets a second account, and every
+/// first password still binds.
+#[test]
+fn openldap_adopt_all_after_the_state_store_is_lost() {
+    let Some(slapd) = Slapd::start() else { return };
+    let ws = Workspace::new(&slapd.target_yaml(), &slapd.env["LDAP_ROOTPW"]);
+    ws.example_staff(None);
+    let run = ws.apply().ok();
+    assert!(run.stderr.contains("0 failed"), "{}", run.stderr);
+    let before = slapd.search("(employeeNumber=*)", &["uid"]);
+    assert_eq!(before.len(), 1200);
+    let sample: Vec<(String, String)> = before
+        .iter()
+        .step_by(100)
+        .map(|e| (e.dn.clone(), e.one("uid").expect("uid").to_string()))
+        .collect();
+    let secrets: Vec<String> = sample.iter().map(|(_, uid)| ws.secret(uid)).collect();
+
+    std::fs::remove_dir_all(ws.path(".homebase")).expect("rm .homebase");
+    // Without adopting, apply refuses before anything is changed.
+    let refused = ws.apply();
+    assert_eq!(refused.code, 2, "{}\n{}", refused.stdout, refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("`homebase adopt staff.csv --target directory`"),
+        "{}",
+        refused.stderr
+    );
+
+    let adopt = ws.run(&["adopt", "--all", "staff.csv", "--yes"]).ok();
+    assert!(
+        adopt
+            .stdout
+            .contains("  adopt:        1200 (1200 by staff id)"),
+        "{}",
+        adopt.stdout
+    );
+    let plan = ws.run(&["plan", "staff.csv", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    ws.apply().ok();
+    let after = slapd.search("(employeeNumber=*)", &["employeeNumber"]);
+    assert_eq!(after.len(), 1200, "a second account was made");
+    let ids: BTreeSet<&str> = after
+        .iter()
+        .filter_map(|e| e.one("employeeNumber"))
+        .collect();
+    assert_eq!(ids.len(), 1200);
+    for ((dn, uid), secret) in sample.iter().zip(&secrets) {
+        assert_eq!(&ws.secret(uid), secret, "{uid}: a new password was issued");
+        // The first password still binds (then must be changed).
+        let err = slapd.bind(dn, secret).expect_err("restricted");
+        assert!(err.contains("modify password"), "{uid}: {err}");
+    }
+}
+
 #[test]
 fn openldap_collisions_and_hostile_names() {
     let Some(slapd) = Slapd::start() else { return };
