@@ -181,9 +181,19 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
         let target = connected
             .get(name)
             .with_context(|| format!("target \"{name}\" is not connected"))?;
+        let wanted: BTreeMap<String, crate::plan::Account> = plan
+            .persons
+            .iter()
+            .flat_map(|p| p.actions.iter().map(move |a| (p, a)))
+            .filter(|(_, a)| a.target.target() == Some(name.as_str()))
+            .filter_map(|(p, a)| match &a.resource {
+                Resource::Account(account) => Some((p.id.clone(), account.clone())),
+                _ => None,
+            })
+            .collect();
         let Some((source, existing)) = connected
             .runtime()
-            .block_on(target.existing_accounts(name, settings, &staff))?
+            .block_on(target.existing_accounts(name, settings, &staff, &wanted))?
         else {
             continue;
         };

@@ -391,12 +391,15 @@ impl Target {
     }
 
     /// For directory kinds: the accounts `homebase adopt` can take over,
-    /// and where they were read. `staff` is every listed person, by staff id.
+    /// and where they were read. `staff` is every listed person, by staff id;
+    /// `wanted` the accounts the plan wants on this target, for what a kind
+    /// cannot hold itself.
     pub async fn existing_accounts(
         &self,
         name: &str,
         settings: &Settings,
         staff: &BTreeMap<String, crate::plan::KnownPerson>,
+        wanted: &BTreeMap<String, crate::plan::Account>,
     ) -> Result<Option<(String, Vec<ExistingAccount>)>> {
         match self {
             Target::Local(local) => {
@@ -410,7 +413,7 @@ impl Target {
             ))),
             Target::Scim(scim) => Ok(Some((
                 server_url(settings, name),
-                scim.existing_accounts(name, staff).await?,
+                scim.existing_accounts(name, staff, wanted).await?,
             ))),
             Target::WireguardFile(_)
             | Target::Wireguard(_)
