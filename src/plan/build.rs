@@ -440,6 +440,23 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
         }
     }
 
+    for (target, duplicates) in &observed.duplicate_accounts {
+        let examples: Vec<String> = duplicates
+            .iter()
+            .take(3)
+            .map(|(id, names)| format!("{id}: {}", names.join(", ")))
+            .collect();
+        warnings.push(Warning {
+            kind: WarningKind::Unmanaged,
+            message: format!(
+                "directory \"{target}\": {} person(s) have further accounts carrying their staff id beside the one homebase manages ({}{}); offboarding disables them too — remove them if they are not needed",
+                duplicates.len(),
+                examples.join("; "),
+                if duplicates.len() > 3 { "; …" } else { "" }
+            ),
+            persons: duplicates.keys().cloned().collect(),
+        });
+    }
     for person in &mut persons {
         for action in &mut person.actions {
             action.remote_id = observed
