@@ -73,5 +73,6 @@ pub fn run(settings: &'static Settings, args: &OffboardArgs) -> Result<ExitCode>
         Vec::new(),
         connected,
         super::apply::command_line(),
+        crate::cli::Format::Text,
     )
 }

@@ -3,6 +3,7 @@
 pub mod escape;
 mod html;
 mod markdown;
+pub mod outcome;
 mod text;
 
 use crate::cli::Format;

@@ -1,7 +1,7 @@
 //! Core II: applying the example staff into the embedded targets — bundles,
 //! the server file, idempotence, secrets, offboarding, the lock and crashes.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
@@ -871,4 +871,111 @@ fn a_terminal_keeps_the_final_counts_and_rates_are_short() {
         digits.split('.').nth(1).is_some_and(|d| d.len() > 1)
     });
     assert!(!long_rate, "a rate with many decimals:\n{screen}");
+}
+
+/// `apply --format json` prints the run's result for CI (`homebase.apply/v1`):
+/// per person and action what became of it. A person whose bundle cannot be
+/// written is `failed` with the reason, the rest of their work `not_reached`,
+/// everyone else `done`; a re-run with nothing to do says so. No secret is in it.
+#[test]
+fn apply_json_says_per_person_and_action_what_became_of_it() {
+    let env = TestEnv::new();
+    let csv = common::example_staff_csv();
+    let twenty: String = csv.lines().take(21).map(|l| format!("{l}\n")).collect();
+    env.write("staff.csv", &twenty);
+    env.copy_examples();
+    let plan = env.plan_json(&["staff.csv"]);
+    let planned = persons_by_id(&plan);
+    let (victim_id, victim) = planned.iter().next().expect("a person");
+    let victim_name = victim["username"].as_str().expect("username").to_string();
+    // Where the person's bundle goes, a file: their secrets cannot be written.
+    env.write(format!("out/{victim_name}"), "in the way\n");
+
+    let out = env.run_expect(
+        &[
+            "apply",
+            "staff.csv",
+            "--yes",
+            "--no-progress",
+            "--format",
+            "json",
+        ],
+        3,
+    );
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(result["schema"], "homebase.apply/v1");
+    assert_eq!(result["result"], "partial");
+    assert_eq!(result["failed"], 1, "{}", stderr(&out));
+    let persons = persons_by_id(&result);
+    assert_eq!(persons.len(), planned.len());
+    let victim = &persons[victim_id];
+    assert_eq!(victim["outcome"], "failed");
+    let actions = victim["actions"].as_array().expect("actions");
+    let bundle = actions
+        .iter()
+        .find(|a| a["resource"] == "bundle")
+        .expect("a bundle action");
+    assert_eq!(bundle["outcome"], "failed");
+    assert!(
+        bundle["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "{bundle}"
+    );
+    for action in actions.iter().filter(|a| a["resource"] != "bundle") {
+        assert_eq!(action["outcome"], "not_reached", "{action}");
+    }
+    let mut done = 0;
+    for (id, person) in persons.iter().filter(|(id, _)| *id != victim_id) {
+        assert_eq!(person["outcome"], "done", "{id}");
+        for action in person["actions"].as_array().expect("actions") {
+            assert_eq!(action["outcome"], "done", "{id}: {action}");
+            // The same action as planned, with its outcome added.
+            assert!(
+                action.get("target").is_some() && action.get("op").is_some(),
+                "{action}"
+            );
+            done += 1;
+        }
+    }
+    assert_eq!(result["done"], done);
+    let (passwords, private, preshared) = all_secrets(&env);
+    let scanner = SecretScanner::new(passwords.into_iter().chain(private).chain(preshared));
+    assert!(scanner.len() > 0, "bundles were written");
+    assert_eq!(
+        scanner.find(&out.stdout),
+        None,
+        "a secret in the run result"
+    );
+
+    // Out of the way, the re-run finishes the person; then nothing is left to do.
+    std::fs::remove_file(env.join(format!("out/{victim_name}"))).expect("remove");
+    let out = env.run_expect(
+        &[
+            "apply",
+            "staff.csv",
+            "--yes",
+            "--no-progress",
+            "--format",
+            "json",
+        ],
+        0,
+    );
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(result["result"], "success");
+    assert_eq!(persons_by_id(&result)[victim_id]["outcome"], "done");
+    let out = env.run_expect(
+        &[
+            "apply",
+            "staff.csv",
+            "--yes",
+            "--no-progress",
+            "--format",
+            "json",
+        ],
+        0,
+    );
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(result["result"], "nothing_to_do");
+    assert!(persons_by_id(&result)
+        .values()
+        .all(|p| p["outcome"] == "unchanged"));
 }
