@@ -15,7 +15,8 @@ use crate::error::{Failure, Problem, Problems};
 use crate::plan::StockItem;
 
 /// Read the stock list. Columns (any order, case-insensitive): `asset_tag`,
-/// `serial`, `kind`, `model`, optional `status` (`available` or empty = usable).
+/// `serial`, `kind`, `model`, optional `status` (`available` or empty = usable),
+/// optional `assigned_to` (handed out before homebase: not usable).
 /// `assigned` maps asset tags to the staff id holding them.
 pub fn read(path: &Path, assigned: &BTreeMap<String, String>) -> Result<Vec<StockItem>> {
     let bytes = std::fs::read(path).map_err(|e| {
@@ -63,6 +64,9 @@ pub fn read(path: &Path, assigned: &BTreeMap<String, String>) -> Result<Vec<Stoc
         }
     };
     let status = column("status");
+    // Handed out before homebase (`homebase adopt` records it as the
+    // holder's): never handed out again, whoever holds it.
+    let holder = column("assigned_to");
     let mut items = Vec::new();
     let mut seen = BTreeMap::new();
     for record in reader.records() {
@@ -96,12 +100,14 @@ pub fn read(path: &Path, assigned: &BTreeMap<String, String>) -> Result<Vec<Stoc
             );
             continue;
         }
-        let available = status.is_none_or(|i| {
-            matches!(
-                record.get(i).unwrap_or("").to_ascii_lowercase().as_str(),
-                "" | "available" | "ready" | "verfügbar"
-            )
-        });
+        let held = holder.is_some_and(|i| !record.get(i).unwrap_or("").is_empty());
+        let available = !held
+            && status.is_none_or(|i| {
+                matches!(
+                    record.get(i).unwrap_or("").to_ascii_lowercase().as_str(),
+                    "" | "available" | "ready" | "verfügbar"
+                )
+            });
         items.push(StockItem {
             assigned_to: assigned.get(&asset_tag).cloned(),
             asset_tag,

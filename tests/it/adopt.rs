@@ -412,3 +412,54 @@ fn a_bad_account_mapping_records_nothing() {
         "a refused adopt recorded something"
     );
 }
+
+/// A stock list with an `assigned_to` column (staff id or username): the
+/// devices are recorded as the persons', and stay theirs through the next
+/// apply; a holder nobody listed is reported and left alone.
+#[test]
+fn devices_named_in_the_stock_list_are_adopted() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    let plan = env.plan_json(&["examples/staff.csv"]);
+    let persons = persons_by_id(&plan);
+    let (first, second) = {
+        let mut ids = persons.keys();
+        (ids.next().unwrap().clone(), ids.next().unwrap().clone())
+    };
+    let username = persons[&second]["username"].as_str().unwrap().to_string();
+    let stock = env.read_string("examples/inventory.csv");
+    let mut lines = stock.lines();
+    let mut text = format!("{},assigned_to\n", lines.next().unwrap());
+    for (n, line) in lines.enumerate() {
+        let holder = match n {
+            0 => first.as_str(),
+            1 => username.as_str(),
+            2 => "nobody.here",
+            _ => "",
+        };
+        text.push_str(&format!("{line},{holder}\n"));
+    }
+    env.write("examples/inventory.csv", text);
+    let out = env.run_ok(&["adopt", "examples/staff.csv", "--target", "stock", "--yes"]);
+    let report = stdout(&out);
+    assert!(
+        report.contains("stock: 3 devices named as checked out"),
+        "{report}"
+    );
+    assert!(report.contains("  adopt:        2\n"), "{report}");
+    assert!(
+        report.contains("\"nobody.here\" is nobody listed"),
+        "{report}"
+    );
+    env.run_ok(&["apply", "examples/staff.csv", "--yes", "--no-progress"]);
+    let assigned = env.read_string("out/server/stock-assignments.csv");
+    assert!(
+        assigned.contains(&format!("NB-000001,{first},")),
+        "{assigned}"
+    );
+    assert!(
+        assigned.contains(&format!("NB-000002,{second},{username}")),
+        "{assigned}"
+    );
+    assert!(!assigned.contains("NB-000003,"), "{assigned}");
+}

@@ -258,3 +258,148 @@ fn find<'p>(
     }
     one(index.by_name.get(&name), Via::FullName, "full name")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Account;
+
+    fn plan(id: &str, username: &str, name: &str) -> PersonPlan {
+        PersonPlan {
+            id: id.into(),
+            username: username.into(),
+            display_name: name.into(),
+            profile: "office".into(),
+            department: None,
+            expires: None,
+            status: PersonStatus::New,
+            reason: None,
+            actions: Vec::new(),
+        }
+    }
+
+    fn account(username: &str, name: &str, email: &str, staff_id: Option<&str>) -> ExistingAccount {
+        ExistingAccount {
+            staff_id: staff_id.map(String::from),
+            account: Account {
+                username: username.into(),
+                given_name: String::new(),
+                family_name: String::new(),
+                display_name: name.into(),
+                email: email.into(),
+                department: None,
+                groups: Vec::new(),
+                ou: None,
+                expires: None,
+                enabled: true,
+            },
+            remote_id: Some(format!("uid={username},dc=example")),
+        }
+    }
+
+    fn persons() -> (Vec<PersonPlan>, Vec<Person>) {
+        let plans = vec![
+            plan("P1", "jmueller", "Jürgen Müller"),
+            plan("P2", "emuster", "Erika Muster"),
+            plan("P3", "omuster", "Otto Muster"),
+            plan("P4", "akoch", "Anna Koch"),
+            plan("P5", "lweber", "Lena Weber"),
+        ];
+        let mut people: Vec<Person> = plans
+            .iter()
+            .map(|p| {
+                let (given, family) = p.display_name.split_once(' ').unwrap();
+                Person::example(&p.id, given, family)
+            })
+            .collect();
+        people[1].email = Some("Erika.Muster@example.org".into());
+        (plans, people)
+    }
+
+    fn run(existing: Vec<ExistingAccount>, mapping: &[MappingRow]) -> Vec<(String, String)> {
+        let (plans, people) = persons();
+        let index = Index::new(&plans, &people);
+        let mut used = Vec::new();
+        let report = match_accounts(
+            "dir",
+            "test".into(),
+            existing,
+            &index,
+            mapping,
+            &Observed::default(),
+            &mut used,
+        );
+        let mut out: Vec<(String, String)> = report
+            .adopted
+            .iter()
+            .map(|a| (a.person.id.clone(), a.via.describe()))
+            .collect();
+        out.extend(
+            report
+                .ambiguous
+                .iter()
+                .map(|(label, why)| (format!("? {label}"), why.clone())),
+        );
+        out.push(("unmatched".into(), report.unmatched.to_string()));
+        out
+    }
+
+    #[test]
+    fn staff_id_then_mapping_then_email_username_and_a_unique_name() {
+        let mapping = [MappingRow {
+            line: 2,
+            public_key: None,
+            account: Some("Legacy.A".into()),
+            staff_id: "P4".into(),
+        }];
+        let got = run(
+            vec![
+                account("mueller.j", "J M", "", Some("P1")),
+                account("e.m", "Someone", "erika.muster@example.org", None),
+                account("omuster", "", "", None),
+                account("legacy.a", "", "", None),
+                account("weber", "Lena Weber", "", None),
+                // A staff id nobody listed is someone else's, whatever its name.
+                account("x", "Anna Koch", "", Some("P99")),
+            ],
+            &mapping,
+        );
+        assert_eq!(
+            got,
+            [
+                ("P1".to_string(), "staff id".to_string()),
+                ("P2".into(), "e-mail".into()),
+                ("P3".into(), "username".into()),
+                ("P4".into(), "mapping line 2".into()),
+                ("P5".into(), "full name".into()),
+                ("unmatched".into(), "1".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn ambiguous_matches_are_listed_never_guessed() {
+        let got = run(
+            vec![
+                // Two accounts with one person's name: neither is hers.
+                account("lw1", "Lena Weber", "", None),
+                account("lw2", "Lena Weber", "", None),
+                // Two accounts claiming one person: neither is adopted.
+                account("a", "", "", Some("P1")),
+                account("jmueller", "", "", None),
+            ],
+            &[],
+        );
+        assert_eq!(got.len(), 5, "{got:?}");
+        assert!(got
+            .iter()
+            .all(|(who, _)| who.starts_with('?') || who == "unmatched"));
+        assert!(
+            got[0].1.contains("2 accounts have the name \"Lena Weber\""),
+            "{got:?}"
+        );
+        assert!(got[2]
+            .1
+            .contains("P1 (Jürgen Müller) is matched by several accounts"));
+    }
+}
