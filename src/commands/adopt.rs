@@ -338,12 +338,26 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
         let target = connected
             .get(name)
             .with_context(|| format!("target \"{name}\" is not connected"))?;
-        let Some(found) = target.existing_assignments(name, settings)? else {
+        let Some(found) = connected
+            .runtime()
+            .block_on(target.existing_assignments(name, settings))?
+        else {
             continue;
+        };
+        let recorded = match &store {
+            Some(store) => store.device_assignments(name)?,
+            None => BTreeMap::new(),
         };
         device_reports.push((
             name.clone(),
-            match_devices(name, found, &plan.persons, &username_of, &observed),
+            match_devices(
+                name,
+                found,
+                &plan.persons,
+                &username_of,
+                &observed,
+                &recorded,
+            ),
         ));
     }
 
@@ -554,6 +568,7 @@ fn match_devices<'p>(
     plans: &'p [PersonPlan],
     username_of: &dyn Fn(&PersonPlan) -> String,
     observed: &Observed,
+    recorded: &BTreeMap<String, String>,
 ) -> DeviceReport<'p> {
     let stock: BTreeMap<&str, &crate::plan::StockItem> = observed
         .stock
@@ -569,14 +584,19 @@ fn match_devices<'p>(
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     for a in found {
         let who = normalize(&a.holder);
+        let at = if a.line > 0 {
+            format!("{}:{}", a.file, a.line)
+        } else {
+            a.file.clone()
+        };
         match seen.get(&a.asset_tag) {
             Some(first) if *first == who => continue,
             Some(first) => {
                 report.refused.push((
                     a.asset_tag.clone(),
                     format!(
-                        "{}:{}: assigned to \"{}\" here and to \"{first}\" before",
-                        a.file, a.line, a.holder
+                        "{at}: assigned to \"{}\" here and to \"{first}\" before",
+                        a.holder
                     ),
                 ));
                 report.adopted.retain(|(_, d)| d.asset_tag != a.asset_tag);
@@ -588,20 +608,19 @@ fn match_devices<'p>(
         }
         report.total += 1;
         let Some(item) = stock.get(a.asset_tag.as_str()) else {
-            report.refused.push((
-                a.asset_tag.clone(),
-                format!("{}:{}: not in the stock list", a.file, a.line),
-            ));
+            report
+                .refused
+                .push((a.asset_tag.clone(), format!("{at}: not in the stock list")));
             continue;
         };
-        if item.assigned_to.is_some() {
+        if recorded.contains_key(&a.asset_tag) {
             report.known += 1;
             continue;
         }
         let Some(person) = holders.get(&who) else {
             report.refused.push((
                 a.asset_tag.clone(),
-                format!("{}:{}: \"{}\" is nobody listed", a.file, a.line, a.holder),
+                format!("{at}: \"{}\" is nobody listed", a.holder),
             ));
             continue;
         };

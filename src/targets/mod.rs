@@ -430,12 +430,13 @@ impl Target {
 
     /// For inventory kinds: the devices `homebase adopt` can record as
     /// checked out, and to whom.
-    pub fn existing_assignments(
+    pub async fn existing_assignments(
         &self,
         name: &str,
         settings: &Settings,
     ) -> Result<Option<Vec<ExistingAssignment>>> {
         match self {
+            Target::Snipeit(snipeit) => Ok(Some(snipeit.existing_assignments().await?)),
             Target::Csv(csv) => Ok(Some(
                 csv_stock::existing_assignments(name, csv, settings)?
                     .into_iter()
@@ -452,7 +453,6 @@ impl Target {
             | Target::Scim(_)
             | Target::WireguardFile(_)
             | Target::Wireguard(_)
-            | Target::Snipeit(_)
             | Target::Exec(_)
             | Target::Openvpn(_) => Ok(None),
         }
@@ -825,13 +825,12 @@ impl TargetConfig {
     /// Whether `homebase adopt` can record this target's checked-out devices.
     pub fn adopts_devices(&self) -> bool {
         match self {
-            TargetConfig::Csv(_) => true,
+            TargetConfig::Csv(_) | TargetConfig::Snipeit(_) => true,
             TargetConfig::Local(_)
             | TargetConfig::Scim(_)
             | TargetConfig::Ldap(_)
             | TargetConfig::WireguardFile(_)
             | TargetConfig::Wireguard(_)
-            | TargetConfig::Snipeit(_)
             | TargetConfig::Exec(_)
             | TargetConfig::Openvpn(_) => false,
         }
