@@ -979,3 +979,77 @@ fn apply_json_says_per_person_and_action_what_became_of_it() {
         .values()
         .all(|p| p["outcome"] == "unchanged"));
 }
+
+/// `status` and `status --history` as Markdown (a merge-request comment) and
+/// HTML (a page to print), not text in disguise; names are escaped there.
+#[test]
+fn status_and_history_as_markdown_and_html() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    env.write(
+        "staff.csv",
+        "id,given_name,family_name,email,department\n\
+         P1,Anna,Schmidt,anna.schmidt@musterstadt.example,Kämmerei\n\
+         P2,<script>alert(1)</script>,Le|e *x*,lee@musterstadt.example,IT\n",
+    );
+    env.run_ok(&["apply", "staff.csv", "--yes", "--no-progress"]);
+
+    let md = stdout(&env.run_ok(&["status", "--format", "md"]));
+    assert!(
+        md.starts_with("# homebase status\n\n2 person(s) on record, 2 active, 0 withdrawn\n"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| id | username | name | profile | account | vpn | devices |"),
+        "{md}"
+    );
+    let anna = md
+        .lines()
+        .find(|l| l.starts_with("| P1 |"))
+        .expect("a row for P1");
+    assert!(
+        anna.contains("| Anna Schmidt |") && anna.contains("wg0 10.20."),
+        "{anna}"
+    );
+    let lee = md
+        .lines()
+        .find(|l| l.starts_with("| P2 |"))
+        .expect("a row for P2");
+    assert!(
+        lee.contains("&lt;script&gt;") && lee.contains("Le\\|e \\*x\\*"),
+        "{lee}"
+    );
+    assert_eq!(
+        lee.matches(" | ").count(),
+        6,
+        "the name's | stays inside its cell: {lee}"
+    );
+
+    let html = stdout(&env.run_ok(&["status", "--format", "html"]));
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    assert!(
+        html.contains("<td>P1</td>") && html.contains("<td>Anna Schmidt</td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{html}"
+    );
+    assert!(!html.contains("<script>"), "{html}");
+
+    let md = stdout(&env.run_ok(&["status", "--history", "--format", "md"]));
+    assert!(
+        md.starts_with("# homebase apply history\n\n1 apply run(s)"),
+        "{md}"
+    );
+    let run = md
+        .lines()
+        .find(|l| l.starts_with("| \\#1 |"))
+        .expect("a row for run 1");
+    assert!(run.contains("| success |"), "{run}");
+    let html = stdout(&env.run_ok(&["status", "--history", "--format", "html"]));
+    assert!(
+        html.contains("<td>#1</td>") && html.contains("<td>success</td>"),
+        "{html}"
+    );
+}
