@@ -89,8 +89,11 @@ pub fn existing_peers(
 ) -> anyhow::Result<(String, Vec<ExistingPeer>)> {
     use anyhow::Context;
     let path = settings.out_path(&config.path);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    // No server file yet: no peers to take over.
+    let text = match std::fs::read_to_string(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        read => read.with_context(|| format!("cannot read {}", path.display()))?,
+    };
     let peers = ConfFile::parse(&text)
         .peers
         .iter()
