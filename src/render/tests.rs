@@ -248,13 +248,13 @@ fn missing_variables_are_problems_with_file_and_line() {
     assert!(
         problem
             .message
-            .starts_with("undefined value in `person.nickname`"),
+            .starts_with("`person.nickname` is undefined"),
         "{problem}"
     );
     assert!(
         problem
             .to_string()
-            .starts_with(&format!("{file}:3: undefined value")),
+            .starts_with(&format!("{file}:3: `person.nickname` is undefined")),
         "{problem}"
     );
 
@@ -315,4 +315,35 @@ fn filters_do_not_hide_undefined_variables() {
     assert_eq!(problems.len(), 2, "{problems}");
     assert_eq!(problems.0[0].line, Some(1));
     assert_eq!(problems.0[1].line, Some(2));
+}
+
+#[test]
+fn an_undefined_name_inside_a_filter_is_named_with_a_did_you_mean() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    fs::write(
+        dir.path().join("a.md.j2"),
+        "{% for d in devices %}{{ d.kind }}{% endfor %}\nHallo {{ person.given_name | md }} {{ person.famly_name | md }},\n",
+    )
+    .expect("write");
+    fs::write(
+        dir.path().join("b.md.j2"),
+        "{{ organisation.nmae | upper }}\n",
+    )
+    .expect("write");
+    let templates = Templates::load(Some(dir.path())).expect("loads");
+    let problems = templates.check(&["a.md.j2".into(), "b.md.j2".into()]);
+    assert_eq!(problems.len(), 2, "{problems}");
+    let said = problems.to_string();
+    assert!(
+        said.contains(
+            "a.md.j2:2: `person.famly_name` is undefined; did you mean `person.family_name`?"
+        ),
+        "{said}"
+    );
+    assert!(
+        said.contains(
+            "b.md.j2:1: `organisation.nmae` is undefined; did you mean `organisation.name`?"
+        ),
+        "{said}"
+    );
 }
