@@ -166,16 +166,19 @@ impl LdapConfig {
         .map(|_| ())
     }
 
-    /// The problems `homebase check` reports (found without the network).
+    /// The problems `homebase check` reports (found without the network):
+    /// every one of them, each at its key.
     pub fn problems(&self, name: &str, source: &str) -> Vec<crate::error::Problem> {
-        let Err(why) = self.validate(name, "") else {
-            return Vec::new();
-        };
-        // "target \"NAME\": KEY: what" → column targets.NAME.KEY, what.
-        let prefix = format!("target \"{name}\": ");
-        let rest = why.strip_prefix(&prefix).unwrap_or(&why);
-        let (key, message) = rest.split_once(": ").unwrap_or(("", rest));
-        vec![crate::error::Problem::new(source, message).column(format!("targets.{name}.{key}"))]
+        let mut found = self.setting_problems();
+        if let Some(problem) = self.password_source().problems(name, "").first() {
+            found.push(("bind_password_env", problem.message.clone()));
+        }
+        found
+            .into_iter()
+            .map(|(key, message)| {
+                crate::error::Problem::new(source, message).column(format!("targets.{name}.{key}"))
+            })
+            .collect()
     }
 
     pub fn password_source(&self) -> SecretSource<'_> {
@@ -187,6 +190,116 @@ impl LdapConfig {
         }
     }
 
+    /// How the URL says to connect, or what is wrong with it.
+    fn tls_mode(&self) -> Result<TlsMode, (&'static str, String)> {
+        let lower = self.url.to_ascii_lowercase();
+        let tls = if lower.starts_with("ldaps://") {
+            if self.starttls {
+                return Err((
+                    "starttls",
+                    format!(
+                        "StartTLS is for ldap:// URLs; {} is TLS from the start",
+                        self.url
+                    ),
+                ));
+            }
+            TlsMode::Ldaps
+        } else if lower.starts_with("ldap://") {
+            match self.starttls {
+                true => TlsMode::StartTls,
+                false => TlsMode::Plain,
+            }
+        } else {
+            return Err((
+                "url",
+                format!("\"{}\" is not an ldap:// or ldaps:// URL", self.url),
+            ));
+        };
+        let host = self.url.split("://").nth(1).unwrap_or_default();
+        if host.trim_matches('/').is_empty() {
+            return Err(("url", format!("\"{}\" names no host", self.url)));
+        }
+        if self.flavour == Flavour::ActiveDirectory && tls == TlsMode::Plain {
+            return Err((
+                "url",
+                format!(
+                    "Active Directory sets passwords only over an encrypted connection, and {} is plain LDAP; use ldaps:// or set `starttls: true`",
+                    self.url
+                ),
+            ));
+        }
+        Ok(tls)
+    }
+
+    fn users_ou(&self) -> String {
+        let ad = self.flavour == Flavour::ActiveDirectory;
+        self.users_ou
+            .clone()
+            .unwrap_or_else(|| if ad { "CN=Users" } else { "ou=People" }.to_string())
+    }
+
+    fn groups_ou(&self) -> String {
+        let ad = self.flavour == Flavour::ActiveDirectory;
+        self.groups_ou
+            .clone()
+            .unwrap_or_else(|| if ad { "CN=Users" } else { "ou=Groups" }.to_string())
+    }
+
+    /// Every problem of the settings themselves (not the password's source),
+    /// as (key, what is wrong).
+    fn setting_problems(&self) -> Vec<(&'static str, String)> {
+        let mut found = Vec::new();
+        if let Err(problem) = self.tls_mode() {
+            found.push(problem);
+        }
+        for (key, dn) in [("bind_dn", &self.bind_dn), ("base_dn", &self.base_dn)] {
+            match super::escape::parse_dn(dn) {
+                Some(rdns) if !rdns.is_empty() => {}
+                _ => found.push((key, format!("\"{dn}\" is not a DN"))),
+            }
+        }
+        for (key, dn) in [
+            ("users_ou", self.users_ou()),
+            ("groups_ou", self.groups_ou()),
+        ] {
+            if super::escape::parse_dn(&dn).is_none() {
+                found.push((key, format!("\"{dn}\" is not a DN relative to base_dn")));
+            }
+        }
+        if let Some(posix) = &self.posix {
+            if self.flavour == Flavour::ActiveDirectory {
+                found.push(("posix", "posixAccount numbers are for OpenLDAP".into()));
+            } else if posix.uid_first == 0 || posix.uid_first > posix.uid_last {
+                found.push((
+                    "posix",
+                    format!(
+                        "uid_first {} .. uid_last {} is not a range of user ids",
+                        posix.uid_first, posix.uid_last
+                    ),
+                ));
+            }
+        }
+        if self.pool_size == 0 || self.pool_size > 64 {
+            found.push(("pool_size", "between 1 and 64".into()));
+        }
+        if self.page_size == 0 || self.page_size > 1000 {
+            found.push((
+                "page_size",
+                "between 1 and 1000 (Active Directory's maximum)".into(),
+            ));
+        }
+        if self.timeouts.connect_timeout_seconds == 0 {
+            found.push((
+                "connect_timeout_seconds",
+                "timeouts are seconds, at least 1".into(),
+            ));
+        }
+        if self.timeouts.timeout_seconds == 0 {
+            found.push(("timeout_seconds", "timeouts are seconds, at least 1".into()));
+        }
+        found
+    }
+
     /// `env: None`: do not load the password.
     fn checked(
         &self,
@@ -196,40 +309,12 @@ impl LdapConfig {
         env: Option<&impl Fn(&str) -> Option<String>>,
     ) -> Result<Resolved, String> {
         let at = |key: &str| format!("target \"{name}\": {key}");
-        let lower = self.url.to_ascii_lowercase();
-        let tls = if lower.starts_with("ldaps://") {
-            if self.starttls {
-                return Err(format!(
-                    "{}: StartTLS is for ldap:// URLs; {} is TLS from the start",
-                    at("starttls"),
-                    self.url
-                ));
-            }
-            TlsMode::Ldaps
-        } else if lower.starts_with("ldap://") {
-            if self.starttls {
-                TlsMode::StartTls
-            } else {
-                TlsMode::Plain
-            }
-        } else {
-            return Err(format!(
-                "{}: \"{}\" is not an ldap:// or ldaps:// URL",
-                at("url"),
-                self.url
-            ));
-        };
-        let host = self.url.split("://").nth(1).unwrap_or_default();
-        if host.trim_matches('/').is_empty() {
-            return Err(format!("{}: \"{}\" names no host", at("url"), self.url));
+        if let Some((key, what)) = self.setting_problems().into_iter().next() {
+            return Err(format!("{}: {what}", at(key)));
         }
-        if self.flavour == Flavour::ActiveDirectory && tls == TlsMode::Plain {
-            return Err(format!(
-                "{}: Active Directory sets passwords only over an encrypted connection, and {} is plain LDAP; use ldaps:// or set `starttls: true`",
-                at("url"),
-                self.url
-            ));
-        }
+        let tls = self
+            .tls_mode()
+            .map_err(|(key, what)| format!("{}: {what}", at(key)))?;
         let source = self.password_source();
         let bind_password = match env {
             Some(env) => source.read(name, &path, env)?,
@@ -240,60 +325,6 @@ impl LdapConfig {
                 None => Secret::new(""),
             },
         };
-        for (key, dn) in [("bind_dn", &self.bind_dn), ("base_dn", &self.base_dn)] {
-            match super::escape::parse_dn(dn) {
-                Some(rdns) if !rdns.is_empty() => {}
-                _ => return Err(format!("{}: \"{dn}\" is not a DN", at(key))),
-            }
-        }
-        let ad = self.flavour == Flavour::ActiveDirectory;
-        let users_ou = self
-            .users_ou
-            .clone()
-            .unwrap_or_else(|| if ad { "CN=Users" } else { "ou=People" }.to_string());
-        let groups_ou = self
-            .groups_ou
-            .clone()
-            .unwrap_or_else(|| if ad { "CN=Users" } else { "ou=Groups" }.to_string());
-        for (key, dn) in [("users_ou", &users_ou), ("groups_ou", &groups_ou)] {
-            if super::escape::parse_dn(dn).is_none() {
-                return Err(format!(
-                    "{}: \"{dn}\" is not a DN relative to base_dn",
-                    at(key)
-                ));
-            }
-        }
-        if let Some(posix) = &self.posix {
-            if ad {
-                return Err(format!(
-                    "{}: posixAccount numbers are for OpenLDAP",
-                    at("posix")
-                ));
-            }
-            if posix.uid_first == 0 || posix.uid_first > posix.uid_last {
-                return Err(format!(
-                    "{}: uid_first {} .. uid_last {} is not a range of user ids",
-                    at("posix"),
-                    posix.uid_first,
-                    posix.uid_last
-                ));
-            }
-        }
-        if self.pool_size == 0 || self.pool_size > 64 {
-            return Err(format!("{}: between 1 and 64", at("pool_size")));
-        }
-        if self.page_size == 0 || self.page_size > 1000 {
-            return Err(format!(
-                "{}: between 1 and 1000 (Active Directory's maximum)",
-                at("page_size")
-            ));
-        }
-        if self.timeouts.connect_timeout_seconds == 0 || self.timeouts.timeout_seconds == 0 {
-            return Err(format!(
-                "{}: timeouts are seconds, at least 1",
-                at("timeout_seconds")
-            ));
-        }
         Ok(Resolved {
             url: self.url.clone(),
             tls,
@@ -302,8 +333,8 @@ impl LdapConfig {
             bind_password,
             base_dn: self.base_dn.clone(),
             flavour: self.flavour,
-            users_ou,
-            groups_ou,
+            users_ou: self.users_ou(),
+            groups_ou: self.groups_ou(),
             create_missing: self.create_missing,
             posix: self.posix.clone(),
             upn_suffix: self
@@ -352,6 +383,24 @@ mod tests {
     }
 
     const BASE: &str = "url: ldaps://127.0.0.1:6360\nbind_dn: cn=admin,dc=example,dc=org\nbind_password_env: PW\nbase_dn: dc=example,dc=org\n";
+
+    #[test]
+    fn check_reports_every_problem_at_its_key() {
+        let yaml = "url: http://ldap.example.org\nbind_dn: nonsense\nbase_dn: dc=example,dc=org\npool_size: 0\ntimeout_seconds: 0\n";
+        let problems = config(yaml).problems("dir", "homebase.yaml");
+        let keys: Vec<&str> = problems.iter().filter_map(|p| p.column.as_deref()).collect();
+        assert_eq!(
+            keys,
+            [
+                "targets.dir.url",
+                "targets.dir.bind_dn",
+                "targets.dir.pool_size",
+                "targets.dir.timeout_seconds",
+                "targets.dir.bind_password_env",
+            ],
+            "{problems:?}"
+        );
+    }
 
     #[test]
     fn defaults_per_flavour() {
