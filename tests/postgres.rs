@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use common::{all_secrets, exit_code, persons_by_id, stderr, SecretScanner, TestEnv, STAFF_COUNT};
+use homebase::state::{Location, StateConfig, StateError, Store, WriteOp};
 use pg::PgServer;
 
 const SMALL: &str = "id,given_name,family_name,department\n\
@@ -383,4 +384,106 @@ fn state_migrate_round_trips_sqlite_postgres_sqlite_with_one_digest() {
     );
     assert_eq!(env.status_json(&[]), status);
     env.run_expect(&["plan", "staff.csv", "--detailed-exitcode"], 0);
+}
+
+fn pin(id: &str, username: &str) -> WriteOp {
+    WriteOp::PinPerson {
+        id: id.into(),
+        username: username.into(),
+        display_name: format!("Person {id}"),
+        profile: "office".into(),
+    }
+}
+
+/// The journal sends a commit's statements in one flight; a refused write in
+/// it is refused alone, with its own error, and all of a write or none of it
+/// is committed — as on SQLite.
+#[test]
+fn the_journal_refuses_only_the_refused_writes_of_a_pipelined_batch() {
+    let Some(server) = PgServer::start("postgres journal") else {
+        return;
+    };
+    let password = std::fs::read_to_string(server.password_file()).expect("password");
+    let url = format!(
+        "{}&sslrootcert={}&schema=journal",
+        server.url(),
+        server.ca().display()
+    );
+    let location = Location::resolve(
+        &StateConfig::Location(url),
+        None,
+        |path| path.to_path_buf(),
+        |name| (name == "PGPASSWORD").then(|| password.trim().to_string()),
+    )
+    .expect("the location");
+    let mut store = Store::open_at(&location).expect("the store");
+    store
+        .pin_person("P1", "anna", "Anna", "office")
+        .expect("pin P1");
+    let journal = store.journal().expect("the journal");
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        // One write: the good operation goes with the refused one.
+        let refused = journal
+            .write_all(vec![
+                pin("P2", "paul"),
+                WriteOp::SetWithdrawn {
+                    id: "nobody".into(),
+                    withdrawn: true,
+                },
+            ])
+            .await;
+        assert!(
+            matches!(refused, Err(StateError::UnknownPerson { ref id }) if id == "nobody"),
+            "{refused:?}"
+        );
+
+        // Many writes at once (in few commits), three of them refused.
+        let mut writes: Vec<WriteOp> = (0..60)
+            .map(|i| pin(&format!("Q{i}"), &format!("q{i}")))
+            .collect();
+        writes.insert(10, pin("P1", "anna.other"));
+        writes.insert(30, pin("X1", "ANNA"));
+        writes.insert(
+            50,
+            WriteOp::SetOffboarded {
+                id: "nobody".into(),
+                offboarded: true,
+            },
+        );
+        let results =
+            futures::future::join_all(writes.into_iter().map(|op| journal.write(op))).await;
+        for (i, result) in results.iter().enumerate() {
+            match i {
+                10 => assert!(
+                    matches!(result, Err(StateError::UsernamePinned { .. })),
+                    "{result:?}"
+                ),
+                30 => assert!(
+                    matches!(result, Err(StateError::UsernameTaken { .. })),
+                    "{result:?}"
+                ),
+                50 => assert!(
+                    matches!(result, Err(StateError::UnknownPerson { .. })),
+                    "{result:?}"
+                ),
+                _ => assert!(result.is_ok(), "write {i}: {result:?}"),
+            }
+        }
+    });
+    let stats = journal.close().expect("close the journal");
+    assert_eq!(stats.writes, 64, "{stats:?}");
+
+    let persons = store.persons().expect("persons");
+    assert!(
+        !persons.contains_key("P2"),
+        "half of a refused write stands"
+    );
+    assert!(!persons.contains_key("X1"));
+    assert_eq!(persons["P1"].username, "anna");
+    assert_eq!(persons.len(), 61, "{:?}", persons.keys());
+    assert_eq!(persons["Q59"].username, "q59");
 }
