@@ -386,6 +386,164 @@ fn state_migrate_round_trips_sqlite_postgres_sqlite_with_one_digest() {
     env.run_expect(&["plan", "staff.csv", "--detailed-exitcode"], 0);
 }
 
+fn random_key() -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// `person_id|public_key|address|adopted` of every recorded peer.
+fn peers_of(server: &PgServer, schema: &str) -> Vec<String> {
+    server
+        .psql(&format!(
+            "SELECT person_id, public_key, address, adopted FROM {schema}.peers ORDER BY person_id"
+        ))
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn adopt_records_the_gateways_peers_in_the_shared_state_for_every_runner() {
+    let Some(server) = PgServer::start("postgres adopt") else {
+        return;
+    };
+    let servers = shared();
+    let a = runner(&server, "stadt", &servers);
+    a.write("staff.csv", SMALL);
+    // The gateway as it was before homebase: S1 (office pool) and S3 (field
+    // pool) by comment, and a printer nobody on the staff list owns.
+    let (s1, s3, printer) = (random_key(), random_key(), random_key());
+    let gateway = format!(
+        "[Interface]\nPrivateKey = {}\nListenPort = 51820\n\n\
+         # staff_id: S1\n[Peer]\nPublicKey = {s1}\nAllowedIPs = 10.20.100.1/32\n\n\
+         # staff_id: S3\n[Peer]\nPublicKey = {s3}\nAllowedIPs = 10.20.160.1/32\n\n\
+         # printer 2nd floor\n[Peer]\nPublicKey = {printer}\nAllowedIPs = 10.20.0.9/32\n",
+        random_key()
+    );
+    std::fs::write(servers.path().join("wg0.conf"), gateway).expect("wg0.conf");
+
+    // No target named: every WireGuard target's peers.
+    a.run_ok(&["adopt", "staff.csv"]);
+    assert!(
+        server
+            .try_psql("SELECT count(*) FROM stadt.peers")
+            .map_or(true, |n| n.trim() == "0"),
+        "a dry run recorded peers"
+    );
+    a.run_ok(&["adopt", "staff.csv", "--yes"]);
+    assert_eq!(
+        peers_of(&server, "stadt"),
+        [
+            format!("S1|{s1}|10.20.100.1|t"),
+            format!("S3|{s3}|10.20.160.1|t"),
+        ]
+    );
+    assert!(
+        !a.exists(".homebase"),
+        "a state file beside a PostgreSQL state"
+    );
+
+    // Provisioning keeps the adopted keys and addresses; S2 gets a new peer.
+    a.run_ok(&["apply", "staff.csv", "--yes", "--no-progress"]);
+    let peers = peers_of(&server, "stadt");
+    assert_eq!(peers.len(), 3, "{peers:?}");
+    assert_eq!(peers[0], format!("S1|{s1}|10.20.100.1|t"));
+    assert_eq!(peers[2], format!("S3|{s3}|10.20.160.1|t"));
+    let conf = common::ServerConf::parse(
+        &std::fs::read_to_string(servers.path().join("wg0.conf")).expect("wg0.conf"),
+    );
+    let keys: BTreeSet<&str> = conf
+        .peers
+        .iter()
+        .filter_map(|p| p.public_key.as_deref())
+        .collect();
+    for key in [&s1, &s3, &printer] {
+        assert!(keys.contains(key.as_str()), "{key} left the gateway");
+    }
+
+    // Another runner sees the adoption: nothing to adopt, nothing to plan.
+    let b = runner(&server, "stadt", &servers);
+    b.write("staff.csv", SMALL);
+    b.run_expect(&["plan", "staff.csv", "--detailed-exitcode"], 0);
+    let out = b.run_ok(&["adopt", "staff.csv", "--yes"]);
+    assert_eq!(
+        peers_of(&server, "stadt"),
+        peers,
+        "{}",
+        common::describe(&out)
+    );
+}
+
+#[test]
+fn a_fresh_runner_without_the_gateway_file_rekeys_nobody() {
+    let Some(server) = PgServer::start("postgres wireguard-file") else {
+        return;
+    };
+    let servers = shared();
+    let a = runner(&server, "stadt", &servers);
+    a.write("staff.csv", SMALL);
+    a.run_ok(&["apply", "staff.csv", "--yes", "--no-progress"]);
+    let recorded = peers_of(&server, "stadt");
+    assert_eq!(recorded.len(), 3, "{recorded:?}");
+    let issued = secrets_of(&[&a]);
+
+    // Runner B: no out/, and its wireguard-file path holds no wg0.conf (a
+    // new gateway host, or a job that does not carry the file along).
+    let elsewhere = shared();
+    let b = runner(&server, "stadt", &servers);
+    let gateway = servers.path().join("wg0.conf");
+    let empty = elsewhere.path().join("wg0.conf");
+    let config = b.read_string("homebase.yaml");
+    assert!(config.contains(&gateway.display().to_string()));
+    b.write(
+        "homebase.yaml",
+        config.replace(&gateway.display().to_string(), &empty.display().to_string()),
+    );
+    b.write("staff.csv", SMALL);
+    let out = b.run(&["plan", "staff.csv"]);
+    assert_eq!(exit_code(&out), 0, "{}", common::describe(&out));
+    assert!(
+        !common::stdout(&out).contains("new keys"),
+        "{}",
+        common::describe(&out)
+    );
+    // Its apply would need the gateway's key, which only the file holds:
+    // refused before any action, rather than a new server key that cuts
+    // every delivered tunnel (and drops the preshared keys).
+    let out = b.run(&["apply", "staff.csv", "--yes", "--no-progress"]);
+    assert_ne!(exit_code(&out), 0, "{}", common::describe(&out));
+    assert!(
+        stderr(&out).contains("does not make up a new server key"),
+        "{}",
+        common::describe(&out)
+    );
+    assert!(!empty.exists(), "runner B wrote a gateway file of its own");
+    assert_eq!(peers_of(&server, "stadt"), recorded);
+    assert!(secrets_of(&[&b]).is_empty(), "runner B issued secrets");
+    assert!(b.bundle_dirs().is_empty(), "runner B wrote bundles");
+
+    // Given the gateway's file, B has nothing to do.
+    std::fs::copy(&gateway, &empty).expect("copy wg0.conf");
+    let out = b.run_ok(&["apply", "staff.csv", "--yes", "--no-progress"]);
+    assert!(
+        stderr(&out).contains("nothing to do"),
+        "{}",
+        common::describe(&out)
+    );
+    assert_eq!(peers_of(&server, "stadt"), recorded);
+    assert!(b.bundle_dirs().is_empty(), "runner B wrote bundles");
+    assert_eq!(
+        std::fs::read_to_string(&empty).expect("wg0.conf"),
+        std::fs::read_to_string(&gateway).expect("wg0.conf")
+    );
+    // Runner A still has what it delivered, and nothing to do.
+    a.run_expect(&["plan", "staff.csv", "--detailed-exitcode"], 0);
+    assert_eq!(secrets_of(&[&a]), issued);
+}
+
 fn pin(id: &str, username: &str) -> WriteOp {
     WriteOp::PinPerson {
         id: id.into(),
