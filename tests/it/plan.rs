@@ -1,7 +1,7 @@
 //! Planning: usernames (safe, unique, stable), names as data in every report
 //! and file, and the plan command's outputs and exit codes.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

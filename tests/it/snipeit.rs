@@ -7,8 +7,8 @@
 //! Snipe-IT with `API_THROTTLE_PER_MINUTE=4800`, and homebase is told
 //! `requests_per_minute: 4800`.
 
-mod common;
-mod fake_snipeit;
+use crate::common;
+use crate::fake_snipeit;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! Core II: applying the example staff into the embedded targets — bundles,
 //! the server file, idempotence, secrets, offboarding, the lock and crashes.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
