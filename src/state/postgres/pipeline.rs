@@ -150,10 +150,13 @@ impl Pipe {
                     (Ok(_), None | Some(Expect::Any)) => true,
                     (Ok(changed), Some(Expect::Changed)) => changed > 0,
                     (Ok(found), Some(Expect::Nothing)) => found == 0,
-                    (Err(e), _) => {
+                    (Err(e), expect) => {
                         // A refusal of the server leaves the connection
-                        // usable; anything else (I/O, closed) does not.
-                        if e.as_db_error().is_none() && broken.is_none() {
+                        // usable; anything else (I/O, closed) does not. Nor
+                        // does a refused BEGIN: whatever it let run did so
+                        // outside the transaction (it cannot happen on an
+                        // idle connection, where BEGIN has nothing to refuse).
+                        if (e.as_db_error().is_none() || expect.is_none()) && broken.is_none() {
                             broken = Some(e);
                         }
                         false
@@ -162,6 +165,8 @@ impl Pipe {
                 all_done &= fine;
             }
             if let Some(e) = broken {
+                // Ends the transaction, if there is one and a connection.
+                let _ = client.batch_execute("ROLLBACK").await;
                 return Err(e);
             }
             if all_done {
