@@ -423,7 +423,7 @@ fn adopt_records_the_gateways_peers_in_the_shared_state_for_every_runner() {
     );
     std::fs::write(servers.path().join("wg0.conf"), gateway).expect("wg0.conf");
 
-    // No target named: every WireGuard target's peers.
+    // No target named: every target adopt reads (the peers are the gateway's).
     a.run_ok(&["adopt", "staff.csv"]);
     assert!(
         server
@@ -642,4 +642,58 @@ fn the_journal_refuses_only_the_refused_writes_of_a_pipelined_batch() {
     assert_eq!(persons["P1"].username, "anna");
     assert_eq!(persons.len(), 61, "{:?}", persons.keys());
     assert_eq!(persons["Q59"].username, "q59");
+}
+
+/// The state on PostgreSQL lost (its schema dropped): `adopt --all` rebuilds
+/// it there from the servers' files and the bundles of the runner that has
+/// them, and nothing is left to do.
+#[test]
+fn adopt_all_rebuilds_a_lost_schema_on_postgres() {
+    let Some(server) = PgServer::start("postgres adopt --all") else {
+        return;
+    };
+    let servers = shared();
+    let a = runner(&server, "stadt", &servers);
+    a.write("staff.csv", SMALL);
+    a.run_ok(&["apply", "staff.csv", "--yes", "--no-progress"]);
+    let dump = |env: &TestEnv| -> serde_json::Value {
+        serde_json::from_slice(&env.run_ok(&["state", "dump"]).stdout).expect("a JSON dump")
+    };
+    let rows = |dump: &serde_json::Value, table: &str| -> Vec<serde_json::Value> {
+        dump["tables"][table]
+            .as_array()
+            .expect("a table")
+            .iter()
+            .map(|row| {
+                let mut row = row.clone();
+                for stamp in ["created", "updated", "assigned", "added", "fingerprint"] {
+                    row.as_object_mut().expect("a row").remove(stamp);
+                }
+                row
+            })
+            .collect()
+    };
+    let original = dump(&a);
+    let peers = peers_of(&server, "stadt");
+
+    server.psql("DROP SCHEMA stadt CASCADE");
+    a.run_ok(&["adopt", "--all", "staff.csv", "--yes"]);
+    a.run_expect(&["plan", "staff.csv", "--detailed-exitcode"], 0);
+    let rebuilt = dump(&a);
+    for table in [
+        "persons", "accounts", "peers", "devices", "seats", "bundles",
+    ] {
+        assert_eq!(
+            rows(&original, table),
+            rows(&rebuilt, table),
+            "table {table} differs after adopt --all"
+        );
+    }
+    assert_eq!(peers_of(&server, "stadt"), peers);
+    let out = a.run_ok(&["apply", "staff.csv", "--yes", "--no-progress"]);
+    assert!(
+        stderr(&out).contains("nothing to do"),
+        "{}",
+        common::describe(&out)
+    );
 }
