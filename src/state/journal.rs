@@ -19,7 +19,8 @@ use tokio::sync::oneshot;
 use super::columns;
 use super::connect;
 use super::location::PgLocation;
-use super::postgres::connect::{describe as pg_describe, PgConn};
+use super::postgres::connect::{describe as pg_describe, Db};
+use super::postgres::pipeline::{Flight, Pipe};
 use super::postgres::write as pg_write;
 use super::write::{self, WriteOp};
 use super::StateError;
@@ -93,7 +94,7 @@ impl Committer for Connection {
     }
 }
 
-impl Committer for PgConn {
+impl Committer for Pipe {
     fn commit(&mut self, batch: &[Request]) -> Vec<Result<(), StateError>> {
         commit_postgres(self, batch)
     }
@@ -106,16 +107,18 @@ impl Journal {
         Journal::start(conn, path.to_path_buf())
     }
 
-    /// The same on the PostgreSQL state: a connection of its own (on the
-    /// writer thread, which is outside any async runtime).
+    /// The same on the PostgreSQL state: a pipelining connection of its
+    /// own, once the schema is known to be this binary's (migrated on a
+    /// short-lived connection, as the store does).
     pub fn open_postgres(location: &PgLocation) -> Result<Journal, StateError> {
-        let conn = crate::state::postgres::open_conn(location, true)?.ok_or_else(|| {
+        crate::state::postgres::open_conn(location, true)?.ok_or_else(|| {
             StateError::PgConnect {
                 location: location.to_string(),
                 detail: "the schema was not created".into(),
             }
         })?;
-        Journal::start(conn, location.to_string().into())
+        let pipe = Pipe::connect(location, "journal")?;
+        Journal::start(pipe, location.to_string().into())
     }
 
     fn start(conn: impl Committer, path: PathBuf) -> Result<Journal, StateError> {
@@ -316,52 +319,56 @@ fn commit_isolated(
     }
 }
 
-/// The PostgreSQL batch: one transaction without savepoints (one round trip
-/// per statement); if a write fails, the batch again with a savepoint per
-/// write and per constraint-checked statement, so only that write is refused.
-fn commit_postgres(conn: &mut PgConn, batch: &[Request]) -> Vec<Result<(), StateError>> {
+/// The PostgreSQL batch: every statement of every write in one pipelined
+/// transaction (`pipeline.rs`); if one is refused, the batch again one
+/// statement at a time with a savepoint per write and per constraint-checked
+/// statement, so only that write is refused.
+fn commit_postgres(pipe: &mut Pipe, batch: &[Request]) -> Vec<Result<(), StateError>> {
     let now = columns::timestamp(Utc::now());
-    let PgConn { client, stmts } = conn;
     let all_failed = |message: String| {
         batch
             .iter()
             .map(|_| Err(StateError::Commit(message.clone())))
             .collect()
     };
-    stmts.careful = false;
-    let together = (|| {
-        let mut tx = client
-            .transaction()
-            .map_err(|e| Failed::Commit(pg_describe(&e)))?;
-        for request in batch {
-            for op in &request.ops {
-                pg_write::apply(&mut tx, stmts, op, &now).map_err(|_| Failed::Write)?;
-            }
+    let steps: Result<Vec<_>, _> = batch
+        .iter()
+        .flat_map(|request| &request.ops)
+        .map(|op| pg_write::steps(op, &now))
+        .collect();
+    // An operation that cannot be encoded is refused by the careful redo.
+    if let Ok(steps) = steps {
+        let steps: Vec<_> = steps.into_iter().flatten().collect();
+        match pipe.fly(&steps) {
+            Ok(Flight::Committed) => return batch.iter().map(|_| Ok(())).collect(),
+            Ok(Flight::Refused) => {}
+            Err(e) => return all_failed(pg_describe(&e)),
         }
-        tx.commit().map_err(|e| Failed::Commit(pg_describe(&e)))
-    })();
-    stmts.careful = true;
-    match together {
-        Ok(()) => return batch.iter().map(|_| Ok(())).collect(),
-        Err(Failed::Commit(message)) => return all_failed(message),
-        Err(Failed::Write) => {}
     }
-    let mut tx = match client.transaction() {
-        Ok(tx) => tx,
-        Err(e) => return all_failed(pg_describe(&e)),
-    };
+    if let Err(e) = pipe.command("BEGIN") {
+        return all_failed(pg_describe(&e));
+    }
     let mut results = Vec::with_capacity(batch.len());
     for request in batch {
-        let result = tx.transaction().map_err(pg_write::err).and_then(|mut sp| {
-            for op in &request.ops {
-                pg_write::apply(&mut sp, stmts, op, &now)?;
-            }
-            sp.commit().map_err(pg_write::err)
-        });
+        let result = isolated(pipe, &request.ops, &now);
         results.push(result);
     }
-    match tx.commit() {
+    match pipe.command("COMMIT") {
         Ok(()) => results,
         Err(e) => all_failed(pg_describe(&e)),
     }
+}
+
+/// One write of the careful redo, in a savepoint: all its operations or none.
+fn isolated(pipe: &mut Pipe, ops: &[WriteOp], now: &str) -> Result<(), StateError> {
+    pipe.command("SAVEPOINT homebase_request")
+        .map_err(pg_write::err)?;
+    let applied = ops.iter().try_for_each(|op| pg_write::apply(pipe, op, now));
+    let end = if applied.is_ok() {
+        "RELEASE SAVEPOINT homebase_request"
+    } else {
+        "ROLLBACK TO SAVEPOINT homebase_request; RELEASE SAVEPOINT homebase_request"
+    };
+    pipe.command(end).map_err(pg_write::err)?;
+    applied
 }

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::net::IpAddr;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::apply::{fsutil, secrets};
 use crate::settings::Settings;
@@ -219,6 +219,10 @@ pub fn client_endpoint(endpoint: &str, listen_port: u16) -> String {
 
 /// The server's identity for the bundles. A new file is written now, with a
 /// new private key, so that no bundle names a server key that does not exist.
+/// Not where the state records peers of this target already: their bundles
+/// name the key (and the preshared keys) of the file on the machine that
+/// wrote it — secrets the state never holds — and a new key would cut every
+/// delivered tunnel. That run is refused before any action.
 pub fn prepare(
     name: &str,
     wg: &WireguardFile,
@@ -232,6 +236,17 @@ pub fn prepare(
     let private_key = match existing.as_ref().and_then(|f| f.private_key.clone()) {
         Some(key) => key,
         None => {
+            let recorded = store.peers(name)?.len();
+            if recorded > 0 {
+                bail!(
+                    "{}: no server file with a PrivateKey here, but the state records {recorded} \
+                     peer(s) of target {name}; their bundles name the server key and preshared \
+                     keys of the file where they were made (the state holds no secret). Put that \
+                     file at this path (or point `targets.{name}.path` at it) and run again; \
+                     homebase does not make up a new server key for delivered bundles",
+                    path.display()
+                );
+            }
             let key = secrets::wg_private_key();
             write_server_file(settings, store, name, wg, &key)?;
             key

@@ -411,6 +411,104 @@ fn apply_refuses_while_the_state_is_locked() {
     assert_eq!(env.bundle_dirs().len(), 2);
 }
 
+/// A directory script that holds every call until the file `go` exists:
+/// the apply running it holds the state's lock as long as the test wants.
+const HOLD_SCRIPT: &str = r#"#!/bin/sh
+cat >/dev/null
+while [ ! -e go ]; do sleep 0.05; done
+printf '{"remote_id": "held"}\n'
+"#;
+
+/// The project with its directory on [`HOLD_SCRIPT`].
+fn held_env() -> TestEnv {
+    let env = TestEnv::new();
+    env.copy_examples();
+    env.write(
+        "staff.csv",
+        "id,given_name,family_name\n1,Anna,Schmidt\n2,Paul,Weber\n",
+    );
+    env.write("hold.sh", HOLD_SCRIPT);
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("homebase.yaml");
+    let config = std::fs::read_to_string(shipped).expect("homebase.yaml");
+    let local = "  directory:\n    kind: local\n    base_dn: dc=musterstadt,dc=example\n";
+    assert!(
+        config.contains(local),
+        "the shipped config has a local directory"
+    );
+    env.write(
+        "homebase.yaml",
+        config.replace(
+            local,
+            "  directory:\n    kind: exec\n    command: [sh, hold.sh]\n    timeout_seconds: 300\n",
+        ),
+    );
+    env
+}
+
+/// Waits until the lock file of the SQLite state names `pid` as its holder.
+fn wait_for_lock_holder(env: &TestEnv, pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let named = format!("\"pid\":{pid},");
+    while !std::fs::read_to_string(env.join(".homebase/state.db.lock"))
+        .is_ok_and(|holder| holder.contains(&named))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the first apply never took the lock"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn with_lock_timeout_a_second_apply_waits_then_names_the_holder_or_goes_on_when_it_ends() {
+    let env = held_env();
+    let apply = ["apply", "staff.csv", "--yes", "--no-progress"];
+    let mut holder = env.spawn(&apply);
+    let pid = holder.child.id();
+    wait_for_lock_holder(&env, pid);
+
+    // Held longer than the second run waits: it waits, then exits 2 naming
+    // the holder, having changed nothing.
+    let mut short = apply.to_vec();
+    short.extend(["--lock-timeout", "2s"]);
+    let started = Instant::now();
+    let out = env.run(&short);
+    let waited = started.elapsed();
+    assert_eq!(exit_code(&out), 2, "{}", common::describe(&out));
+    assert!(
+        waited >= Duration::from_secs(2),
+        "refused after {waited:?}, before its --lock-timeout"
+    );
+    let refused = stderr(&out);
+    assert!(refused.contains("holds the lock"), "{refused}");
+    assert!(refused.contains(&format!("pid {pid} on ")), "{refused}");
+    assert!(refused.contains("--lock-timeout"), "{refused}");
+    assert!(
+        !holder.has_exited(),
+        "the holder ended before the test let it"
+    );
+
+    // Held for less than it waits: it goes on once the holder is done, and
+    // finds nothing left to do.
+    let mut long = apply.to_vec();
+    long.extend(["--lock-timeout", "120s"]);
+    let mut waiting = env.spawn(&long);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!waiting.has_exited(), "the second apply did not wait");
+    env.write("go", "");
+    let first = holder.wait();
+    assert_eq!(first.code, Some(0), "{}", first.describe());
+    let second = waiting.wait();
+    assert_eq!(second.code, Some(0), "{}", second.describe());
+    assert!(
+        second.stderr.contains("nothing to do"),
+        "{}",
+        second.describe()
+    );
+    assert_eq!(env.bundle_dirs().len(), 2);
+}
+
 #[test]
 fn two_applies_at_once_do_not_corrupt_the_state() {
     let env = TestEnv::new();

@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use common::{all_secrets, exit_code, persons_by_id, stderr, SecretScanner, TestEnv, STAFF_COUNT};
+use homebase::state::{Location, StateConfig, StateError, Store, WriteOp};
 use pg::PgServer;
 
 const SMALL: &str = "id,given_name,family_name,department\n\
@@ -381,4 +382,318 @@ fn state_migrate_round_trips_sqlite_postgres_sqlite_with_one_digest() {
     );
     assert_eq!(env.status_json(&[]), status);
     env.run_expect(&["plan", "staff.csv", "--detailed-exitcode"], 0);
+}
+
+fn random_key() -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// `person_id|public_key|address|adopted` of every recorded peer.
+fn peers_of(server: &PgServer, schema: &str) -> Vec<String> {
+    server
+        .psql(&format!(
+            "SELECT person_id, public_key, address, adopted FROM {schema}.peers ORDER BY person_id"
+        ))
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn adopt_records_the_gateways_peers_in_the_shared_state_for_every_runner() {
+    let Some(server) = PgServer::start("postgres adopt") else {
+        return;
+    };
+    let servers = shared();
+    let a = runner(&server, "stadt", &servers);
+    a.write("staff.csv", SMALL);
+    // The gateway as it was before homebase: S1 (office pool) and S3 (field
+    // pool) by comment, and a printer nobody on the staff list owns.
+    let (s1, s3, printer) = (random_key(), random_key(), random_key());
+    let gateway = format!(
+        "[Interface]\nPrivateKey = {}\nListenPort = 51820\n\n\
+         # staff_id: S1\n[Peer]\nPublicKey = {s1}\nAllowedIPs = 10.20.100.1/32\n\n\
+         # staff_id: S3\n[Peer]\nPublicKey = {s3}\nAllowedIPs = 10.20.160.1/32\n\n\
+         # printer 2nd floor\n[Peer]\nPublicKey = {printer}\nAllowedIPs = 10.20.0.9/32\n",
+        random_key()
+    );
+    std::fs::write(servers.path().join("wg0.conf"), gateway).expect("wg0.conf");
+
+    // No target named: every target adopt reads (the peers are the gateway's).
+    a.run_ok(&["adopt", "staff.csv"]);
+    assert!(
+        server
+            .try_psql("SELECT count(*) FROM stadt.peers")
+            .map_or(true, |n| n.trim() == "0"),
+        "a dry run recorded peers"
+    );
+    a.run_ok(&["adopt", "staff.csv", "--yes"]);
+    assert_eq!(
+        peers_of(&server, "stadt"),
+        [
+            format!("S1|{s1}|10.20.100.1|t"),
+            format!("S3|{s3}|10.20.160.1|t"),
+        ]
+    );
+    assert!(
+        !a.exists(".homebase"),
+        "a state file beside a PostgreSQL state"
+    );
+
+    // Provisioning keeps the adopted keys and addresses; S2 gets a new peer.
+    a.run_ok(&["apply", "staff.csv", "--yes", "--no-progress"]);
+    let peers = peers_of(&server, "stadt");
+    assert_eq!(peers.len(), 3, "{peers:?}");
+    assert_eq!(peers[0], format!("S1|{s1}|10.20.100.1|t"));
+    assert_eq!(peers[2], format!("S3|{s3}|10.20.160.1|t"));
+    let conf = common::ServerConf::parse(
+        &std::fs::read_to_string(servers.path().join("wg0.conf")).expect("wg0.conf"),
+    );
+    let keys: BTreeSet<&str> = conf
+        .peers
+        .iter()
+        .filter_map(|p| p.public_key.as_deref())
+        .collect();
+    for key in [&s1, &s3, &printer] {
+        assert!(keys.contains(key.as_str()), "{key} left the gateway");
+    }
+
+    // Another runner sees the adoption: nothing to adopt, nothing to plan.
+    let b = runner(&server, "stadt", &servers);
+    b.write("staff.csv", SMALL);
+    b.run_expect(&["plan", "staff.csv", "--detailed-exitcode"], 0);
+    let out = b.run_ok(&["adopt", "staff.csv", "--yes"]);
+    assert_eq!(
+        peers_of(&server, "stadt"),
+        peers,
+        "{}",
+        common::describe(&out)
+    );
+}
+
+#[test]
+fn a_fresh_runner_without_the_gateway_file_rekeys_nobody() {
+    let Some(server) = PgServer::start("postgres wireguard-file") else {
+        return;
+    };
+    let servers = shared();
+    let a = runner(&server, "stadt", &servers);
+    a.write("staff.csv", SMALL);
+    a.run_ok(&["apply", "staff.csv", "--yes", "--no-progress"]);
+    let recorded = peers_of(&server, "stadt");
+    assert_eq!(recorded.len(), 3, "{recorded:?}");
+    let issued = secrets_of(&[&a]);
+
+    // Runner B: no out/, and its wireguard-file path holds no wg0.conf (a
+    // new gateway host, or a job that does not carry the file along).
+    let elsewhere = shared();
+    let b = runner(&server, "stadt", &servers);
+    let gateway = servers.path().join("wg0.conf");
+    let empty = elsewhere.path().join("wg0.conf");
+    let config = b.read_string("homebase.yaml");
+    assert!(config.contains(&gateway.display().to_string()));
+    b.write(
+        "homebase.yaml",
+        config.replace(&gateway.display().to_string(), &empty.display().to_string()),
+    );
+    b.write("staff.csv", SMALL);
+    let out = b.run(&["plan", "staff.csv"]);
+    assert_eq!(exit_code(&out), 0, "{}", common::describe(&out));
+    assert!(
+        !common::stdout(&out).contains("new keys"),
+        "{}",
+        common::describe(&out)
+    );
+    // Its apply would need the gateway's key, which only the file holds:
+    // refused before any action, rather than a new server key that cuts
+    // every delivered tunnel (and drops the preshared keys).
+    let out = b.run(&["apply", "staff.csv", "--yes", "--no-progress"]);
+    assert_ne!(exit_code(&out), 0, "{}", common::describe(&out));
+    assert!(
+        stderr(&out).contains("does not make up a new server key"),
+        "{}",
+        common::describe(&out)
+    );
+    assert!(!empty.exists(), "runner B wrote a gateway file of its own");
+    assert_eq!(peers_of(&server, "stadt"), recorded);
+    assert!(secrets_of(&[&b]).is_empty(), "runner B issued secrets");
+    assert!(b.bundle_dirs().is_empty(), "runner B wrote bundles");
+
+    // Given the gateway's file, B has nothing to do.
+    std::fs::copy(&gateway, &empty).expect("copy wg0.conf");
+    let out = b.run_ok(&["apply", "staff.csv", "--yes", "--no-progress"]);
+    assert!(
+        stderr(&out).contains("nothing to do"),
+        "{}",
+        common::describe(&out)
+    );
+    assert_eq!(peers_of(&server, "stadt"), recorded);
+    assert!(b.bundle_dirs().is_empty(), "runner B wrote bundles");
+    assert_eq!(
+        std::fs::read_to_string(&empty).expect("wg0.conf"),
+        std::fs::read_to_string(&gateway).expect("wg0.conf")
+    );
+    // Runner A still has what it delivered, and nothing to do.
+    a.run_expect(&["plan", "staff.csv", "--detailed-exitcode"], 0);
+    assert_eq!(secrets_of(&[&a]), issued);
+}
+
+fn pin(id: &str, username: &str) -> WriteOp {
+    WriteOp::PinPerson {
+        id: id.into(),
+        username: username.into(),
+        display_name: format!("Person {id}"),
+        profile: "office".into(),
+    }
+}
+
+/// The journal sends a commit's statements in one flight; a refused write in
+/// it is refused alone, with its own error, and all of a write or none of it
+/// is committed — as on SQLite.
+#[test]
+fn the_journal_refuses_only_the_refused_writes_of_a_pipelined_batch() {
+    let Some(server) = PgServer::start("postgres journal") else {
+        return;
+    };
+    let password = std::fs::read_to_string(server.password_file()).expect("password");
+    let url = format!(
+        "{}&sslrootcert={}&schema=journal",
+        server.url(),
+        server.ca().display()
+    );
+    let location = Location::resolve(
+        &StateConfig::Location(url),
+        None,
+        |path| path.to_path_buf(),
+        |name| (name == "PGPASSWORD").then(|| password.trim().to_string()),
+    )
+    .expect("the location");
+    let mut store = Store::open_at(&location).expect("the store");
+    store
+        .pin_person("P1", "anna", "Anna", "office")
+        .expect("pin P1");
+    let journal = store.journal().expect("the journal");
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        // One write: the good operation goes with the refused one.
+        let refused = journal
+            .write_all(vec![
+                pin("P2", "paul"),
+                WriteOp::SetWithdrawn {
+                    id: "nobody".into(),
+                    withdrawn: true,
+                },
+            ])
+            .await;
+        assert!(
+            matches!(refused, Err(StateError::UnknownPerson { ref id }) if id == "nobody"),
+            "{refused:?}"
+        );
+
+        // Many writes at once (in few commits), three of them refused.
+        let mut writes: Vec<WriteOp> = (0..60)
+            .map(|i| pin(&format!("Q{i}"), &format!("q{i}")))
+            .collect();
+        writes.insert(10, pin("P1", "anna.other"));
+        writes.insert(30, pin("X1", "ANNA"));
+        writes.insert(
+            50,
+            WriteOp::SetOffboarded {
+                id: "nobody".into(),
+                offboarded: true,
+            },
+        );
+        let results =
+            futures::future::join_all(writes.into_iter().map(|op| journal.write(op))).await;
+        for (i, result) in results.iter().enumerate() {
+            match i {
+                10 => assert!(
+                    matches!(result, Err(StateError::UsernamePinned { .. })),
+                    "{result:?}"
+                ),
+                30 => assert!(
+                    matches!(result, Err(StateError::UsernameTaken { .. })),
+                    "{result:?}"
+                ),
+                50 => assert!(
+                    matches!(result, Err(StateError::UnknownPerson { .. })),
+                    "{result:?}"
+                ),
+                _ => assert!(result.is_ok(), "write {i}: {result:?}"),
+            }
+        }
+    });
+    let stats = journal.close().expect("close the journal");
+    assert_eq!(stats.writes, 64, "{stats:?}");
+
+    let persons = store.persons().expect("persons");
+    assert!(
+        !persons.contains_key("P2"),
+        "half of a refused write stands"
+    );
+    assert!(!persons.contains_key("X1"));
+    assert_eq!(persons["P1"].username, "anna");
+    assert_eq!(persons.len(), 61, "{:?}", persons.keys());
+    assert_eq!(persons["Q59"].username, "q59");
+}
+
+/// The state on PostgreSQL lost (its schema dropped): `adopt --all` rebuilds
+/// it there from the servers' files and the bundles of the runner that has
+/// them, and nothing is left to do.
+#[test]
+fn adopt_all_rebuilds_a_lost_schema_on_postgres() {
+    let Some(server) = PgServer::start("postgres adopt --all") else {
+        return;
+    };
+    let servers = shared();
+    let a = runner(&server, "stadt", &servers);
+    a.write("staff.csv", SMALL);
+    a.run_ok(&["apply", "staff.csv", "--yes", "--no-progress"]);
+    let dump = |env: &TestEnv| -> serde_json::Value {
+        serde_json::from_slice(&env.run_ok(&["state", "dump"]).stdout).expect("a JSON dump")
+    };
+    let rows = |dump: &serde_json::Value, table: &str| -> Vec<serde_json::Value> {
+        dump["tables"][table]
+            .as_array()
+            .expect("a table")
+            .iter()
+            .map(|row| {
+                let mut row = row.clone();
+                for stamp in ["created", "updated", "assigned", "added", "fingerprint"] {
+                    row.as_object_mut().expect("a row").remove(stamp);
+                }
+                row
+            })
+            .collect()
+    };
+    let original = dump(&a);
+    let peers = peers_of(&server, "stadt");
+
+    server.psql("DROP SCHEMA stadt CASCADE");
+    a.run_ok(&["adopt", "--all", "staff.csv", "--yes"]);
+    a.run_expect(&["plan", "staff.csv", "--detailed-exitcode"], 0);
+    let rebuilt = dump(&a);
+    for table in [
+        "persons", "accounts", "peers", "devices", "seats", "bundles",
+    ] {
+        assert_eq!(
+            rows(&original, table),
+            rows(&rebuilt, table),
+            "table {table} differs after adopt --all"
+        );
+    }
+    assert_eq!(peers_of(&server, "stadt"), peers);
+    let out = a.run_ok(&["apply", "staff.csv", "--yes", "--no-progress"]);
+    assert!(
+        stderr(&out).contains("nothing to do"),
+        "{}",
+        common::describe(&out)
+    );
 }

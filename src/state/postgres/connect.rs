@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use postgres::config::SslMode;
 use postgres::types::ToSql;
-use postgres::{Client, GenericClient, NoTls, Row, Statement};
+use postgres::{Client, GenericClient, NoTls, Row, Statement, Transaction};
 use rustls::ClientConfig;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::super::location::PgLocation;
 use super::super::StateError;
@@ -21,20 +22,9 @@ pub struct PgConn {
     pub stmts: Stmts,
 }
 
+#[derive(Default)]
 pub struct Stmts {
     prepared: HashMap<&'static str, Statement>,
-    /// Each constraint-checked write in a savepoint of its own, so that a
-    /// refused one leaves the transaction usable (see `write::savepoint`).
-    pub careful: bool,
-}
-
-impl Default for Stmts {
-    fn default() -> Self {
-        Stmts {
-            prepared: HashMap::new(),
-            careful: true,
-        }
-    }
 }
 
 impl Stmts {
@@ -72,25 +62,75 @@ impl Stmts {
     }
 }
 
-/// Connects, with the schema as the search path. Creates nothing.
-pub fn connect(location: &PgLocation, purpose: &str) -> Result<PgConn, StateError> {
-    let mut config = postgres::Config::new();
+/// What the writes (`write.rs`) need of a connection that is inside a
+/// transaction: statements prepared once per connection, and plain commands
+/// (savepoints). Served by the blocking client ([`InTx`]) and by the
+/// journal's pipelining one (`pipeline::Pipe`).
+pub trait Db {
+    fn execute(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, postgres::Error>;
+    fn query(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, postgres::Error>;
+    fn command(&mut self, sql: &str) -> Result<(), postgres::Error>;
+}
+
+/// A transaction of the blocking client and the connection's statements.
+pub struct InTx<'a, 'b> {
+    pub tx: &'a mut Transaction<'b>,
+    pub stmts: &'a mut Stmts,
+}
+
+impl Db for InTx<'_, '_> {
+    fn execute(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, postgres::Error> {
+        self.stmts.execute(self.tx, sql, params)
+    }
+
+    fn query(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, postgres::Error> {
+        self.stmts.query(self.tx, sql, params)
+    }
+
+    fn command(&mut self, sql: &str) -> Result<(), postgres::Error> {
+        self.tx.batch_execute(sql)
+    }
+}
+
+/// The client settings of a connection to `location` (without TLS), and the
+/// TLS connector when the location asks for TLS.
+pub fn config(
+    location: &PgLocation,
+    purpose: &str,
+) -> Result<(tokio_postgres::Config, Option<MakeRustlsConnect>), StateError> {
+    let mut config = tokio_postgres::Config::new();
     config
         .host(&location.host)
         .port(location.port)
         .user(&location.user)
         .dbname(&location.dbname)
-        .application_name(&format!("homebase {purpose}"))
+        .application_name(format!("homebase {purpose}"))
         .connect_timeout(Duration::from_secs(10))
         .keepalives(true)
         .keepalives_idle(Duration::from_secs(30));
     if let Some(password) = &location.password {
         config.password(&password.0);
     }
-    let connected = match &location.tls {
+    match &location.tls {
         None => {
             config.ssl_mode(SslMode::Disable);
-            config.connect(NoTls)
+            Ok((config, None))
         }
         Some(tls) => {
             // Require, and the rustls verifier checks chain and host name:
@@ -101,18 +141,34 @@ pub fn connect(location: &PgLocation, purpose: &str) -> Result<PgConn, StateErro
                     location: location.to_string(),
                     detail,
                 })?;
-            config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(
-                Arc::unwrap_or_clone(rustls),
+            Ok((
+                config,
+                Some(MakeRustlsConnect::new(Arc::unwrap_or_clone(rustls))),
             ))
         }
+    }
+}
+
+/// The statement that puts the organisation's schema on the search path
+/// (the name is checked to be a plain identifier in location.rs).
+pub fn search_path(location: &PgLocation) -> String {
+    format!("SET search_path TO \"{}\"", location.schema)
+}
+
+/// Connects, with the schema as the search path. Creates nothing.
+pub fn connect(location: &PgLocation, purpose: &str) -> Result<PgConn, StateError> {
+    let (config, tls) = config(location, purpose)?;
+    let config = postgres::Config::from(config);
+    let connected = match tls {
+        None => config.connect(NoTls),
+        Some(tls) => config.connect(tls),
     };
     let mut client = connected.map_err(|source| StateError::PgConnect {
         location: location.to_string(),
         detail: describe(&source),
     })?;
-    // The schema name is checked to be a plain identifier (location.rs).
     client
-        .batch_execute(&format!("SET search_path TO \"{}\"", location.schema))
+        .batch_execute(&search_path(location))
         .map_err(|source| pg(location, source))?;
     Ok(PgConn {
         client,

@@ -2,13 +2,15 @@
 //! as the SQLite file, shared by CI runners and several admins, a schema per
 //! organisation, and the run lock as a session advisory lock.
 //!
-//! Client: the `postgres` crate (the blocking face of tokio-postgres) on
-//! threads of its own — the store's session thread and the journal's writer
-//! thread — exactly where the SQLite backend runs its connections, so the
-//! executor and the targets see one synchronous interface either way.
+//! Client: the `postgres` crate (the blocking face of tokio-postgres) on a
+//! thread of its own — the store's session thread — and tokio-postgres
+//! itself on the journal's writer thread, which pipelines each commit
+//! (`pipeline.rs`); exactly where the SQLite backend runs its connections,
+//! so the executor and the targets see one synchronous interface either way.
 
 pub mod connect;
 pub mod lock;
+pub mod pipeline;
 pub mod read;
 pub mod schema;
 pub mod write;
@@ -22,7 +24,7 @@ use super::columns;
 use super::location::PgLocation;
 use super::write::WriteOp;
 use super::StateError;
-use connect::PgConn;
+use connect::{InTx, PgConn};
 
 type Job = Box<dyn FnOnce(&mut PgConn) + Send>;
 
@@ -119,9 +121,9 @@ impl PgSession {
             let PgConn { client, stmts } = conn;
             let mut tx = client.transaction().map_err(write::err)?;
             let now = columns::timestamp(Utc::now());
-            stmts.careful = true;
+            let mut db = InTx { tx: &mut tx, stmts };
             for op in &ops {
-                write::apply(&mut tx, stmts, op, &now)?;
+                write::apply(&mut db, op, &now)?;
             }
             tx.commit().map_err(write::err)
         })
