@@ -388,7 +388,10 @@ mod tests {
     fn check_reports_every_problem_at_its_key() {
         let yaml = "url: http://ldap.example.org\nbind_dn: nonsense\nbase_dn: dc=example,dc=org\npool_size: 0\ntimeout_seconds: 0\n";
         let problems = config(yaml).problems("dir", "homebase.yaml");
-        let keys: Vec<&str> = problems.iter().filter_map(|p| p.column.as_deref()).collect();
+        let keys: Vec<&str> = problems
+            .iter()
+            .filter_map(|p| p.column.as_deref())
+            .collect();
         assert_eq!(
             keys,
             [
