@@ -57,6 +57,7 @@ pub fn compute(
         config: settings.config_source.clone(),
         digest: settings.inputs_digest(request.files)?,
     };
+    let started = std::time::Instant::now();
     let plan = build(PlanInput {
         persons: &persons,
         profiles: &settings.profiles,
@@ -70,6 +71,11 @@ pub fn compute(
         inputs,
     })
     .map_err(Failure::Invalid)?;
+    settings.output.detail(format!(
+        "planned {} person(s) in {} ms",
+        plan.persons.len(),
+        started.elapsed().as_millis()
+    ));
     Ok((plan, persons, connected))
 }
 

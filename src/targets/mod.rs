@@ -55,7 +55,13 @@ impl Connected {
         let targets = runtime.block_on(async {
             let mut targets = BTreeMap::new();
             for (name, config) in &settings.config.targets {
+                let started = std::time::Instant::now();
                 targets.insert(name.clone(), Target::connect(name, config, settings).await?);
+                settings.output.detail(format!(
+                    "target \"{name}\" ({}): connected in {} ms",
+                    config.kind(),
+                    started.elapsed().as_millis()
+                ));
             }
             anyhow::Ok(targets)
         })?;
@@ -88,10 +94,16 @@ impl Connected {
         };
         self.runtime.block_on(async {
             for (name, target) in &self.targets {
+                let started = std::time::Instant::now();
                 target
                     .read(name, settings, store.as_ref(), &mut observed)
                     .await
                     .with_context(|| format!("cannot read target \"{name}\""))?;
+                settings.output.detail(format!(
+                    "target \"{name}\": read in {} ms: {}",
+                    started.elapsed().as_millis(),
+                    observed_at(&observed, name, settings.config.targets[name].area())
+                ));
             }
             anyhow::Ok(())
         })?;
@@ -707,6 +719,36 @@ impl TargetConfig {
                 Vec::new()
             }
         }
+    }
+}
+
+/// What `observed` holds of target `name` (of `area`), in counts (for `-v`).
+fn observed_at(observed: &Observed, name: &str, area: crate::config::Area) -> String {
+    use crate::config::Area;
+    match area {
+        Area::Directory => format!(
+            "{} managed account(s), {} unmanaged with a staff id, {} other name(s) taken",
+            observed.accounts.get(name).map_or(0, BTreeMap::len),
+            observed
+                .unmanaged_accounts
+                .get(name)
+                .map_or(0, BTreeMap::len),
+            observed.foreign_usernames.get(name).map_or(0, |f| f.len())
+        ),
+        Area::Vpn => format!(
+            "{} managed peer(s), {} other address(es) in use",
+            observed.peers.get(name).map_or(0, BTreeMap::len),
+            observed.foreign_addresses.get(name).map_or(0, |f| f.len())
+        ),
+        Area::Inventory => {
+            let items = observed.stock.get(name).map_or(&[][..], Vec::as_slice);
+            let free = items
+                .iter()
+                .filter(|i| i.available && i.assigned_to.is_none())
+                .count();
+            format!("{} stock item(s), {free} free", items.len())
+        }
+        Area::Bundle => String::new(),
     }
 }
 

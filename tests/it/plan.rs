@@ -623,3 +623,24 @@ fn a_report_file_takes_the_report_and_the_terminal_the_summary() {
         "every person in the file"
     );
 }
+
+/// `-v` says what each target was asked and answered, with timings; without
+/// it, none of that.
+#[test]
+fn verbose_says_what_each_target_answered() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    let quiet = common::stderr(&env.run_ok(&["plan", "examples/staff.csv"]));
+    assert!(!quiet.contains("read in"), "{quiet}");
+    let loud = common::stderr(&env.run_ok(&["plan", "examples/staff.csv", "-v"]));
+    for wanted in [
+        "target \"directory\" (local): connected in ",
+        "target \"stock\": read in ",
+        "stock item(s), ",
+        "target \"wg0\": read in ",
+        "0 managed peer(s)",
+        &format!("planned {STAFF_COUNT} person(s) in "),
+    ] {
+        assert!(loud.contains(wanted), "stderr lacks `{wanted}`:\n{loud}");
+    }
+}
