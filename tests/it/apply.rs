@@ -989,18 +989,22 @@ fn apply_json_says_per_person_and_action_what_became_of_it() {
     // Where the person's bundle goes, a file: their secrets cannot be written.
     env.write(format!("out/{victim_name}"), "in the way\n");
 
-    let out = env.run_expect(
-        &[
+    // `apply --format json` exiting with `code`: its result, and its stderr.
+    let apply_json = |code: i32| {
+        let args = [
             "apply",
             "staff.csv",
             "--yes",
             "--no-progress",
             "--format",
             "json",
-        ],
-        3,
-    );
-    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+        ];
+        let out = env.run_expect(&args, code);
+        let result: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+        (result, out)
+    };
+    let (result, out) = apply_json(3);
     assert_eq!(result["schema"], "homebase.apply/v1");
     assert_eq!(result["result"], "partial");
     assert_eq!(result["failed"], 1, "{}", stderr(&out));
@@ -1046,32 +1050,10 @@ fn apply_json_says_per_person_and_action_what_became_of_it() {
 
     // Out of the way, the re-run finishes the person; then nothing is left to do.
     std::fs::remove_file(env.join(format!("out/{victim_name}"))).expect("remove");
-    let out = env.run_expect(
-        &[
-            "apply",
-            "staff.csv",
-            "--yes",
-            "--no-progress",
-            "--format",
-            "json",
-        ],
-        0,
-    );
-    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let (result, _) = apply_json(0);
     assert_eq!(result["result"], "success");
     assert_eq!(persons_by_id(&result)[victim_id]["outcome"], "done");
-    let out = env.run_expect(
-        &[
-            "apply",
-            "staff.csv",
-            "--yes",
-            "--no-progress",
-            "--format",
-            "json",
-        ],
-        0,
-    );
-    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let (result, _) = apply_json(0);
     assert_eq!(result["result"], "nothing_to_do");
     assert!(persons_by_id(&result)
         .values()
