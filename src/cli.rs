@@ -138,10 +138,11 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct ReportArgs {
-    /// Report format on stdout (and in --report)
+    /// Report format on stdout, or of the --report file
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// Also write the report to FILE (format from --format, else from the extension)
+    /// Write the report to FILE (format from --format, else from the extension);
+    /// stdout then gets the text summary
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
 }

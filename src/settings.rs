@@ -68,11 +68,11 @@ impl Settings {
             ),
         };
         let config: Config = serde_norway::from_str(&config_text).map_err(|err| {
-            let mut problem = Problem::new(&config_source, err.to_string());
-            if let Some(location) = err.location() {
-                problem = problem.at_line(location.line());
-            }
-            Failure::Invalid(Problems(vec![problem]))
+            Failure::Invalid(crate::config::config_problems(
+                &config_source,
+                &config_text,
+                &err,
+            ))
         })?;
 
         let mut problems = Problems::default();
@@ -147,19 +147,8 @@ impl Settings {
             problems.extend(templates.check(&names));
         }
         for (name, target) in &config.targets {
-            for mut problem in target.problems(name, &config_source, &resolve) {
-                // `targets.NAME.KEY` is a key of the YAML file: named as one,
-                // with the line of KEY (or of the target) in the file.
-                if let Some(path) = problem.column.take() {
-                    if problem.line.is_none() {
-                        let keys: Vec<&str> = path.split('.').collect();
-                        if let Some(line) = crate::config::line_of(&config_text, &keys) {
-                            problem = problem.at_line(line);
-                        }
-                    }
-                    problem = problem.key(path);
-                }
-                problems.push(problem);
+            for problem in target.problems(name, &config_source, &resolve) {
+                problems.push(at_key(problem, &config_text));
             }
         }
         problems.into_result().map_err(Failure::Invalid)?;
@@ -187,6 +176,19 @@ impl Settings {
     }
 
     /// A path of the configuration, resolved against its folder.
+    /// What is wrong with the files the targets read (`check` only: other
+    /// commands need not have them), with the lines of their settings.
+    pub fn target_file_problems(&self) -> Vec<Problem> {
+        let resolve = |p: &Path| self.path(p);
+        let mut problems = Vec::new();
+        for (name, target) in &self.config.targets {
+            for problem in target.file_problems(name, &self.config_source, &resolve) {
+                problems.push(at_key(problem, &self.config_text));
+            }
+        }
+        problems
+    }
+
     pub fn path(&self, p: &Path) -> PathBuf {
         join(&self.base_dir, p)
     }
@@ -271,4 +273,27 @@ fn validate_profiles(
             }
         }
     }
+}
+
+/// A target's problem whose column is `targets.NAME.KEY`, a key of the YAML
+/// file: named as one, with the line of KEY (or of the target) in the file.
+fn at_key(mut problem: Problem, config_text: &str) -> Problem {
+    if !problem
+        .column
+        .as_ref()
+        .is_some_and(|c| c.starts_with("targets."))
+    {
+        // A problem in a file the target reads, at its own line and column.
+        return problem;
+    }
+    if let Some(path) = problem.column.take() {
+        if problem.line.is_none() {
+            let keys: Vec<&str> = path.split('.').collect();
+            if let Some(line) = crate::config::line_of(config_text, &keys) {
+                problem = problem.at_line(line);
+            }
+        }
+        problem = problem.key(path);
+    }
+    problem
 }

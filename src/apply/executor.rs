@@ -31,10 +31,19 @@ use crate::targets::{ActionContext, Target};
 /// One failed action, for the summary.
 #[derive(Debug, Clone)]
 pub struct FailedAction {
+    pub person_id: String,
+    /// `ID (username)`, for messages.
     pub person: String,
     pub target: String,
     pub what: String,
     pub reason: String,
+}
+
+/// What became of one planned action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionResult {
+    Done,
+    Failed(String),
 }
 
 #[derive(Debug, Default)]
@@ -43,6 +52,12 @@ pub struct Outcome {
     pub failed: Vec<FailedAction>,
     /// Persons not started because the run was interrupted.
     pub not_started: usize,
+    /// Their staff ids.
+    pub not_started_ids: Vec<String>,
+    /// Per staff id: the results of the actions that ran, by their index in
+    /// the person's planned actions. An action without one was not reached
+    /// (an earlier step of the person failed).
+    pub results: BTreeMap<String, Vec<(usize, ActionResult)>>,
     /// Per target with a request gate: how its limit went.
     pub gates: Vec<(String, crate::adaptive::Snapshot)>,
 }
@@ -84,6 +99,7 @@ pub async fn execute(shared: Arc<Shared<'static>>, persons: Vec<PersonPlan>) -> 
         };
         if shared.cancel.load(Ordering::SeqCst) {
             outcome.not_started += 1;
+            outcome.not_started_ids.push(person.id.clone());
             continue;
         }
         let holds = holds(&shared, &person);
@@ -99,8 +115,10 @@ pub async fn execute(shared: Arc<Shared<'static>>, persons: Vec<PersonPlan>) -> 
             Ok(person) => {
                 outcome.done += person.done;
                 outcome.failed.extend(person.failed);
+                outcome.results.insert(person.id, person.results);
             }
             Err(err) => outcome.failed.push(FailedAction {
+                person_id: String::new(),
                 person: "?".into(),
                 target: "?".into(),
                 what: "task".into(),
@@ -128,6 +146,13 @@ fn holds(shared: &Shared<'static>, person: &PersonPlan) -> Holds {
 
 type Holds = BTreeMap<String, Promise>;
 
+/// Where the person's bundle is among their actions.
+fn bundle_index(plan: &PersonPlan) -> Option<usize> {
+    plan.actions
+        .iter()
+        .position(|a| matches!(a.resource, Resource::Bundle(_)))
+}
+
 fn needs_work(person: &PersonPlan) -> bool {
     person.has_changes()
         || (person.status == PersonStatus::Withdrawn
@@ -137,12 +162,48 @@ fn needs_work(person: &PersonPlan) -> bool {
 
 #[derive(Default)]
 struct PersonOutcome {
+    id: String,
     done: usize,
     failed: Vec<FailedAction>,
+    results: Vec<(usize, ActionResult)>,
+}
+
+impl PersonOutcome {
+    /// Record what became of `action` (one of `plan`'s actions).
+    fn record(&mut self, plan: &PersonPlan, action: &Action, error: Option<String>) {
+        let index = plan.actions.iter().position(|a| std::ptr::eq(a, action));
+        let result = match error {
+            None => {
+                self.done += 1;
+                ActionResult::Done
+            }
+            Some(reason) => {
+                let what = describe(&action.resource);
+                self.failed
+                    .push(failure(plan, action.target.name(), &what, reason.clone()));
+                ActionResult::Failed(reason)
+            }
+        };
+        if let Some(index) = index {
+            self.results.push((index, result));
+        }
+    }
+
+    /// A failure of the person's bundle step (its secrets or its files).
+    fn bundle_failed(&mut self, plan: &PersonPlan, what: &str, reason: String) {
+        if let Some(index) = bundle_index(plan) {
+            self.results
+                .push((index, ActionResult::Failed(reason.clone())));
+        }
+        self.failed.push(failure(plan, "bundles", what, reason));
+    }
 }
 
 async fn run_person(shared: &Shared<'static>, plan: &PersonPlan, holds: Holds) -> PersonOutcome {
-    let mut out = PersonOutcome::default();
+    let mut out = PersonOutcome {
+        id: plan.id.clone(),
+        ..PersonOutcome::default()
+    };
     let pin = WriteOp::PinPerson {
         id: plan.id.clone(),
         username: plan.username.clone(),
@@ -221,8 +282,7 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan, holds: Holds) -
     let (secrets, issued) = match prepared {
         Ok(s) => s,
         Err(err) => {
-            out.failed
-                .push(failure(plan, "bundles", "secrets", format!("{err:#}")));
+            out.bundle_failed(plan, "secrets", format!("{err:#}"));
             return out;
         }
     };
@@ -300,10 +360,13 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan, holds: Holds) -
         let result = write_bundle(shared, plan, profile, &secrets).await;
         shared.progress.finished("bundles", result.is_ok());
         match result {
-            Ok(()) => out.done += 1,
-            Err(err) => out
-                .failed
-                .push(failure(plan, "bundles", "bundle", format!("{err:#}"))),
+            Ok(()) => {
+                out.done += 1;
+                if let Some(index) = bundle_index(plan) {
+                    out.results.push((index, ActionResult::Done));
+                }
+            }
+            Err(err) => out.bundle_failed(plan, "bundle", format!("{err:#}")),
         }
     }
     out
@@ -475,18 +538,8 @@ fn collect(
 ) -> bool {
     let mut ok = true;
     for (action, error) in results {
-        match error {
-            None => out.done += 1,
-            Some(reason) => {
-                ok = false;
-                out.failed.push(failure(
-                    plan,
-                    action.target.name(),
-                    &describe(&action.resource),
-                    reason,
-                ));
-            }
-        }
+        ok &= error.is_none();
+        out.record(plan, action, error);
     }
     ok
 }
@@ -679,6 +732,7 @@ fn describe(resource: &Resource) -> String {
 
 fn failure(plan: &PersonPlan, target: &str, what: &str, reason: String) -> FailedAction {
     FailedAction {
+        person_id: plan.id.clone(),
         person: format!("{} ({})", plan.id, plan.username),
         target: target.to_string(),
         what: what.to_string(),

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-pub use executor::{FailedAction, Outcome};
+pub use executor::{ActionResult, FailedAction, Outcome};
 pub use secrets::SECRETS_FILE;
 
 use crate::input::Person;

@@ -10,7 +10,7 @@ use anyhow::Result;
 
 use super::plan::{compute, load_plan, print_report, PlanRequest};
 use crate::apply::{ApplyOptions, Outcome};
-use crate::cli::ApplyArgs;
+use crate::cli::{ApplyArgs, Format};
 use crate::error::{ExitCode, Failure};
 use crate::input::Person;
 use crate::plan::{Plan, Rotation};
@@ -46,20 +46,33 @@ pub fn run(settings: &'static Settings, args: &ApplyArgs) -> Result<ExitCode> {
     };
     // The report goes to its file only: the terminal gets the run's progress.
     super::plan::write_report(&plan, &args.report)?;
-    execute(settings, plan, staff, connected, command_line())
+    execute(
+        settings,
+        plan,
+        staff,
+        connected,
+        command_line(),
+        args.report.format,
+    )
 }
 
-/// Carry out a plan computed under the lock; shared with `offboard`.
+/// Carry out a plan computed under the lock; shared with `offboard` and
+/// `rotate`. `Format::Json`: the run's result (`homebase.apply/v1`) on
+/// stdout; the other formats concern `--report` only.
 pub fn execute(
     settings: &'static Settings,
     plan: Plan,
     staff: Vec<Person>,
     connected: Connected,
     command: String,
+    format: Format,
 ) -> Result<ExitCode> {
     let output = settings.output;
     if !plan.has_changes() {
         output.info("nothing to do: the targets match the staff list");
+        if format == Format::Json {
+            print_json(&crate::report::outcome::json(&plan, None))?;
+        }
         return Ok(ExitCode::Success);
     }
     let changes: usize = plan
@@ -96,6 +109,8 @@ pub fn execute(
         "applying {changes} change(s) for {persons} person(s){files}"
     ));
     let mut store = Store::open_at(&settings.state)?;
+    // The plan goes into the run; the result needs it afterwards.
+    let planned = (format == Format::Json).then(|| plan.clone());
     let outcome = crate::apply::run(
         settings,
         &mut store,
@@ -104,7 +119,17 @@ pub fn execute(
         connected,
         ApplyOptions { command },
     )?;
+    if let Some(planned) = planned {
+        print_json(&crate::report::outcome::json(&planned, Some(&outcome)))?;
+    }
     summarize(settings, &outcome)
+}
+
+fn print_json(value: &serde_json::Value) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, value)?;
+    writeln!(stdout)?;
+    Ok(())
 }
 
 fn summarize(settings: &Settings, outcome: &Outcome) -> Result<ExitCode> {

@@ -4,11 +4,15 @@ use anyhow::Result;
 
 use super::load_persons;
 use crate::cli::CheckArgs;
-use crate::error::ExitCode;
+use crate::error::{ExitCode, Failure, Problems};
 use crate::settings::Settings;
 
 pub fn run(settings: &Settings, args: &CheckArgs) -> Result<ExitCode> {
     let persons = load_persons(settings, &args.staff.files, args.staff.sheet.as_deref())?;
+    // What `plan` reads offline besides the staff: the same refusal here.
+    Problems(settings.target_file_problems())
+        .into_result()
+        .map_err(Failure::Invalid)?;
     super::note_extra_columns(settings, &persons);
     let profiles = crate::plan::assign_profiles(
         &persons,

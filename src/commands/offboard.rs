@@ -56,7 +56,7 @@ pub fn run(settings: &'static Settings, args: &OffboardArgs) -> Result<ExitCode>
         crate::output::print_stdout(&crate::report::render(
             &plan,
             crate::cli::Format::Text,
-            false,
+            crate::report::Listing::Changes,
             settings.output.stdout_color,
         ))?;
         return Ok(ExitCode::Success);
@@ -73,5 +73,6 @@ pub fn run(settings: &'static Settings, args: &OffboardArgs) -> Result<ExitCode>
         Vec::new(),
         connected,
         super::apply::command_line(),
+        crate::cli::Format::Text,
     )
 }

@@ -99,12 +99,20 @@ pub fn run(settings: &Settings, args: &PlanArgs) -> Result<ExitCode> {
 
 /// The report on stdout, and into `--report FILE` if asked.
 pub fn print_report(settings: &Settings, plan: &Plan, args: &ReportArgs) -> Result<()> {
-    let all = settings.output.verbose > 0;
+    let listing = match settings.output.verbose {
+        0 => crate::report::Listing::Brief,
+        _ => crate::report::Listing::All,
+    };
+    // With a report file, the terminal gets the summary; the file has it all.
+    let format = match args.report {
+        Some(_) => Format::Text,
+        None => args.format,
+    };
     let stdout = crate::report::render(
         plan,
-        args.format,
-        all,
-        settings.output.stdout_color && args.format == Format::Text,
+        format,
+        listing,
+        settings.output.stdout_color && format == Format::Text,
     );
     write_report(plan, args)?;
     crate::output::print_stdout(&stdout)?;
@@ -115,7 +123,7 @@ pub fn print_report(settings: &Settings, plan: &Plan, args: &ReportArgs) -> Resu
 pub fn write_report(plan: &Plan, args: &ReportArgs) -> Result<()> {
     if let Some(path) = &args.report {
         let format = crate::report::format_for_path(path, args.format);
-        let text = crate::report::render(plan, format, true, false);
+        let text = crate::report::render(plan, format, crate::report::Listing::All, false);
         write_file(path, text.as_bytes())
             .with_context(|| format!("cannot write the report {}", path.display()))?;
     }

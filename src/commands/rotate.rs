@@ -31,5 +31,12 @@ pub fn run(settings: &'static Settings, args: &RotateArgs) -> Result<ExitCode> {
     plan.persons.retain(|p| ids.contains(&p.id));
     plan.files.clear();
     plan.summary = crate::plan::summarize(&settings.config, &plan.persons);
-    execute(settings, plan, staff, connected, command_line())
+    execute(
+        settings,
+        plan,
+        staff,
+        connected,
+        command_line(),
+        crate::cli::Format::Text,
+    )
 }

@@ -11,6 +11,7 @@ use crate::cli::{Format, StatusArgs};
 use crate::config::Area;
 use crate::error::{ExitCode, Failure};
 use crate::report::escape::terminal;
+use crate::report::table::Table;
 use crate::settings::Settings;
 use crate::state::Store;
 
@@ -113,64 +114,86 @@ pub fn run(settings: &Settings, args: &StatusArgs) -> Result<ExitCode> {
                 .collect(),
         })
         .collect();
+    let active = persons.iter().filter(|p| !p.withdrawn).count();
+    let summary = format!(
+        "{} person(s) on record, {} active, {} withdrawn",
+        persons.len(),
+        active,
+        persons.len() - active
+    );
     let text = match args.format {
         Format::Json => serde_json::to_string_pretty(&serde_json::json!({
             "schema": "homebase.status/v1",
             "persons": persons,
         }))?,
-        _ => {
-            let mut out = String::new();
-            let active = persons.iter().filter(|p| !p.withdrawn).count();
-            let _ = writeln!(
-                out,
-                "{} person(s) on record, {} active, {} withdrawn",
-                persons.len(),
-                active,
-                persons.len() - active
-            );
+        Format::Text => {
+            let mut out = format!("{summary}\n");
             for p in &persons {
-                let vpn: Vec<String> = p
-                    .vpn
-                    .iter()
-                    .map(|v| format!("{} {}", v.target, v.address))
-                    .collect();
-                let devices: Vec<&str> = p.devices.iter().map(|d| d.asset_tag.as_str()).collect();
-                let account = p.accounts.first().map_or("no account".to_string(), |a| {
-                    format!(
-                        "{}{}",
-                        if a.enabled { "enabled" } else { "disabled" },
-                        a.expires
-                            .as_deref()
-                            .map(|e| format!(" until {e}"))
-                            .unwrap_or_default()
-                    )
-                });
+                let [id, username, name, profile, account, vpn, devices] = cells(p);
                 let _ = writeln!(
                     out,
-                    "{} {} \"{}\" [{}] {}{} · vpn {} · devices {}",
-                    terminal(&p.id),
-                    p.username,
-                    terminal(&p.display_name),
-                    p.profile,
+                    "{} {} \"{}\" [{}] {} · vpn {} · devices {}",
+                    terminal(&id),
+                    username,
+                    terminal(&name),
+                    profile,
                     account,
-                    if p.withdrawn { " · withdrawn" } else { "" },
-                    if vpn.is_empty() {
-                        "—".into()
-                    } else {
-                        vpn.join(", ")
-                    },
-                    if devices.is_empty() {
-                        "—".into()
-                    } else {
-                        devices.join(", ")
-                    }
+                    vpn,
+                    devices
                 );
             }
             out
         }
+        Format::Md | Format::Html => {
+            let table = Table {
+                title: "homebase status".into(),
+                summary,
+                headers: vec![
+                    "id", "username", "name", "profile", "account", "vpn", "devices",
+                ],
+                rows: persons.iter().map(|p| cells(p).to_vec()).collect(),
+            };
+            match args.format {
+                Format::Md => table.markdown(),
+                _ => table.html(),
+            }
+        }
     };
     crate::output::print_stdout(&text)?;
     Ok(ExitCode::Success)
+}
+
+/// A person's line: id, username, name, profile, account, VPN, devices.
+fn cells(p: &PersonStatus) -> [String; 7] {
+    let dash = |items: Vec<String>| match items.is_empty() {
+        true => "—".to_string(),
+        false => items.join(", "),
+    };
+    let account = p.accounts.first().map_or("no account".to_string(), |a| {
+        let state = if a.enabled { "enabled" } else { "disabled" };
+        match &a.expires {
+            Some(e) => format!("{state} until {e}"),
+            None => state.to_string(),
+        }
+    });
+    let account = match p.withdrawn {
+        true => format!("{account}, withdrawn"),
+        false => account,
+    };
+    [
+        p.id.clone(),
+        p.username.clone(),
+        p.display_name.clone(),
+        p.profile.clone(),
+        account,
+        dash(
+            p.vpn
+                .iter()
+                .map(|v| format!("{} {}", v.target, v.address))
+                .collect(),
+        ),
+        dash(p.devices.iter().map(|d| d.asset_tag.clone()).collect()),
+    ]
 }
 
 fn history(store: &Store, format: Format) -> Result<ExitCode> {
@@ -192,7 +215,7 @@ fn history(store: &Store, format: Format) -> Result<ExitCode> {
                 "failed": r.journaled_failed,
             })).collect::<Vec<_>>(),
         }))?,
-        _ => {
+        Format::Text => {
             let mut out = String::new();
             for r in &runs {
                 let _ = writeln!(
@@ -217,6 +240,34 @@ fn history(store: &Store, format: Format) -> Result<ExitCode> {
                 out.push_str("no applies recorded yet\n");
             }
             out
+        }
+        Format::Md | Format::Html => {
+            let table = Table {
+                title: "homebase apply history".into(),
+                summary: format!("{} apply run(s), newest first", runs.len()),
+                headers: vec![
+                    "run", "started", "by", "ci job", "outcome", "ok", "failed", "command",
+                ],
+                rows: runs
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            format!("#{}", r.id),
+                            r.info.started.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                            format!("{}@{}", r.info.user, r.info.host),
+                            r.info.ci_job.clone().unwrap_or_default(),
+                            r.outcome.map_or("unfinished", |o| o.name()).to_string(),
+                            r.journaled_ok.to_string(),
+                            r.journaled_failed.to_string(),
+                            r.info.command.clone(),
+                        ]
+                    })
+                    .collect(),
+            };
+            match format {
+                Format::Md => table.markdown(),
+                _ => table.html(),
+            }
         }
     };
     crate::output::print_stdout(&text)?;

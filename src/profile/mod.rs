@@ -4,14 +4,14 @@
 //! unknown keys and wrong types (with line and key path), unknown parents and
 //! `extends` cycles, and checks serde cannot make (see `validate`).
 
-mod load;
+pub(crate) mod load;
 mod locate;
 mod matching;
 mod merge;
 mod model;
 mod references;
 mod shipped;
-mod suggest;
+pub(crate) mod suggest;
 mod validate;
 
 use std::collections::BTreeMap;

@@ -3,20 +3,38 @@
 pub mod escape;
 mod html;
 mod markdown;
+pub mod outcome;
+pub mod table;
 mod text;
 
 use crate::cli::Format;
 use crate::plan::{Action, Estimate, Op, PersonPlan, Plan, Resource};
 
-/// Render the plan. `all_persons`: include persons without changes in the table.
-pub fn render(plan: &Plan, format: Format, all_persons: bool, color: bool) -> String {
+/// Which persons a report lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// Everyone, unchanged persons too (`-v`, report files).
+    All,
+    /// Persons with changes.
+    Changes,
+    /// Persons with changes when they are few enough to read on a terminal
+    /// (at most [`BRIEF_PERSONS`]); else their count and where to see them.
+    Brief,
+}
+
+/// The most persons a brief text plan lists one by one.
+pub const BRIEF_PERSONS: usize = 50;
+
+/// Render the plan.
+pub fn render(plan: &Plan, format: Format, listing: Listing, color: bool) -> String {
+    let all_persons = listing == Listing::All;
     match format {
         Format::Json => {
             let mut json = serde_json::to_string_pretty(plan).unwrap_or_default();
             json.push('\n');
             json
         }
-        Format::Text => text::render(plan, all_persons, color),
+        Format::Text => text::render(plan, listing, color),
         Format::Md => markdown::render(plan, all_persons),
         Format::Html => html::render(plan),
     }

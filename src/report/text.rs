@@ -3,10 +3,12 @@
 use std::fmt::Write;
 
 use super::escape::terminal;
-use super::{action_line, changed_actions, estimate_line, listed, totals};
+use super::{action_line, changed_actions, estimate_line, listed, totals, Listing, BRIEF_PERSONS};
 use crate::plan::{PersonStatus, Plan};
 
-pub fn render(plan: &Plan, all: bool, color: bool) -> String {
+/// The plan for a terminal: the persons first, then the totals, capacity and
+/// warnings, and the headline last — what stays on screen is the summary.
+pub fn render(plan: &Plan, listing: Listing, color: bool) -> String {
     let paint = |code: &str, s: &str| {
         if color {
             format!("\x1b[{code}m{s}\x1b[0m")
@@ -15,23 +17,42 @@ pub fn render(plan: &Plan, all: bool, color: bool) -> String {
         }
     };
     let mut out = String::new();
-    let (create, update, remove, unchanged) = totals(plan);
-    let _ = writeln!(
-        out,
-        "Plan for {} person(s): {} to create, {} to update, {} to remove, {} unchanged",
-        plan.persons.len(),
-        create,
-        update,
-        remove,
-        unchanged
-    );
-    let _ = writeln!(
-        out,
-        "inputs {}  state {}",
-        plan.inputs.digest, plan.state_digest
-    );
-    if let Some(line) = super::bundles_elsewhere_line(plan) {
-        let _ = writeln!(out, "{line}");
+    let all = listing == Listing::All;
+    let persons: Vec<_> = listed(plan, all).collect();
+    let changed = plan.persons.iter().filter(|p| p.has_changes()).count();
+    if listing == Listing::Brief && changed > BRIEF_PERSONS {
+        let _ = writeln!(
+            out,
+            "Persons with changes: {changed}, listed with -v, or in a report file \
+             (--report plan.html, plan.md or plan.txt)"
+        );
+    } else if !persons.is_empty() {
+        let _ = writeln!(out, "Persons{}", if all { "" } else { " with changes" });
+        for p in persons {
+            let mark = match p.status {
+                PersonStatus::New => paint("32", "+"),
+                PersonStatus::Changed => paint("33", "~"),
+                PersonStatus::Withdrawn => paint("31", "-"),
+                PersonStatus::Unchanged => " ".to_string(),
+            };
+            let reason = p
+                .reason
+                .as_deref()
+                .map(|r| format!(" — {r}"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "{mark} {} {} \"{}\" [{}]{}",
+                terminal(&p.id),
+                p.username,
+                terminal(&p.display_name),
+                p.profile,
+                terminal(&reason)
+            );
+            for action in changed_actions(p) {
+                let _ = writeln!(out, "      {}", terminal(&action_line(action)));
+            }
+        }
     }
     if !plan.summary.is_empty() {
         let _ = writeln!(out, "\nTargets");
@@ -95,36 +116,26 @@ pub fn render(plan: &Plan, all: bool, color: bool) -> String {
             );
         }
     }
-    let persons: Vec<_> = listed(plan, all).collect();
-    if !persons.is_empty() {
-        let _ = writeln!(out, "\nPersons{}", if all { "" } else { " with changes" });
-        for p in persons {
-            let mark = match p.status {
-                PersonStatus::New => paint("32", "+"),
-                PersonStatus::Changed => paint("33", "~"),
-                PersonStatus::Withdrawn => paint("31", "-"),
-                PersonStatus::Unchanged => " ".to_string(),
-            };
-            let reason = p
-                .reason
-                .as_deref()
-                .map(|r| format!(" — {r}"))
-                .unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "{mark} {} {} \"{}\" [{}]{}",
-                terminal(&p.id),
-                p.username,
-                terminal(&p.display_name),
-                p.profile,
-                terminal(&reason)
-            );
-            for action in changed_actions(p) {
-                let _ = writeln!(out, "      {}", terminal(&action_line(action)));
-            }
-        }
-    } else if !plan.has_changes() {
-        let _ = writeln!(out, "\nNothing to do: the targets match the staff list.");
+    let (create, update, remove, unchanged) = totals(plan);
+    let _ = writeln!(
+        out,
+        "\ninputs {}  state {}",
+        plan.inputs.digest, plan.state_digest
+    );
+    if let Some(line) = super::bundles_elsewhere_line(plan) {
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = writeln!(
+        out,
+        "Plan for {} person(s): {} to create, {} to update, {} to remove, {} unchanged",
+        plan.persons.len(),
+        create,
+        update,
+        remove,
+        unchanged
+    );
+    if !plan.has_changes() {
+        let _ = writeln!(out, "Nothing to do: the targets match the staff list.");
     }
     out
 }

@@ -115,6 +115,28 @@ pub fn read(path: &Path, assigned: &BTreeMap<String, String>) -> Result<Vec<Stoc
     Ok(items)
 }
 
+/// What is wrong with the stock list, found offline: `check` reports what
+/// `plan` would stop at (an unreadable file, missing columns, bad lines).
+pub fn problems(name: &str, source: &str, path: &Path) -> Vec<Problem> {
+    let Err(err) = read(path, &BTreeMap::new()) else {
+        return Vec::new();
+    };
+    match err.downcast::<Failure>() {
+        Ok(Failure::Invalid(problems)) => problems.0,
+        Ok(other) => vec![unreadable(name, source, other.to_string())],
+        Err(other) => vec![unreadable(name, source, format!("{other:#}"))],
+    }
+}
+
+fn unreadable(name: &str, source: &str, message: String) -> Problem {
+    Problem::new(source, message)
+        .column(format!("targets.{name}.stock"))
+        .expected(
+            "a CSV stock list with the columns asset_tag, serial, kind, model; \
+ `homebase init` writes homebase.yaml and an example one",
+        )
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CsvInventory {

@@ -77,6 +77,10 @@ impl Connected {
 
     /// What the state store and every target hold now. Read-only: creates nothing.
     pub fn observe(&self, settings: &Settings) -> Result<Observed> {
+        // The local files the targets read, refused as `check` refuses them.
+        crate::error::Problems(settings.target_file_problems())
+            .into_result()
+            .map_err(crate::error::Failure::Invalid)?;
         let store = Store::open_existing_read_only_at(&settings.state)?;
         let mut observed = match &store {
             Some(store) => store.observed()?,
@@ -581,6 +585,28 @@ impl TargetConfig {
 }
 
 impl TargetConfig {
+    /// What is wrong with the local files the target reads at `plan` (the
+    /// stock list), for `check`; other commands need not have them.
+    pub fn file_problems(
+        &self,
+        name: &str,
+        source: &str,
+        resolve: &dyn Fn(&std::path::Path) -> std::path::PathBuf,
+    ) -> Vec<Problem> {
+        match self {
+            TargetConfig::Csv(t) => csv_stock::problems(name, source, &resolve(&t.stock)),
+            // Their files are checked with their settings, or written by homebase.
+            TargetConfig::Local(_)
+            | TargetConfig::WireguardFile(_)
+            | TargetConfig::Wireguard(_)
+            | TargetConfig::Snipeit(_)
+            | TargetConfig::Scim(_)
+            | TargetConfig::Ldap(_)
+            | TargetConfig::Exec(_)
+            | TargetConfig::Openvpn(_) => Vec::new(),
+        }
+    }
+
     /// The VPN server's own tunnel address with the network's prefix.
     pub fn vpn_address(&self) -> Option<ipnet::IpNet> {
         match self {

@@ -1,6 +1,6 @@
 //! Unit tests of the SCIM mapping: account ↔ user, diffs, PATCH and PUT
 //! bodies, membership changes, discovery. The protocol itself is tested
-//! against a real server in `tests/scim.rs`.
+//! against a real server in `tests/it/scim.rs`.
 
 use serde_json::json;
 

@@ -3,13 +3,10 @@
 //!
 //! Every test builds its own [`TestEnv`]; nothing is shared between tests.
 
-// Each test binary uses its own part of the harness.
-#![allow(dead_code)]
-
+pub mod pg;
 pub mod proxy;
 pub mod scim;
 pub mod wg;
-#[allow(unused_imports)]
 pub use scim::*;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -853,10 +850,6 @@ impl SecretScanner {
 
     pub fn len(&self) -> usize {
         self.secrets.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.secrets.is_empty()
     }
 
     /// The first secret that occurs in `haystack`.

@@ -9,8 +9,8 @@
 //! from the wall clock, except the duration against the plan's estimate,
 //! which is measured at the fake too (first to last request of the run).
 
-mod common;
-mod fake_snipeit;
+use crate::common;
+use crate::fake_snipeit;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! after handover, or a CI runner that never had it); only `--rotate` and
 //! `homebase rotate` issue new ones.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -4,10 +4,8 @@
 //! is seen by every runner and dies with its holder, and no secret reaches
 //! the database.
 
-mod common;
-#[allow(dead_code)]
-#[path = "common/pg.rs"]
-mod pg;
+use crate::common;
+use crate::common::pg;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};

@@ -2,10 +2,8 @@
 //! commands, in order, on fresh runner folders that share only the state on
 //! PostgreSQL and the saved plan passed as an artifact (README "Running from CI").
 
-mod common;
-#[allow(dead_code)]
-#[path = "common/pg.rs"]
-mod pg;
+use crate::common;
+use crate::common::pg;
 
 use std::path::Path;
 

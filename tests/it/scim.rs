@@ -5,7 +5,7 @@
 //! Without scim2-server (no python3-venv, no network to PyPI) the tests
 //! skip with a message, unless HOMEBASE_REQUIRE_SCIM=1 (CI) makes them fail.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

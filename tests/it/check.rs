@@ -2,7 +2,7 @@
 //! correctly, and every broken file is refused with the line, before anything
 //! is written.
 
-mod common;
+use crate::common;
 
 use common::{describe, exit_code, persons_by_id, stderr, TestEnv};
 
@@ -355,6 +355,60 @@ fn check_reports_every_invalid_target_setting_with_its_line() {
     env.assert_untouched("refused check");
 }
 
+/// A wrong key inside a target of the shipped configuration is named with
+/// its own line and full path (not the `targets:` line), typos of a required
+/// key say what was written, and every broken target is reported at once.
+#[test]
+fn a_wrong_key_inside_a_target_is_named_at_its_line() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let env = TestEnv::new();
+    env.copy_examples();
+    let shipped = std::fs::read_to_string(root.join("homebase.yaml")).expect("homebase.yaml");
+    let line_of = |text: &str, needle: &str| {
+        1 + text
+            .lines()
+            .position(|l| l.trim_start().starts_with(needle))
+            .unwrap_or_else(|| panic!("no `{needle}` in the shipped homebase.yaml"))
+    };
+    let config = shipped
+        .replacen(
+            "    endpoint:",
+            "    adress_pool: 10.20.0.0/16\n    endpiont:",
+            1,
+        )
+        .replacen("    stock:", "    stok:", 1);
+    env.write("homebase.yaml", &config);
+    let out = env.run_expect(&["check", "examples/staff.csv"], 2);
+    let err = stderr(&out);
+    let pool = line_of(&config, "adress_pool:");
+    let endpoint = line_of(&config, "endpiont:");
+    let stock = line_of(&config, "stok:");
+    for wanted in [
+        format!("homebase.yaml:{pool}: key \"targets.wg0.adress_pool\": unknown key (expected one of "),
+        format!("homebase.yaml:{endpoint}: key \"targets.wg0.endpiont\": unknown key; did you mean `endpoint`?"),
+        format!("homebase.yaml:{stock}: key \"targets.stock.stok\": unknown key; did you mean `stock`?"),
+    ] {
+        assert!(err.contains(&wanted), "stderr lacks `{wanted}`:\n{err}");
+    }
+    assert!(
+        err.contains("3 problem(s)"),
+        "one problem per wrong key: {err}"
+    );
+    // A required key that is simply absent is named at its target.
+    let wg0 = line_of(&config, "wg0:");
+    env.write(
+        "homebase.yaml",
+        config
+            .replace("    adress_pool: 10.20.0.0/16\n", "")
+            .replace("    endpiont:", "    # endpoint:"),
+    );
+    let out = env.run_expect(&["check", "examples/staff.csv"], 2);
+    let err = stderr(&out);
+    let wanted = format!("homebase.yaml:{wg0}: key \"targets.wg0\": missing key `endpoint`");
+    assert!(err.contains(&wanted), "stderr lacks `{wanted}`:\n{err}");
+    env.assert_untouched("refused check");
+}
+
 /// A misspelt optional column would silently drop its field for everyone
 /// (`departmnt`: every person falls to the default profile; `emial`: every
 /// address made up). It is refused with the name it was meant to be, unless
@@ -405,6 +459,47 @@ fn a_misspelt_column_is_refused_and_an_extra_one_is_named() {
     let plan = env.plan_json(&["notes.csv"]);
     let persons = persons_by_id(&plan);
     assert_eq!(persons["P100001"]["profile"], "office");
+}
+
+/// A staff file alone in an empty folder: the embedded defaults name a stock
+/// list that is not there. `check` refuses it as `plan` does, naming the
+/// setting; a broken stock list is refused by both with its line.
+#[test]
+fn check_and_plan_agree_about_the_stock_list() {
+    let env = TestEnv::new();
+    env.write("staff.csv", common::example_staff_csv());
+    for command in ["check", "plan"] {
+        let out = env.run_expect(&[command, "staff.csv"], 2);
+        let err = stderr(&out);
+        assert!(
+            err.contains(
+                "key \"targets.stock.stock\": cannot read the stock list examples/inventory.csv"
+            ),
+            "{command}: {err}"
+        );
+        assert!(err.contains("homebase init"), "{command}: {err}");
+    }
+    let inventory = String::from_utf8(common::read_example("inventory.csv")).expect("utf-8");
+    let first_tag = inventory
+        .lines()
+        .nth(1)
+        .expect("a device")
+        .split(',')
+        .next()
+        .unwrap();
+    let twice = format!("{inventory}{first_tag},SN-DUPLICATE,notebook,ThinkPad,available\n");
+    env.write("examples/inventory.csv", &twice);
+    let line = twice.lines().count();
+    for command in ["check", "plan"] {
+        let out = env.run_expect(&[command, "staff.csv"], 2);
+        let err = stderr(&out);
+        let wanted = format!("examples/inventory.csv:{line}: column \"asset_tag\": asset tag {first_tag} appears twice");
+        assert!(
+            err.contains(&wanted),
+            "{command}: stderr lacks `{wanted}`:\n{err}"
+        );
+    }
+    env.assert_untouched("refused check and plan");
 }
 
 /// Persons whose end date has passed are left out of a run: `check`, the

@@ -1,7 +1,7 @@
 //! Planning: usernames (safe, unique, stable), names as data in every report
 //! and file, and the plan command's outputs and exit codes.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -532,15 +532,94 @@ fn colour_is_decided_for_the_stream_it_goes_to() {
     env.copy_examples();
     let bin = assert_cmd::cargo::cargo_bin("homebase");
     let bin = bin.display();
-    env.in_terminal(&format!("{bin} plan examples/staff.csv > plan.txt"));
+    env.in_terminal(&format!("{bin} plan examples/staff.csv -v > plan.txt"));
     let file = env.read_string("plan.txt");
-    assert!(file.contains("Persons with changes"), "{file}");
+    assert!(file.contains("\n+ P100001 "), "{file}");
     assert!(!file.contains('\x1b'), "escape codes in plan.txt");
-    let screen = env.in_terminal(&format!("{bin} plan examples/staff.csv"));
+    let screen = env.in_terminal(&format!("{bin} plan examples/staff.csv -v"));
     assert!(
         screen.contains("\x1b[32m+\x1b[0m"),
         "no colour on the terminal"
     );
     std::fs::remove_file(env.join("plan.txt")).expect("rm plan.txt");
     env.assert_untouched("plan to a file");
+}
+
+/// A large text plan does not flood the terminal: the persons are counted,
+/// not listed (`-v` or a report file lists them), and the summary comes
+/// last, where it stays on screen. A small plan lists its persons.
+#[test]
+fn a_large_text_plan_fits_a_screen_and_ends_with_its_summary() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    let brief = stdout(&env.run_ok(&["plan", "examples/staff.csv"]));
+    assert!(
+        brief.lines().count() < 60,
+        "{} lines:\n{brief}",
+        brief.lines().count()
+    );
+    let counted = format!("Persons with changes: {STAFF_COUNT}, listed with -v");
+    assert!(brief.starts_with(&counted), "{brief}");
+    assert!(!brief.contains("P100001"), "{brief}");
+    let last = brief.lines().last().expect("a line");
+    assert!(
+        last.starts_with(&format!("Plan for {STAFF_COUNT} person(s): ")),
+        "{last}"
+    );
+    assert!(
+        brief.find("\nTargets\n") < brief.find("\nWarnings\n"),
+        "{brief}"
+    );
+
+    let full = stdout(&env.run_ok(&["plan", "examples/staff.csv", "-v"]));
+    assert!(full.contains("\n+ P100001 "), "-v lists the persons");
+    assert!(full
+        .lines()
+        .last()
+        .expect("a line")
+        .starts_with(&format!("Plan for {STAFF_COUNT} person(s): ")));
+
+    let (header, rows) = example_staff_rows();
+    let few: String = rows.iter().take(20).map(|r| format!("{r}\n")).collect();
+    env.write("few.csv", format!("{header}\n{few}"));
+    let small = stdout(&env.run_ok(&["plan", "few.csv"]));
+    assert!(
+        small.starts_with("Persons with changes\n+ P100001 "),
+        "{small}"
+    );
+    assert_eq!(small.matches("\n+ P1").count(), 20, "{small}");
+}
+
+/// With `--report FILE` the file gets the whole report in its format and the
+/// terminal only the text summary (the README's plan line).
+#[test]
+fn a_report_file_takes_the_report_and_the_terminal_the_summary() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    let out = env.run_ok(&[
+        "plan",
+        "examples/staff.csv",
+        "--format",
+        "md",
+        "--report",
+        "plan.md",
+        "--out",
+        "plan.json",
+    ]);
+    let screen = stdout(&out);
+    assert!(screen.lines().count() < 60, "{screen}");
+    assert!(
+        screen.lines().last().unwrap_or("").starts_with("Plan for "),
+        "{screen}"
+    );
+    let file = env.read_string("plan.md");
+    assert!(
+        file.starts_with('#'),
+        "Markdown: {}",
+        &file[..file.len().min(200)]
+    );
+    assert!(
+        file.contains("P100001") && file.contains("P101199"),
+        "every person in the file"
+    );
 }

@@ -6,7 +6,7 @@
 //! Needs root, `wg`, `wireguard-go`, `ip` and `ping`; skipped with a note
 //! without them, unless `HOMEBASE_REQUIRE_WG=1` (CI), which makes it fail.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;

@@ -7,7 +7,7 @@
 //! Without them the tests are skipped with a note, unless
 //! `HOMEBASE_REQUIRE_OPENVPN=1` (CI), which makes them fail.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};

@@ -1,7 +1,7 @@
 //! Core II: applying the example staff into the embedded targets — bundles,
 //! the server file, idempotence, secrets, offboarding, the lock and crashes.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
@@ -871,4 +871,185 @@ fn a_terminal_keeps_the_final_counts_and_rates_are_short() {
         digits.split('.').nth(1).is_some_and(|d| d.len() > 1)
     });
     assert!(!long_rate, "a rate with many decimals:\n{screen}");
+}
+
+/// `apply --format json` prints the run's result for CI (`homebase.apply/v1`):
+/// per person and action what became of it. A person whose bundle cannot be
+/// written is `failed` with the reason, the rest of their work `not_reached`,
+/// everyone else `done`; a re-run with nothing to do says so. No secret is in it.
+#[test]
+fn apply_json_says_per_person_and_action_what_became_of_it() {
+    let env = TestEnv::new();
+    let csv = common::example_staff_csv();
+    let twenty: String = csv.lines().take(21).map(|l| format!("{l}\n")).collect();
+    env.write("staff.csv", &twenty);
+    env.copy_examples();
+    let plan = env.plan_json(&["staff.csv"]);
+    let planned = persons_by_id(&plan);
+    let (victim_id, victim) = planned.iter().next().expect("a person");
+    let victim_name = victim["username"].as_str().expect("username").to_string();
+    // Where the person's bundle goes, a file: their secrets cannot be written.
+    env.write(format!("out/{victim_name}"), "in the way\n");
+
+    let out = env.run_expect(
+        &[
+            "apply",
+            "staff.csv",
+            "--yes",
+            "--no-progress",
+            "--format",
+            "json",
+        ],
+        3,
+    );
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(result["schema"], "homebase.apply/v1");
+    assert_eq!(result["result"], "partial");
+    assert_eq!(result["failed"], 1, "{}", stderr(&out));
+    let persons = persons_by_id(&result);
+    assert_eq!(persons.len(), planned.len());
+    let victim = &persons[victim_id];
+    assert_eq!(victim["outcome"], "failed");
+    let actions = victim["actions"].as_array().expect("actions");
+    let bundle = actions
+        .iter()
+        .find(|a| a["resource"] == "bundle")
+        .expect("a bundle action");
+    assert_eq!(bundle["outcome"], "failed");
+    assert!(
+        bundle["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "{bundle}"
+    );
+    for action in actions.iter().filter(|a| a["resource"] != "bundle") {
+        assert_eq!(action["outcome"], "not_reached", "{action}");
+    }
+    let mut done = 0;
+    for (id, person) in persons.iter().filter(|(id, _)| *id != victim_id) {
+        assert_eq!(person["outcome"], "done", "{id}");
+        for action in person["actions"].as_array().expect("actions") {
+            assert_eq!(action["outcome"], "done", "{id}: {action}");
+            // The same action as planned, with its outcome added.
+            assert!(
+                action.get("target").is_some() && action.get("op").is_some(),
+                "{action}"
+            );
+            done += 1;
+        }
+    }
+    assert_eq!(result["done"], done);
+    let (passwords, private, preshared) = all_secrets(&env);
+    let scanner = SecretScanner::new(passwords.into_iter().chain(private).chain(preshared));
+    assert!(scanner.len() > 0, "bundles were written");
+    assert_eq!(
+        scanner.find(&out.stdout),
+        None,
+        "a secret in the run result"
+    );
+
+    // Out of the way, the re-run finishes the person; then nothing is left to do.
+    std::fs::remove_file(env.join(format!("out/{victim_name}"))).expect("remove");
+    let out = env.run_expect(
+        &[
+            "apply",
+            "staff.csv",
+            "--yes",
+            "--no-progress",
+            "--format",
+            "json",
+        ],
+        0,
+    );
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(result["result"], "success");
+    assert_eq!(persons_by_id(&result)[victim_id]["outcome"], "done");
+    let out = env.run_expect(
+        &[
+            "apply",
+            "staff.csv",
+            "--yes",
+            "--no-progress",
+            "--format",
+            "json",
+        ],
+        0,
+    );
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(result["result"], "nothing_to_do");
+    assert!(persons_by_id(&result)
+        .values()
+        .all(|p| p["outcome"] == "unchanged"));
+}
+
+/// `status` and `status --history` as Markdown (a merge-request comment) and
+/// HTML (a page to print), not text in disguise; names are escaped there.
+#[test]
+fn status_and_history_as_markdown_and_html() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    env.write(
+        "staff.csv",
+        "id,given_name,family_name,email,department\n\
+         P1,Anna,Schmidt,anna.schmidt@musterstadt.example,Kämmerei\n\
+         P2,<script>alert(1)</script>,Le|e *x*,lee@musterstadt.example,IT\n",
+    );
+    env.run_ok(&["apply", "staff.csv", "--yes", "--no-progress"]);
+
+    let md = stdout(&env.run_ok(&["status", "--format", "md"]));
+    assert!(
+        md.starts_with("# homebase status\n\n2 person(s) on record, 2 active, 0 withdrawn\n"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| id | username | name | profile | account | vpn | devices |"),
+        "{md}"
+    );
+    let anna = md
+        .lines()
+        .find(|l| l.starts_with("| P1 |"))
+        .expect("a row for P1");
+    assert!(
+        anna.contains("| Anna Schmidt |") && anna.contains("wg0 10.20."),
+        "{anna}"
+    );
+    let lee = md
+        .lines()
+        .find(|l| l.starts_with("| P2 |"))
+        .expect("a row for P2");
+    assert!(
+        lee.contains("&lt;script&gt;") && lee.contains("Le\\|e \\*x\\*"),
+        "{lee}"
+    );
+    assert_eq!(
+        lee.matches(" | ").count(),
+        6,
+        "the name's | stays inside its cell: {lee}"
+    );
+
+    let html = stdout(&env.run_ok(&["status", "--format", "html"]));
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    assert!(
+        html.contains("<td>P1</td>") && html.contains("<td>Anna Schmidt</td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{html}"
+    );
+    assert!(!html.contains("<script>"), "{html}");
+
+    let md = stdout(&env.run_ok(&["status", "--history", "--format", "md"]));
+    assert!(
+        md.starts_with("# homebase apply history\n\n1 apply run(s)"),
+        "{md}"
+    );
+    let run = md
+        .lines()
+        .find(|l| l.starts_with("| \\#1 |"))
+        .expect("a row for run 1");
+    assert!(run.contains("| success |"), "{run}");
+    let html = stdout(&env.run_ok(&["status", "--history", "--format", "html"]));
+    assert!(
+        html.contains("<td>#1</td>") && html.contains("<td>success</td>"),
+        "{html}"
+    );
 }

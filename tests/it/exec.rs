@@ -2,7 +2,7 @@
 //! call; transient failures are retried; a script that crashes half-way
 //! leaves a partial run that the next run completes without duplicates.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -10,8 +10,6 @@
 //! Used in-process by the tests and as the `scim-fault-proxy` example binary
 //! by `bench/scim.sh`.
 
-#![allow(dead_code)]
-
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -185,10 +183,6 @@ impl Proxy {
         self.state.down_after.store(now + n, Ordering::SeqCst);
     }
 
-    pub fn is_down(&self) -> bool {
-        self.state.down.load(Ordering::SeqCst)
-    }
-
     /// Every request seen so far, and forget them.
     pub fn take_log(&self) -> Vec<Seen> {
         std::mem::take(&mut *self.state.log.lock().unwrap())
@@ -196,6 +190,8 @@ impl Proxy {
 
     /// Also write `METHOD TARGET STATUS MILLISECONDS SECONDS` lines to a file:
     /// how long the request took, and when it ended (since the proxy started).
+    // Used by the scim-fault-proxy binary of bench/scim.sh, not the tests.
+    #[cfg_attr(test, allow(dead_code))]
     pub fn log_to(&self, file: std::fs::File) {
         *self.state.log_file.lock().unwrap() = Some(file);
     }
@@ -203,6 +199,7 @@ impl Proxy {
     /// Record each forwarded request as a JSON line
     /// `{"method", "target", "body", "status", "response"}` (the response
     /// body only for created groups, which a replay needs to map ids).
+    #[cfg_attr(test, allow(dead_code))]
     pub fn record_to(&self, file: std::fs::File) {
         *self.state.record.lock().unwrap() = Some(file);
     }

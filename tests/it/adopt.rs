@@ -3,7 +3,7 @@
 //! addresses through provisioning the whole staff list, and the rest stay
 //! foreign with their addresses never handed out.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -5,10 +5,8 @@
 //! passwords, no directory write (slapd's entryCSN and modifyTimestamp of
 //! every entry are as before).
 
-mod common;
-#[allow(dead_code)]
-#[path = "common/pg.rs"]
-mod pg;
+use crate::common;
+use crate::common::pg;
 
 use std::collections::HashMap;
 use std::path::Path;

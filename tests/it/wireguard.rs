@@ -5,7 +5,7 @@
 //! Needs root, `wg`, `wireguard-go` and `ip`; without them the test is skipped
 //! with a note, unless `HOMEBASE_REQUIRE_WG=1` (CI), which makes it fail.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};

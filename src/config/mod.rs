@@ -3,6 +3,10 @@
 //! Plain serde types; `settings` resolves relative paths and merges CLI flags.
 //! The JSON Schema for editors is generated from these types (`homebase schema`).
 
+mod problems;
+
+pub use problems::config_problems;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -10,7 +14,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The embedded default configuration: every target works with no server.
-pub const DEFAULT_CONFIG: &str = include_str!("../homebase.yaml");
+pub const DEFAULT_CONFIG: &str = include_str!("../../homebase.yaml");
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -9,6 +9,8 @@
 //!
 //! Prints `PORT` (on 127.0.0.1) on its first line, then serves until killed.
 
+// The tests use all of the proxy; this binary only part of it.
+#[allow(dead_code)]
 #[path = "../proxy.rs"]
 mod proxy;
 

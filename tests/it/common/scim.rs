@@ -79,10 +79,6 @@ impl ScimServer {
     pub fn api(&self) -> Api {
         Api::new(&self.url, &self.token)
     }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
-    }
 }
 
 impl Drop for ScimServer {

@@ -16,7 +16,7 @@ use base64::Engine;
 use serde_json::Value;
 use tempfile::TempDir;
 
-mod common;
+use crate::common;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 

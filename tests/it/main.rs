@@ -1,0 +1,30 @@
+//! The integration tests: one binary that runs the real `homebase` binary
+//! against real servers (slapd, Samba AD, scim2-server, wireguard-go,
+//! openvpn, PostgreSQL — started on loopback by `tests/servers/*.sh`) and
+//! against the fake Snipe-IT of `fake_snipeit`.
+//!
+//! One module per area; `common` holds the harness they share. A test that
+//! needs a server this machine lacks says so on stderr and passes, unless
+//! the matching `HOMEBASE_REQUIRE_*` variable is set (CI sets them all),
+//! where it fails.
+//!
+//! Run one area with `cargo test --test it ldap::`.
+
+mod common;
+mod fake_snipeit;
+
+mod adopt;
+mod apply;
+mod check;
+mod ci_example;
+mod delivery;
+mod exec;
+mod ldap;
+mod openvpn;
+mod plan;
+mod postgres;
+mod runners;
+mod scim;
+mod snipeit;
+mod tunnel;
+mod wireguard;
