@@ -226,12 +226,17 @@ pub struct OffboardArgs {
 pub struct AdoptArgs {
     #[command(flatten)]
     pub staff: StaffArgs,
-    /// Only this WireGuard target [default: every wireguard and wireguard-file target]
-    #[arg(long, value_name = "NAME")]
+    /// Only this target [default: every target whose kind adopt can read]
+    #[arg(long, value_name = "NAME", conflicts_with = "all")]
     pub target: Option<String>,
-    /// CSV `public_key,staff_id`: which peer is whose, before any comment match
+    /// CSV `staff_id` with `public_key` or `account` (username or DN): which
+    /// peer or account is whose, before e-mail, username, name or comment matches
     #[arg(long, value_name = "FILE.csv")]
     pub mapping: Option<std::path::PathBuf>,
+    /// Rebuild a lost state store: every target, plus the bundles on this
+    /// machine (their keys and passwords are kept)
+    #[arg(long)]
+    pub all: bool,
     /// Wait this long for another run's lock (`90s`, `10m`, `1h`) instead of exiting 2
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub lock_timeout: Option<std::time::Duration>,

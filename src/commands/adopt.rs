@@ -1,18 +1,31 @@
-//! `homebase adopt STAFF... [--target NAME] [--mapping FILE.csv]`: take over
-//! the peers a WireGuard server already has (its running interface, or its
-//! `wg0.conf`), so that existing users keep their keys and addresses.
+//! `homebase adopt STAFF... [--target NAME] [--mapping FILE.csv] [--all]`:
+//! take over what the targets already hold — directory accounts, VPN peers,
+//! checked-out devices — so that existing users keep their accounts, keys
+//! and addresses, and `apply` never makes a second account.
 //!
-//! A peer is matched to a person by the CSV mapping (`public_key,staff_id`),
-//! else by a comment above its `[Peer]` naming the person's staff id, email,
-//! username or full name. What matches is recorded in the state store as
-//! the person's peer, marked adopted: homebase never had its private key and
-//! issues none. Everything else stays foreign: kept, its address never
-//! handed out. Without `--yes` nothing is recorded (a dry run).
+//! Each kind says what it holds through its adopt hook
+//! (`Target::existing_accounts`, `existing_peers`, `existing_assignments`);
+//! the matching is generic: accounts in `adopt/accounts.rs` (staff id, then
+//! the mapping, then e-mail/UPN/username, then a unique full name), peers
+//! here by the mapping (`public_key,staff_id`) or by a comment above their
+//! `[Peer]` naming the person's staff id, email, username or full name.
+//! What matches is recorded in the state store; everything else stays
+//! foreign: kept, never changed. Without `--yes` nothing is recorded.
+//!
+//! `--all` rebuilds a lost state store: every target, plus the bundles
+//! still on this machine. A bundle whose WireGuard private key belongs to
+//! the adopted peer makes it homebase's own again; a bundle found marks the
+//! person delivered, so no new key or password is issued; the licence seats
+//! the plan gives adopted persons are recorded (they are homebase's own
+//! bookkeeping, with nothing outside to read them back from).
 //!
 //! The mapping is the admin's explicit word: a row that cannot be honoured
-//! (unknown person or key, two persons for one key, an address outside the
-//! person's pool) refuses the whole run with exit 2. A comment that cannot be
-//! honoured leaves its peer foreign, with the reason in the report.
+//! (unknown person, key or account; one key or account for two persons; an
+//! address outside the person's pool) refuses the whole run with exit 2.
+//! A match that cannot be honoured leaves its account or peer foreign, with
+//! the reason in the report.
+
+mod accounts;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
@@ -23,11 +36,11 @@ use anyhow::{Context, Result};
 use crate::cli::AdoptArgs;
 use crate::error::{ExitCode, Failure, Problem, Problems};
 use crate::plan::{
-    build, is_assignable, Inputs, Peer, PersonPlan, PersonStatus, PlanInput, Resource,
+    build, is_assignable, ActionTarget, Device, Inputs, KnownPerson, Observed, Op, Peer,
+    PersonPlan, PersonStatus, PlanInput, Resource,
 };
 use crate::settings::Settings;
-use crate::state::{RunInfo, RunOutcome, Store, WriteOp};
-use crate::targets::TargetConfig;
+use crate::state::{Entry, EntryOutcome, ResourceKind, RunInfo, RunOutcome, Store, WriteOp};
 use crate::targets::{Connected, ExistingPeer as Existing};
 
 /// How a peer was matched.
@@ -55,15 +68,36 @@ struct TargetReport<'p> {
     refused: Vec<(Existing, String)>,
 }
 
+/// What each kind of target can give.
+#[derive(Default)]
+struct Chosen {
+    accounts: Vec<String>,
+    peers: Vec<String>,
+    devices: Vec<String>,
+}
+
+/// Devices of one inventory target.
+#[derive(Default)]
+struct DeviceReport<'p> {
+    total: usize,
+    adopted: Vec<(&'p PersonPlan, Device)>,
+    known: usize,
+    /// (asset tag, why).
+    refused: Vec<(String, String)>,
+}
+
 pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
     let persons = super::load_persons(settings, &args.staff.files, args.staff.sheet.as_deref())?;
-    let targets = adoptable_targets(settings, args.target.as_deref())?;
-    let mapping = match &args.mapping {
+    let chosen = adoptable_targets(settings, args.target.as_deref())?;
+    // Rows that cannot be read are reported with every other problem.
+    let (mapping, mapping_problems) = match &args.mapping {
         Some(path) => read_mapping(path)?,
-        None => Vec::new(),
+        None => (Vec::new(), Problems::default()),
     };
     let connected = Connected::connect(settings)?;
-    let observed = connected.observe(settings)?;
+    let mut observed = connected.observe(settings)?;
+    // What adopt takes over is what would otherwise stop the plan.
+    observed.unmanaged_accounts.clear();
     let withdraw = BTreeSet::new();
     let plan = build(PlanInput {
         persons: &persons,
@@ -85,6 +119,7 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
     let by_id: BTreeMap<&str, &PersonPlan> =
         plan.persons.iter().map(|p| (p.id.as_str(), p)).collect();
     let index = NameIndex::new(&plan.persons, &persons);
+    let account_index = accounts::Index::new(&plan.persons, &persons);
     let pools: BTreeMap<String, Option<ipnet::IpNet>> = settings
         .profiles
         .profiles
@@ -93,15 +128,107 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
         .collect();
     let store = Store::open_existing_read_only_at(&settings.state)?;
 
-    let mut problems = Problems::default();
+    let mut problems = mapping_problems;
     let mapping_source = args
         .mapping
         .as_deref()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
+    // A mapping row for a person not listed is refused before any matching.
+    for row in &mapping {
+        if !by_id.contains_key(row.staff_id.as_str()) {
+            problems.push(
+                Problem::new(
+                    &mapping_source,
+                    format!("staff id \"{}\" is not in the staff list", row.staff_id),
+                )
+                .at_line(row.line)
+                .column("staff_id"),
+            );
+        }
+    }
+    for (line, column, why) in mapping_conflicts(&mapping) {
+        problems.push(
+            Problem::new(&mapping_source, why)
+                .at_line(line)
+                .column(column),
+        );
+    }
+
+    // Accounts first: an adopted account's username names the bundle folder.
+    let staff: BTreeMap<String, KnownPerson> = plan
+        .persons
+        .iter()
+        .map(|p| {
+            (
+                p.id.clone(),
+                KnownPerson {
+                    username: observed
+                        .persons
+                        .get(&p.id)
+                        .map_or_else(|| p.username.clone(), |k| k.username.clone()),
+                    display_name: p.display_name.clone(),
+                    profile: p.profile.clone(),
+                    withdrawn: false,
+                    offboarded: false,
+                },
+            )
+        })
+        .collect();
+    let mut account_reports = Vec::new();
+    let mut used_rows = Vec::new();
+    for name in &chosen.accounts {
+        let target = connected
+            .get(name)
+            .with_context(|| format!("target \"{name}\" is not connected"))?;
+        let wanted: BTreeMap<String, crate::plan::Account> = plan
+            .persons
+            .iter()
+            .flat_map(|p| p.actions.iter().map(move |a| (p, a)))
+            .filter(|(_, a)| a.target.target() == Some(name.as_str()))
+            .filter_map(|(p, a)| match &a.resource {
+                Resource::Account(account) => Some((p.id.clone(), account.clone())),
+                _ => None,
+            })
+            .collect();
+        let Some((source, existing)) = connected
+            .runtime()
+            .block_on(target.existing_accounts(name, settings, &staff, &wanted))?
+        else {
+            continue;
+        };
+        let report = accounts::match_accounts(
+            name,
+            source,
+            existing,
+            &account_index,
+            &mapping,
+            &observed,
+            &mut used_rows,
+        );
+        account_reports.push((name.clone(), report));
+    }
+    // The username each adopted person keeps.
+    let mut usernames: BTreeMap<&str, String> = BTreeMap::new();
+    for (_, report) in &account_reports {
+        for a in &report.adopted {
+            usernames
+                .entry(a.person.id.as_str())
+                .or_insert_with(|| a.existing.account.username.clone());
+        }
+    }
+    let username_of = |person: &PersonPlan| -> String {
+        observed
+            .persons
+            .get(&person.id)
+            .map(|k| k.username.clone())
+            .or_else(|| usernames.get(person.id.as_str()).cloned())
+            .unwrap_or_else(|| person.username.clone())
+    };
+
     let mut reports = Vec::new();
     let mut mapped_keys = BTreeSet::new();
-    for name in &targets {
+    for name in &chosen.peers {
         let target = connected
             .get(name)
             .with_context(|| format!("target \"{name}\" is not connected"))?;
@@ -129,23 +256,22 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
                 report.known += 1;
                 continue;
             }
-            let mapped = mapping.iter().find(|row| row.public_key == peer.public_key);
+            let mapped = mapping
+                .iter()
+                .find(|row| row.public_key.as_deref() == Some(peer.public_key.as_str()));
             if let Some(row) = mapped {
-                mapped_keys.insert(row.public_key.clone());
+                mapped_keys.insert(peer.public_key.clone());
                 let problem = |why: String| {
                     Problem::new(&mapping_source, why)
                         .at_line(row.line)
                         .column("staff_id")
                 };
-                match by_id.get(row.staff_id.as_str()) {
-                    None => problems.push(problem(format!(
-                        "staff id \"{}\" is not in the staff list",
-                        row.staff_id
-                    ))),
-                    Some(person) => match check(person, &peer, name, &has_peer, &pools) {
+                // Unknown staff ids are refused above.
+                if let Some(person) = by_id.get(row.staff_id.as_str()) {
+                    match check(person, &peer, name, &has_peer, &pools) {
                         Ok(()) => candidates.push((peer, person, Via::Mapping { line: row.line })),
                         Err(why) => problems.push(problem(why)),
-                    },
+                    }
                 }
                 continue;
             }
@@ -182,36 +308,107 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
         }
         reports.push((name.clone(), report));
     }
-    for row in mapping
-        .iter()
-        .filter(|r| !mapped_keys.contains(&r.public_key))
-    {
-        problems.push(
-            Problem::new(&mapping_source, "no peer of the server has this public key")
+    for row in &mapping {
+        let unused_key = row
+            .public_key
+            .as_ref()
+            .is_some_and(|k| !mapped_keys.contains(k));
+        if unused_key {
+            problems.push(
+                Problem::new(&mapping_source, "no peer of the server has this public key")
+                    .at_line(row.line)
+                    .column("public_key"),
+            );
+        }
+        if row.account.is_some() && !used_rows.contains(&row.line) {
+            problems.push(
+                Problem::new(
+                    &mapping_source,
+                    "no account without a staff id has this username or DN",
+                )
                 .at_line(row.line)
-                .column("public_key"),
-        );
+                .column("account"),
+            );
+        }
     }
-    for (line, why) in mapping_conflicts(&mapping) {
-        problems.push(
-            Problem::new(&mapping_source, why)
-                .at_line(line)
-                .column("public_key"),
-        );
+
+    // Devices: by staff id, else by the username the person keeps.
+    let mut device_reports = Vec::new();
+    for name in &chosen.devices {
+        let target = connected
+            .get(name)
+            .with_context(|| format!("target \"{name}\" is not connected"))?;
+        let Some(found) = connected
+            .runtime()
+            .block_on(target.existing_assignments(name, settings))?
+        else {
+            continue;
+        };
+        let recorded = match &store {
+            Some(store) => store.device_assignments(name)?,
+            None => BTreeMap::new(),
+        };
+        device_reports.push((
+            name.clone(),
+            match_devices(
+                name,
+                found,
+                &plan.persons,
+                &username_of,
+                &observed,
+                &recorded,
+            ),
+        ));
     }
+
+    // Bundles (--all): a bundle on disk is delivered; its WireGuard key,
+    // when it belongs to the adopted peer, makes the peer ours again.
+    let mut bundles: BTreeMap<&str, crate::apply::secrets::PersonSecrets> = BTreeMap::new();
+    if args.all {
+        for person in &plan.persons {
+            if observed.bundles.contains(&person.id) {
+                continue;
+            }
+            let dir = settings.out_dir.join(username_of(person));
+            if let Some(secrets) = crate::apply::secrets::PersonSecrets::read(&dir)? {
+                bundles.insert(person.id.as_str(), secrets);
+            }
+        }
+    }
+
     problems.0.sort_by_key(|p| p.line);
     problems
         .0
         .dedup_by(|a, b| a.line == b.line && a.message == b.message);
 
-    crate::output::print_stdout(&render(&reports))?;
+    let mut out = render(&reports);
+    out.push_str(&render_accounts(&account_reports));
+    out.push_str(&render_devices(&device_reports));
+    if args.all {
+        let _ = writeln!(
+            out,
+            "bundles: {} found in {} (their keys and passwords are kept)",
+            bundles.len(),
+            settings.out_dir.display()
+        );
+    }
+    crate::output::print_stdout(&out)?;
     if !problems.is_empty() {
         return Err(Failure::Invalid(problems).into());
     }
-    let count: usize = reports.iter().map(|(_, r)| r.adopted.len()).sum();
+    let count: usize = reports.iter().map(|(_, r)| r.adopted.len()).sum::<usize>()
+        + account_reports
+            .iter()
+            .map(|(_, r)| r.adopted.len())
+            .sum::<usize>()
+        + device_reports
+            .iter()
+            .map(|(_, r)| r.adopted.len())
+            .sum::<usize>()
+        + bundles.len();
     if !settings.output.assume_yes {
         settings.output.info(format!(
-            "dry run: nothing recorded; run again with --yes to adopt {count} peer(s)"
+            "dry run: nothing recorded; run again with --yes to adopt {count} item(s)"
         ));
         return Ok(ExitCode::Success);
     }
@@ -222,7 +419,50 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
     let _lock = super::lock(settings, args.lock_timeout)?;
     let mut store = Store::open_at(&settings.state)?;
     let run = store.begin_run(&RunInfo::from_env(super::apply::command_line(), None))?;
+    let journal = |person: &PersonPlan, target: &str, kind: ResourceKind, message: String| {
+        WriteOp::Entry(Entry::new(
+            run,
+            Some(&person.id),
+            target,
+            kind,
+            Op::Unchanged,
+            EntryOutcome::Ok,
+            message,
+        ))
+    };
     let mut ops = Vec::new();
+    let mut pinned = BTreeSet::new();
+    let mut pin = |ops: &mut Vec<WriteOp>, person: &PersonPlan| {
+        if pinned.insert(person.id.clone()) {
+            ops.push(WriteOp::PinPerson {
+                id: person.id.clone(),
+                username: username_of(person),
+                display_name: person.display_name.clone(),
+                profile: person.profile.clone(),
+            });
+        }
+    };
+    for (target, report) in &account_reports {
+        for a in &report.adopted {
+            pin(&mut ops, a.person);
+            ops.push(WriteOp::PutAccount {
+                target: target.clone(),
+                person_id: a.person.id.clone(),
+                account: a.existing.account.clone(),
+                remote_id: a.existing.remote_id.clone(),
+            });
+            ops.push(journal(
+                a.person,
+                target,
+                ResourceKind::Account,
+                format!(
+                    "adopted account {} (by {})",
+                    a.existing.account.username,
+                    a.via.describe()
+                ),
+            ));
+        }
+    }
     for (target, report) in &reports {
         for adopted in &report.adopted {
             let person = adopted.person;
@@ -230,60 +470,207 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
                 .peer
                 .address
                 .context("an adopted peer has an address")?;
-            ops.push(WriteOp::PinPerson {
-                id: person.id.clone(),
-                username: person.username.clone(),
-                display_name: person.display_name.clone(),
-                profile: person.profile.clone(),
+            pin(&mut ops, person);
+            // The bundle on disk holds this peer's private key: ours again.
+            let own = bundles
+                .get(person.id.as_str())
+                .and_then(|s| s.wg_public_key())
+                .is_some_and(|key| key == adopted.peer.public_key);
+            let peer = Peer {
+                address,
+                preshared_key: adopted.peer.has_psk,
+                expires: person.expires,
+                adopted_key: (!own).then(|| adopted.peer.public_key.clone()),
+            };
+            let public_key = adopted.peer.public_key.clone();
+            ops.push(if own {
+                WriteOp::PutPeer {
+                    target: target.clone(),
+                    person_id: person.id.clone(),
+                    peer,
+                    public_key,
+                }
+            } else {
+                WriteOp::AdoptPeer {
+                    target: target.clone(),
+                    person_id: person.id.clone(),
+                    peer,
+                    public_key,
+                }
             });
-            ops.push(WriteOp::AdoptPeer {
+            ops.push(journal(
+                person,
+                target,
+                ResourceKind::VpnPeer,
+                format!("adopted peer {address}"),
+            ));
+        }
+    }
+    for (target, report) in &device_reports {
+        for (person, device) in &report.adopted {
+            pin(&mut ops, person);
+            ops.push(WriteOp::AssignDevice {
                 target: target.clone(),
                 person_id: person.id.clone(),
-                peer: Peer {
-                    address,
-                    preshared_key: adopted.peer.has_psk,
-                    expires: person.expires,
-                    adopted_key: Some(adopted.peer.public_key.clone()),
-                },
-                public_key: adopted.peer.public_key.clone(),
+                device: device.clone(),
             });
+            ops.push(journal(
+                person,
+                target,
+                ResourceKind::Device,
+                format!("adopted device {}", device.asset_tag),
+            ));
+        }
+    }
+    if args.all {
+        for person in plan
+            .persons
+            .iter()
+            .filter(|p| bundles.contains_key(p.id.as_str()))
+        {
+            pin(&mut ops, person);
+            ops.push(WriteOp::SetBundle {
+                person_id: person.id.clone(),
+                fingerprint: "adopted".into(),
+            });
+            ops.push(journal(
+                person,
+                "bundles",
+                ResourceKind::Bundle,
+                "adopted the bundle on disk".into(),
+            ));
+        }
+        // Seats: the plan's, for every person adopted in some way.
+        for person in plan.persons.iter().filter(|p| pinned.contains(&p.id)) {
+            for action in &person.actions {
+                if let (ActionTarget::SeatPool(pool), Op::Create) = (&action.target, action.op) {
+                    ops.push(WriteOp::AddSeat {
+                        pool: pool.clone(),
+                        person_id: person.id.clone(),
+                    });
+                }
+            }
         }
     }
     store.write_all(&ops)?;
     store.finish_run(run, RunOutcome::Success, count as u64, 0)?;
     settings.output.info(format!(
-        "adopted {count} peer(s); `homebase apply` now provisions the rest and keeps these keys"
+        "adopted {count} item(s); `homebase apply` now provisions the rest and keeps these"
     ));
     Ok(ExitCode::Success)
 }
 
-/// The WireGuard targets to adopt from: the one named, or all of them.
-fn adoptable_targets(settings: &Settings, named: Option<&str>) -> Result<Vec<String>> {
-    let wireguard = |t: &TargetConfig| t.adopts_peers();
+/// Devices named as checked out, matched to persons by staff id or the
+/// username they keep.
+fn match_devices<'p>(
+    target: &str,
+    found: Vec<crate::targets::ExistingAssignment>,
+    plans: &'p [PersonPlan],
+    username_of: &dyn Fn(&PersonPlan) -> String,
+    observed: &Observed,
+    recorded: &BTreeMap<String, String>,
+) -> DeviceReport<'p> {
+    let stock: BTreeMap<&str, &crate::plan::StockItem> = observed
+        .stock
+        .get(target)
+        .map(|items| items.iter().map(|i| (i.asset_tag.as_str(), i)).collect())
+        .unwrap_or_default();
+    let mut holders: BTreeMap<String, &'p PersonPlan> = BTreeMap::new();
+    for plan in plans {
+        holders.insert(normalize(&plan.id), plan);
+        holders.insert(normalize(&username_of(plan)), plan);
+    }
+    let mut report = DeviceReport::default();
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for a in found {
+        let who = normalize(&a.holder);
+        let at = if a.line > 0 {
+            format!("{}:{}", a.file, a.line)
+        } else {
+            a.file.clone()
+        };
+        match seen.get(&a.asset_tag) {
+            Some(first) if *first == who => continue,
+            Some(first) => {
+                report.refused.push((
+                    a.asset_tag.clone(),
+                    format!(
+                        "{at}: assigned to \"{}\" here and to \"{first}\" before",
+                        a.holder
+                    ),
+                ));
+                report.adopted.retain(|(_, d)| d.asset_tag != a.asset_tag);
+                continue;
+            }
+            None => {
+                seen.insert(a.asset_tag.clone(), who.clone());
+            }
+        }
+        report.total += 1;
+        let Some(item) = stock.get(a.asset_tag.as_str()) else {
+            report
+                .refused
+                .push((a.asset_tag.clone(), format!("{at}: not in the stock list")));
+            continue;
+        };
+        if recorded.contains_key(&a.asset_tag) {
+            report.known += 1;
+            continue;
+        }
+        let Some(person) = holders.get(&who) else {
+            report.refused.push((
+                a.asset_tag.clone(),
+                format!("{at}: \"{}\" is nobody listed", a.holder),
+            ));
+            continue;
+        };
+        report.adopted.push((
+            person,
+            Device {
+                asset_tag: item.asset_tag.clone(),
+                serial: item.serial.clone(),
+                kind: item.kind.clone(),
+                model: item.model.clone(),
+            },
+        ));
+    }
+    report
+}
+
+/// The targets to adopt from: the one named, or every one whose kind can.
+fn adoptable_targets(settings: &Settings, named: Option<&str>) -> Result<Chosen> {
+    let mut chosen = Chosen::default();
+    let mut add = |name: &str, t: &crate::targets::TargetConfig| {
+        if t.adopts_peers() {
+            chosen.peers.push(name.to_string());
+        } else if t.adopts_accounts() {
+            chosen.accounts.push(name.to_string());
+        } else if t.adopts_devices() {
+            chosen.devices.push(name.to_string());
+        } else {
+            return false;
+        }
+        true
+    };
     if let Some(name) = named {
         return match settings.config.targets.get(name) {
-            Some(t) if wireguard(t) => Ok(vec![name.to_string()]),
+            Some(t) if add(name, t) => Ok(chosen),
             Some(t) => Err(Failure::usage(format!(
-                "target \"{name}\" is a {} target; adopt takes peers of wireguard or wireguard-file targets",
+                "target \"{name}\" is a {} target; adopt takes accounts (local, ldap, scim), peers (wireguard, wireguard-file) and devices (csv)",
                 t.kind()
             ))
             .into()),
             None => Err(Failure::usage(format!("no target named \"{name}\" in the configuration")).into()),
         };
     }
-    let all: Vec<String> = settings
-        .config
-        .targets
-        .iter()
-        .filter(|(_, t)| wireguard(t))
-        .map(|(n, _)| n.clone())
-        .collect();
-    if all.is_empty() {
-        return Err(
-            Failure::usage("the configuration has no WireGuard target to adopt from").into(),
-        );
+    let mut any = false;
+    for (name, t) in &settings.config.targets {
+        any |= add(name, t);
     }
-    Ok(all)
+    if !any {
+        return Err(Failure::usage("the configuration has no target that adopt can read").into());
+    }
+    Ok(chosen)
 }
 
 /// Whether `peer` can become `person`'s peer on `target`.
@@ -414,62 +801,96 @@ impl<'p> NameIndex<'p> {
     }
 }
 
-struct MappingRow {
+pub(crate) struct MappingRow {
     line: usize,
-    public_key: String,
+    /// A WireGuard peer's key…
+    public_key: Option<String>,
+    /// …or a directory account's username or DN.
+    account: Option<String>,
     staff_id: String,
 }
 
-/// `public_key,staff_id` (header required, columns in any order).
-fn read_mapping(path: &Path) -> Result<Vec<MappingRow>> {
+fn invalid(problem: Problem) -> anyhow::Error {
+    Failure::Invalid(Problems(vec![problem])).into()
+}
+
+/// `staff_id` with `public_key` and/or `account` (header required, columns
+/// in any order): which peer or account is whose. An unusable header is an
+/// error; unusable rows come back as problems beside the usable ones.
+fn read_mapping(path: &Path) -> Result<(Vec<MappingRow>, Problems)> {
     let source = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Failure::Invalid(Problems(vec![Problem::new(
-            &source,
-            format!("cannot read: {e}"),
-        )]))
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| invalid(Problem::new(&source, format!("cannot read: {e}"))))?;
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .flexible(true)
         .from_reader(text.as_bytes());
     let headers: Vec<String> = reader
         .headers()
-        .map_err(|e| {
-            Failure::Invalid(Problems(vec![
-                Problem::new(&source, e.to_string()).at_line(1)
-            ]))
-        })?
+        .map_err(|e| invalid(Problem::new(&source, e.to_string()).at_line(1)))?
         .iter()
         .map(|h| h.trim_start_matches('\u{feff}').to_ascii_lowercase())
         .collect();
     let column = |name: &str| headers.iter().position(|h| h == name);
-    let (Some(key_at), Some(id_at)) = (column("public_key"), column("staff_id")) else {
-        return Err(Failure::Invalid(Problems(vec![Problem::new(
-            &source,
-            "the header lacks public_key or staff_id",
-        )
-        .at_line(1)
-        .expected("a header line `public_key,staff_id`")]))
-        .into());
+    let (key_at, account_at) = (column("public_key"), column("account"));
+    let Some(id_at) = column("staff_id").filter(|_| key_at.is_some() || account_at.is_some())
+    else {
+        return Err(invalid(
+            Problem::new(
+                &source,
+                "the header lacks staff_id, or both public_key and account",
+            )
+            .at_line(1)
+            .expected("a header line `public_key,staff_id` or `account,staff_id`"),
+        ));
     };
     let mut problems = Problems::default();
     let mut rows = Vec::new();
     for record in reader.records() {
-        let record = record
-            .map_err(|e| Failure::Invalid(Problems(vec![Problem::new(&source, e.to_string())])))?;
+        let record = match record {
+            Ok(record) => record,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line() as usize);
+                problems.push(Problem::new(&source, e.to_string()).at_line(line));
+                continue;
+            }
+        };
         let line = record.position().map_or(0, |p| p.line() as usize);
-        let public_key = record.get(key_at).unwrap_or_default().to_string();
-        let staff_id = record.get(id_at).unwrap_or_default().to_string();
-        if !crate::targets::is_peer_key(&public_key) {
+        let get = |at: Option<usize>| {
+            at.and_then(|i| record.get(i))
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        let (public_key, account) = (get(key_at), get(account_at));
+        let staff_id = get(Some(id_at)).unwrap_or_default();
+        if record.len() != headers.len() {
             problems.push(
                 Problem::new(
                     &source,
-                    format!("\"{public_key}\" is not a WireGuard public key"),
+                    format!(
+                        "{} field(s) where the header has {}",
+                        record.len(),
+                        headers.len()
+                    ),
                 )
-                .at_line(line)
-                .column("public_key")
-                .expected("44 characters of base64, as `wg show` prints it"),
+                .at_line(line),
+            );
+            continue;
+        }
+        if let Some(key) = &public_key {
+            if !crate::targets::is_peer_key(key) {
+                problems.push(
+                    Problem::new(&source, format!("\"{key}\" is not a WireGuard public key"))
+                        .at_line(line)
+                        .column("public_key")
+                        .expected("44 characters of base64, as `wg show` prints it"),
+                );
+                continue;
+            }
+        }
+        if public_key.is_none() && account.is_none() {
+            problems.push(
+                Problem::new(&source, "names neither a public key nor an account").at_line(line),
             );
             continue;
         }
@@ -484,40 +905,113 @@ fn read_mapping(path: &Path) -> Result<Vec<MappingRow>> {
         rows.push(MappingRow {
             line,
             public_key,
+            account,
             staff_id,
         });
     }
-    problems.into_result().map_err(Failure::Invalid)?;
-    Ok(rows)
+    Ok((rows, problems))
 }
 
-/// Rows that contradict others: one key for two persons, two keys for one person.
-fn mapping_conflicts(rows: &[MappingRow]) -> Vec<(usize, String)> {
+/// Rows that contradict others: one key or account for two persons, two
+/// keys or accounts for one person.
+fn mapping_conflicts(rows: &[MappingRow]) -> Vec<(usize, &'static str, String)> {
     let mut conflicts = Vec::new();
-    let mut by_key: BTreeMap<&str, &MappingRow> = BTreeMap::new();
-    let mut by_id: BTreeMap<&str, &MappingRow> = BTreeMap::new();
-    for row in rows {
-        if let Some(first) = by_key.insert(&row.public_key, row) {
-            if first.staff_id != row.staff_id {
-                conflicts.push((
-                    row.line,
-                    format!(
-                        "this key is mapped to {} on line {} and to {} here",
-                        first.staff_id, first.line, row.staff_id
-                    ),
-                ));
+    for (what, column, key_of) in [
+        (
+            "key",
+            "public_key",
+            (|r: &MappingRow| r.public_key.clone()) as fn(&MappingRow) -> Option<String>,
+        ),
+        ("account", "account", |r: &MappingRow| {
+            r.account.as_deref().map(normalize)
+        }),
+    ] {
+        let mut by_key: BTreeMap<String, &MappingRow> = BTreeMap::new();
+        let mut by_id: BTreeMap<&str, &MappingRow> = BTreeMap::new();
+        for row in rows {
+            let Some(key) = key_of(row) else {
+                continue;
+            };
+            if let Some(first) = by_key.insert(key.clone(), row) {
+                if first.staff_id != row.staff_id {
+                    conflicts.push((
+                        row.line,
+                        column,
+                        format!(
+                            "this {what} is mapped to {} on line {} and to {} here",
+                            first.staff_id, first.line, row.staff_id
+                        ),
+                    ));
+                }
             }
-        }
-        if let Some(first) = by_id.insert(&row.staff_id, row) {
-            if first.public_key != row.public_key {
-                conflicts.push((
-                    row.line,
-                    format!("{} has another key on line {}", row.staff_id, first.line),
-                ));
+            if let Some(first) = by_id.insert(&row.staff_id, row) {
+                if key_of(first).as_deref() != Some(key.as_str()) {
+                    conflicts.push((
+                        row.line,
+                        column,
+                        format!("{} has another {what} on line {}", row.staff_id, first.line),
+                    ));
+                }
             }
         }
     }
     conflicts
+}
+
+fn render_accounts(reports: &[(String, accounts::AccountReport)]) -> String {
+    let mut out = String::new();
+    for (name, r) in reports {
+        let mut by: BTreeMap<String, usize> = BTreeMap::new();
+        for a in &r.adopted {
+            let via = match a.via {
+                accounts::Via::Mapping { .. } => "mapping".to_string(),
+                via => via.describe(),
+            };
+            *by.entry(via).or_default() += 1;
+        }
+        let by: Vec<String> = by.iter().map(|(via, n)| format!("{n} by {via}")).collect();
+        let _ = writeln!(out, "{name}: {} accounts in {}", r.total, r.source);
+        let _ = writeln!(
+            out,
+            "  adopt:        {}{}",
+            r.adopted.len(),
+            if by.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", by.join(", "))
+            }
+        );
+        let _ = writeln!(out, "  already ours: {}", r.known);
+        let _ = writeln!(out, "  ambiguous:    {} (left alone)", r.ambiguous.len());
+        for (account, why) in &r.ambiguous {
+            let _ = writeln!(out, "    ? {account}: {why}");
+        }
+        let _ = writeln!(out, "  unmatched:    {} (foreign, left alone)", r.unmatched);
+        for a in &r.adopted {
+            let _ = writeln!(
+                out,
+                "  + {} {} by {}",
+                a.person.id,
+                accounts::label(&a.existing),
+                a.via.describe()
+            );
+        }
+    }
+    out
+}
+
+fn render_devices(reports: &[(String, DeviceReport)]) -> String {
+    let mut out = String::new();
+    for (name, r) in reports {
+        let _ = writeln!(out, "{name}: {} devices named as checked out", r.total);
+        let _ = writeln!(out, "  adopt:        {}", r.adopted.len());
+        let _ = writeln!(out, "  already ours: {}", r.known);
+        let _ = writeln!(out, "  not adopted:  {}", r.refused.len());
+        for (tag, why) in &r.refused {
+            let _ = writeln!(out, "    {tag}: {why}");
+        }
+    }
+    out
 }
 
 fn short(key: &str) -> &str {

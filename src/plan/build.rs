@@ -92,45 +92,45 @@ struct Ordered<'a> {
     profile: &'a Profile,
 }
 
-/// Per directory target, the persons about to get an account although the
-/// directory holds one with their staff id that is not on our books: the new
-/// one would be their second. Named so that a reviewer stops the run.
-fn second_accounts(observed: &Observed, persons: &[PersonPlan]) -> Vec<Warning> {
-    let mut found: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
-    for person in persons {
-        for action in person.actions.iter().filter(|a| a.op == Op::Create) {
+/// Persons about to get an account in a directory that already holds one
+/// carrying their staff id, not on our books (made by hand, or before the
+/// state store was lost): the new one would be their second. An error on the
+/// person's line that names the existing account and `homebase adopt`.
+fn second_accounts(
+    observed: &Observed,
+    plans: &[PersonPlan],
+    persons: &[Person],
+    problems: &mut Problems,
+) {
+    let origins: BTreeMap<&str, &Person> = persons.iter().map(|p| (p.id.as_str(), p)).collect();
+    for plan in plans {
+        for action in plan.actions.iter().filter(|a| a.op == Op::Create) {
+            let target = action.target.name();
             let existing = observed
                 .unmanaged_accounts
-                .get(action.target.name())
-                .and_then(|accounts| accounts.get(&person.id));
-            if let (Resource::Account(_), Some(existing)) = (&action.resource, existing) {
-                found
-                    .entry(action.target.name())
-                    .or_default()
-                    .push((person.id.as_str(), existing.as_str()));
-            }
+                .get(target)
+                .and_then(|accounts| accounts.get(&plan.id));
+            let (Resource::Account(_), Some(existing), Some(person)) =
+                (&action.resource, existing, origins.get(plan.id.as_str()))
+            else {
+                continue;
+            };
+            problems.push(
+                Problem::new(
+                    &person.origin.file,
+                    format!(
+                        "{} ({}) already has the account \"{existing}\" in directory \"{target}\", carrying their staff id but not managed by homebase; a new account would be a second one",
+                        plan.id, plan.display_name
+                    ),
+                )
+                .at_line(person.origin.line)
+                .expected(format!(
+                    "`homebase adopt {} --target {target}` to take the account over (or remove it)",
+                    person.origin.file
+                )),
+            );
         }
     }
-    found
-        .into_iter()
-        .map(|(target, pairs)| {
-            let examples: Vec<String> = pairs
-                .iter()
-                .take(3)
-                .map(|(id, existing)| format!("{id} has \"{existing}\""))
-                .collect();
-            Warning {
-                kind: WarningKind::Unmanaged,
-                message: format!(
-                    "directory \"{target}\": {} person(s) to be created already have an account there carrying their staff id that homebase does not manage ({}{}); the new accounts would be second ones — remove or rename the existing accounts first, or restore the state store that manages them",
-                    pairs.len(),
-                    examples.join(", "),
-                    if pairs.len() > 3 { ", …" } else { "" }
-                ),
-                persons: pairs.iter().map(|(id, _)| id.to_string()).collect(),
-            }
-        })
-        .collect()
 }
 
 pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
@@ -346,6 +346,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
             continue;
         }
         if input.prune || input.withdraw.contains(id) {
+            pools.release(id);
             persons.push(PersonPlan {
                 id: id.clone(),
                 username: known.username.clone(),
@@ -362,9 +363,19 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
                 actions: withdrawal(id, observed),
             });
         } else {
+            // Not listed, not withdrawn: they keep what they hold, and the
+            // capacity counts it.
+            pools.keep(id, input.profiles.get(&known.profile));
+            stock.keep(id);
+            for (pool, holders) in &observed.seats {
+                if holders.contains(id) {
+                    seats.entry(pool.clone()).or_default().insert(id.clone());
+                }
+            }
             dropped.push(id.clone());
         }
     }
+    second_accounts(observed, &persons, input.persons, &mut problems);
     problems.into_result()?;
 
     if !dropped.is_empty() {
@@ -439,7 +450,23 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
         }
     }
 
-    warnings.extend(second_accounts(observed, &persons));
+    for (target, duplicates) in &observed.duplicate_accounts {
+        let examples: Vec<String> = duplicates
+            .iter()
+            .take(3)
+            .map(|(id, names)| format!("{id}: {}", names.join(", ")))
+            .collect();
+        warnings.push(Warning {
+            kind: WarningKind::Unmanaged,
+            message: format!(
+                "directory \"{target}\": {} person(s) have further accounts carrying their staff id beside the one homebase manages ({}{}); offboarding disables them too — remove them if they are not needed",
+                duplicates.len(),
+                examples.join("; "),
+                if duplicates.len() > 3 { "; …" } else { "" }
+            ),
+            persons: duplicates.keys().cloned().collect(),
+        });
+    }
     for person in &mut persons {
         for action in &mut person.actions {
             action.remote_id = observed
@@ -928,13 +955,14 @@ impl<'a> Pools<'a> {
         let pool = profile.vpn.pool.ok_or("vpn.pool is not set")?;
         let current = self.observed.peers.get(target).and_then(|p| p.get(id));
         let used = self.used.entry(target.to_string()).or_default();
+        // Every pool in use is in the capacity, also when nobody new needs one.
+        let alloc = self
+            .allocators
+            .entry((target.to_string(), pool))
+            .or_insert_with(|| PoolAllocator::new(pool));
         let address = match current {
             Some(peer) if is_assignable(pool, peer.address) => peer.address,
             _ => {
-                let alloc = self
-                    .allocators
-                    .entry((target.to_string(), pool))
-                    .or_insert_with(|| PoolAllocator::new(pool));
                 let addr = alloc.next_free(used).ok_or_else(|| {
                     format!("address pool {pool} of VPN target \"{target}\" is exhausted ({} usable addresses)", alloc.size)
                 })?;
@@ -1009,6 +1037,29 @@ impl<'a> Pools<'a> {
         })
     }
 
+    /// A person who keeps their peers: their pools count in the capacity.
+    fn keep(&mut self, id: &str, profile: Option<&Profile>) {
+        let Some(pool) = profile.and_then(|p| p.vpn.pool) else {
+            return;
+        };
+        for (target, peers) in &self.observed.peers {
+            if peers.contains_key(id) {
+                self.allocators
+                    .entry((target.clone(), pool))
+                    .or_insert_with(|| PoolAllocator::new(pool));
+            }
+        }
+    }
+
+    /// A person withdrawn: their addresses are free after this plan.
+    fn release(&mut self, id: &str) {
+        for (target, peers) in &self.observed.peers {
+            if let (Some(peer), Some(used)) = (peers.get(id), self.used.get_mut(target)) {
+                used.remove(&peer.address);
+            }
+        }
+    }
+
     fn capacity(&self) -> Vec<Capacity> {
         self.allocators
             .iter()
@@ -1072,6 +1123,18 @@ impl<'a> Stock<'a> {
             held,
             missing: BTreeMap::new(),
             assigned: BTreeMap::new(),
+        }
+    }
+
+    /// A person who keeps their devices: they count as used.
+    fn keep(&mut self, id: &str) {
+        for (target, by_person) in &self.held {
+            for item in by_person.get(id).into_iter().flatten() {
+                *self
+                    .assigned
+                    .entry((target.to_string(), item.kind.clone()))
+                    .or_default() += 1;
+            }
         }
     }
 

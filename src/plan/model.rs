@@ -86,8 +86,9 @@ pub enum WarningKind {
     Offboarded,
     /// An OpenVPN CRL lapses soon (an expired CRL locks every client out).
     Crl,
-    /// New accounts for persons the directory already has an account for
-    /// (carrying their staff id) that homebase does not manage.
+    /// A directory holds further accounts carrying the staff id of an
+    /// account homebase manages (second accounts, made by hand or before
+    /// a state store was lost). Offboarding disables them too.
     Unmanaged,
 }
 

@@ -26,6 +26,10 @@ pub struct Observed {
     /// id → username. A new account for that person would be a second one.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub unmanaged_accounts: BTreeMap<String, BTreeMap<String, String>>,
+    /// Per directory target: further accounts carrying the staff id of an
+    /// account homebase manages (second accounts), by staff id → usernames.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub duplicate_accounts: BTreeMap<String, BTreeMap<String, Vec<String>>>,
     /// Per VPN target: peers homebase manages, by staff id.
     pub peers: BTreeMap<String, BTreeMap<String, Peer>>,
     /// Per VPN target: addresses in use by peers not on our books (adopted

@@ -1,6 +1,7 @@
 //! The `local` directory: accounts live in the state store; this module exports
 //! them as LDIF (`out/server/directory.ldif`) for import into a real directory.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use schemars::JsonSchema;
@@ -33,18 +34,30 @@ fn attr(out: &mut String, name: &str, value: &str) {
     }
 }
 
+/// The container of entries whose account names no `ou`.
+const DEFAULT_OU: &str = "ou=People";
+/// The container of the group entries.
+const GROUPS_OU: &str = "ou=Groups";
+
+fn account_dn(base_dn: &str, account: &Account) -> String {
+    let ou = account.ou.as_deref().unwrap_or(DEFAULT_OU);
+    format!("uid={},{ou},{base_dn}", escape_dn_value(&account.username))
+}
+
 /// Export accounts as `inetOrgPerson` entries under `ou=People,<base>` (or the
-/// profile's `ou`), with `employeeNumber` = staff id. Disabled accounts carry
-/// `description: disabled by homebase`.
+/// profile's `ou`), with `employeeNumber` = staff id, then every group as a
+/// `groupOfNames` under `ou=Groups,<base>` with its members. Disabled
+/// accounts carry `description: disabled by homebase`. `homebase adopt`
+/// reads it back ([`read_ldif`]).
 pub fn render_ldif(base_dn: &str, accounts: &[(String, Account)]) -> String {
     let mut out = String::with_capacity(accounts.len() * 300);
     let _ = writeln!(out, "version: 1");
+    let mut groups: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for (id, account) in accounts {
-        let ou = account
-            .ou
-            .clone()
-            .unwrap_or_else(|| "ou=People".to_string());
-        let dn = format!("uid={},{ou},{base_dn}", escape_dn_value(&account.username));
+        let dn = account_dn(base_dn, account);
+        for group in &account.groups {
+            groups.entry(group).or_default().push(dn.clone());
+        }
         out.push('\n');
         attr(&mut out, "dn", &dn);
         let _ = writeln!(out, "objectClass: inetOrgPerson");
@@ -67,7 +80,155 @@ pub fn render_ldif(base_dn: &str, accounts: &[(String, Account)]) -> String {
             let _ = writeln!(out, "description: disabled by homebase");
         }
     }
+    for (group, members) in groups {
+        out.push('\n');
+        attr(
+            &mut out,
+            "dn",
+            &format!("cn={},{GROUPS_OU},{base_dn}", escape_dn_value(group)),
+        );
+        let _ = writeln!(out, "objectClass: groupOfNames");
+        attr(&mut out, "cn", group);
+        for member in members {
+            attr(&mut out, "member", &member);
+        }
+    }
     out
+}
+
+/// One LDIF entry: attribute (lower-cased) → values, in order.
+type LdifEntry = BTreeMap<String, Vec<String>>;
+
+/// The entries of an LDIF file.
+/// Enough LDIF for what [`render_ldif`] writes and a hand edit of it:
+/// `attr: value`, `attr:: base64`, folded lines, comments.
+fn parse_entries(text: &str) -> Result<Vec<LdifEntry>, (usize, String)> {
+    let mut entries = Vec::new();
+    let mut entry = LdifEntry::new();
+    // Unfold first: a line starting with one space continues the previous one.
+    let mut lines: Vec<(usize, String)> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        match (line.strip_prefix(' '), lines.last_mut()) {
+            (Some(rest), Some((_, last))) if !last.is_empty() => last.push_str(rest),
+            _ => lines.push((n + 1, line.to_string())),
+        }
+    }
+    lines.push((0, String::new()));
+    for (number, line) in lines {
+        if line.is_empty() {
+            if !entry.is_empty() {
+                entries.push(std::mem::take(&mut entry));
+            }
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        let (name, value) = if let Some((name, b64)) = line.split_once(":: ") {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|e| (number, format!("bad base64 value of {name}: {e}")))?;
+            let value = String::from_utf8(bytes)
+                .map_err(|_| (number, format!("the value of {name} is not UTF-8")))?;
+            (name.to_string(), value)
+        } else if let Some((name, value)) = line.split_once(':') {
+            (name.to_string(), value.trim_start().to_string())
+        } else {
+            return Err((number, format!("not `attribute: value`: {line:?}")));
+        };
+        if name.eq_ignore_ascii_case("version") && entry.is_empty() {
+            continue;
+        }
+        entry
+            .entry(name.to_ascii_lowercase())
+            .or_default()
+            .push(value);
+    }
+    Ok(entries)
+}
+
+/// The accounts of an LDIF export of the `local` directory, for `homebase
+/// adopt`. Group memberships come from the `groupOfNames` entries. No remote
+/// id: the local directory records none (the DN follows from the username).
+/// `Ok(None)` when the file does not exist.
+pub fn read_ldif(
+    path: &std::path::Path,
+    base_dn: &str,
+) -> anyhow::Result<Option<Vec<super::ExistingAccount>>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
+    };
+    let entries =
+        parse_entries(&text).map_err(|(line, why)| {
+            crate::error::Failure::Invalid(crate::error::Problems(vec![
+                crate::error::Problem::new(path.display().to_string(), why).at_line(line),
+            ]))
+        })?;
+    let first = |e: &LdifEntry, name: &str| e.get(name).and_then(|v| v.first()).cloned();
+    let mut memberships: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for entry in &entries {
+        let classes = entry.get("objectclass").cloned().unwrap_or_default();
+        if classes
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case("groupOfNames"))
+        {
+            let Some(group) = first(entry, "cn") else {
+                continue;
+            };
+            for member in entry.get("member").into_iter().flatten() {
+                memberships
+                    .entry(member.to_ascii_lowercase())
+                    .or_default()
+                    .push(group.clone());
+            }
+        }
+    }
+    let suffix = format!(",{base_dn}");
+    let mut accounts = Vec::new();
+    for entry in &entries {
+        let (Some(dn), Some(username)) = (first(entry, "dn"), first(entry, "uid")) else {
+            continue;
+        };
+        let descriptions = entry.get("description").cloned().unwrap_or_default();
+        // `uid=NAME,<ou>,<base>`: the ou is what lies between.
+        let container = dn
+            .len()
+            .checked_sub(suffix.len())
+            .filter(|&end| dn.is_char_boundary(end) && dn[end..].eq_ignore_ascii_case(&suffix))
+            .map(|end| super::ldap::escape::split_first(&dn[..end]).1.to_string())
+            .filter(|ou| !ou.is_empty());
+        let ou = container.filter(|ou| !ou.eq_ignore_ascii_case(DEFAULT_OU));
+        let mut groups = memberships
+            .remove(&dn.to_ascii_lowercase())
+            .unwrap_or_default();
+        groups.sort();
+        groups.dedup();
+        let display_name = first(entry, "displayname")
+            .or_else(|| first(entry, "cn"))
+            .unwrap_or_default();
+        accounts.push(super::ExistingAccount {
+            staff_id: first(entry, "employeenumber"),
+            remote_id: None,
+            account: Account {
+                username,
+                given_name: first(entry, "givenname").unwrap_or_default(),
+                family_name: first(entry, "sn").unwrap_or_default(),
+                display_name,
+                email: first(entry, "mail").unwrap_or_default(),
+                department: first(entry, "departmentnumber"),
+                groups,
+                ou,
+                expires: descriptions.iter().find_map(|d| {
+                    d.strip_prefix("expires ")
+                        .and_then(|day| day.trim().parse().ok())
+                }),
+                enabled: !descriptions.iter().any(|d| d == "disabled by homebase"),
+            },
+        });
+    }
+    Ok(Some(accounts))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -130,5 +291,39 @@ mod tests {
         assert!(ldif.contains("sn:: TcO8bGxlcg==\n"));
         assert!(ldif.contains("departmentNumber:: Om9kZA==\n"));
         assert!(ldif.contains("employeeNumber: P1\n"));
+    }
+
+    #[test]
+    fn ldif_reads_back_what_it_wrote() {
+        let account = |username: &str, ou: Option<&str>, enabled: bool| Account {
+            username: username.into(),
+            given_name: "Jürgen".into(),
+            family_name: "Müller".into(),
+            display_name: "Jürgen Müller".into(),
+            email: format!("{username}@example.org"),
+            department: Some("Kämmerei".into()),
+            groups: vec!["staff".into(), "vpn, users".into()],
+            ou: ou.map(String::from),
+            expires: Some("2027-01-31".parse().unwrap()),
+            enabled,
+        };
+        let accounts = vec![
+            ("P1".to_string(), account("jmueller", None, true)),
+            (
+                "P2".to_string(),
+                account("jmueller2", Some("ou=Benutzer"), false),
+            ),
+        ];
+        let ldif = render_ldif("dc=example,dc=org", &accounts);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.ldif");
+        std::fs::write(&path, &ldif).unwrap();
+        let read = read_ldif(&path, "dc=example,dc=org").unwrap().unwrap();
+        let back: Vec<(String, Account)> = read
+            .into_iter()
+            .map(|e| (e.staff_id.unwrap(), e.account))
+            .collect();
+        assert_eq!(back, accounts);
+        assert_eq!(render_ldif("dc=example,dc=org", &back), ldif);
     }
 }

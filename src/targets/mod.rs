@@ -177,6 +177,71 @@ pub struct ExistingPeer {
     pub comments: Vec<String>,
 }
 
+/// An account a directory already holds, as `homebase adopt` matches it to
+/// persons: its attributes as the plan compares them, the staff id it
+/// carries, and the directory's own id for it (DN, SCIM id).
+#[derive(Debug, Clone)]
+pub struct ExistingAccount {
+    pub staff_id: Option<String>,
+    pub account: crate::plan::Account,
+    pub remote_id: Option<String>,
+}
+
+/// What a directory's read found when every listed person was taken as on
+/// our books: their accounts, then the entries with staff ids nobody listed.
+fn existing_from_read(name: &str, mut observed: Observed) -> Vec<ExistingAccount> {
+    let mut remote_ids = observed.remote_ids.remove(name).unwrap_or_default();
+    let mut found: Vec<ExistingAccount> = observed
+        .accounts
+        .remove(name)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(id, account)| ExistingAccount {
+            remote_id: remote_ids.remove(&id),
+            staff_id: Some(id),
+            account,
+        })
+        .collect();
+    for (id, username) in observed.unmanaged_accounts.remove(name).unwrap_or_default() {
+        found.push(ExistingAccount {
+            staff_id: Some(id),
+            account: crate::plan::Account {
+                username,
+                given_name: String::new(),
+                family_name: String::new(),
+                display_name: String::new(),
+                email: String::new(),
+                department: None,
+                groups: Vec::new(),
+                ou: None,
+                expires: None,
+                enabled: true,
+            },
+            remote_id: None,
+        });
+    }
+    found
+}
+
+/// The URL of a target that talks to a server, for reports.
+fn server_url(settings: &Settings, name: &str) -> String {
+    match settings.config.targets.get(name) {
+        Some(TargetConfig::Ldap(c)) => c.url.clone(),
+        Some(TargetConfig::Scim(c)) => c.url.clone(),
+        _ => name.to_string(),
+    }
+}
+
+/// A device a stock list or homebase's own export names as checked out.
+#[derive(Debug, Clone)]
+pub struct ExistingAssignment {
+    pub asset_tag: String,
+    /// A staff id or a username.
+    pub holder: String,
+    pub file: String,
+    pub line: usize,
+}
+
 /// What an action needs besides itself: whose it is, and the secrets issued
 /// for the person in this run (a directory sets the first password from them).
 pub struct ActionContext<'a> {
@@ -329,6 +394,70 @@ impl Target {
         }
     }
 
+    /// For directory kinds: the accounts `homebase adopt` can take over,
+    /// and where they were read. `staff` is every listed person, by staff id;
+    /// `wanted` the accounts the plan wants on this target, for what a kind
+    /// cannot hold itself.
+    pub async fn existing_accounts(
+        &self,
+        name: &str,
+        settings: &Settings,
+        staff: &BTreeMap<String, crate::plan::KnownPerson>,
+        wanted: &BTreeMap<String, crate::plan::Account>,
+    ) -> Result<Option<(String, Vec<ExistingAccount>)>> {
+        match self {
+            Target::Local(local) => {
+                let path = settings.out_path(&local.ldif);
+                let found = local_directory::read_ldif(&path, &local.base_dn)?.unwrap_or_default();
+                Ok(Some((path.display().to_string(), found)))
+            }
+            Target::Ldap(target) => Ok(Some((
+                server_url(settings, name),
+                target.existing_accounts(settings, staff).await?,
+            ))),
+            Target::Scim(scim) => Ok(Some((
+                server_url(settings, name),
+                scim.existing_accounts(name, staff, wanted).await?,
+            ))),
+            Target::WireguardFile(_)
+            | Target::Wireguard(_)
+            | Target::Csv(_)
+            | Target::Snipeit(_)
+            | Target::Exec(_)
+            | Target::Openvpn(_) => Ok(None),
+        }
+    }
+
+    /// For inventory kinds: the devices `homebase adopt` can record as
+    /// checked out, and to whom.
+    pub async fn existing_assignments(
+        &self,
+        name: &str,
+        settings: &Settings,
+    ) -> Result<Option<Vec<ExistingAssignment>>> {
+        match self {
+            Target::Snipeit(snipeit) => Ok(Some(snipeit.existing_assignments().await?)),
+            Target::Csv(csv) => Ok(Some(
+                csv_stock::existing_assignments(name, csv, settings)?
+                    .into_iter()
+                    .map(|(asset_tag, holder, file, line)| ExistingAssignment {
+                        asset_tag,
+                        holder,
+                        file,
+                        line,
+                    })
+                    .collect(),
+            )),
+            Target::Local(_)
+            | Target::Ldap(_)
+            | Target::Scim(_)
+            | Target::WireguardFile(_)
+            | Target::Wireguard(_)
+            | Target::Exec(_)
+            | Target::Openvpn(_) => Ok(None),
+        }
+    }
+
     /// For VPN kinds: the server as the bundles name it, made ready before
     /// any action (a new `wg0.conf` gets its key, the CA is loaded).
     pub fn vpn_server(
@@ -369,11 +498,8 @@ impl Target {
             },
             // Live gateways keep what the run did across a restart.
             Target::Wireguard(live) => live.persist(store).await,
-            Target::Csv(_)
-            | Target::Snipeit(_)
-            | Target::Scim(_)
-            | Target::Ldap(_)
-            | Target::Exec(_) => Ok(()),
+            Target::Csv(_) => csv_stock::finish(name, settings, store),
+            Target::Snipeit(_) | Target::Scim(_) | Target::Ldap(_) | Target::Exec(_) => Ok(()),
         }
     }
 
@@ -678,6 +804,33 @@ impl TargetConfig {
             | TargetConfig::Snipeit(_)
             | TargetConfig::Scim(_)
             | TargetConfig::Ldap(_)
+            | TargetConfig::Exec(_)
+            | TargetConfig::Openvpn(_) => false,
+        }
+    }
+
+    /// Whether `homebase adopt` can take over this target's accounts.
+    pub fn adopts_accounts(&self) -> bool {
+        match self {
+            TargetConfig::Local(_) | TargetConfig::Scim(_) | TargetConfig::Ldap(_) => true,
+            TargetConfig::WireguardFile(_)
+            | TargetConfig::Wireguard(_)
+            | TargetConfig::Csv(_)
+            | TargetConfig::Snipeit(_)
+            | TargetConfig::Exec(_)
+            | TargetConfig::Openvpn(_) => false,
+        }
+    }
+
+    /// Whether `homebase adopt` can record this target's checked-out devices.
+    pub fn adopts_devices(&self) -> bool {
+        match self {
+            TargetConfig::Csv(_) | TargetConfig::Snipeit(_) => true,
+            TargetConfig::Local(_)
+            | TargetConfig::Scim(_)
+            | TargetConfig::Ldap(_)
+            | TargetConfig::WireguardFile(_)
+            | TargetConfig::Wireguard(_)
             | TargetConfig::Exec(_)
             | TargetConfig::Openvpn(_) => false,
         }

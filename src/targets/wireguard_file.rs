@@ -21,7 +21,7 @@ use anyhow::{Context, Result};
 use crate::apply::{fsutil, secrets};
 use crate::settings::Settings;
 use crate::state::Store;
-use crate::targets::wireguard::conf::ConfFile;
+use crate::targets::common::wg_quick::ConfFile;
 use crate::targets::ExistingPeer;
 use crate::targets::VpnServer;
 
@@ -42,66 +42,25 @@ pub struct FilePeer {
 }
 
 impl ServerFile {
-    /// A lenient reader for `wg-quick`-style files (hand-made ones included).
+    /// What a `wg-quick`-style file (hand-made ones included) says, read
+    /// with the one reader of that format.
     pub fn parse(text: &str) -> ServerFile {
-        let mut file = ServerFile::default();
-        let mut section = "";
-        let mut pending_comment: Option<String> = None;
-        for raw in text.lines() {
-            let line = raw.trim();
-            if let Some(comment) = line.strip_prefix('#') {
-                if let Some(id) = comment.trim().strip_prefix("homebase:") {
-                    pending_comment = Some(id.trim().to_string());
-                }
-                continue;
-            }
-            if line.is_empty() {
-                continue;
-            }
-            if line.eq_ignore_ascii_case("[Interface]") {
-                section = "interface";
-                continue;
-            }
-            if line.eq_ignore_ascii_case("[Peer]") {
-                section = "peer";
-                file.peers.push(FilePeer {
-                    public_key: String::new(),
-                    preshared_key: None,
-                    allowed_ips: Vec::new(),
-                    person: pending_comment.take(),
-                });
-                continue;
-            }
-            let Some((key, value)) = line.split_once('=') else {
-                continue;
-            };
-            let (key, value) = (key.trim().to_ascii_lowercase(), value.trim().to_string());
-            match (section, key.as_str()) {
-                ("interface", "privatekey") => file.private_key = Some(value),
-                ("peer", "publickey") => {
-                    if let Some(peer) = file.peers.last_mut() {
-                        peer.public_key = value;
-                    }
-                }
-                ("peer", "presharedkey") => {
-                    if let Some(peer) = file.peers.last_mut() {
-                        peer.preshared_key = Some(value);
-                    }
-                }
-                ("peer", "allowedips") => {
-                    if let Some(peer) = file.peers.last_mut() {
-                        peer.allowed_ips.extend(
-                            value
-                                .split(',')
-                                .map(|s| s.trim().to_string())
-                                .filter(|s| !s.is_empty()),
-                        );
-                    }
-                }
-                _ => {}
-            }
+        let conf = ConfFile::parse(text);
+        ServerFile {
+            private_key: conf.interface_value("PrivateKey"),
+            peers: conf
+                .peers
+                .iter()
+                .filter_map(|p| {
+                    Some(FilePeer {
+                        public_key: p.public_key.clone()?,
+                        preshared_key: p.preshared_key.as_ref().map(|k| k.expose().to_string()),
+                        allowed_ips: p.allowed_ips.clone(),
+                        person: p.homebase_id().map(str::to_string),
+                    })
+                })
+                .collect(),
         }
-        file
     }
 
     /// Addresses of peers whose public key is not among `ours`.
@@ -130,8 +89,11 @@ pub fn existing_peers(
 ) -> anyhow::Result<(String, Vec<ExistingPeer>)> {
     use anyhow::Context;
     let path = settings.out_path(&config.path);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    // No server file yet: no peers to take over.
+    let text = match std::fs::read_to_string(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        read => read.with_context(|| format!("cannot read {}", path.display()))?,
+    };
     let peers = ConfFile::parse(&text)
         .peers
         .iter()
@@ -417,15 +379,18 @@ mod tests {
 
     #[test]
     fn round_trip_keeps_foreign_peers_and_psks() {
-        let text = "[Interface]\nPrivateKey = SERVER\n\n# homebase: P1\n[Peer]\nPublicKey = K1\nPresharedKey = S1\nAllowedIPs = 10.20.0.2/32\n\n[Peer]\nPublicKey = HAND\nAllowedIPs = 10.20.0.9/32, 10.99.0.0/24\n";
-        let file = ServerFile::parse(text);
+        // A preshared key is only taken for what it is: 32 bytes in base64.
+        const PSK: &str = "c2VjcmV0LXByZXNoYXJlZC1rZXktb2YtMzItYnl0ZXM=";
+        let text = format!("[Interface]\nPrivateKey = SERVER\n\n# homebase: P1\n[Peer]\nPublicKey = K1\nPresharedKey = {PSK}\nAllowedIPs = 10.20.0.2/32\n\n[Peer]\nPublicKey = HAND\nPresharedKey = not-a-key\nAllowedIPs = 10.20.0.9/32, 10.99.0.0/24\n");
+        let file = ServerFile::parse(&text);
         assert_eq!(file.private_key.as_deref(), Some("SERVER"));
         assert_eq!(file.peers.len(), 2);
         assert_eq!(file.peers[0].person.as_deref(), Some("P1"));
         assert_eq!(
             file.preshared_keys().get("K1").map(String::as_str),
-            Some("S1")
+            Some(PSK)
         );
+        assert_eq!(file.preshared_keys().get("HAND"), None);
         let ours: BTreeSet<String> = ["K1".to_string()].into();
         let foreign = file.foreign_addresses(&ours);
         assert!(foreign.contains(&"10.20.0.9".parse::<IpAddr>().unwrap()));

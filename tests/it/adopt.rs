@@ -272,3 +272,194 @@ fn a_mapping_that_cannot_be_honoured_records_nothing() {
         "a refused adopt recorded something"
     );
 }
+
+/// The embedded defaults (local directory, `wireguard-file`, `csv`) after
+/// the state store is lost: `adopt --all` rebuilds it from the LDIF export,
+/// `wg0.conf`, the assignments homebase wrote out and the bundles on disk.
+/// Nothing is left to do, and the next apply rewrites no file: every
+/// WireGuard configuration (and every other bundle file) stays byte-identical.
+#[test]
+fn adopt_all_rebuilds_a_lost_state_store_on_the_embedded_defaults() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    let staff = env.read_string("examples/staff.csv");
+    let first: Vec<&str> = staff.lines().take(201).collect();
+    env.write("staff.csv", first.join("\n") + "\n");
+    env.run_ok(&["apply", "staff.csv", "--yes", "--no-progress"]);
+    let before = env.files_snapshot("out");
+    let dump = |env: &TestEnv| -> serde_json::Value {
+        serde_json::from_slice(&env.run_ok(&["state", "dump"]).stdout).unwrap()
+    };
+    let rows = |dump: &serde_json::Value, table: &str| -> Vec<serde_json::Value> {
+        dump["tables"][table]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| {
+                let mut row = row.clone();
+                for stamp in ["created", "updated", "assigned", "added", "fingerprint"] {
+                    row.as_object_mut().unwrap().remove(stamp);
+                }
+                row
+            })
+            .collect()
+    };
+    let original = dump(&env);
+
+    std::fs::remove_dir_all(env.join(".homebase")).unwrap();
+    // A dry run first: the report, nothing recorded.
+    let out = env.run_ok(&["adopt", "--all", "staff.csv"]);
+    let report = stdout(&out);
+    for line in [
+        "wg0: 200 peers in",
+        "directory: 200 accounts in",
+        "  adopt:        200 (200 by staff id)",
+        "stock: ",
+        "bundles: 200 found in",
+    ] {
+        assert!(report.contains(line), "{line:?} missing:\n{report}");
+    }
+    assert!(!env.exists(".homebase/state.db"), "a dry run recorded");
+
+    env.run_ok(&["adopt", "--all", "staff.csv", "--yes"]);
+    let out = env.run(&["plan", "staff.csv", "--detailed-exitcode"]);
+    assert_eq!(exit_code(&out), 0, "{}", common::describe(&out));
+    let rebuilt = dump(&env);
+    for table in [
+        "persons", "accounts", "peers", "devices", "seats", "bundles",
+    ] {
+        assert_eq!(
+            rows(&original, table),
+            rows(&rebuilt, table),
+            "table {table} differs after adopt --all"
+        );
+    }
+    // Adoption is audited like an apply: one run, one journal entry per item.
+    assert_eq!(rebuilt["tables"]["runs"].as_array().unwrap().len(), 1);
+    assert!(rebuilt["tables"]["journal"].as_array().unwrap().len() >= 200 * 3);
+
+    let out = env.run_ok(&["apply", "staff.csv", "--yes", "--no-progress"]);
+    assert!(
+        stderr(&out).contains("nothing to do"),
+        "{}",
+        common::describe(&out)
+    );
+    let after = env.files_snapshot("out");
+    assert_eq!(before.len(), after.len(), "files added or removed");
+    let wireguard = before
+        .keys()
+        .filter(|p| p.to_string_lossy().ends_with("wireguard.conf"))
+        .count();
+    assert_eq!(wireguard, 200);
+    for (path, info) in &before {
+        assert_eq!(
+            Some(info),
+            after.get(path),
+            "{} was rewritten",
+            path.display()
+        );
+    }
+}
+
+/// Account mappings the run cannot honour: each named with FILE:LINE, exit
+/// 2, and nothing recorded.
+#[test]
+fn a_bad_account_mapping_records_nothing() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    let plan = env.plan_json(&["examples/staff.csv"]);
+    let ids: Vec<String> = persons_by_id(&plan).keys().take(3).cloned().collect();
+    // Two accounts a script made, without staff ids.
+    env.write(
+        "out/server/directory.ldif",
+        "version: 1\n\n\
+         dn: uid=mueller.j,ou=People,dc=musterstadt,dc=example\nobjectClass: inetOrgPerson\n\
+         uid: mueller.j\ncn: J M\nsn: M\n\n\
+         dn: uid=j.mueller,ou=People,dc=musterstadt,dc=example\nobjectClass: inetOrgPerson\n\
+         uid: j.mueller\ncn: J M2\nsn: M2\n",
+    );
+    env.write(
+        "map.csv",
+        format!(
+            "account,staff_id\nmueller.j,{}\nmueller.j,{}\nj.mueller,P999999\nbroken line\n\"unterminated,{}\n",
+            ids[0], ids[1], ids[2]
+        ),
+    );
+    let out = env.run_expect(
+        &[
+            "adopt",
+            "examples/staff.csv",
+            "--mapping",
+            "map.csv",
+            "--yes",
+        ],
+        2,
+    );
+    let err = stderr(&out);
+    for expected in [
+        format!(
+            "map.csv:3: column \"account\": this account is mapped to {} on line 2 and to {} here",
+            ids[0], ids[1]
+        ),
+        "map.csv:4: column \"staff_id\": staff id \"P999999\" is not in the staff list".to_string(),
+        "map.csv:5: 1 field(s) where the header has 2".to_string(),
+        "map.csv:6: 1 field(s) where the header has 2".to_string(),
+    ] {
+        assert!(err.contains(&expected), "missing {expected:?} in:\n{err}");
+    }
+    assert!(
+        !env.exists(".homebase/state.db"),
+        "a refused adopt recorded something"
+    );
+}
+
+/// A stock list with an `assigned_to` column (staff id or username): the
+/// devices are recorded as the persons', and stay theirs through the next
+/// apply; a holder nobody listed is reported and left alone.
+#[test]
+fn devices_named_in_the_stock_list_are_adopted() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    let plan = env.plan_json(&["examples/staff.csv"]);
+    let persons = persons_by_id(&plan);
+    let (first, second) = {
+        let mut ids = persons.keys();
+        (ids.next().unwrap().clone(), ids.next().unwrap().clone())
+    };
+    let username = persons[&second]["username"].as_str().unwrap().to_string();
+    let stock = env.read_string("examples/inventory.csv");
+    let mut lines = stock.lines();
+    let mut text = format!("{},assigned_to\n", lines.next().unwrap());
+    for (n, line) in lines.enumerate() {
+        let holder = match n {
+            0 => first.as_str(),
+            1 => username.as_str(),
+            2 => "nobody.here",
+            _ => "",
+        };
+        text.push_str(&format!("{line},{holder}\n"));
+    }
+    env.write("examples/inventory.csv", text);
+    let out = env.run_ok(&["adopt", "examples/staff.csv", "--target", "stock", "--yes"]);
+    let report = stdout(&out);
+    assert!(
+        report.contains("stock: 3 devices named as checked out"),
+        "{report}"
+    );
+    assert!(report.contains("  adopt:        2\n"), "{report}");
+    assert!(
+        report.contains("\"nobody.here\" is nobody listed"),
+        "{report}"
+    );
+    env.run_ok(&["apply", "examples/staff.csv", "--yes", "--no-progress"]);
+    let assigned = env.read_string("out/server/stock-assignments.csv");
+    assert!(
+        assigned.contains(&format!("NB-000001,{first},")),
+        "{assigned}"
+    );
+    assert!(
+        assigned.contains(&format!("NB-000002,{second},{username}")),
+        "{assigned}"
+    );
+    assert!(!assigned.contains("NB-000003,"), "{assigned}");
+}

@@ -1053,3 +1053,71 @@ fn status_and_history_as_markdown_and_html() {
         "{html}"
     );
 }
+
+/// `offboard --dry-run` shows the capacity after the withdrawal: every pool,
+/// stock and seat pool counted with what everyone else keeps (not 0 %), one
+/// less of each for the person leaving. A partial staff list counts those
+/// who are not listed but keep their access.
+#[test]
+fn offboard_dry_run_shows_the_capacity_everyone_else_keeps() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    let (header, rows) = common::example_staff_rows();
+    let twenty: String = rows.iter().take(20).map(|r| format!("{r}\n")).collect();
+    env.write("staff.csv", format!("{header}\n{twenty}"));
+    env.run_ok(&["apply", "staff.csv", "--yes", "--no-progress"]);
+    let capacity = |doc: &serde_json::Value| -> BTreeMap<String, u64> {
+        doc["capacity"]
+            .as_array()
+            .expect("capacity")
+            .iter()
+            .map(|c| {
+                let name = format!(
+                    "{} {}",
+                    c["kind"].as_str().unwrap(),
+                    c["name"].as_str().unwrap()
+                );
+                (name, c["used"].as_u64().unwrap())
+            })
+            .collect()
+    };
+    let before = capacity(&env.plan_json(&["staff.csv"]));
+    for kind in ["address-pool", "stock", "seats"] {
+        assert!(
+            before.keys().any(|k| k.starts_with(kind)),
+            "no {kind} in {before:?}"
+        );
+    }
+    assert!(before.values().all(|used| *used > 0), "{before:?}");
+
+    // The first person's devices, seats and pool: one fewer after offboarding.
+    let held = env.status_json(&["P100001"]);
+    let devices = held["persons"][0]["devices"]
+        .as_array()
+        .expect("devices")
+        .len() as u64;
+    let screen = stdout(&env.run_ok(&["offboard", "P100001", "--dry-run"]));
+    let shown: BTreeMap<String, u64> = screen
+        .lines()
+        .skip_while(|l| *l != "Capacity")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let slash = words.iter().position(|w| *w == "/").expect("used / total");
+            (
+                words[..slash - 1].join(" "),
+                words[slash - 1].parse().expect("a count"),
+            )
+        })
+        .collect();
+    assert_eq!(shown.len(), before.len(), "{screen}");
+    let lost: u64 = before.iter().map(|(k, used)| used - shown[k]).sum();
+    // Each device, two seats and one address.
+    assert_eq!(lost, devices + 2 + 1, "before {before:?}\nafter {shown:?}");
+
+    // A staff list of ten: the other ten keep everything, and count.
+    let ten: String = rows.iter().take(10).map(|r| format!("{r}\n")).collect();
+    env.write("ten.csv", format!("{header}\n{ten}"));
+    assert_eq!(capacity(&env.plan_json(&["ten.csv"])), before);
+}

@@ -396,13 +396,15 @@ fn an_outage_half_way_exits_3_and_a_rerun_completes() {
     assert_eq!(plan_exit(&ws), 0);
 }
 
+/// A user carrying a person's staff id that homebase does not manage (made
+/// by another tool, or the state store was lost): apply refuses before
+/// writing anything, naming person, user and `homebase adopt`.
 #[test]
-fn adopts_by_external_id_and_after_a_lost_response() {
+fn refuses_a_second_account_for_an_unmanaged_external_id() {
     let Some(server) = ScimServer::start(&[]) else {
         return;
     };
     let api = server.api();
-    // P100001 exists already (another tool made it) under another userName.
     let (status, _) = api.call(
         reqwest::Method::POST,
         "/Users",
@@ -415,6 +417,112 @@ fn adopts_by_external_id_and_after_a_lost_response() {
         })),
     );
     assert_eq!(status, 201);
+    let proxy = Proxy::start(server.addr, Faults::default()).unwrap();
+    let ws = Workspace::new(&proxy.url("/v2"), &server.token, "");
+    ws.keep_staff(6);
+    let out = apply(&ws, &[]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("staff.csv:2: P100001 (") && stderr.contains("\"thomas.m\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`homebase adopt staff.csv --target directory`"),
+        "{stderr}"
+    );
+    let log = proxy.take_log();
+    assert!(
+        log.iter().all(|s| s.method == "GET"),
+        "apply wrote before refusing: {:?}",
+        writes(&log)
+    );
+    let (total, _) = api.all("/Users");
+    assert_eq!(total, 1);
+    assert!(!ws.path("out").exists(), "apply wrote bundles");
+}
+
+/// A user another tool made carries a person's staff id: `adopt` takes it
+/// over with its userName and id, the next apply makes no second user, and
+/// after losing the state store `adopt --all` leaves nothing to do.
+#[test]
+fn adopt_takes_over_users_by_external_id() {
+    let Some(server) = ScimServer::start(&[]) else {
+        return;
+    };
+    let api = server.api();
+    let (status, _) = api.call(
+        reqwest::Method::POST,
+        "/Users",
+        &[],
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "thomas.m",
+            "externalId": "P100001",
+            "active": true
+        })),
+    );
+    assert_eq!(status, 201);
+    let proxy = Proxy::start(server.addr, Faults::default()).unwrap();
+    let ws = Workspace::new(&proxy.url("/v2"), &server.token, "");
+    ws.keep_staff(20);
+    let staff = ws.staff();
+    let out = ws
+        .homebase()
+        .args(["adopt", "staff.csv", "--target", "directory", "--yes"])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("  adopt:        1 (1 by staff id)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("  + P100001 thomas.m by staff id"),
+        "{report}"
+    );
+    assert_ok(&apply(&ws, &[]));
+    let ids = check_users_loosely(&api, &staff);
+    let user = api.get(&format!("/Users/{}", ids["P100001"]), &[]);
+    assert_eq!(user["userName"], "thomas.m", "the adopted userName is kept");
+    assert_eq!(plan_exit(&ws), 0);
+
+    std::fs::remove_dir_all(ws.path(".homebase")).unwrap();
+    assert_eq!(plan_exit(&ws), 2, "a lost state store must stop the plan");
+    let out = ws
+        .homebase()
+        .args(["adopt", "--all", "staff.csv", "--yes"])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    assert_eq!(plan_exit(&ws), 0);
+    let (total, _) = api.all("/Users");
+    assert_eq!(total, 20, "a second user was made");
+}
+
+/// Staff id → SCIM id of every listed person, each exactly once.
+fn check_users_loosely(api: &Api, staff: &[Staff]) -> BTreeMap<String, String> {
+    let (total, users) = api.all("/Users");
+    assert_eq!(total, staff.len());
+    let mut ids = BTreeMap::new();
+    for user in users {
+        let ext = user["externalId"].as_str().unwrap().to_string();
+        assert!(
+            ids.insert(ext.clone(), user["id"].as_str().unwrap().to_string())
+                .is_none(),
+            "{ext} twice"
+        );
+    }
+    ids
+}
+
+#[test]
+fn adopts_after_a_lost_response() {
+    let Some(server) = ScimServer::start(&[]) else {
+        return;
+    };
+    let api = server.api();
     // The first creation of a user is carried out, but its answer is lost:
     // homebase tries again, gets 409 and adopts the user it made.
     let proxy = Proxy::start(
@@ -434,9 +542,7 @@ fn adopts_by_external_id_and_after_a_lost_response() {
         log.iter().any(|s| s.method == "POST" && s.status == 409),
         "{log:?}"
     );
-    let ids = check_users(&api, &staff, true);
-    let user = api.get(&format!("/Users/{}", ids["P100001"]), &[]);
-    assert_eq!(user["userName"], "tmeyer");
+    check_users(&api, &staff, true);
     let (_, groups) = api.all("/Groups");
     assert_eq!(groups.len(), 2, "staff and homeoffice");
     for group in &groups {

@@ -618,3 +618,36 @@ fn check_refuses_a_cleartext_remote_url_and_a_missing_token() {
     assert!(stderr.contains("targets.assets.url"), "{stderr}");
     assert!(stderr.contains("no API token configured"), "{stderr}");
 }
+
+/// The state store lost after provisioning with Snipe-IT: `adopt --all`
+/// records the assets checked out to each person (by employee number) as
+/// their devices, and the next plan has nothing to do — no checkout made or
+/// changed.
+#[test]
+fn adopt_all_records_the_checkouts_after_a_lost_state_store() {
+    let _serial = serial();
+    let fake = FakeSnipeit::start(Options {
+        token: TOKEN.into(),
+        limit: 4800,
+        window: Duration::from_secs(6),
+    });
+    fake.seed_csv(&inventory_csv(), |_, _| true);
+    let site = Site::new(&fake.url, None, 20);
+    let out = site.homebase(&["apply", "staff.csv"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let before = held(&fake);
+    std::fs::remove_dir_all(site.dir.path().join(".homebase")).unwrap();
+    let out = site.homebase(&["adopt", "--all", "staff.csv"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    assert!(report.contains("assets: "), "{report}");
+    let out = site.homebase(&["plan", "staff.csv", "--detailed-exitcode"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(held(&fake), before);
+}

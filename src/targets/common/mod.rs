@@ -1,10 +1,11 @@
 //! What every kind of target needs the same way, spelled once: secrets and
-//! where they come from, verified TLS, timeouts.
+//! where they come from, verified TLS, timeouts, the `wg-quick` file format.
 
 pub mod pem;
 pub mod secret;
 pub mod timeouts;
 pub mod tls;
+pub mod wg_quick;
 
 pub use secret::{Secret, SecretSource};
 pub use timeouts::Timeouts;

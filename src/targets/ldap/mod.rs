@@ -16,6 +16,7 @@
 //! Flavour details are in `openldap.rs` and `ad.rs`.
 
 mod ad;
+mod adopt;
 mod batch;
 mod classify;
 pub mod config;
@@ -244,7 +245,41 @@ impl LdapTarget {
                 }
             }
         }
+        // A person adopted by mail or uid has an entry without a staff id:
+        // the one with the username on our books.
+        for (id, account) in &stored {
+            if chosen.contains_key(id.as_str()) || !observed.persons.contains_key(id) {
+                continue;
+            }
+            let own = found.iter().position(|f| {
+                f.staff_id.is_none()
+                    && f.username
+                        .as_deref()
+                        .is_some_and(|u| u.eq_ignore_ascii_case(&account.username))
+            });
+            if let Some(i) = own {
+                chosen.insert(id.as_str(), i);
+            }
+        }
         let ours: HashSet<usize> = chosen.values().copied().collect();
+        // Further entries with the staff id of one of ours: second accounts.
+        let mut duplicates: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (i, f) in found.iter().enumerate() {
+            let Some(id) = f.staff_id.as_deref() else {
+                continue;
+            };
+            if chosen.contains_key(id) && !ours.contains(&i) {
+                duplicates
+                    .entry(id.to_string())
+                    .or_default()
+                    .push(f.username.clone().unwrap_or_else(|| f.dn.clone()));
+            }
+        }
+        if !duplicates.is_empty() {
+            observed
+                .duplicate_accounts
+                .insert(self.name.clone(), duplicates);
+        }
         // Entries with a staff id nobody on our books has.
         let unmanaged: BTreeMap<String, String> = found
             .iter()
@@ -597,7 +632,37 @@ impl LdapTarget {
         conn.modify(&dn, mods, false)
             .await
             .map_err(|e| classify(&dn, e))?;
+        drop(conn);
+        self.disable_duplicates(ctx, &dn).await?;
         Ok(Some(dn))
+    }
+
+    /// Withdrawing a person disables every entry carrying their staff id,
+    /// not only the one homebase manages (a second account made by hand or
+    /// before the state store was lost).
+    async fn disable_duplicates(
+        &self,
+        ctx: &ActionContext<'_>,
+        managed: &str,
+    ) -> Result<(), TargetError> {
+        let filter = format!("({}={})", self.id_attr(), filter_value(ctx.person_id));
+        let mut conn = self.conn(&self.cfg.base_dn).await?;
+        let found = conn
+            .search_all(&self.cfg.base_dn, &filter, &["1.1"])
+            .await
+            .map_err(|e| classify(&self.cfg.base_dn, e))?;
+        drop(conn);
+        for entry in found.into_iter().filter(|e| !same_dn(&e.dn, managed)) {
+            let mods = match self.cfg.flavour {
+                Flavour::Openldap => openldap::enabled_mods(false),
+                Flavour::ActiveDirectory => ad::uac_mods(self.read_uac(&entry.dn).await?, false),
+            };
+            let mut conn = self.conn(&entry.dn).await?;
+            conn.modify(&entry.dn, mods, false)
+                .await
+                .map_err(|e| classify(&entry.dn, e))?;
+        }
+        Ok(())
     }
 
     /// Add members in one modify. A missing group is created with them. A

@@ -13,6 +13,7 @@
 //!   concurrent actions are coalesced into one PATCH per group.
 //! - `ou` and `expires` have no SCIM attribute: the state store keeps them.
 
+mod adopt;
 mod batch;
 mod bulk;
 pub mod client;
@@ -246,6 +247,7 @@ impl ScimTarget {
         let mut accounts = BTreeMap::new();
         let mut remote_ids = BTreeMap::new();
         let mut foreign = BTreeSet::new();
+        let mut unmanaged = BTreeMap::new();
         for user in &users {
             let id = user.id.clone().unwrap_or_default();
             match &user.external_id {
@@ -256,10 +258,23 @@ impl ScimTarget {
                     accounts.insert(ext.clone(), account_of(user, groups, stored.get(ext)));
                     remote_ids.insert(ext.clone(), id);
                 }
+                Some(ext) if !ext.is_empty() && !observed.persons.contains_key(ext) => {
+                    // Carries a staff id nobody on our books has: a new
+                    // account for that person would be a second one.
+                    unmanaged
+                        .entry(ext.clone())
+                        .or_insert_with(|| user.user_name.clone());
+                    foreign.insert(user.user_name.to_lowercase());
+                }
                 _ => {
                     foreign.insert(user.user_name.to_lowercase());
                 }
             }
+        }
+        if !unmanaged.is_empty() {
+            observed
+                .unmanaged_accounts
+                .insert(name.to_string(), unmanaged);
         }
         observed.accounts.insert(name.to_string(), accounts);
         observed.remote_ids.insert(name.to_string(), remote_ids);

@@ -16,6 +16,7 @@
 //! target, so the plan's reading and the apply's writing share one budget and
 //! the apply needs no second listing.
 
+mod adopt;
 mod client;
 mod config;
 mod model;

@@ -5,8 +5,6 @@
 
 use std::net::IpAddr;
 
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine;
 use ipnet::IpNet;
 
 /// Private and preshared keys: kept for writing the server's config file,
@@ -49,10 +47,7 @@ pub struct DumpError {
     pub what: String,
 }
 
-/// Whether `text` is a WireGuard key: base64 of 32 bytes.
-pub fn is_key(text: &str) -> bool {
-    text.len() == 44 && B64.decode(text).is_ok_and(|b| b.len() == 32)
-}
+pub use crate::targets::common::wg_quick::is_key;
 
 fn none(field: &str) -> Option<&str> {
     (field != "(none)" && !field.is_empty()).then_some(field)

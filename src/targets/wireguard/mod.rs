@@ -10,7 +10,6 @@
 
 pub mod batch;
 pub mod command;
-pub mod conf;
 mod config;
 pub mod dump;
 
@@ -25,10 +24,10 @@ pub use self::config::WireguardLive;
 use crate::plan::{Observed, Op, Resource};
 use crate::settings::Settings;
 use crate::state::Store;
+use crate::targets::common::wg_quick::{self, ConfFile, ConfPeer, ManagedPeer};
 use crate::targets::{ActionContext, ExistingPeer, TargetError};
 use batch::{Batcher, Change, PresharedKey};
 use command::Runner;
-use conf::{ConfFile, ConfPeer, ManagedPeer};
 use dump::Dump;
 
 pub struct WireguardTarget {
@@ -376,7 +375,7 @@ impl WireguardTarget {
                     && !p.public_key.as_deref().is_some_and(|k| ours.contains(k))
             })
             .collect();
-        Ok(conf::render(&interface, &managed, &foreign))
+        Ok(wg_quick::render(&interface, &managed, &foreign))
     }
 }
 

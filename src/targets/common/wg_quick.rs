@@ -1,12 +1,21 @@
-//! The gateway's `wg-quick` file, read so that what homebase does not manage
-//! survives a rewrite word for word: the `[Interface]` section (Address,
-//! PostUp, …) and hand-made peers with their comments. Also what `adopt`
-//! reads the comments above each `[Peer]` from.
+//! The `wg-quick` file format, read once for every WireGuard kind: a live
+//! gateway's file, so that what homebase does not manage survives a rewrite
+//! word for word (the `[Interface]` section with Address, PostUp, …, and
+//! hand-made peers with their comments); the `wireguard-file` server file;
+//! and the comments above each `[Peer]` that `adopt` matches to persons.
 
 use std::fmt::Write;
 use std::net::IpAddr;
 
-use super::dump::{is_key, Secret};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+
+use super::Secret;
+
+/// Whether `text` is a WireGuard key: base64 of 32 bytes.
+pub fn is_key(text: &str) -> bool {
+    text.len() == 44 && B64.decode(text).is_ok_and(|b| b.len() == 32)
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct ConfFile {
@@ -122,6 +131,15 @@ impl ConfFile {
             Some(peer) if in_peer => &mut peer.raw,
             _ => &mut self.interface,
         }
+    }
+
+    /// The value of `key` in the `[Interface]` section (case-insensitive).
+    pub fn interface_value(&self, key: &str) -> Option<String> {
+        self.interface.iter().find_map(|line| {
+            let (k, v) = line.trim().split_once('=')?;
+            (!k.trim_start().starts_with('#') && k.trim().eq_ignore_ascii_case(key))
+                .then(|| v.trim().to_string())
+        })
     }
 
     pub fn peer(&self, public_key: &str) -> Option<&ConfPeer> {
