@@ -626,11 +626,7 @@ fn check_refuses_a_cleartext_remote_url_and_a_missing_token() {
 #[test]
 fn adopt_all_records_the_checkouts_after_a_lost_state_store() {
     let _serial = serial();
-    let fake = FakeSnipeit::start(Options {
-        token: TOKEN.into(),
-        limit: 4800,
-        window: Duration::from_secs(6),
-    });
+    let fake = fake(4800, Duration::from_secs(6), Version::V7);
     fake.seed_csv(&inventory_csv(), |_, _| true);
     let site = Site::new(&fake.url, None, 20);
     let out = site.homebase(&["apply", "staff.csv"]);
