@@ -41,6 +41,8 @@ struct State {
     weighted: f64,
     low: usize,
     high: usize,
+    /// What the target has to say about its pace (a server's rate limit).
+    note: Option<String>,
 }
 
 /// What the limiter has seen, for progress and the summary.
@@ -59,6 +61,8 @@ pub struct Snapshot {
     pub high: usize,
     /// How many times overload cut the limit.
     pub cuts: u64,
+    /// The target's word on its pace, for the progress line and the summary.
+    pub note: Option<String>,
 }
 
 /// Where an adaptive limit starts: low enough for a fragile server,
@@ -87,6 +91,7 @@ impl Limiter {
                 weighted: 0.0,
                 low: start,
                 high: start,
+                note: None,
             }),
             adaptive,
             ceiling,
@@ -144,6 +149,15 @@ impl Limiter {
             low: state.low,
             high: state.high,
             cuts: state.controller.cuts(),
+            note: state.note.clone(),
+        }
+    }
+
+    /// What the target has to say about its pace, shown beside its limit.
+    pub fn set_note(&self, note: Option<String>) {
+        let mut state = self.lock();
+        if state.note != note {
+            state.note = note;
         }
     }
 

@@ -177,14 +177,28 @@ impl Progress {
 
 /// A gate's state in a few words: `limit 12 (5 in flight), 430 req/s`.
 fn gate(s: &Snapshot) -> String {
-    format!(
+    let mut text = format!(
         "limit {} ({} in flight), {:.0} req/s",
         s.limit, s.in_flight, s.rate
-    )
+    );
+    if let Some(note) = &s.note {
+        text.push_str("; ");
+        text.push_str(note);
+    }
+    text
 }
 
 /// Where a target's limit settled, for the summary after the run.
 pub fn settled(name: &str, s: &Snapshot) -> String {
+    let mut text = settled_limit(name, s);
+    if let Some(note) = &s.note {
+        text.push_str("; ");
+        text.push_str(note);
+    }
+    text
+}
+
+fn settled_limit(name: &str, s: &Snapshot) -> String {
     if s.adaptive {
         format!(
             "{name}: requests in flight settled at {:.1} (adaptive between {} and {}, ceiling {}; cut {} time(s) for overload); {} requests, {:.0}/s",

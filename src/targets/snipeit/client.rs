@@ -11,14 +11,18 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::model::{
-    messages_text, Checkout, Envelope, Hardware, ModelRow, Named, NewUser, Page, User,
+    messages_text, Checkout, Envelope, Hardware, ModelRow, Named, NewUser, Page, StatusRow, User,
 };
-use super::pace::Pace;
+use super::pace::{Pace, Turn, Wait};
 use crate::adaptive::{Limiter, Outcome};
 use crate::targets::TargetError;
 
 /// Snipe-IT returns at most this many rows per page (`MAX_RESULTS`).
 pub const PAGE: u64 = 500;
+
+/// How many 429s in a row one request waits out before it gives up (each
+/// hold is at most [`super::pace::MAX_HOLD`]).
+const THROTTLED_TRIES: u32 = 10;
 
 /// How a call failed. Transport trouble, 429 and 5xx are worth another try.
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +97,9 @@ impl Client {
     /// One request: wait for its turn (the pace of the server's rate limit,
     /// then room under the target's limit of requests in flight), send it,
     /// read the rate-limit headers, and turn the answer into `T` or an
-    /// [`ApiError`].
+    /// [`ApiError`]. A 429 holds the target (see [`Pace::throttled`]) and
+    /// the request goes again after it, reads and writes alike: a throttled
+    /// request was not carried out.
     async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
@@ -105,16 +111,35 @@ impl Client {
             .api
             .join(path)
             .map_err(|e| ApiError::Payload(format!("bad path {path}: {e}")))?;
-        self.pace.acquire().await;
-        let permit = self.limiter.acquire().await;
-        let result = self.exchange(method, url, query, body).await;
-        permit.finish(match &result {
-            Err(ApiError::Transport(_) | ApiError::Throttled { .. } | ApiError::Server { .. }) => {
-                Outcome::Overload
+        let mut throttled = 0;
+        loop {
+            let turn = self.pace.acquire().await;
+            let permit = self.limiter.acquire().await;
+            let result = self
+                .exchange(method.clone(), url.clone(), query, body.clone(), turn)
+                .await;
+            permit.finish(match &result {
+                Err(
+                    ApiError::Transport(_) | ApiError::Throttled { .. } | ApiError::Server { .. },
+                ) => Outcome::Overload,
+                _ => Outcome::Answered,
+            });
+            self.limiter.set_note(self.pace.note());
+            match result {
+                Err(ApiError::Throttled { .. }) if throttled < THROTTLED_TRIES => throttled += 1,
+                Err(ApiError::Refused {
+                    status: 403,
+                    message,
+                    ..
+                }) => {
+                    return Err(ApiError::Refused {
+                        status: 403,
+                        message: forbidden(&method, path, &message),
+                    })
+                }
+                other => return other,
             }
-            _ => Outcome::Answered,
-        });
-        result
+        }
     }
 
     async fn exchange<T: DeserializeOwned>(
@@ -123,6 +148,7 @@ impl Client {
         url: Url,
         query: &[(&str, String)],
         body: Option<Value>,
+        turn: Turn,
     ) -> Result<T, ApiError> {
         let mut request = self
             .http
@@ -138,15 +164,22 @@ impl Client {
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
         let headers = response.headers().clone();
-        if let Some(limit) = header_number(&headers, "x-ratelimit-limit") {
-            self.pace.observe_limit(limit);
-        }
         if status == StatusCode::TOO_MANY_REQUESTS {
-            let retry_after = retry_after(&headers);
-            self.pace
-                .throttled(retry_after.unwrap_or(Duration::from_secs(1)));
-            return Err(ApiError::Throttled { retry_after });
+            let wait = match (retry_after(&headers), reset_in(&headers)) {
+                (Some(after), _) => Wait::RetryAfter(after),
+                (None, Some(reset)) => Wait::Reset(reset),
+                (None, None) => Wait::Unsaid,
+            };
+            let (hold, _) = self.pace.throttled(wait);
+            return Err(ApiError::Throttled {
+                retry_after: Some(hold),
+            });
         }
+        self.pace.observe(
+            turn,
+            header_number(&headers, "x-ratelimit-limit"),
+            header_number(&headers, "x-ratelimit-remaining"),
+        );
         let bytes = response.bytes().await.map_err(transport)?;
         if status.is_server_error() {
             return Err(ApiError::Server {
@@ -204,6 +237,10 @@ impl Client {
 
     pub async fn models(&self) -> Result<Vec<ModelRow>, ApiError> {
         self.all("models", &[]).await
+    }
+
+    pub async fn status_labels(&self) -> Result<Vec<StatusRow>, ApiError> {
+        self.all("statuslabels", &[]).await
     }
 
     /// Assets filtered by `category_id` or `model_id`.
@@ -311,6 +348,49 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
     let wait = at.signed_duration_since(chrono::Utc::now());
     Some(wait.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// `X-RateLimit-Reset`: the Unix time the window ends, as a wait from now.
+pub fn reset_in(headers: &HeaderMap) -> Option<Duration> {
+    let at: i64 = headers
+        .get("x-ratelimit-reset")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let now = chrono::Utc::now().timestamp();
+    Some(Duration::from_secs(at.saturating_sub(now).max(0) as u64))
+}
+
+/// The Snipe-IT permission a request needs, by what it does.
+fn permission(method: &Method, path: &str) -> Option<&'static str> {
+    let parts: Vec<&str> = path.split('/').collect();
+    Some(match (method.as_str(), parts.as_slice()) {
+        ("GET", ["categories", ..]) => "Categories: View",
+        ("GET", ["models", ..]) => "Asset Models: View",
+        ("GET", ["hardware", ..]) => "Assets: View",
+        ("GET", ["users", ..]) => "Users: View",
+        ("GET", ["statuslabels", ..]) => "Status Labels: View",
+        ("POST", ["users"]) => "Users: Create",
+        ("PATCH" | "PUT", ["users", ..]) => "Users: Edit",
+        ("POST", ["hardware", _, "checkout"]) => "Assets: Check Out",
+        ("POST", ["hardware", _, "checkin"]) => "Assets: Check In",
+        _ => return None,
+    })
+}
+
+/// A 403: which permission the API user lacks, and what the server said
+/// when it said more than the status.
+fn forbidden(method: &Method, path: &str, message: &str) -> String {
+    let said = message.trim();
+    let said = (!said.is_empty() && said != "403").then_some(said);
+    match (permission(method, path), said) {
+        (Some(p), Some(said)) => format!("the API user lacks the permission \"{p}\" ({said})"),
+        (Some(p), None) => format!("the API user lacks the permission \"{p}\""),
+        (None, Some(said)) => said.to_string(),
+        (None, None) => "forbidden".to_string(),
+    }
 }
 
 /// The message of an error body: `messages`, `message` or `error`.

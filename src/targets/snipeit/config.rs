@@ -35,9 +35,14 @@ pub struct SnipeitConfig {
     #[serde(flatten)]
     pub timeouts: crate::targets::common::Timeouts,
     /// The status label of assets that may be handed out, e.g. `Ready to Deploy`;
-    /// absent: every asset whose status is deployable.
+    /// absent: every asset whose status is deployable. It must be a
+    /// deployable label (checked when homebase connects).
     #[serde(default)]
     pub status: Option<String>,
+    /// The status label an asset gets when it is checked out (a deployable
+    /// one); absent: the asset keeps its status.
+    #[serde(default)]
+    pub checkout_status: Option<String>,
     /// Device kinds as profiles name them (`notebook`, `monitor` …) → which
     /// Snipe-IT assets are of that kind, by category and/or model name.
     pub kinds: BTreeMap<String, SnipeitKind>,

@@ -26,7 +26,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
-use rand::distributions::{Alphanumeric, DistString};
+use rand::seq::SliceRandom;
+use rand::Rng;
 use reqwest::Url;
 use tokio::sync::OnceCell;
 
@@ -61,6 +62,12 @@ struct Shared {
 /// The configured kinds resolved to Snipe-IT ids.
 struct Catalogue {
     kinds: Vec<KindQuery>,
+    /// The status label id of `checkout_status:`, sent with each checkout.
+    checkout_status: Option<u64>,
+}
+
+fn catalogue_of(shared: &Shared) -> Option<&Catalogue> {
+    shared.catalogue.get()
 }
 
 struct KindQuery {
@@ -84,7 +91,6 @@ struct Snapshot {
 #[derive(Debug, Clone, Copy)]
 struct AssetRef {
     id: u64,
-    status_id: u64,
     /// The user holding it, if it is checked out to a user.
     holder: Option<u64>,
 }
@@ -150,19 +156,28 @@ impl Snipeit {
     async fn catalogue(&self) -> Result<Catalogue> {
         let name = &self.name;
         let categories = self.client.categories().await.map_err(|e| match e {
-            ApiError::Refused { status: 401 | 403, .. } => Failure::usage_with_hint(
+            ApiError::Refused { status: 401, .. } => Failure::usage_with_hint(
                 format!("target \"{name}\": Snipe-IT refused the API token: {e}"),
-                "check the token in `token_env`/`token_file` and that its user may view and check out assets",
+                "check the token in `token_env`/`token_file`",
             )
             .into(),
-            other => anyhow::Error::new(other)
-                .context(format!("target \"{name}\": cannot read categories from {}", self.config.url)),
+            ApiError::Refused { status: 403, .. } => {
+                Failure::usage_with_hint(format!("target \"{name}\": {e}"), PERMISSIONS_HINT).into()
+            }
+            other => anyhow::Error::new(other).context(format!(
+                "target \"{name}\": cannot read categories from {}",
+                self.config.url
+            )),
         })?;
-        let models = self
-            .client
-            .models()
-            .await
-            .with_context(|| format!("target \"{name}\": cannot read models"))?;
+        let models = self.client.models().await.map_err(|e| match e {
+            ApiError::Refused { status: 403, .. } => {
+                Failure::usage_with_hint(format!("target \"{name}\": {e}"), PERMISSIONS_HINT).into()
+            }
+            other => {
+                anyhow::Error::new(other).context(format!("target \"{name}\": cannot read models"))
+            }
+        })?;
+        let checkout_status = self.check_statuses().await?;
         let mut unknown = Vec::new();
         let mut kinds = Vec::new();
         for (kind, select) in &self.config.kinds {
@@ -215,7 +230,70 @@ impl Snipeit {
             )
             .into());
         }
-        Ok(Catalogue { kinds })
+        Ok(Catalogue {
+            kinds,
+            checkout_status,
+        })
+    }
+
+    /// `status:` and `checkout_status:` must name deployable status labels:
+    /// Snipe-IT checks out only assets whose status is deployable, and
+    /// refuses a checkout's `status_id` that is not. Returns the id of
+    /// `checkout_status:`.
+    async fn check_statuses(&self) -> Result<Option<u64>> {
+        let name = &self.name;
+        let settings = [
+            ("status", self.config.status.as_deref()),
+            ("checkout_status", self.config.checkout_status.as_deref()),
+        ];
+        if settings.iter().all(|(_, v)| v.is_none()) {
+            return Ok(None);
+        }
+        let labels = self.client.status_labels().await.map_err(|e| match e {
+            ApiError::Refused { status: 403, .. } => {
+                Failure::usage_with_hint(format!("target \"{name}\": {e}"), PERMISSIONS_HINT).into()
+            }
+            other => anyhow::Error::new(other)
+                .context(format!("target \"{name}\": cannot read status labels")),
+        })?;
+        let deployable: Vec<String> = labels
+            .iter()
+            .filter(|l| l.kind == "deployable")
+            .map(|l| unescape(&l.name))
+            .collect();
+        let mut problems = Vec::new();
+        let mut checkout_status = None;
+        for (key, wanted) in settings {
+            let Some(wanted) = wanted else { continue };
+            let found = labels
+                .iter()
+                .find(|l| unescape(&l.name).eq_ignore_ascii_case(wanted));
+            match found {
+                Some(label) if label.kind == "deployable" => {
+                    if key == "checkout_status" {
+                        checkout_status = Some(label.id);
+                    }
+                }
+                Some(label) => problems.push(format!(
+                    "targets.{name}.{key}: status \"{wanted}\" is {}, not deployable: Snipe-IT checks out only assets with a deployable status",
+                    if label.kind.is_empty() { "of an unknown type" } else { label.kind.as_str() }
+                )),
+                None => problems.push(format!(
+                    "targets.{name}.{key}: no status label \"{wanted}\" in Snipe-IT"
+                )),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Failure::usage_with_hint(
+                problems.join("; "),
+                format!(
+                    "its deployable status labels are: {}",
+                    deployable.join(", ")
+                ),
+            )
+            .into());
+        }
+        Ok(checkout_status)
     }
 
     /// The stock, who holds what, and the persons' Snipe-IT user ids.
@@ -261,6 +339,14 @@ impl Snipeit {
                 }
             }
             for row in rows {
+                // Listed only if asked for; never stock, never a device.
+                if row
+                    .status_label
+                    .as_ref()
+                    .is_some_and(|s| s.status_type == "archived")
+                {
+                    continue;
+                }
                 let tag = unescape(&row.asset_tag);
                 if tag.is_empty() || snapshot.assets.contains_key(&tag) {
                     continue;
@@ -270,7 +356,6 @@ impl Snipeit {
                     tag.clone(),
                     AssetRef {
                         id: row.id,
-                        status_id: row.status_label.as_ref().map_or(0, |s| s.id),
                         holder: user.map(|u| u.id),
                     },
                 );
@@ -325,10 +410,13 @@ impl Snipeit {
         let Some(status) = &row.status_label else {
             return false;
         };
-        match &self.config.status {
-            Some(wanted) => unescape(&status.name).eq_ignore_ascii_case(wanted),
-            None => status.status_type == "deployable",
-        }
+        // Pending, undeployable and archived assets are never stock.
+        status.status_type == "deployable"
+            && self
+                .config
+                .status
+                .as_ref()
+                .is_none_or(|wanted| unescape(&status.name).eq_ignore_ascii_case(wanted))
     }
 
     /// Check a device out to the person, or back in.
@@ -383,7 +471,7 @@ impl Snipeit {
         let body = Checkout {
             checkout_to_type: "user",
             assigned_user: user,
-            status_id: asset.status_id,
+            status_id: catalogue_of(&self.shared).and_then(|c| c.checkout_status),
             note: "checked out by homebase",
         };
         match self.client.checkout(asset.id, &body).await {
@@ -481,7 +569,7 @@ impl Snipeit {
         if let Some((id, number)) = by_username {
             return self.adopt_user(ctx, id, number.as_deref()).await;
         }
-        let password = Alphanumeric.sample_string(&mut rand::thread_rng(), 40);
+        let password = Token::new(unused_password());
         let person = ctx.person;
         let given = person
             .map(|p| p.given_name.as_str())
@@ -493,8 +581,8 @@ impl Snipeit {
                 .unwrap_or(ctx.username),
             last_name: given.and(person.map(|p| p.family_name.as_str())),
             username: ctx.username,
-            password: &password,
-            password_confirmation: &password,
+            password: password.expose(),
+            password_confirmation: password.expose(),
             employee_num: ctx.person_id,
             email: person.and_then(|p| p.email.as_deref()),
             activated: false,
@@ -549,6 +637,34 @@ impl Snipeit {
     }
 }
 
+/// What a 403 at connect should point at.
+const PERMISSIONS_HINT: &str = "give the API user the permissions the README lists under Snipe-IT (view categories, models, assets, users and status labels; create and edit users; check out and check in assets)";
+
+/// A password for a Snipe-IT user nobody logs in as: 64 characters with
+/// lower and upper case letters, digits and symbols, so that it passes any
+/// of Snipe-IT's password rules (`pwd_secure_min` up to 64, letters, case
+/// difference, numbers, symbols, uncommon). Below bcrypt's 72 bytes. Never
+/// kept, logged or shown.
+fn unused_password() -> String {
+    const LOWER: &[u8] = b"abcdefghijkmnopqrstuvwxyz";
+    const UPPER: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
+    const DIGITS: &[u8] = b"23456789";
+    const SYMBOLS: &[u8] = b"!#%+-.:=?@_~";
+    let mut rng = rand::thread_rng();
+    let mut chars: Vec<u8> = Vec::with_capacity(64);
+    for set in [LOWER, UPPER, DIGITS, SYMBOLS] {
+        for _ in 0..4 {
+            chars.push(set[rng.gen_range(0..set.len())]);
+        }
+    }
+    let all: Vec<u8> = [LOWER, UPPER, DIGITS, SYMBOLS].concat();
+    while chars.len() < 64 {
+        chars.push(all[rng.gen_range(0..all.len())]);
+    }
+    chars.shuffle(&mut rng);
+    String::from_utf8(chars).expect("ASCII")
+}
+
 /// Requests the plan sends to a Snipe-IT target, and how long that takes.
 pub fn estimate(name: &str, config: &SnipeitConfig, persons: &[PersonPlan]) -> Option<Estimate> {
     let mut requests = 0u64;
@@ -588,4 +704,22 @@ fn read_token(name: &str, config: &SnipeitConfig, settings: &Settings) -> Result
         .read(name, |p| settings.path(p), |var| std::env::var(var).ok())
         .map_err(Failure::usage)?;
     Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_pass_every_complexity_rule() {
+        for _ in 0..200 {
+            let p = unused_password();
+            assert_eq!(p.len(), 64);
+            assert!(p.bytes().any(|b| b.is_ascii_lowercase()));
+            assert!(p.bytes().any(|b| b.is_ascii_uppercase()));
+            assert!(p.bytes().any(|b| b.is_ascii_digit()));
+            assert!(p.bytes().any(|b| b.is_ascii_punctuation()));
+        }
+        assert_ne!(unused_password(), unused_password());
+    }
 }

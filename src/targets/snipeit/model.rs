@@ -39,7 +39,6 @@ pub struct ModelRow {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct StatusLabel {
-    pub id: u64,
     #[serde(default)]
     pub name: String,
     /// `deployable`, `pending`, `undeployable` or `archived`.
@@ -101,13 +100,26 @@ pub struct NewUser<'a> {
     pub notes: &'a str,
 }
 
-/// `POST /hardware/{id}/checkout` to a user.
+/// `POST /hardware/{id}/checkout` to a user. Without `status_id` the
+/// asset keeps its status; with one, Snipe-IT requires a deployable label.
 #[derive(Serialize)]
 pub struct Checkout {
     pub checkout_to_type: &'static str,
     pub assigned_user: u64,
-    pub status_id: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_id: Option<u64>,
     pub note: &'static str,
+}
+
+/// A row of `GET /statuslabels`: `type` is `deployable`, `pending`,
+/// `undeployable` or `archived`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StatusRow {
+    pub id: u64,
+    #[serde(default)]
+    pub name: String,
+    #[serde(rename = "type", default)]
+    pub kind: String,
 }
 
 /// Snipe-IT's `messages`: a string, a list, or field → list of strings.

@@ -1,34 +1,56 @@
 //! A FAKE Snipe-IT server for homebase's tests. It is not Snipe-IT and
 //! shares no code with it: an in-memory stand-in written from Snipe-IT's
-//! published REST API v1 documentation, and no more than that:
+//! REST API v1 documentation and from reading how Snipe-IT v7.1.17, v8.1.4
+//! and the releases after pull request #16986 (May 2025, "v8.2+" here)
+//! answer: routes/api.php, app/Exceptions/Handler.php,
+//! app/Providers/RouteServiceProvider.php, app/Http/Requests/SaveUserRequest.php,
+//! app/Http/Controllers/Api/AssetsController.php.
 //!
-//! - Bearer token authentication (401 otherwise).
+//! - Bearer token authentication (401 `{"error": "Unauthorized or
+//!   unauthenticated."}` otherwise).
 //! - `GET /api/v1/users` (`limit`, `offset`, `sort=id`, `order`, `search`,
 //!   `username`, `employee_num`), `POST /api/v1/users` (first_name, username,
-//!   password + password_confirmation required; usernames unique),
+//!   password + password_confirmation required; usernames unique; the
+//!   password checked against the settings' `pwd_secure_min` and
+//!   `pwd_secure_complexity`: letters, numbers, case_diff, symbols),
 //!   `PATCH /api/v1/users/{id}`.
 //! - `GET /api/v1/hardware` (`limit`, `offset`, `sort=id`, `order`,
-//!   `category_id`, `model_id`, `status_id`), `GET /api/v1/hardware/{id}`,
+//!   `category_id`, `model_id`, `status_id`; assets whose status is of the
+//!   archived type only with `status=Archived`), `GET /api/v1/hardware/{id}`,
 //!   `POST /api/v1/hardware/{id}/checkout` (`checkout_to_type: user` +
-//!   `assigned_user`, optional deployable `status_id`),
-//!   `POST /api/v1/hardware/{id}/checkin`.
-//! - `GET /api/v1/models`, `GET /api/v1/categories`.
-//! - Lists answer `{"total": N, "rows": [...]}`, at most 500 rows a page
-//!   (`MAX_RESULTS`), 50 when no `limit` is given.
+//!   `assigned_user`; `status_id` optional, and if given an existing
+//!   deployable label), `POST /api/v1/hardware/{id}/checkin`.
+//! - `GET /api/v1/models`, `GET /api/v1/categories`, `GET /api/v1/statuslabels`
+//!   (`type`: deployable, pending, undeployable, archived).
+//! - Lists answer `{"total": N, "rows": [...]}`, at most `MAX_RESULTS` rows a
+//!   page (500 unless set), 50 when no `limit` is given.
 //! - Refusals come as HTTP 200 with `{"status": "error", "messages": ...,
 //!   "payload": ...}` (a checkout of an asset that is out already, a
-//!   checkin of one that is in, a taken username …); text fields are
-//!   HTML-escaped as Snipe-IT's `e()` does.
-//! - The throttle: N requests per window per API user (Snipe-IT's
-//!   `API_THROTTLE_PER_MINUTE`, 120 by default, with a one-minute window
-//!   that opens with the first request); every answer carries
-//!   `X-RateLimit-Limit` and `X-RateLimit-Remaining`; past the limit, 429
-//!   with `Retry-After` (seconds until the window ends) and
-//!   `X-RateLimit-Reset`. Refused requests do not count.
+//!   checkin of one that is in, a taken username, a validation error …);
+//!   text fields are HTML-escaped as Snipe-IT's `e()` does.
+//! - A permission the API user lacks: HTTP 403 with
+//!   `{"status": "error", "messages": 403, "payload": null}` (the exception
+//!   handler's answer to an authorization failure: the status, no name).
+//! - The throttle, per API user: Laravel's fixed window that opens with the
+//!   user's first request, `limit` requests in it (`API_THROTTLE_PER_MINUTE`;
+//!   v8.1 and older put Laravel's 60 in front of it). Every answer that got
+//!   through carries `X-RateLimit-Limit` and `X-RateLimit-Remaining`.
+//!   Refused requests do not count. Past the limit, by version:
+//!   - [`Version::V7`] (v7 up to v8.1.4): the exception handler's fresh 429,
+//!     `{"status": "error", "messages": "Too many requests", "payload": null}`
+//!     and no `Retry-After`, no `X-RateLimit-*` headers at all.
+//!   - [`Version::V8_2`] (after #16986): 429 with `Retry-After` (seconds
+//!     until the window ends), `X-RateLimit-Reset` (its Unix time),
+//!     `X-RateLimit-Limit`, `X-RateLimit-Remaining: 0` and
+//!     `{"status": "error", "messages": "Too many requests. Try again in N
+//!     seconds.", "status_code": 429, "retryAfter": N}`.
+//! - "Another client" of the same API user (its web UI, another
+//!   integration) can spend part of every window's budget, evenly over it.
 //!
-//! For tests, the window can be shorter than a minute (time scaled down:
-//! 480 per 6 s behaves like 4,800 per minute), the limit can be changed
-//! mid-run, and every request is logged with the time it arrived.
+//! The window is a minute. A test may shorten it to save time; the headers
+//! still carry the real numbers of the window (homebase is not told about
+//! the shorter window and paces by the minute, so it only uses part of each
+//! window then). Every request is logged with the time it arrived.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -43,10 +65,22 @@ use serde_json::{json, Value};
 
 pub struct Options {
     pub token: String,
-    /// Requests allowed per window.
+    /// Requests allowed per window (`API_THROTTLE_PER_MINUTE`).
     pub limit: u32,
-    /// The window: a minute in Snipe-IT, shorter to scale time down.
+    /// The window: a minute in Snipe-IT; shorter only to save test time.
     pub window: Duration,
+    /// How a throttled request is answered.
+    pub version: Version,
+}
+
+/// Which Snipe-IT's 429 the fake answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Version {
+    /// v7 up to v8.1.4: no headers on the 429.
+    #[default]
+    V7,
+    /// After pull request #16986 (May 2025): `Retry-After`, `X-RateLimit-Reset`.
+    V8_2,
 }
 
 /// One request as the fake saw it.
@@ -65,7 +99,11 @@ pub struct Hit {
 pub struct Window {
     pub opened: Instant,
     pub limit: u32,
+    /// Requests let in, the other client's included.
     pub accepted: u32,
+    /// The other client's requests among them.
+    pub foreign: u32,
+    /// Requests of homebase refused with 429.
     pub refused: u32,
 }
 
@@ -94,7 +132,14 @@ struct Asset {
 struct Status {
     id: u64,
     name: String,
-    deployable: bool,
+    /// deployable, pending, undeployable, archived
+    kind: &'static str,
+}
+
+impl Status {
+    fn deployable(&self) -> bool {
+        self.kind == "deployable"
+    }
 }
 
 #[derive(Default)]
@@ -118,6 +163,20 @@ struct State {
     /// The n-th checkout finds its asset just taken by someone else.
     sabotage: Option<u64>,
     checkout_requests: u64,
+    version: Version,
+    max_results: usize,
+    pwd_secure_min: usize,
+    pwd_secure_complexity: Vec<String>,
+    /// Permissions the API user lacks (`users.create`, `assets.checkout` …).
+    denied: Vec<String>,
+    /// Another client: requests per window, and when its next one comes.
+    foreign_per_window: Option<u32>,
+    foreign_next: Option<Instant>,
+    /// Another client takes what is left of the window once homebase has
+    /// had this many requests accepted (once).
+    foreign_burst_after: Option<u64>,
+    /// Creations refused for the password.
+    password_refusals: u64,
 }
 
 pub struct FakeSnipeit {
@@ -128,21 +187,24 @@ pub struct FakeSnipeit {
 impl FakeSnipeit {
     /// Start on 127.0.0.1 on a free port, in a thread of its own.
     pub fn start(options: Options) -> FakeSnipeit {
+        let status = |id, name: &str, kind| Status {
+            id,
+            name: name.into(),
+            kind,
+        };
         let state = Arc::new(Mutex::new(State {
             token: options.token,
             window: options.window,
             limit: options.limit,
+            version: options.version,
+            max_results: 500,
+            pwd_secure_min: 8,
+            // Snipe-IT's seeded labels.
             statuses: vec![
-                Status {
-                    id: 1,
-                    name: "Ready to Deploy".into(),
-                    deployable: true,
-                },
-                Status {
-                    id: 2,
-                    name: "Out for Repair".into(),
-                    deployable: false,
-                },
+                status(1, "Ready to Deploy", "deployable"),
+                status(2, "Out for Repair", "undeployable"),
+                status(3, "Pending", "pending"),
+                status(4, "Archived", "archived"),
             ],
             ..State::default()
         }));
@@ -209,6 +271,49 @@ impl FakeSnipeit {
         }
     }
 
+    /// Snipe-IT's `MAX_RESULTS`: the most rows of one page.
+    pub fn max_results(&self, n: usize) {
+        self.state().max_results = n;
+    }
+
+    /// The password rules of Snipe-IT's security settings.
+    pub fn password_rules(&self, min: usize, complexity: &[&str]) {
+        let mut state = self.state();
+        state.pwd_secure_min = min;
+        state.pwd_secure_complexity = complexity.iter().map(|c| c.to_string()).collect();
+    }
+
+    /// The API user lacks a permission: `users.create`, `assets.checkout`,
+    /// `statuslabels.view` …
+    pub fn deny(&self, permission: &str) {
+        self.state().denied.push(permission.to_string());
+    }
+
+    /// Another client of the same API user spends this many requests of
+    /// every window, evenly over it.
+    pub fn other_client(&self, per_window: u32) {
+        self.state().foreign_per_window = Some(per_window);
+    }
+
+    /// Another client spends what is left of the window once homebase has
+    /// had `accepted` requests let in.
+    pub fn other_client_burst_after(&self, accepted: u64) {
+        self.state().foreign_burst_after = Some(accepted);
+    }
+
+    /// Put an asset in the archived status.
+    pub fn archive(&self, tag: &str) {
+        let mut state = self.state();
+        if let Some(asset) = state.assets.values_mut().find(|a| a.tag == tag) {
+            asset.status = 4;
+        }
+    }
+
+    /// Creations refused because of the password.
+    pub fn password_refusals(&self) -> u64 {
+        self.state().password_refusals
+    }
+
     /// A user that exists before homebase runs.
     pub fn seed_user(&self, username: &str, employee_num: Option<&str>) -> u64 {
         let mut state = self.state();
@@ -226,6 +331,11 @@ impl FakeSnipeit {
             },
         );
         id
+    }
+
+    /// Requests of homebase let in so far.
+    pub fn accepted(&self) -> u64 {
+        self.state().accepted_total
     }
 
     /// Lower (or raise) the limit once this many requests were accepted.
@@ -315,6 +425,16 @@ impl FakeSnipeit {
             .collect()
     }
 
+    /// The username holding an asset, by tag.
+    pub fn holder_of(&self, tag: &str) -> Option<String> {
+        let state = self.state();
+        let asset = state.assets.values().find(|a| a.tag == tag)?;
+        state
+            .users
+            .get(&asset.assigned_user?)
+            .map(|u| u.username.clone())
+    }
+
     pub fn users(&self) -> usize {
         self.state().users.len()
     }
@@ -340,38 +460,116 @@ impl State {
     }
 
     /// Laravel's fixed window: opens with the first request, counts accepted
-    /// requests, refuses past the limit until it ends.
-    fn throttle(&mut self, now: Instant) -> Result<(u32, u32), (u32, u64)> {
+    /// requests (the other client's too), refuses past the limit until it
+    /// ends. `Ok((limit, remaining))` or `Err(seconds left in the window)`.
+    fn throttle(&mut self, now: Instant) -> Result<(u32, u32), u64> {
         if let Some((after, limit)) = self.lower_after {
             if self.accepted_total >= after {
                 self.limit = limit;
                 self.lower_after = None;
             }
         }
+        // The other client's requests that came since the last of ours.
+        if let Some(per_window) = self.foreign_per_window.filter(|n| *n > 0) {
+            let step = self.window / per_window;
+            let mut next = self.foreign_next.unwrap_or(now);
+            while next <= now {
+                let _ = self.count(next, true);
+                next += step;
+            }
+            self.foreign_next = Some(next);
+        }
+        if let Some(after) = self.foreign_burst_after {
+            if self.accepted_total >= after {
+                self.foreign_burst_after = None;
+                self.roll(now);
+                let current = self.windows.last_mut().expect("a window");
+                let left = current.limit.saturating_sub(current.accepted);
+                current.accepted += left;
+                current.foreign += left;
+            }
+        }
+        self.count(now, false)
+    }
+
+    /// Open a new window if the last one is over.
+    fn roll(&mut self, at: Instant) {
         let expired = self
             .windows
             .last()
-            .is_none_or(|w| now >= w.opened + self.window);
+            .is_none_or(|w| at >= w.opened + self.window);
         if expired {
             self.windows.push(Window {
-                opened: now,
+                opened: at,
                 limit: self.limit,
                 accepted: 0,
+                foreign: 0,
                 refused: 0,
             });
         }
+    }
+
+    fn count(&mut self, at: Instant, foreign: bool) -> Result<(u32, u32), u64> {
+        self.roll(at);
         let limit = self.limit;
         let window = self.window;
         let current = self.windows.last_mut().expect("a window");
         current.limit = current.limit.min(limit);
         if current.accepted >= limit {
-            current.refused += 1;
-            let left = (current.opened + window).saturating_duration_since(now);
-            return Err((limit, left.as_secs_f64().ceil().max(1.0) as u64));
+            if !foreign {
+                current.refused += 1;
+            }
+            let left = (current.opened + window).saturating_duration_since(at);
+            return Err(left.as_secs_f64().ceil().max(1.0) as u64);
         }
         current.accepted += 1;
-        self.accepted_total += 1;
+        if foreign {
+            current.foreign += 1;
+        } else {
+            self.accepted_total += 1;
+        }
         Ok((limit, limit - current.accepted))
+    }
+
+    fn denied(&self, permission: &str) -> bool {
+        self.denied.iter().any(|d| d == permission)
+    }
+
+    /// Laravel's password rules as Snipe-IT's SaveUserRequest builds them.
+    fn password_problems(&self, password: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        if password.chars().count() < self.pwd_secure_min {
+            problems.push(format!(
+                "The password must be at least {} characters.",
+                self.pwd_secure_min
+            ));
+        }
+        for rule in &self.pwd_secure_complexity {
+            let ok = match rule.as_str() {
+                "letters" => password.chars().any(char::is_alphabetic),
+                "numbers" => password.chars().any(|c| c.is_ascii_digit()),
+                "case_diff" => {
+                    password.chars().any(char::is_lowercase)
+                        && password.chars().any(char::is_uppercase)
+                }
+                "symbols" => password
+                    .chars()
+                    .any(|c| !c.is_alphanumeric() && !c.is_control()),
+                _ => true,
+            };
+            if !ok {
+                problems.push(match rule.as_str() {
+                    "letters" => "The password must contain at least one letter.".into(),
+                    "numbers" => "The password must contain at least one number.".into(),
+                    "case_diff" => {
+                        "The password must contain at least one uppercase and one lowercase letter."
+                            .into()
+                    }
+                    _ => "The password must contain at least one symbol.".into(),
+                });
+            }
+        }
+        problems
     }
 }
 
@@ -435,26 +633,46 @@ async fn handle(state: &Mutex<State>, req: Request<Incoming>) -> Response<Full<B
         )
     } else {
         match state.throttle(now) {
-            Err((limit, retry)) => {
+            Err(retry) => {
                 hit.status = 429;
                 hit.retry_after = Some(retry);
-                let reset = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs())
-                    + retry;
-                respond(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    error(json!("Too Many Requests")),
-                    &[
-                        ("X-RateLimit-Limit", limit.to_string()),
-                        ("X-RateLimit-Remaining", "0".into()),
-                        ("Retry-After", retry.to_string()),
-                        ("X-RateLimit-Reset", reset.to_string()),
-                    ],
-                )
+                match state.version {
+                    Version::V7 => respond(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        error(json!("Too many requests")),
+                        &[],
+                    ),
+                    Version::V8_2 => {
+                        let reset = SystemTime::now()
+                            .duration_since(UNIX_EPOCH)
+                            .map_or(0, |d| d.as_secs())
+                            + retry;
+                        respond(
+                            StatusCode::TOO_MANY_REQUESTS,
+                            json!({
+                                "status": "error",
+                                "messages": format!("Too many requests. Try again in {retry} seconds."),
+                                "status_code": 429,
+                                "retryAfter": retry,
+                            }),
+                            &[
+                                ("X-RateLimit-Limit", state.limit.to_string()),
+                                ("X-RateLimit-Remaining", "0".into()),
+                                ("Retry-After", retry.to_string()),
+                                ("X-RateLimit-Reset", reset.to_string()),
+                            ],
+                        )
+                    }
+                }
             }
             Ok((limit, remaining)) => {
-                let (status, value) = route(&mut state, &method, &path, &query, &body);
+                let (status, value) = match permission(&method, &path) {
+                    Some(p) if state.denied(p) => (
+                        StatusCode::FORBIDDEN,
+                        envelope("error", json!(403), Value::Null),
+                    ),
+                    _ => route(&mut state, &method, &path, &query, &body),
+                };
                 hit.status = status.as_u16();
                 respond(
                     status,
@@ -469,6 +687,24 @@ async fn handle(state: &Mutex<State>, req: Request<Incoming>) -> Response<Full<B
     };
     state.hits.push(hit);
     response
+}
+
+/// The permission a route needs, as Snipe-IT's policies name them.
+fn permission(method: &Method, path: &str) -> Option<&'static str> {
+    let rest = path.strip_prefix("/api/v1/")?;
+    let parts: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    Some(match (method.as_str(), parts.as_slice()) {
+        ("GET", ["categories", ..]) => "categories.view",
+        ("GET", ["models", ..]) => "models.view",
+        ("GET", ["statuslabels", ..]) => "statuslabels.view",
+        ("GET", ["hardware", ..]) => "assets.view",
+        ("GET", ["users", ..]) => "users.view",
+        ("POST", ["users"]) => "users.create",
+        ("PATCH" | "PUT", ["users", _]) => "users.edit",
+        ("POST", ["hardware", _, "checkout"]) => "assets.checkout",
+        ("POST", ["hardware", _, "checkin"]) => "assets.checkin",
+        _ => return None,
+    })
 }
 
 fn respond(status: StatusCode, body: Value, headers: &[(&str, String)]) -> Response<Full<Bytes>> {
@@ -505,7 +741,15 @@ fn route(
                 .iter()
                 .map(|(id, name)| json!({"id": id, "name": e(name), "category_type": "asset"}))
                 .collect();
-            (ok, page(rows, query))
+            (ok, page(rows, query, state.max_results))
+        }
+        ("GET", ["statuslabels"]) => {
+            let rows: Vec<Value> = state
+                .statuses
+                .iter()
+                .map(|st| json!({"id": st.id, "name": e(&st.name), "type": st.kind}))
+                .collect();
+            (ok, page(rows, query, state.max_results))
         }
         ("GET", ["models"]) => {
             let rows: Vec<Value> = state
@@ -517,7 +761,7 @@ fn route(
                            "category": category.map(|(c, n)| json!({"id": c, "name": e(n)}))})
                 })
                 .collect();
-            (ok, page(rows, query))
+            (ok, page(rows, query, state.max_results))
         }
         ("GET", ["users"]) => {
             let rows: Vec<Value> = state
@@ -538,7 +782,7 @@ fn route(
                 })
                 .map(|u| user_row(state, u))
                 .collect();
-            (ok, page(rows, query))
+            (ok, page(rows, query, state.max_results))
         }
         ("POST", ["users"]) => {
             let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_string);
@@ -578,7 +822,13 @@ fn route(
                         json!(["The password confirmation does not match."]),
                     );
                 }
-                _ => {}
+                (Some(p), _) => {
+                    let refused = state.password_problems(&p);
+                    if !refused.is_empty() {
+                        state.password_refusals += 1;
+                        problems.insert("password".into(), json!(refused));
+                    }
+                }
             }
             if !problems.is_empty() {
                 return (ok, error(Value::Object(problems)));
@@ -627,13 +877,19 @@ fn route(
                 .values()
                 .filter(|a| {
                     let category = state.models.iter().find(|m| m.0 == a.model).map(|m| m.2);
+                    let archived = state
+                        .statuses
+                        .iter()
+                        .any(|s| s.id == a.status && s.kind == "archived");
+                    let want_archived = query.get("status").map(String::as_str) == Some("Archived");
                     number("category_id").is_none_or(|c| Some(c) == category)
                         && number("model_id").is_none_or(|m| m == a.model)
                         && number("status_id").is_none_or(|s| s == a.status)
+                        && archived == want_archived
                 })
                 .map(|a| asset_row(state, a))
                 .collect();
-            (ok, page(rows, query))
+            (ok, page(rows, query, state.max_results))
         }
         ("GET", ["hardware", id]) => {
             match id.parse().ok().and_then(|id: u64| state.assets.get(&id)) {
@@ -671,7 +927,7 @@ fn route(
                 && state
                     .statuses
                     .iter()
-                    .any(|s| s.id == asset.status && s.deployable);
+                    .any(|s| s.id == asset.status && s.deployable());
             if !available {
                 return (
                     ok,
@@ -686,7 +942,7 @@ fn route(
                 if !state
                     .statuses
                     .iter()
-                    .any(|s| s.id == status && s.deployable)
+                    .any(|s| s.id == status && s.deployable())
                 {
                     return (
                         ok,
@@ -760,9 +1016,9 @@ fn route(
     }
 }
 
-/// `{"total", "rows"}` for `limit` (50 by default, 500 at most) from `offset`,
+/// `{"total", "rows"}` for `limit` (50 by default, `MAX_RESULTS` at most) from `offset`,
 /// by id ascending (`order=asc`) or descending (the default).
-fn page(mut rows: Vec<Value>, query: &BTreeMap<String, String>) -> Value {
+fn page(mut rows: Vec<Value>, query: &BTreeMap<String, String>, max_results: usize) -> Value {
     if query.get("order").map(String::as_str) != Some("asc") {
         rows.reverse();
     }
@@ -771,7 +1027,7 @@ fn page(mut rows: Vec<Value>, query: &BTreeMap<String, String>) -> Value {
         .get("limit")
         .and_then(|l| l.parse::<usize>().ok())
         .unwrap_or(50)
-        .min(500);
+        .min(max_results);
     let offset = query
         .get("offset")
         .and_then(|o| o.parse::<usize>().ok())
@@ -824,12 +1080,12 @@ fn asset_row(state: &State, a: &Asset) -> Value {
         "status_label": status.map(|s| json!({
             "id": s.id,
             "name": e(&s.name),
-            "status_type": if s.deployable { "deployable" } else { "undeployable" },
-            "status_meta": if !s.deployable { "undeployable" } else if a.assigned_user.is_some() { "deployed" } else { "deployable" },
+            "status_type": s.kind,
+            "status_meta": if !s.deployable() { s.kind } else if a.assigned_user.is_some() { "deployed" } else { "deployable" },
         })),
         "category": category.map(|c| json!({"id": c.0, "name": e(&c.1)})),
         "assigned_to": assigned,
-        "user_can_checkout": a.assigned_user.is_none() && status.is_some_and(|s| s.deployable),
+        "user_can_checkout": a.assigned_user.is_none() && status.is_some_and(Status::deployable),
         "custom_fields": [],
     })
 }
