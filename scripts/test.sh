@@ -59,4 +59,7 @@ export HOMEBASE_REQUIRE_SCIM=${HOMEBASE_REQUIRE_SCIM:-$root}
 export HOMEBASE_REQUIRE_LDAP=${HOMEBASE_REQUIRE_LDAP:-$root}
 export HOMEBASE_REQUIRE_OPENVPN=${HOMEBASE_REQUIRE_OPENVPN:-$root}
 export HOMEBASE_REQUIRE_PG=${HOMEBASE_REQUIRE_PG:-$root}
+# One integration-test binary: three at a time, since the Snipe-IT tests
+# mostly wait out real one-minute rate windows while the others work.
+export RUST_TEST_THREADS=${RUST_TEST_THREADS:-3}
 cargo test --all-targets

@@ -14,7 +14,6 @@ use crate::fake_snipeit;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
@@ -22,13 +21,6 @@ use fake_snipeit::{FakeSnipeit, Options, Version};
 
 const TOKEN: &str = "test-token-0123456789";
 const TOKEN_ENV: &str = "HOMEBASE_TEST_SNIPEIT_TOKEN";
-
-/// The tests measure request rates: one at a time on a two-core machine.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
@@ -187,7 +179,6 @@ fn span_since(fake: &FakeSnipeit, from: Instant) -> (Duration, usize) {
 
 #[test]
 fn provisions_the_example_staff_within_the_rate_limit() {
-    let _serial = serial();
     // A Snipe-IT with API_THROTTLE_PER_MINUTE=4800: 1,200 persons in about a minute.
     let fake = fake(4800, Duration::from_secs(60), Version::V8_2);
     fake.seed_csv(&inventory_csv(), |_, _| true);
@@ -278,7 +269,6 @@ fn provisions_the_example_staff_within_the_rate_limit() {
 
 #[test]
 fn the_plan_reports_shortages_and_the_duration_before_changing_anything() {
-    let _serial = serial();
     // Snipe-IT's defaults: 120 requests a minute, a real minute.
     let fake = fake(120, Duration::from_secs(60), Version::V7);
     // No ThinkPads: 486 notebooks for 1,200 persons.
@@ -304,7 +294,6 @@ fn the_plan_reports_shortages_and_the_duration_before_changing_anything() {
 
 #[test]
 fn a_limit_lowered_mid_run_is_followed_through_retry_after() {
-    let _serial = serial();
     // v8.2+: the 429 says how long. The window is shortened to 6 s (homebase
     // is not told: it paces by the minute and the headers).
     let window = Duration::from_secs(6);
@@ -359,7 +348,6 @@ fn a_limit_lowered_mid_run_is_followed_through_retry_after() {
 
 #[test]
 fn v7_without_retry_after_200_persons_at_the_servers_pace_within_the_estimate() {
-    let _serial = serial();
     // v7 up to v8.1: a 429 would come without any header. A real minute;
     // 600 a minute keeps the test near one (at Snipe-IT's 60 it would take
     // twelve).
@@ -390,7 +378,6 @@ fn v7_without_retry_after_200_persons_at_the_servers_pace_within_the_estimate() 
 
 #[test]
 fn the_servers_limit_caps_a_higher_configured_rate() {
-    let _serial = serial();
     let fake = fake(120, Duration::from_secs(60), Version::V7);
     fake.seed_csv(&inventory_csv(), |_, _| true);
     // About 140 requests: more than one window's worth at 120.
@@ -412,7 +399,6 @@ fn the_servers_limit_caps_a_higher_configured_rate() {
 
 #[test]
 fn another_client_on_the_same_api_user_slows_homebase_down() {
-    let _serial = serial();
     let fake = fake(120, Duration::from_secs(60), Version::V7);
     fake.seed_csv(&inventory_csv(), |_, _| true);
     // The web UI or another integration spends half of every minute.
@@ -445,7 +431,6 @@ fn another_client_on_the_same_api_user_slows_homebase_down() {
 
 #[test]
 fn passwords_pass_strict_rules_and_archived_assets_stay_put() {
-    let _serial = serial();
     let fake = fake(4800, Duration::from_secs(60), Version::V8_2);
     fake.seed_csv(&inventory_csv(), |_, _| true);
     // Security settings: symbols and numbers, at least 50 characters.
@@ -477,7 +462,6 @@ fn passwords_pass_strict_rules_and_archived_assets_stay_put() {
 
 #[test]
 fn a_status_that_is_not_deployable_stops_the_plan_naming_the_setting() {
-    let _serial = serial();
     let fake = fake(120, Duration::from_secs(60), Version::V7);
     fake.seed_csv(&inventory_csv(), |_, _| true);
     let site = Site::with(&fake.url, None, 3, "    status: Pending\n");
@@ -494,7 +478,6 @@ fn a_status_that_is_not_deployable_stops_the_plan_naming_the_setting() {
 
 #[test]
 fn a_429_without_headers_during_the_plans_reads_is_waited_out() {
-    let _serial = serial();
     // v7: the 429 says nothing. Another client takes the rest of the
     // window after homebase's first two requests (categories, models).
     let fake = fake(120, Duration::from_secs(60), Version::V7);
@@ -521,7 +504,6 @@ fn a_429_without_headers_during_the_plans_reads_is_waited_out() {
 
 #[test]
 fn a_missing_permission_is_named() {
-    let _serial = serial();
     let fake = fake(4800, Duration::from_secs(60), Version::V8_2);
     fake.seed_csv(&inventory_csv(), |_, _| true);
     fake.deny("users.create");
@@ -543,7 +525,6 @@ fn a_missing_permission_is_named() {
 
 #[test]
 fn existing_users_are_taken_over_and_refusals_fail_only_their_person() {
-    let _serial = serial();
     let fake = fake(4800, Duration::from_secs(60), Version::V8_2);
     fake.seed_csv(&inventory_csv(), |_, _| true);
     // Thomas Meyer (P100001) has a Snipe-IT user without employee number;
@@ -586,7 +567,6 @@ fn existing_users_are_taken_over_and_refusals_fail_only_their_person() {
 
 #[test]
 fn a_refused_token_is_bad_input_and_never_shown() {
-    let _serial = serial();
     let fake = FakeSnipeit::start(Options {
         token: "the-right-one".into(),
         limit: 120,
@@ -625,7 +605,6 @@ fn check_refuses_a_cleartext_remote_url_and_a_missing_token() {
 /// changed.
 #[test]
 fn adopt_all_records_the_checkouts_after_a_lost_state_store() {
-    let _serial = serial();
     let fake = fake(4800, Duration::from_secs(6), Version::V7);
     fake.seed_csv(&inventory_csv(), |_, _| true);
     let site = Site::new(&fake.url, None, 20);
