@@ -83,10 +83,6 @@ impl Connected {
 
     /// What the state store and every target hold now. Read-only: creates nothing.
     pub fn observe(&self, settings: &Settings) -> Result<Observed> {
-        // The local files the targets read, refused as `check` refuses them.
-        crate::error::Problems(settings.target_file_problems())
-            .into_result()
-            .map_err(crate::error::Failure::Invalid)?;
         let store = Store::open_existing_read_only_at(&settings.state)?;
         let mut observed = match &store {
             Some(store) => store.observed()?,
@@ -372,7 +368,18 @@ impl Target {
                     Some(store) => store.device_assignments(name)?,
                     None => BTreeMap::new(),
                 };
-                let items = csv_stock::read(&settings.path(&csv.stock), &assigned)?;
+                let items =
+                    csv_stock::read(&settings.path(&csv.stock), &assigned).map_err(|err| {
+                        // Refused as `check` refuses it: the setting's line, or the list's own.
+                        let problems = settings.target_file_problems();
+                        match problems.is_empty() {
+                            true => err,
+                            false => {
+                                crate::error::Failure::Invalid(crate::error::Problems(problems))
+                                    .into()
+                            }
+                        }
+                    })?;
                 observed.stock.insert(name.to_string(), items);
             }
             Target::Snipeit(snipeit) => snipeit.read(observed).await?,
