@@ -22,7 +22,7 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 // ---------------------------------------------------------------- servers
 
-fn have(program: &str) -> bool {
+pub(crate) fn have(program: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {program}")])
         .stdout(Stdio::null())
@@ -45,14 +45,14 @@ fn servers_available(what: &str, programs: &[&str]) -> bool {
     false
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
 }
 
-fn read_env(path: &Path) -> HashMap<String, String> {
+pub(crate) fn read_env(path: &Path) -> HashMap<String, String> {
     std::fs::read_to_string(path)
         .expect("server env file")
         .lines()
@@ -189,25 +189,25 @@ impl Drop for Slapd {
 
 /// One entry of `ldapsearch -LLL` output, attribute names lower-cased.
 #[derive(Debug, Clone)]
-struct Entry {
-    dn: String,
+pub(crate) struct Entry {
+    pub(crate) dn: String,
     attrs: BTreeMap<String, Vec<String>>,
 }
 
 impl Entry {
-    fn get(&self, name: &str) -> Vec<&str> {
+    pub(crate) fn get(&self, name: &str) -> Vec<&str> {
         self.attrs
             .get(&name.to_lowercase())
             .map(|v| v.iter().map(String::as_str).collect())
             .unwrap_or_default()
     }
 
-    fn one(&self, name: &str) -> Option<&str> {
+    pub(crate) fn one(&self, name: &str) -> Option<&str> {
         self.get(name).into_iter().next()
     }
 }
 
-fn ldapsearch(
+pub(crate) fn ldapsearch(
     url: &str,
     bind_dn: &str,
     password: &str,
@@ -266,7 +266,13 @@ fn parse_ldif(text: &str) -> Vec<Entry> {
     entries
 }
 
-fn bind(url: &str, dn: &str, password: &str, base: &str, ca: Option<&str>) -> Result<(), String> {
+pub(crate) fn bind(
+    url: &str,
+    dn: &str,
+    password: &str,
+    base: &str,
+    ca: Option<&str>,
+) -> Result<(), String> {
     let mut cmd = Command::new("ldapsearch");
     cmd.args(["-x", "-LLL", "-H", url, "-D", dn, "-w", password])
         .args(["-b", base, "-s", "base", "dn"]);
@@ -285,13 +291,13 @@ fn bind(url: &str, dn: &str, password: &str, base: &str, ca: Option<&str>) -> Re
 
 /// A folder with homebase.yaml (the shipped configuration with the given
 /// directory target), the example stock list and a staff file.
-struct Workspace {
+pub(crate) struct Workspace {
     dir: TempDir,
     password: String,
 }
 
 impl Workspace {
-    fn new(directory_target: &str, password: &str) -> Workspace {
+    pub(crate) fn new(directory_target: &str, password: &str) -> Workspace {
         let dir = tempfile::tempdir().expect("temp dir");
         let shipped =
             std::fs::read_to_string(Path::new(ROOT).join("homebase.yaml")).expect("homebase.yaml");
@@ -311,13 +317,13 @@ impl Workspace {
         }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
     /// The example staff list (its end dates moved out of the way, as for
     /// every test: see `common::example_staff_csv`), or its first `n` persons.
-    fn example_staff(&self, n: Option<usize>) {
+    pub(crate) fn example_staff(&self, n: Option<usize>) {
         let text = common::example_staff_csv();
         let lines: Vec<&str> = text.lines().collect();
         let keep = n.map_or(lines.len(), |n| (n + 1).min(lines.len()));
@@ -334,7 +340,7 @@ impl Workspace {
         cmd
     }
 
-    fn run(&self, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
         let out = self.command().args(args).output().expect("run homebase");
         let run = Run {
             code: out.status.code().unwrap_or(-1),
@@ -348,17 +354,17 @@ impl Workspace {
         run
     }
 
-    fn apply(&self) -> Run {
+    pub(crate) fn apply(&self) -> Run {
         self.run(&["apply", "staff.csv", "--yes", "--no-progress"])
     }
 
-    fn plan_json(&self) -> Value {
+    pub(crate) fn plan_json(&self) -> Value {
         let run = self.run(&["plan", "staff.csv", "--format", "json"]);
         assert_eq!(run.code, 0, "plan failed: {}", run.stderr);
         serde_json::from_str(&run.stdout).expect("plan json")
     }
 
-    fn secret(&self, username: &str) -> String {
+    pub(crate) fn secret(&self, username: &str) -> String {
         let text = std::fs::read_to_string(self.path(&format!("out/{username}/.secrets")))
             .expect("bundle secrets");
         text.lines()
@@ -369,14 +375,14 @@ impl Workspace {
 }
 
 #[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
-    fn ok(self) -> Run {
+    pub(crate) fn ok(self) -> Run {
         assert_eq!(
             self.code, 0,
             "homebase failed:\n{}\n{}",
@@ -387,7 +393,7 @@ impl Run {
 }
 
 /// The account actions of a plan, by staff id.
-fn account_actions(plan: &Value) -> BTreeMap<String, Value> {
+pub(crate) fn account_actions(plan: &Value) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     for person in plan["persons"].as_array().expect("persons") {
         for action in person["actions"].as_array().expect("actions") {
@@ -402,7 +408,7 @@ fn account_actions(plan: &Value) -> BTreeMap<String, Value> {
     out
 }
 
-fn text(v: &Value) -> &str {
+pub(crate) fn text(v: &Value) -> &str {
     v.as_str().unwrap_or_default()
 }
 
