@@ -343,8 +343,23 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan, holds: Holds) -
     if !collect(&mut out, plan, results) {
         return out;
     }
-    // 3. The bundle.
-    if bundle.is_none() {
+    // 3. The bundle; one elsewhere is out of date when it shows a change.
+    let reads = match bundle {
+        None => shared.bundles.templates.profile_reads(profile),
+        Some(_) => None,
+    };
+    let shows = |path: &str| {
+        reads
+            .as_ref()
+            .is_none_or(|r| crate::render::reads_path(r, path))
+    };
+    let shown = plan
+        .actions
+        .iter()
+        .any(|a| crate::plan::bundle_shows_change(a, &shows));
+    if bundle.is_none() && !shown {
+        // Nothing it says changed.
+    } else if bundle.is_none() {
         let stale = WriteOp::MarkBundleStale {
             person_id: plan.id.clone(),
         };
