@@ -1028,6 +1028,30 @@ fn openldap_moves_posix_and_deletes() {
 }
 
 /// Use a copy of the shipped profiles (to change them) from `profiles/`.
+/// The shipped letters in the workspace's `templates/`, without the
+/// department rows.
+fn without_department(ws: &Workspace) {
+    let dir = ws.path("templates");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    for name in ["welcome.md.j2", "welcome.html.j2", "handover.html.j2"] {
+        let text =
+            std::fs::read_to_string(Path::new(ROOT).join("templates").join(name)).expect(name);
+        let mut kept = Vec::new();
+        let mut skipping = false;
+        for line in text.lines() {
+            if line.contains("{% if person.department %}") {
+                skipping = true;
+            } else if skipping && line.contains("{% endif %}") {
+                skipping = false;
+            } else if !skipping {
+                kept.push(line);
+            }
+        }
+        assert!(!kept.join("\n").contains("person.department"), "{name}");
+        std::fs::write(dir.join(name), kept.join("\n") + "\n").expect("write template");
+    }
+}
+
 fn copy_profiles(ws: &Workspace) {
     let profiles = ws.path("profiles");
     std::fs::create_dir_all(&profiles).expect("mkdir");
@@ -1220,6 +1244,32 @@ impl SambaAd {
         )
     }
 
+    /// Add entries as the administrator, over LDAPS.
+    fn add(&self, ldif: &str) {
+        let mut child = Command::new("ldapadd")
+            .args([
+                "-x",
+                "-H",
+                &self.env["AD_LDAPS_URL"],
+                "-D",
+                &self.env["AD_BIND_DN"],
+            ])
+            .args(["-w", &self.env["AD_PASSWORD"]])
+            .env("LDAPTLS_CACERT", &self.env["AD_CA"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("ldapadd");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(ldif.as_bytes())
+            .expect("write ldif");
+        assert!(child.wait().expect("ldapadd").success(), "ldapadd failed");
+    }
+
     fn bind(&self, who: &str, password: &str) -> Result<(), String> {
         bind(
             &self.env["AD_LDAPS_URL"],
@@ -1258,10 +1308,24 @@ fn active_directory_on_samba() {
     )
     .expect("office");
     ws.example_staff(Some(50));
+    // Somebody homebase does not manage, in another OU, holds `tmeyer`:
+    // Thomas Meyer (P100001) gets a suffix, and the plan says why.
+    let base = &ad.env["AD_BASE"];
+    ad.add(&format!(
+        "dn: OU=Extern,{base}\nobjectClass: organizationalUnit\nou: Extern\n\n\
+         dn: CN=tmeyer,OU=Extern,{base}\nobjectClass: user\nsAMAccountName: tmeyer\n"
+    ));
+    let run = ws.run(&["plan", "staff.csv", "-v"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let why = format!(
+        "username tmeyer2: `tmeyer` is held by CN=tmeyer,OU=Extern,{base} (target \"directory\")"
+    );
+    assert!(run.stdout.contains(&why), "{}", run.stdout);
 
     let plan = ws.plan_json();
     let wanted = account_actions(&plan);
     assert_eq!(wanted.len(), 50);
+    assert_eq!(wanted["P100001"]["username"], "tmeyer2");
     ws.apply().ok();
 
     let users = ad.search(
@@ -1353,13 +1417,30 @@ fn active_directory_on_samba() {
     let run = ws.run(&["plan", "staff.csv", "--detailed-exitcode"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
 
-    // A department change is one update of that attribute.
+    // A department change is one update of that attribute. The shipped
+    // letters print the department: the bundle is rewritten. Letters that do
+    // not print it leave the bundle alone.
     let staff = std::fs::read_to_string(ws.path("staff.csv")).expect("staff");
     std::fs::write(
         ws.path("staff.csv"),
         staff.replacen(",Kämmerei,Rathaus,", ",Stadtkasse,Rathaus,", 1),
     )
     .expect("write");
+    let run = ws.run(&["plan", "staff.csv"]);
+    assert!(
+        run.stdout.contains("update bundle out/tmeyer2"),
+        "{}",
+        run.stdout
+    );
+    without_department(&ws);
+    let run = ws.run(&["plan", "staff.csv"]);
+    assert!(
+        run.stdout
+            .contains("update account tmeyer2 on directory (department: Kämmerei → Stadtkasse)"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("update bundle"), "{}", run.stdout);
     let plan = ws.plan_json();
     let updates: Vec<(String, Value)> = account_actions(&plan)
         .into_iter()
@@ -1372,6 +1453,9 @@ fn active_directory_on_samba() {
     let id = &updates[0].0;
     let u = ad.search(&format!("(employeeID={id})"), &["department"]);
     assert_eq!(u[0].get("department"), ["Stadtkasse"]);
+    // Not marked out of date either: the next plan has nothing to do.
+    let run = ws.run(&["plan", "staff.csv", "--detailed-exitcode"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
 
     // Offboarding disables (514); the bundle's password no longer binds.
     ws.run(&["offboard", &office_id, "--yes", "--no-progress"])
@@ -1406,7 +1490,7 @@ fn active_directory_on_samba() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
         run.stderr
-            .contains("staff.csv:2: P100001 (Thomas Meyer) already has the account \"tmeyer\"")
+            .contains("staff.csv:2: P100001 (Thomas Meyer) already has the account \"tmeyer2\"")
             && run
                 .stderr
                 .contains("`homebase adopt staff.csv --target directory`"),
