@@ -2,7 +2,8 @@
 //! Server (Debian's 389-ds-base, created and started by
 //! tests/servers/389ds.sh on a free port of 127.0.0.1, removed afterwards).
 //!
-//! Without 389-ds-base installed the tests say so and pass, unless
+//! Without 389-ds-base installed (or without root, which dscreate needs) the
+//! tests say so and pass, unless
 //! `HOMEBASE_REQUIRE_389DS=1` (scripts/test.sh sets it on CI), where they fail.
 //! One 1,200-person run carries the checks that need a full directory; the
 //! unhappy paths use a handful of persons.
@@ -30,10 +31,18 @@ struct Ds389 {
 
 impl Ds389 {
     fn start() -> Option<Ds389> {
-        let missing: Vec<&str> = ["dscreate", "ns-slapd", "ldapsearch", "ldapmodify"]
+        let mut missing: Vec<&str> = ["dscreate", "ns-slapd", "ldapsearch", "ldapmodify"]
             .into_iter()
-            .filter(|p| !have(p) && !Path::new("/usr/sbin").join(p).exists())
+            .filter(|p| !have(p))
             .collect();
+        // dscreate hands the instance's folders to the `dirsrv` user.
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+        if !root {
+            missing.push("root");
+        }
         if !missing.is_empty() {
             if std::env::var("HOMEBASE_REQUIRE_389DS").as_deref() == Ok("1") {
                 panic!(
@@ -343,8 +352,23 @@ fn ds389_refuses_what_it_cannot_keep() {
     let e = ds.search("(employeeNumber=V1)", &["uid"]);
     assert_eq!(e.len(), 1, "adopted, not doubled");
 
-    // A misspelt flavour is named at its key, with the right spelling.
+    // The openldap flavour on 389-ds is refused before anything is written.
     let config = std::fs::read_to_string(ws.path("homebase.yaml")).expect("config");
+    std::fs::write(
+        ws.path("homebase.yaml"),
+        config.replace("flavour: 389ds", "flavour: openldap"),
+    )
+    .expect("write");
+    let run = ws.run(&["plan", "staff.csv"]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("is a 389 Directory Server"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("flavour: 389ds"), "{}", run.stderr);
+
+    // A misspelt flavour is named at its key, with the right spelling.
     std::fs::write(
         ws.path("homebase.yaml"),
         config.replace("flavour: 389ds", "flavour: 389-ds"),

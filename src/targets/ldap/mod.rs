@@ -165,6 +165,26 @@ impl LdapTarget {
                 ))
             }
         }
+        // Another flavour's writes on 389-ds fail (pwdAccountLockedTime) or
+        // are dropped without a word (pwdReset): say so before any.
+        if target.cfg.flavour != Flavour::Ds389 {
+            let vendor = match conn.lookup("", &["vendorName"]).await {
+                Ok(Some(root)) => entry::first(&root, "vendorName").map(str::to_string),
+                _ => None,
+            };
+            if let Some(vendor) = vendor.filter(|v| v.starts_with("389")) {
+                return Err(Failure::usage_with_hint(
+                    format!(
+                        "target \"{name}\": {} is a 389 Directory Server (vendorName \"{vendor}\"), not {}: it would not disable accounts or keep must-change",
+                        target.cfg.url,
+                        target.cfg.flavour.name()
+                    ),
+                    "set `flavour: 389ds` (docs/389ds.md)",
+                )
+                .into());
+            }
+        }
+        drop(conn);
         Ok(target)
     }
 
@@ -932,10 +952,9 @@ impl LdapTarget {
             return Ok(());
         }
         Err(TargetError::permanent(format!(
-            "{dn}: the password was set but the server did not mark it to be changed at the next login ({} is not {}); set `passwordMustChange: on` in the password policy that covers this entry (cn=config, or its fine-grained policy), and let {} read {}",
+            "{dn}: the password was set but the server did not mark it to be changed at the next login ({} is not {}); set `passwordMustChange: on` in the password policy that covers this entry (cn=config, or its fine-grained policy), and bind as the Directory Manager or a password administrator (passwordAdminDN) that may read {} (docs/389ds.md)",
             ds389::EXPIRATION_ATTR,
             ds389::MUST_CHANGE_MARK,
-            self.cfg.bind_dn,
             ds389::EXPIRATION_ATTR,
         )))
     }
