@@ -92,7 +92,8 @@ pub fn run(settings: &Settings, args: &PlanArgs) -> Result<ExitCode> {
     if let Some(out) = &args.out {
         save_plan(&plan, out)?;
         settings.output.info(format!(
-            "plan saved to {}; apply it with `homebase apply --plan {}`",
+            "plan {} saved to {}; apply it with `homebase apply --plan {}`",
+            crate::report::plan_digest(crate::report::plan_json(&plan).as_bytes()),
             out.display(),
             out.display()
         ));
@@ -136,9 +137,12 @@ pub fn write_report(plan: &Plan, args: &ReportArgs) -> Result<()> {
     Ok(())
 }
 
+/// The plan as `--format json` prints it: its SHA-256 is the digest the
+/// reports name for the sign-off.
 pub fn save_plan(plan: &Plan, path: &Path) -> Result<()> {
-    let json = serde_json::to_vec_pretty(plan)?;
-    write_file(path, &json).with_context(|| format!("cannot write the plan {}", path.display()))
+    let json = crate::report::plan_json(plan);
+    write_file(path, json.as_bytes())
+        .with_context(|| format!("cannot write the plan {}", path.display()))
 }
 
 pub fn load_plan(path: &Path) -> Result<Plan> {
