@@ -146,8 +146,14 @@ pub fn save_plan(plan: &Plan, path: &Path) -> Result<()> {
 }
 
 pub fn load_plan(path: &Path) -> Result<Plan> {
+    Ok(load_plan_with_digest(path)?.0)
+}
+
+/// A saved plan and the SHA-256 of its bytes: the digest its reports name.
+pub fn load_plan_with_digest(path: &Path) -> Result<(Plan, String)> {
     let bytes =
         std::fs::read(path).with_context(|| format!("cannot read the plan {}", path.display()))?;
+    let digest = crate::report::plan_digest(&bytes);
     let plan: Plan = serde_json::from_slice(&bytes)
         .map_err(|e| Failure::usage(format!("{}: not a homebase plan: {e}", path.display())))?;
     if plan.schema != crate::plan::PLAN_SCHEMA {
@@ -159,7 +165,7 @@ pub fn load_plan(path: &Path) -> Result<Plan> {
         ))
         .into());
     }
-    Ok(plan)
+    Ok((plan, digest))
 }
 
 /// Write a whole file atomically (temp file in the same folder, then rename).
