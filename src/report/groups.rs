@@ -6,12 +6,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{Action, Op, PersonPlan, PersonStatus, Plan, Resource, WarningKind};
 
 /// Why a group is there, in the order the reports show them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupKind {
     /// Access withdrawn: offboarded, expired, pruned, never provisioned.
@@ -63,7 +66,7 @@ impl GroupKind {
 }
 
 /// Persons whose planned actions have one shape.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Group {
     pub kind: GroupKind,
     /// Whether this group stands out (listed person by person).
@@ -76,7 +79,7 @@ pub struct Group {
 }
 
 /// A person of a group, with what is particular to them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Member {
     pub id: String,
     /// Before → after per attribute, the reason of a withdrawal, the expiry date…
@@ -389,4 +392,235 @@ pub fn kind_of(groups: &[Group]) -> BTreeMap<&str, GroupKind> {
         .iter()
         .flat_map(|g| g.persons.iter().map(move |m| (m.id.as_str(), g.kind)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{
+        Account, ActionTarget, Bundle, Change, Device, Inputs, License, Peer, Warning,
+    };
+
+    fn account(groups: &[&str]) -> Resource {
+        Resource::Account(Account {
+            username: "u".into(),
+            given_name: "G".into(),
+            family_name: "F".into(),
+            display_name: "G F".into(),
+            email: "u@example.org".into(),
+            department: Some("Kämmerei".into()),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            ou: None,
+            expires: None,
+            enabled: true,
+        })
+    }
+
+    fn action(target: ActionTarget, op: Op, resource: Resource) -> Action {
+        Action {
+            target,
+            op,
+            resource,
+            changes: Vec::new(),
+            remote_id: None,
+        }
+    }
+
+    /// A new office worker: account, peer, notebook + monitor, a seat, a bundle.
+    fn newcomer(id: &str, address: &str, groups: &[&str]) -> PersonPlan {
+        let t = |n: &str| ActionTarget::Target(n.into());
+        let device = |kind: &str| {
+            Resource::Device(Device {
+                asset_tag: format!("{kind}-{id}"),
+                serial: format!("S{id}"),
+                kind: kind.into(),
+                model: "M".into(),
+            })
+        };
+        PersonPlan {
+            id: id.into(),
+            username: id.to_lowercase(),
+            display_name: format!("Person {id}"),
+            profile: "office".into(),
+            department: Some("Kämmerei".into()),
+            expires: None,
+            status: PersonStatus::New,
+            reason: None,
+            actions: vec![
+                action(t("directory"), Op::Create, account(groups)),
+                action(
+                    t("wg0"),
+                    Op::Create,
+                    Resource::VpnPeer(Peer {
+                        address: address.parse().expect("address"),
+                        preshared_key: false,
+                        expires: None,
+                        adopted_key: None,
+                    }),
+                ),
+                action(t("stock"), Op::Create, device("notebook")),
+                action(t("stock"), Op::Create, device("monitor")),
+                action(
+                    ActionTarget::SeatPool("office-suite".into()),
+                    Op::Create,
+                    Resource::License(License {
+                        pool: "office-suite".into(),
+                    }),
+                ),
+                action(
+                    ActionTarget::Bundles,
+                    Op::Create,
+                    Resource::Bundle(Bundle {
+                        path: format!("out/{id}"),
+                        new_secrets: true,
+                    }),
+                ),
+            ],
+        }
+    }
+
+    fn plan(persons: Vec<PersonPlan>, warnings: Vec<Warning>) -> Plan {
+        Plan {
+            schema: crate::plan::PLAN_SCHEMA.into(),
+            homebase_version: "test".into(),
+            today: chrono::NaiveDate::from_ymd_opt(2026, 12, 4).expect("day"),
+            inputs: Inputs {
+                staff_files: vec![],
+                config: String::new(),
+                digest: String::new(),
+            },
+            state_digest: String::new(),
+            prune: false,
+            summary: vec![],
+            warnings,
+            capacity: vec![],
+            estimates: vec![],
+            persons,
+            bundles_elsewhere: 0,
+            files: vec![],
+        }
+    }
+
+    fn ids(group: &Group) -> Vec<&str> {
+        group.persons.iter().map(|m| m.id.as_str()).collect()
+    }
+
+    #[test]
+    fn one_shape_is_one_group_with_a_count_and_the_address_range() {
+        let persons = (1..=30)
+            .map(|i| newcomer(&format!("P{i}"), &format!("10.20.0.{}", i + 1), &["staff"]))
+            .collect();
+        let groups = group(&plan(persons, vec![]));
+        assert_eq!(groups.len(), 1, "{groups:#?}");
+        let g = &groups[0];
+        assert_eq!((g.kind, g.count, g.exception), (GroupKind::New, 30, false));
+        assert_eq!(
+            g.title,
+            "new office: account on directory (groups: staff), peer on wg0, bundle with new keys and password, \
+             notebook + monitor on stock, 1 seat(s) (office-suite); wg0 addresses 10.20.0.2 – 10.20.0.31"
+        );
+    }
+
+    #[test]
+    fn what_stands_out_comes_first_each_person_once() {
+        let mut persons: Vec<PersonPlan> = (1..=6)
+            .map(|i| newcomer(&format!("P{i}"), &format!("10.20.0.{i}"), &["staff"]))
+            .collect();
+        persons.push(newcomer("A1", "10.20.192.1", &["staff", "vpn-admins"]));
+        let mut moved = newcomer("U1", "10.20.0.50", &["staff"]);
+        moved.status = PersonStatus::Changed;
+        for a in &mut moved.actions {
+            a.op = Op::Unchanged;
+        }
+        moved.actions[0].op = Op::Update;
+        moved.actions[0].changes = vec![Change {
+            field: "department".into(),
+            from: Some("Kämmerei".into()),
+            to: Some("Stadtkasse".into()),
+        }];
+        persons.push(moved);
+        let mut gone = newcomer("W1", "10.20.0.60", &["staff"]);
+        gone.status = PersonStatus::Withdrawn;
+        gone.reason = Some("offboarded".into());
+        for a in &mut gone.actions {
+            a.op = Op::Remove;
+        }
+        persons.push(gone);
+        let mut rekeyed = newcomer("R1", "10.20.0.70", &["staff"]);
+        rekeyed.status = PersonStatus::Changed;
+        for a in &mut rekeyed.actions {
+            if !matches!(a.resource, Resource::Bundle(_)) {
+                a.op = Op::Unchanged;
+            }
+        }
+        persons.push(rekeyed);
+        let warnings = vec![
+            Warning {
+                kind: WarningKind::Expiring,
+                message: "1 account(s) expire within 14 days".into(),
+                persons: vec!["P2".into()],
+            },
+            Warning {
+                kind: WarningKind::Shortage,
+                message: "stock: 1 × monitor (M) missing from stock; 1 person(s) get none".into(),
+                persons: vec!["P3".into()],
+            },
+        ];
+        let groups = group(&plan(persons, warnings));
+        let kinds: Vec<GroupKind> = groups.iter().map(|g| g.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                GroupKind::Withdraw,
+                GroupKind::Update,
+                GroupKind::Shortage,
+                GroupKind::Expiring,
+                GroupKind::Rekey,
+                GroupKind::Sensitive,
+                GroupKind::New,
+            ]
+        );
+        assert_eq!(ids(&groups[0]), ["W1"]);
+        assert_eq!(groups[0].persons[0].detail.as_deref(), Some("offboarded"));
+        assert!(groups[0]
+            .title
+            .starts_with("withdraw office: remove account"));
+        assert_eq!(
+            groups[1].persons[0].detail.as_deref(),
+            Some("directory department: Kämmerei → Stadtkasse")
+        );
+        assert_eq!(
+            groups[1].title,
+            "update office: update account on directory (department)"
+        );
+        assert!(groups[2].persons[0]
+            .detail
+            .as_deref()
+            .unwrap_or("")
+            .contains("monitor"));
+        assert_eq!(ids(&groups[3]), ["P2"]);
+        assert_eq!(ids(&groups[4]), ["R1"]);
+        assert_eq!(
+            groups[5].persons[0].detail.as_deref(),
+            Some("groups vpn-admins")
+        );
+        assert_eq!(ids(&groups[6]), ["P1", "P4", "P5", "P6"]);
+        assert!(groups.iter().take(6).all(|g| g.exception));
+        let total: usize = groups.iter().map(|g| g.count).sum();
+        assert_eq!(total, 10, "every person in exactly one group");
+    }
+
+    #[test]
+    fn unchanged_persons_are_one_quiet_group() {
+        let mut same = newcomer("P1", "10.20.0.2", &["staff"]);
+        same.status = PersonStatus::Unchanged;
+        for a in &mut same.actions {
+            a.op = Op::Unchanged;
+        }
+        let groups = group(&plan(vec![same], vec![]));
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].kind, GroupKind::Unchanged);
+        assert_eq!(groups[0].title, "unchanged office: no changes");
+        assert!(!groups[0].exception);
+    }
 }

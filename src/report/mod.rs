@@ -63,14 +63,7 @@ struct Review<'a> {
 /// digest the reports print). Reading a plan ignores `groups`: they are
 /// derived from the persons, never trusted from the file.
 pub fn plan_json(plan: &Plan) -> String {
-    #[derive(Serialize)]
-    struct Document<'a> {
-        #[serde(flatten)]
-        plan: &'a Plan,
-        #[serde(skip_serializing_if = "Vec::is_empty")]
-        groups: Vec<Group>,
-    }
-    let document = Document {
+    let document = PlanDocument {
         plan,
         groups: groups::group(plan),
     };
@@ -78,6 +71,19 @@ pub fn plan_json(plan: &Plan) -> String {
     let mut json = serde_json::to_string_pretty(&document).unwrap_or_default();
     json.push('\n');
     json
+}
+
+/// `homebase.plan/v1` as written: the plan's fields, then its groups (an
+/// added field, so readers of the earlier documents still read these).
+#[derive(Serialize, schemars::JsonSchema)]
+#[schemars(title = "homebase.plan/v1")]
+pub struct PlanDocument<'a> {
+    #[serde(flatten)]
+    pub plan: &'a Plan,
+    /// The persons grouped by the shape of their actions, exceptions first
+    /// (derived from `persons`; `apply --plan` does not read it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<Group>,
 }
 
 /// `sha256:…` of a saved plan's bytes.
