@@ -184,6 +184,12 @@ fn exceptions(out: &mut String, review: &Review) {
         );
         return;
     }
+    let by_id: std::collections::HashMap<&str, &crate::plan::PersonPlan> = review
+        .plan
+        .persons
+        .iter()
+        .map(|p| (p.id.as_str(), p))
+        .collect();
     let _ = writeln!(
         out,
         "<section class=\"overview\" id=\"exceptions\"><h2>What stands out</h2>"
@@ -197,7 +203,7 @@ fn exceptions(out: &mut String, review: &Review) {
             h(&group.title)
         );
         for member in &group.persons {
-            let Some(p) = review.plan.persons.iter().find(|p| p.id == member.id) else {
+            let Some(p) = by_id.get(member.id.as_str()) else {
                 continue;
             };
             let _ = writeln!(

@@ -130,7 +130,8 @@ fn render_with(review: &Review, all: bool, names: Names) -> String {
             out,
             "<details><summary>{} × {}</summary>\n\n{}\n\n</details>\n",
             group.count,
-            md(&group.title),
+            // An HTML element: its text is HTML, not Markdown.
+            super::escape::html(&group.title),
             listed.join(", ")
         );
     }
