@@ -31,7 +31,7 @@ pub enum GroupKind {
     Adopted,
     /// New keys and password for a person who has them already.
     Rekey,
-    /// Administrative group memberships.
+    /// Administrative group memberships or an administrators' profile.
     Sensitive,
     /// Nothing stands out: new persons of one shape.
     New,
@@ -87,7 +87,7 @@ pub struct Member {
     pub detail: Option<String>,
 }
 
-/// Group names containing this are administrative access.
+/// Group and profile names containing this are administrative access.
 const SENSITIVE_GROUP_MARK: &str = "admin";
 
 /// The groups of a plan: exceptions first, then by size.
@@ -367,11 +367,16 @@ fn is_rekey(person: &PersonPlan) -> bool {
         })
 }
 
-/// `groups it-admins, vpn-admins` when a changed account carries them.
+/// `groups it-admins, vpn-admins` when a changed account carries them, or
+/// `admin profile` for a changed person of a profile named so.
 fn sensitive_groups(person: &PersonPlan) -> Option<String> {
     if !person.has_changes() {
         return None;
     }
+    let admin_profile = person
+        .profile
+        .to_ascii_lowercase()
+        .contains(SENSITIVE_GROUP_MARK);
     let groups: Vec<&str> = person
         .actions
         .iter()
@@ -383,7 +388,11 @@ fn sensitive_groups(person: &PersonPlan) -> Option<String> {
         .filter(|g| g.to_ascii_lowercase().contains(SENSITIVE_GROUP_MARK))
         .map(String::as_str)
         .collect();
-    (!groups.is_empty()).then(|| format!("groups {}", groups.join(", ")))
+    match (groups.is_empty(), admin_profile) {
+        (false, _) => Some(format!("groups {}", groups.join(", "))),
+        (true, true) => Some(format!("{} profile", person.profile)),
+        (true, false) => None,
+    }
 }
 
 /// The staff ids of each kind, for filters: every person is in one group.
@@ -608,6 +617,18 @@ mod tests {
         assert!(groups.iter().take(6).all(|g| g.exception));
         let total: usize = groups.iter().map(|g| g.count).sum();
         assert_eq!(total, 10, "every person in exactly one group");
+    }
+
+    #[test]
+    fn an_administrators_profile_is_sensitive_even_without_admin_groups() {
+        let mut admin = newcomer("A1", "10.20.192.1", &["staff"]);
+        admin.profile = "admin".into();
+        let groups = group(&plan(vec![admin], vec![]));
+        assert_eq!(groups[0].kind, GroupKind::Sensitive);
+        assert_eq!(
+            groups[0].persons[0].detail.as_deref(),
+            Some("admin profile")
+        );
     }
 
     #[test]

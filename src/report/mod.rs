@@ -23,7 +23,8 @@ pub enum Listing {
     /// Persons with changes.
     Changes,
     /// Persons with changes when they are few enough to read on a terminal
-    /// (at most [`BRIEF_PERSONS`]); else their count and where to see them.
+    /// (at most [`BRIEF_PERSONS`]); else the groups, the first persons of
+    /// those that stand out, and where to see the rest.
     Brief,
 }
 
