@@ -1,7 +1,8 @@
 //! The HTML review page in a real browser: Debian's chromium driven by its
 //! chromedriver over WebDriver. Search, the filters, every person in the
 //! DOM, no console error, no request, hostile names shown and inert; and the
-//! printed page (`--print-to-pdf`) stays a few A4 pages.
+//! printed page (`--print-to-pdf`, and WebDriver's print) stays a few A4
+//! pages unless the full list is asked for.
 //!
 //! Skips without chromium and chromedriver unless HOMEBASE_REQUIRE_CHROMIUM=1
 //! (scripts/test.sh installs them and sets it as root). With
@@ -16,7 +17,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use common::{read_example, TestEnv};
-use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::wd::{PrintConfiguration, WebDriverCompatibleCommand};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -362,6 +363,23 @@ fn the_review_page_searches_filters_and_runs_nothing_it_was_not_built_with() {
             .await
             .expect("probe");
         assert_eq!(injected, json!(["undefined", 0]), "markup of a name came alive");
+
+        // Printed, the page is the summary, the exceptions and the signature;
+        // the full list only when asked for.
+        set_search(&client, "").await;
+        let a4 = || PrintConfiguration::builder().build().expect("A4");
+        let short = count_pages(&client.print(a4()).await.expect("print"));
+        client
+            .find(Locator::Id("print-all"))
+            .await
+            .expect("the full-list switch")
+            .click()
+            .await
+            .expect("ask for the full list");
+        let full = count_pages(&client.print(a4()).await.expect("print everyone"));
+        eprintln!("the review prints on {short} A4 pages, {full} with the full list");
+        assert!((1..=10).contains(&short), "{short} pages without the list");
+        assert!(full > 3 * short, "the full list adds {short} → {full} pages");
 
         // Nothing loaded but the page itself, and the console stayed clean.
         let requests = client

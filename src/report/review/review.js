@@ -100,7 +100,8 @@
     matches.textContent = active ? total + " person(s) match" : "";
   }
 
-  search.addEventListener("input", apply);
+  // A cleared field may only say "change" (WebDriver's clear, autofill).
+  ["input", "change", "search"].forEach(function (e) { search.addEventListener(e, apply); });
   Object.keys(filters).forEach(function (k) { filters[k].addEventListener("change", apply); });
 
   var printAll = document.getElementById("print-all");
