@@ -404,7 +404,7 @@ pub fn kind_of(groups: &[Group]) -> BTreeMap<&str, GroupKind> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::plan::{
         Account, ActionTarget, Bundle, Change, Device, Inputs, License, Peer, Warning,
@@ -436,7 +436,7 @@ mod tests {
     }
 
     /// A new office worker: account, peer, notebook + monitor, a seat, a bundle.
-    fn newcomer(id: &str, address: &str, groups: &[&str]) -> PersonPlan {
+    pub(crate) fn newcomer(id: &str, address: &str, groups: &[&str]) -> PersonPlan {
         let t = |n: &str| ActionTarget::Target(n.into());
         let device = |kind: &str| {
             Resource::Device(Device {
@@ -488,7 +488,7 @@ mod tests {
         }
     }
 
-    fn plan(persons: Vec<PersonPlan>, warnings: Vec<Warning>) -> Plan {
+    pub(crate) fn plan(persons: Vec<PersonPlan>, warnings: Vec<Warning>) -> Plan {
         Plan {
             schema: crate::plan::PLAN_SCHEMA.into(),
             homebase_version: "test".into(),

@@ -217,3 +217,43 @@ fn detail_header(kind: GroupKind) -> &'static str {
         _ => "what",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::groups::tests::{newcomer, plan};
+
+    fn review(persons: usize, name_len: usize) -> String {
+        let persons = (0..persons)
+            .map(|i| {
+                let mut p = newcomer(&format!("P{i:06}"), "10.20.0.2", &["staff"]);
+                p.display_name = "N".repeat(name_len);
+                p
+            })
+            .collect();
+        let plan = plan(persons, vec![]);
+        let review = Review {
+            plan: &plan,
+            groups: crate::report::groups::group(&plan),
+            digest: "sha256:0".into(),
+        };
+        render(&review, true)
+    }
+
+    #[test]
+    fn a_big_plan_keeps_to_a_comment_dropping_names_then_lists() {
+        let small = review(100, 12);
+        assert!(small.contains("P000099 p000099 (NNNNNNNNNNNN)"), "{small}");
+        let ids_only = review(1_500, 40);
+        assert!(ids_only.chars().count() <= COMMENT_LIMIT);
+        assert!(ids_only.contains("P001499") && !ids_only.contains("NNNN"));
+        let counts_only = review(9_000, 40);
+        assert!(counts_only.chars().count() <= COMMENT_LIMIT);
+        assert!(!counts_only.contains("P008999"));
+        assert!(counts_only.contains("too many for a comment"));
+        assert!(
+            counts_only.contains("| 9000 | new office: "),
+            "{counts_only}"
+        );
+    }
+}
