@@ -3,7 +3,7 @@
 # need (WireGuard tools for the real-parser checks, Python's venv for the SCIM
 # server from PyPI, slapd, Samba AD and 389-ds for the ldap target, openvpn and
 # easy-rsa for the openvpn target and its bench, PostgreSQL 15 for the shared
-# state store), then lint and test.
+# state store, chromium and chromedriver for the HTML review), then lint and test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +28,9 @@ command -v openvpn >/dev/null 2>&1 || need+=(openvpn)
 # The PostgreSQL state store tests start their own server (tests/servers/postgres.sh).
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
 command -v psql >/dev/null 2>&1 || need+=(postgresql-client-15)
+# The browser test of the HTML review drives Debian's chromium through chromedriver.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 # Samba's AD DC needs all four, or provisioning fails.
 command -v samba >/dev/null 2>&1 || need+=(samba samba-ad-provision samba-dsdb-modules samba-vfs-modules)
 # 389 Directory Server for the `flavour: 389ds` tests (tests/servers/389ds.sh).
@@ -54,7 +57,7 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
-# The WireGuard, SCIM, LDAP, 389-ds, OpenVPN and PostgreSQL tests refuse to skip when these are set (CI has the tools).
+# The WireGuard, SCIM, LDAP, 389-ds, OpenVPN, PostgreSQL and browser tests refuse to skip when these are set (CI has the tools).
 root=$([ "$(id -u)" = 0 ] && echo 1 || echo 0)
 export HOMEBASE_REQUIRE_WG=${HOMEBASE_REQUIRE_WG:-$root}
 export HOMEBASE_REQUIRE_SCIM=${HOMEBASE_REQUIRE_SCIM:-$root}
@@ -62,6 +65,7 @@ export HOMEBASE_REQUIRE_LDAP=${HOMEBASE_REQUIRE_LDAP:-$root}
 export HOMEBASE_REQUIRE_OPENVPN=${HOMEBASE_REQUIRE_OPENVPN:-$root}
 export HOMEBASE_REQUIRE_PG=${HOMEBASE_REQUIRE_PG:-$root}
 export HOMEBASE_REQUIRE_389DS=${HOMEBASE_REQUIRE_389DS:-$root}
+export HOMEBASE_REQUIRE_CHROMIUM=${HOMEBASE_REQUIRE_CHROMIUM:-$root}
 # One integration-test binary: three at a time, since the Snipe-IT tests
 # mostly wait out real one-minute rate windows while the others work.
 export RUST_TEST_THREADS=${RUST_TEST_THREADS:-3}

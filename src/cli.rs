@@ -309,6 +309,8 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 pub enum SchemaKind {
     Config,
     Profile,
+    /// A saved plan (`plan --out`, `plan --format json`)
+    Plan,
 }
 
 #[derive(Debug, Args)]

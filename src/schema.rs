@@ -1,8 +1,10 @@
 //! JSON Schemas of homebase.yaml and of profile files, generated from the Rust
-//! types, so editors (yaml-language-server) validate and complete the YAML.
+//! types, so editors (yaml-language-server) validate and complete the YAML;
+//! and of the saved plan (`homebase.plan/v1`), for the scripts that read it.
 //!
-//! The generated files are committed as `schema/config.schema.json` and
-//! `schema/profile.schema.json`; a test fails when they drift from the types.
+//! The generated files are committed as `schema/config.schema.json`,
+//! `schema/profile.schema.json` and `schema/plan.schema.json`; a test fails
+//! when they drift from the types.
 //! Regenerate them with `HOMEBASE_UPDATE_SCHEMA=1 cargo test schema`.
 
 use crate::config::Config;
@@ -16,6 +18,11 @@ pub fn config_schema() -> String {
 /// The schema of a profile file (`profiles/NAME.yaml`), pretty JSON with a final newline.
 pub fn profile_schema() -> String {
     pretty(&schemars::schema_for!(Profile))
+}
+
+/// The schema of a saved plan and of `plan --format json`.
+pub fn plan_schema() -> String {
+    pretty(&schemars::schema_for!(crate::report::PlanDocument<'static>))
 }
 
 fn pretty(schema: &schemars::Schema) -> String {
@@ -58,6 +65,27 @@ mod tests {
     #[test]
     fn committed_profile_schema_is_current() {
         check_committed("profile.schema.json", &profile_schema());
+    }
+
+    #[test]
+    fn committed_plan_schema_is_current() {
+        check_committed("plan.schema.json", &plan_schema());
+    }
+
+    #[test]
+    fn the_plan_schema_has_the_groups_beside_the_persons() {
+        let plan: serde_json::Value = serde_json::from_str(&plan_schema()).expect("JSON");
+        for key in ["schema", "persons", "summary", "groups"] {
+            assert!(
+                plan["properties"].get(key).is_some(),
+                "plan schema lacks `{key}`"
+            );
+        }
+        let required = plan["required"].as_array().expect("required");
+        assert!(
+            !required.iter().any(|r| r == "groups"),
+            "`groups` is an added field: earlier plans have none"
+        );
     }
 
     #[test]

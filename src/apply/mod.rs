@@ -30,6 +30,9 @@ use executor::{Shared, TargetRuntime};
 
 pub struct ApplyOptions {
     pub command: String,
+    /// The SHA-256 of the saved plan file run (`apply --plan`), for the
+    /// audit; without one, the digest of the plan's inputs.
+    pub plan_digest: Option<String>,
 }
 
 /// Carry out `plan` (computed under the caller's lock) against `store`.
@@ -72,7 +75,11 @@ pub fn run(
     let finish_servers = servers.clone();
     let run_id = store.begin_run(&RunInfo::from_env(
         options.command,
-        Some(plan.inputs.digest.clone()),
+        Some(
+            options
+                .plan_digest
+                .unwrap_or_else(|| plan.inputs.digest.clone()),
+        ),
     ))?;
     let journal = store.journal()?;
     let mut totals: BTreeMap<String, u64> = BTreeMap::new();

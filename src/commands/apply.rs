@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::plan::{compute, load_plan, print_report, PlanRequest};
+use super::plan::{compute, load_plan, load_plan_with_digest, print_report, PlanRequest};
 use crate::apply::{ApplyOptions, Outcome};
 use crate::cli::{ApplyArgs, Format};
 use crate::error::{ExitCode, Failure};
@@ -40,9 +40,12 @@ pub fn run(settings: &'static Settings, args: &ApplyArgs) -> Result<ExitCode> {
     };
     super::load_persons(settings, &staff_files, args.sheet.as_deref())?;
     let _lock = super::lock(settings, args.lock_timeout)?;
-    let (plan, staff, connected) = match &args.plan {
+    let (plan, staff, connected, digest) = match &args.plan {
         Some(path) => saved_plan(settings, path, args)?,
-        None => compute(settings, &request)?,
+        None => {
+            let (plan, staff, connected) = compute(settings, &request)?;
+            (plan, staff, connected, None)
+        }
     };
     // The report goes to its file only: the terminal gets the run's progress.
     super::plan::write_report(&plan, &args.report)?;
@@ -53,6 +56,7 @@ pub fn run(settings: &'static Settings, args: &ApplyArgs) -> Result<ExitCode> {
         connected,
         command_line(),
         args.report.format,
+        digest,
     )
 }
 
@@ -66,6 +70,7 @@ pub fn execute(
     connected: Connected,
     command: String,
     format: Format,
+    plan_digest: Option<String>,
 ) -> Result<ExitCode> {
     let output = settings.output;
     if !plan.has_changes() {
@@ -117,7 +122,10 @@ pub fn execute(
         plan,
         staff,
         connected,
-        ApplyOptions { command },
+        ApplyOptions {
+            command,
+            plan_digest,
+        },
     )?;
     if let Some(planned) = planned {
         print_json(&crate::report::outcome::json(&planned, Some(&outcome)))?;
@@ -169,13 +177,14 @@ fn summarize(settings: &Settings, outcome: &Outcome) -> Result<ExitCode> {
     Ok(ExitCode::Success)
 }
 
-/// Load a saved plan and refuse it if its inputs or the targets changed since.
+/// Load a saved plan and refuse it if its inputs or the targets changed
+/// since; with the digest of the file, which the signed report names.
 fn saved_plan(
     settings: &Settings,
     path: &std::path::Path,
     args: &ApplyArgs,
-) -> Result<(Plan, Vec<Person>, Connected)> {
-    let saved = load_plan(path)?;
+) -> Result<(Plan, Vec<Person>, Connected, Option<String>)> {
+    let (saved, digest) = load_plan_with_digest(path)?;
     let files: Vec<PathBuf> = saved.inputs.staff_files.iter().map(PathBuf::from).collect();
     let request = PlanRequest {
         files: &files,
@@ -202,7 +211,11 @@ fn saved_plan(
         )
         .into());
     }
-    Ok((saved, staff, connected))
+    settings.output.info(format!(
+        "plan {digest} from {}: the digest its reviewed report names",
+        path.display()
+    ));
+    Ok((saved, staff, connected, Some(digest)))
 }
 
 fn confirm(question: &str) -> Result<bool> {

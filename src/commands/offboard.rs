@@ -75,5 +75,6 @@ pub fn run(settings: &'static Settings, args: &OffboardArgs) -> Result<ExitCode>
         connected,
         super::apply::command_line(),
         crate::cli::Format::Text,
+        None,
     )
 }

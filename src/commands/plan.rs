@@ -93,7 +93,8 @@ pub fn run(settings: &Settings, args: &PlanArgs) -> Result<ExitCode> {
     if let Some(out) = &args.out {
         save_plan(&plan, out)?;
         settings.output.info(format!(
-            "plan saved to {}; apply it with `homebase apply --plan {}`",
+            "plan {} saved to {}; apply it with `homebase apply --plan {}`",
+            crate::report::plan_digest(crate::report::plan_json(&plan).as_bytes()),
             out.display(),
             out.display()
         ));
@@ -137,14 +138,23 @@ pub fn write_report(plan: &Plan, args: &ReportArgs) -> Result<()> {
     Ok(())
 }
 
+/// The plan as `--format json` prints it: its SHA-256 is the digest the
+/// reports name for the sign-off.
 pub fn save_plan(plan: &Plan, path: &Path) -> Result<()> {
-    let json = serde_json::to_vec_pretty(plan)?;
-    write_file(path, &json).with_context(|| format!("cannot write the plan {}", path.display()))
+    let json = crate::report::plan_json(plan);
+    write_file(path, json.as_bytes())
+        .with_context(|| format!("cannot write the plan {}", path.display()))
 }
 
 pub fn load_plan(path: &Path) -> Result<Plan> {
+    Ok(load_plan_with_digest(path)?.0)
+}
+
+/// A saved plan and the SHA-256 of its bytes: the digest its reports name.
+pub fn load_plan_with_digest(path: &Path) -> Result<(Plan, String)> {
     let bytes =
         std::fs::read(path).with_context(|| format!("cannot read the plan {}", path.display()))?;
+    let digest = crate::report::plan_digest(&bytes);
     let plan: Plan = serde_json::from_slice(&bytes)
         .map_err(|e| Failure::usage(format!("{}: not a homebase plan: {e}", path.display())))?;
     if plan.schema != crate::plan::PLAN_SCHEMA {
@@ -156,7 +166,7 @@ pub fn load_plan(path: &Path) -> Result<Plan> {
         ))
         .into());
     }
-    Ok(plan)
+    Ok((plan, digest))
 }
 
 /// Write a whole file atomically (temp file in the same folder, then rename).

@@ -38,5 +38,6 @@ pub fn run(settings: &'static Settings, args: &RotateArgs) -> Result<ExitCode> {
         connected,
         command_line(),
         crate::cli::Format::Text,
+        None,
     )
 }

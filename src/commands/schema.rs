@@ -1,4 +1,4 @@
-//! `homebase schema config|profile`: the JSON Schema for editors.
+//! `homebase schema config|profile|plan`: the JSON Schemas for editors and scripts.
 
 use anyhow::Result;
 
@@ -9,6 +9,7 @@ pub fn run(args: &SchemaArgs) -> Result<ExitCode> {
     let schema = match args.kind {
         SchemaKind::Config => crate::schema::config_schema(),
         SchemaKind::Profile => crate::schema::profile_schema(),
+        SchemaKind::Plan => crate::schema::plan_schema(),
     };
     crate::output::print_stdout(&schema)?;
     Ok(ExitCode::Success)

@@ -132,7 +132,9 @@ impl Limits {
 }
 
 /// The three areas of targets (docs/contract.md, "Targets"), and the bundles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Area {
     Directory,

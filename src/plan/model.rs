@@ -4,18 +4,20 @@
 use std::net::IpAddr;
 
 use chrono::NaiveDate;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Area;
 
 pub const PLAN_SCHEMA: &str = "homebase.plan/v1";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Plan {
     /// Always [`PLAN_SCHEMA`].
     pub schema: String,
     pub homebase_version: String,
     /// The day the plan was computed for (expiry decisions depend on it).
+    #[schemars(with = "String")]
     pub today: NaiveDate,
     pub inputs: Inputs,
     /// Digest of what the state store and targets held when planning.
@@ -43,14 +45,14 @@ fn is_zero(n: &usize) -> bool {
 }
 
 /// A file homebase derives from the state store that must be written again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct FileRepair {
     pub path: String,
     pub reason: String,
 }
 
 /// What the plan was computed from; `apply --plan` recomputes the digest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Inputs {
     pub staff_files: Vec<String>,
     pub config: String,
@@ -58,7 +60,7 @@ pub struct Inputs {
     pub digest: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TargetSummary {
     pub target: String,
     pub kind: String,
@@ -69,7 +71,9 @@ pub struct TargetSummary {
     pub unchanged: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum WarningKind {
     /// Not enough devices in stock.
@@ -92,7 +96,7 @@ pub enum WarningKind {
     Unmanaged,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Warning {
     pub kind: WarningKind,
     pub message: String,
@@ -101,7 +105,7 @@ pub struct Warning {
     pub persons: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Capacity {
     /// `address-pool`, `stock` or `seats`.
     pub kind: String,
@@ -113,7 +117,7 @@ pub struct Capacity {
 
 /// The time a rate-limited target needs for its part of the plan: the
 /// admin must know before starting whether a run takes minutes or hours.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Estimate {
     pub target: String,
     pub kind: String,
@@ -125,7 +129,9 @@ pub struct Estimate {
     pub minutes: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PersonStatus {
     New,
@@ -135,13 +141,14 @@ pub enum PersonStatus {
     Withdrawn,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PersonPlan {
     pub id: String,
     pub username: String,
     pub display_name: String,
     pub profile: String,
     pub department: Option<String>,
+    #[schemars(with = "Option<String>")]
     pub expires: Option<NaiveDate>,
     pub status: PersonStatus,
     /// Why the person is withdrawn, if they are.
@@ -160,7 +167,9 @@ impl PersonPlan {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Op {
     Create,
@@ -181,11 +190,12 @@ impl Op {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(from = "RawAction")]
 pub struct Action {
     /// Where the action goes. Written as its name in JSON (`"wg0"`,
     /// `"office-suite"`, `"bundles"`); the resource says which of the three it is.
+    #[schemars(with = "String")]
     pub target: ActionTarget,
     pub op: Op,
     #[serde(flatten)]
@@ -241,7 +251,7 @@ impl Serialize for ActionTarget {
 }
 
 /// An action as written in JSON: the target by name, typed by its resource.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct RawAction {
     target: String,
     op: Op,
@@ -283,14 +293,14 @@ impl Action {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Change {
     pub field: String,
     pub from: Option<String>,
     pub to: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "resource", rename_all = "snake_case")]
 pub enum Resource {
     Account(Account),
@@ -302,7 +312,7 @@ pub enum Resource {
 }
 
 /// A directory account as homebase wants it. No password: that is generated at apply time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Account {
     pub username: String,
     pub given_name: String,
@@ -312,15 +322,17 @@ pub struct Account {
     pub department: Option<String>,
     pub groups: Vec<String>,
     pub ou: Option<String>,
+    #[schemars(with = "Option<String>")]
     pub expires: Option<NaiveDate>,
     pub enabled: bool,
 }
 
 /// A VPN peer: the person's tunnel address. Keys are generated at apply time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Peer {
     pub address: IpAddr,
     pub preshared_key: bool,
+    #[schemars(with = "Option<String>")]
     pub expires: Option<NaiveDate>,
     /// The public key of a peer taken over by `homebase adopt`, whose private
     /// key homebase never had: it is kept, and the bundle says so.
@@ -328,7 +340,7 @@ pub struct Peer {
     pub adopted_key: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 pub struct Device {
     pub asset_tag: String,
     pub serial: String,
@@ -338,13 +350,13 @@ pub struct Device {
 
 /// A bundle is (re)written when anything of the person's access changes;
 /// `new_secrets` when keys and the password are (re)issued with it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Bundle {
     pub path: String,
     pub new_secrets: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct License {
     pub pool: String,
 }

@@ -1,14 +1,19 @@
 //! The dry-run report a reviewer signs off: one plan, four formats, one path.
 
 pub mod escape;
+pub mod groups;
 mod html;
 mod markdown;
 pub mod outcome;
 pub mod table;
 mod text;
 
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
 use crate::cli::Format;
 use crate::plan::{Action, Estimate, Op, PersonPlan, Plan, Resource};
+use groups::Group;
 
 /// Which persons a report lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,26 +23,73 @@ pub enum Listing {
     /// Persons with changes.
     Changes,
     /// Persons with changes when they are few enough to read on a terminal
-    /// (at most [`BRIEF_PERSONS`]); else their count and where to see them.
+    /// (at most [`BRIEF_PERSONS`]); else the groups, the first persons of
+    /// those that stand out, and where to see the rest.
     Brief,
 }
 
 /// The most persons a brief text plan lists one by one.
 pub const BRIEF_PERSONS: usize = 50;
 
-/// Render the plan.
+/// Render the plan. Every format names the plan's digest: the SHA-256 of
+/// the file `plan --out` writes, which is what `apply --plan` then runs.
 pub fn render(plan: &Plan, format: Format, listing: Listing, color: bool) -> String {
     let all_persons = listing == Listing::All;
-    match format {
-        Format::Json => {
-            let mut json = serde_json::to_string_pretty(plan).unwrap_or_default();
-            json.push('\n');
-            json
-        }
-        Format::Text => text::render(plan, listing, color),
-        Format::Md => markdown::render(plan, all_persons),
-        Format::Html => html::render(plan),
+    let json = plan_json(plan);
+    if format == Format::Json {
+        return json;
     }
+    let review = Review {
+        plan,
+        groups: groups::group(plan),
+        digest: plan_digest(json.as_bytes()),
+    };
+    match format {
+        Format::Json => json,
+        Format::Text => text::render(&review, listing, color),
+        Format::Md => markdown::render(&review, all_persons),
+        Format::Html => html::render(&review),
+    }
+}
+
+/// What the human formats print: the plan, its groups, its digest.
+struct Review<'a> {
+    plan: &'a Plan,
+    groups: Vec<Group>,
+    digest: String,
+}
+
+/// The plan as `homebase.plan/v1` JSON with its groups: what `--format json`
+/// prints and `--out` saves, byte for byte (so `sha256sum plan.json` is the
+/// digest the reports print). Reading a plan ignores `groups`: they are
+/// derived from the persons, never trusted from the file.
+pub fn plan_json(plan: &Plan) -> String {
+    let document = PlanDocument {
+        plan,
+        groups: groups::group(plan),
+    };
+    // A plan is plain data (string keys, finite numbers): this cannot fail.
+    let mut json = serde_json::to_string_pretty(&document).unwrap_or_default();
+    json.push('\n');
+    json
+}
+
+/// `homebase.plan/v1` as written: the plan's fields, then its groups (an
+/// added field, so readers of the earlier documents still read these).
+#[derive(Serialize, schemars::JsonSchema)]
+#[schemars(title = "homebase.plan/v1")]
+pub struct PlanDocument<'a> {
+    #[serde(flatten)]
+    pub plan: &'a Plan,
+    /// The persons grouped by the shape of their actions, exceptions first
+    /// (derived from `persons`; `apply --plan` does not read it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<Group>,
+}
+
+/// `sha256:…` of a saved plan's bytes.
+pub fn plan_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
 /// The format a report file gets from its extension, unless `--format` said so.
@@ -56,11 +108,6 @@ pub fn format_for_path(path: &std::path::Path, given: Format) -> Format {
         Some("html" | "htm") => Format::Html,
         _ => Format::Text,
     }
-}
-
-/// Persons to list: those with changes, or everyone.
-fn listed(plan: &Plan, all: bool) -> impl Iterator<Item = &PersonPlan> {
-    plan.persons.iter().filter(move |p| all || p.has_changes())
 }
 
 /// What an action touches, in a few words (unescaped: callers escape).

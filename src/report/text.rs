@@ -1,14 +1,20 @@
 //! Plain text for the terminal.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::escape::terminal;
-use super::{action_line, changed_actions, estimate_line, listed, totals, Listing, BRIEF_PERSONS};
-use crate::plan::{PersonStatus, Plan};
+use super::{action_line, changed_actions, estimate_line, totals, Listing, Review, BRIEF_PERSONS};
+use crate::plan::{PersonPlan, PersonStatus};
 
-/// The plan for a terminal: the persons first, then the totals, capacity and
-/// warnings, and the headline last — what stays on screen is the summary.
-pub fn render(plan: &Plan, listing: Listing, color: bool) -> String {
+/// Persons a brief plan names of each group that stands out.
+const BRIEF_MEMBERS: usize = 5;
+
+/// The plan for a terminal: the groups first (what stands out on top), then
+/// the totals, capacity and warnings, the plan's digest and the headline
+/// last — what stays on screen is the summary.
+pub fn render(review: &Review, listing: Listing, color: bool) -> String {
+    let plan = review.plan;
     let paint = |code: &str, s: &str| {
         if color {
             format!("\x1b[{code}m{s}\x1b[0m")
@@ -18,25 +24,51 @@ pub fn render(plan: &Plan, listing: Listing, color: bool) -> String {
     };
     let mut out = String::new();
     let all = listing == Listing::All;
-    let persons: Vec<_> = listed(plan, all).collect();
     let changed = plan.persons.iter().filter(|p| p.has_changes()).count();
-    if listing == Listing::Brief && changed > BRIEF_PERSONS {
+    // Few changes, or -v: every person under their group; else the groups
+    // with the first persons of those that stand out.
+    let brief = listing == Listing::Brief && changed > BRIEF_PERSONS;
+    let by_id: BTreeMap<&str, &PersonPlan> =
+        plan.persons.iter().map(|p| (p.id.as_str(), p)).collect();
+    if !review.groups.is_empty() {
         let _ = writeln!(
             out,
-            "Persons with changes: {changed}, listed with -v, or in a report file \
-             (--report plan.html, plan.md or plan.txt)"
+            "Changes by pattern, what stands out first ({} group(s))",
+            review.groups.len()
         );
-    } else if !persons.is_empty() {
-        let _ = writeln!(out, "Persons{}", if all { "" } else { " with changes" });
-        for p in persons {
+    }
+    for group in &review.groups {
+        let mark = if group.exception {
+            paint("33", "!")
+        } else {
+            " ".to_string()
+        };
+        let _ = writeln!(
+            out,
+            "{mark} {:>5} × {}",
+            group.count,
+            terminal(&group.title)
+        );
+        if group.kind == super::groups::GroupKind::Unchanged && !all {
+            continue;
+        }
+        let limit = match (brief, group.exception) {
+            (false, _) => usize::MAX,
+            (true, true) => BRIEF_MEMBERS,
+            (true, false) => 0,
+        };
+        for member in group.persons.iter().take(limit) {
+            let Some(p) = by_id.get(member.id.as_str()) else {
+                continue;
+            };
             let mark = match p.status {
                 PersonStatus::New => paint("32", "+"),
                 PersonStatus::Changed => paint("33", "~"),
                 PersonStatus::Withdrawn => paint("31", "-"),
                 PersonStatus::Unchanged => " ".to_string(),
             };
-            let reason = p
-                .reason
+            let detail = member
+                .detail
                 .as_deref()
                 .map(|r| format!(" — {r}"))
                 .unwrap_or_default();
@@ -47,15 +79,28 @@ pub fn render(plan: &Plan, listing: Listing, color: bool) -> String {
                 p.username,
                 terminal(&p.display_name),
                 p.profile,
-                terminal(&reason)
+                terminal(&detail)
             );
-            if let Some(why) = &p.username_reason {
-                let _ = writeln!(out, "      username {}: {}", p.username, terminal(why));
-            }
-            for action in changed_actions(p) {
-                let _ = writeln!(out, "      {}", terminal(&action_line(action)));
+            if !brief {
+                if let Some(why) = &p.username_reason {
+                    let _ = writeln!(out, "      username {}: {}", p.username, terminal(why));
+                }
+                for action in changed_actions(p) {
+                    let _ = writeln!(out, "      {}", terminal(&action_line(action)));
+                }
             }
         }
+        let more = group.persons.len().saturating_sub(limit);
+        if brief && group.exception && more > 0 {
+            let _ = writeln!(out, "    … and {more} more");
+        }
+    }
+    if brief {
+        let _ = writeln!(
+            out,
+            "Persons with changes: {changed}, listed with -v, or in a report file \
+             (--report plan.html, plan.md or plan.txt)"
+        );
     }
     if !plan.summary.is_empty() {
         let _ = writeln!(out, "\nTargets");
@@ -122,8 +167,8 @@ pub fn render(plan: &Plan, listing: Listing, color: bool) -> String {
     let (create, update, remove, unchanged) = totals(plan);
     let _ = writeln!(
         out,
-        "\ninputs {}  state {}",
-        plan.inputs.digest, plan.state_digest
+        "\ninputs {}  state {}\nplan {} (sha256sum of the file `--out` saves)",
+        plan.inputs.digest, plan.state_digest, review.digest
     );
     if let Some(line) = super::bundles_elsewhere_line(plan) {
         let _ = writeln!(out, "{line}");

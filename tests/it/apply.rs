@@ -753,8 +753,34 @@ fn a_saved_plan_is_applied_once_and_refused_when_stale() {
     let env = TestEnv::new();
     env.copy_examples();
     env.write("staff.csv", SMALL);
-    env.run_ok(&["plan", "staff.csv", "--out", "plan.json"]);
-    env.run_ok(&["apply", "--plan", "plan.json", "--yes"]);
+    let report = stdout(&env.run_ok(&["plan", "staff.csv", "--out", "plan.json"]));
+    // The report names the saved file by its SHA-256; apply and the audit
+    // name the same digest.
+    let digest = report
+        .lines()
+        .find_map(|l| l.strip_prefix("plan "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the report names the plan digest")
+        .to_string();
+    {
+        use sha2::Digest;
+        let file = format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(env.read("plan.json")))
+        );
+        assert_eq!(digest, file, "the report names another file");
+    }
+    let applied = env.run_ok(&["apply", "--plan", "plan.json", "--yes"]);
+    assert!(
+        stderr(&applied).contains(&format!("plan {digest} from plan.json")),
+        "{}",
+        common::describe(&applied)
+    );
+    let history = stdout(&env.run_ok(&["status", "--history", "--format", "json"]));
+    assert!(
+        history.contains(&format!("\"plan_digest\": \"{digest}\"")),
+        "{history}"
+    );
     assert_consistent_end_state(&env, 3);
 
     // The targets changed since the plan was made.

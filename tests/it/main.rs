@@ -24,6 +24,7 @@ mod ldap;
 mod openvpn;
 mod plan;
 mod postgres;
+mod review_html;
 mod runners;
 mod scim;
 mod snipeit;

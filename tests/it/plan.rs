@@ -162,6 +162,48 @@ fn assert_html_shows_names_as_text(what: &str, html: &str, names: &[(&str, &str)
     );
 }
 
+/// The HTML review page: its only scripts are its own two (the JSON data
+/// and the code), the data block is JSON that holds every name literally and
+/// no `<`, `>` or `&` that could end it, and no name was evaluated.
+fn assert_review_page_keeps_names_as_data(html: &str, names: &[(&str, &str)]) {
+    assert_eq!(
+        html.matches("<script").count(),
+        2,
+        "HTML report: scripts beside the page's data and code"
+    );
+    let open = "<script type=\"application/json\" id=\"plan-data\">";
+    let start = html.find(open).expect("a plan-data block") + open.len();
+    let end = start + html[start..].find("</script>").expect("its end");
+    let block = &html[start..end];
+    assert!(
+        !block.contains(['<', '>', '&']),
+        "HTML report: markup characters in the data block"
+    );
+    let data: serde_json::Value = serde_json::from_str(block).expect("the data block is JSON");
+    let shown: BTreeMap<&str, &str> = data["persons"]
+        .as_array()
+        .expect("persons")
+        .iter()
+        .map(|p| {
+            (
+                p["id"].as_str().unwrap_or(""),
+                p["name"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    for (id, name) in names {
+        assert!(
+            shown.get(id).is_some_and(|n| n.contains(name)),
+            "HTML report: {id}'s name {name:?} is not kept literally: {:?}",
+            shown.get(id)
+        );
+    }
+    assert!(
+        !html.contains("Eva 49"),
+        "HTML report: {{{{ 7*7 }}}} was evaluated"
+    );
+}
+
 #[test]
 fn hostile_names_are_data_everywhere() {
     let etc_passwd = std::fs::metadata("/etc/passwd")
@@ -211,7 +253,7 @@ fn hostile_names_are_data_everywhere() {
     assert!(md.contains("7\\*7"), "markdown: * is not escaped:\n{md}");
 
     let html = stdout(&env.run_ok(&["plan", "staff.csv", "--format", "html"]));
-    assert_html_shows_names_as_text("HTML report", &html, HOSTILE);
+    assert_review_page_keeps_names_as_data(&html, HOSTILE);
 
     let text = stdout(&env.run_ok(&["plan", "staff.csv", "-v"]));
     assert!(
@@ -558,8 +600,9 @@ fn a_large_text_plan_fits_a_screen_and_ends_with_its_summary() {
         "{} lines:\n{brief}",
         brief.lines().count()
     );
-    let counted = format!("Persons with changes: {STAFF_COUNT}, listed with -v");
-    assert!(brief.starts_with(&counted), "{brief}");
+    assert!(brief.starts_with("Changes by pattern"), "{brief}");
+    let counted = format!("\nPersons with changes: {STAFF_COUNT}, listed with -v");
+    assert!(brief.contains(&counted), "{brief}");
     assert!(!brief.contains("P100001"), "{brief}");
     let last = brief.lines().last().expect("a line");
     assert!(
@@ -582,11 +625,14 @@ fn a_large_text_plan_fits_a_screen_and_ends_with_its_summary() {
     let few: String = rows.iter().take(20).map(|r| format!("{r}\n")).collect();
     env.write("few.csv", format!("{header}\n{few}"));
     let small = stdout(&env.run_ok(&["plan", "few.csv"]));
-    assert!(
-        small.starts_with("Persons with changes\n+ P100001 "),
-        "{small}"
-    );
+    assert!(small.starts_with("Changes by pattern"), "{small}");
+    assert!(small.contains("\n+ P100001 "), "{small}");
     assert_eq!(small.matches("\n+ P1").count(), 20, "{small}");
+    assert_eq!(
+        small.matches("\n      create account ").count(),
+        20,
+        "a small plan lists each person's actions:\n{small}"
+    );
 }
 
 /// With `--report FILE` the file gets the whole report in its format and the
@@ -641,5 +687,218 @@ fn verbose_says_what_each_target_answered() {
         &format!("planned {STAFF_COUNT} person(s) in "),
     ] {
         assert!(loud.contains(wanted), "stderr lacks `{wanted}`:\n{loud}");
+    }
+}
+
+/// `plan` on the day the examples were exported (2 withdrawn, 9 expiring).
+fn plan_on_examples_day(env: &TestEnv, args: &[&str]) -> std::process::Output {
+    let out = env
+        .command()
+        .env("HOMEBASE_TODAY", "2026-12-04")
+        .arg("plan")
+        .args(args)
+        .write_stdin("")
+        .output()
+        .expect("run homebase");
+    assert!(out.status.success(), "{}", common::describe(&out));
+    out
+}
+
+fn sha256_of(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+/// The review of the 1,200 examples: a screen of text, a Markdown comment
+/// GitHub accepts, groups that cover every person once with what stands out
+/// first, and every format naming the plan `--out` saved by its SHA-256.
+#[test]
+fn the_examples_review_fits_a_screen_and_a_comment_and_names_the_saved_plan() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    env.write("staff.csv", common::read_example("staff.csv"));
+    let text = stdout(&plan_on_examples_day(
+        &env,
+        &["staff.csv", "--out", "plan.json"],
+    ));
+    let digest = sha256_of(&env.read("plan.json"));
+
+    assert!(
+        text.lines().count() <= 60,
+        "{} lines:\n{text}",
+        text.lines().count()
+    );
+    assert!(text.contains(&format!("\nplan {digest} ")), "{text}");
+    let groups: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .take_while(|l| {
+            l.starts_with("! ") || l.starts_with("  ") || l.starts_with(['+', '-', '~'])
+        })
+        .filter(|l| l.contains(" × "))
+        .collect();
+    let first_routine = groups.iter().position(|l| !l.starts_with('!'));
+    assert!(
+        first_routine.is_some_and(|at| groups[at..].iter().all(|l| !l.starts_with('!'))),
+        "exceptions are not all on top:\n{text}"
+    );
+    assert!(groups[0].contains("2 × withdraw"), "{text}");
+    assert!(
+        text.contains("P100541") && text.contains("P101200"),
+        "{text}"
+    );
+
+    let md = stdout(&plan_on_examples_day(
+        &env,
+        &["staff.csv", "--format", "md"],
+    ));
+    assert!(
+        md.chars().count() <= 65_000,
+        "Markdown of {} characters",
+        md.chars().count()
+    );
+    assert!(
+        md.contains(&format!("`{digest}`")),
+        "Markdown lacks the digest"
+    );
+    assert!(md.contains("<details>"), "routine groups are not folded");
+    let saved: serde_json::Value = serde_json::from_slice(&env.read("plan.json")).expect("JSON");
+    for id in persons_by_id(&saved).keys() {
+        assert!(md.contains(id.as_str()), "Markdown: {id} is not reachable");
+    }
+    let html = stdout(&plan_on_examples_day(
+        &env,
+        &["staff.csv", "--format", "html"],
+    ));
+    assert!(html.contains(&format!("<code id=\"plan-digest\">{digest}</code>")));
+    let json = plan_on_examples_day(&env, &["staff.csv", "--format", "json"]).stdout;
+    assert_eq!(
+        sha256_of(&json),
+        digest,
+        "--format json is not the saved plan"
+    );
+
+    // The JSON groups: every person once, exceptions first.
+    let groups = saved["groups"].as_array().expect("groups in the plan");
+    let mut seen = BTreeSet::new();
+    for group in groups {
+        let members = group["persons"].as_array().expect("members");
+        assert_eq!(group["count"].as_u64(), Some(members.len() as u64));
+        for m in members {
+            assert!(
+                seen.insert(m["id"].as_str().expect("id").to_string()),
+                "{m} twice"
+            );
+        }
+    }
+    assert_eq!(seen.len(), STAFF_COUNT);
+    let exceptions: Vec<bool> = groups.iter().map(|g| g["exception"] == true).collect();
+    assert!(
+        exceptions.windows(2).all(|w| w[0] || !w[1]),
+        "{exceptions:?}"
+    );
+    assert_eq!(groups[0]["kind"], "withdraw");
+    let expiring: usize = groups
+        .iter()
+        .filter(|g| g["kind"] == "expiring")
+        .map(|g| g["count"].as_u64().unwrap_or(0) as usize)
+        .sum();
+    assert_eq!(expiring, 9, "the README's nine expiring persons");
+}
+
+/// After an apply, HR moves three persons to another department: the next
+/// plan shows exactly those three updates, before → after, on top, in
+/// every format.
+#[test]
+fn a_department_change_of_three_is_three_updates_on_top_in_every_format() {
+    let env = TestEnv::new();
+    env.copy_examples();
+    let (header, rows) = example_staff_rows();
+    let rows: Vec<String> = rows.into_iter().take(40).collect();
+    let write =
+        |rows: &[String]| env.write("staff.csv", format!("{header}\n{}\n", rows.join("\n")));
+    write(&rows);
+    env.run_ok(&["apply", "staff.csv", "--yes", "--no-progress"]);
+
+    // Three office workers (their profile stays) move to the Stadtkasse.
+    let mut moved: BTreeMap<String, String> = BTreeMap::new();
+    let mut changed = rows.clone();
+    for row in changed.iter_mut() {
+        let mut fields: Vec<String> = row.split(',').map(str::to_string).collect();
+        let department = fields[4].clone();
+        let office = ![
+            "Ordnungsamt",
+            "Bauaufsicht",
+            "Umweltamt",
+            "IT",
+            "Informationstechnik",
+            "Stadtkasse",
+        ]
+        .iter()
+        .any(|d| department.starts_with(d));
+        if office && moved.len() < 3 {
+            moved.insert(fields[0].clone(), department);
+            fields[4] = "Stadtkasse".into();
+            *row = fields.join(",");
+        }
+    }
+    assert_eq!(moved.len(), 3);
+    write(&changed);
+
+    let plan = env.plan_json(&["staff.csv"]);
+    let groups = plan["groups"].as_array().expect("groups");
+    assert_eq!(groups[0]["kind"], "update", "{:#}", groups[0]);
+    let members = groups[0]["persons"].as_array().expect("members");
+    let ids: BTreeSet<&str> = members.iter().filter_map(|m| m["id"].as_str()).collect();
+    assert_eq!(ids, moved.keys().map(String::as_str).collect());
+    for m in members {
+        let before = &moved[m["id"].as_str().expect("id")];
+        let detail = m["detail"].as_str().expect("detail");
+        assert!(
+            detail.contains(&format!("department: {before} → Stadtkasse")),
+            "{detail}"
+        );
+    }
+    for group in &groups[1..] {
+        assert_eq!(
+            group["kind"], "unchanged",
+            "only the three change: {group:#}"
+        );
+    }
+    let directory = plan["summary"]
+        .as_array()
+        .expect("summary")
+        .iter()
+        .find(|s| s["target"] == "directory")
+        .expect("directory");
+    assert_eq!(directory["update"], 3);
+
+    let text = stdout(&env.run_ok(&["plan", "staff.csv"]));
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[1].starts_with("!     3 × update "), "{text}");
+    assert_eq!(text.matches(" × update ").count(), 1, "{text}");
+    let md = stdout(&env.run_ok(&["plan", "staff.csv", "--format", "md"]));
+    let first = md.find("\n### ").expect("a group heading") + 1;
+    assert!(md[first..].starts_with("### 3 × update "), "{md}");
+    let html = stdout(&env.run_ok(&["plan", "staff.csv", "--format", "html"]));
+    let first = html.find("<h3 ").expect("an exception heading");
+    assert!(
+        html[first..].starts_with("<h3 class=\"update\">3 × update "),
+        "{html}"
+    );
+    for (id, before) in &moved {
+        let shown = format!("department: {before} → Stadtkasse");
+        // Where a report first names the person, it shows the change.
+        for (format, report) in [("text", &text), ("Markdown", &md), ("HTML", &html)] {
+            let at = report
+                .find(id.as_str())
+                .unwrap_or_else(|| panic!("{format}: no {id}"));
+            let line_start = report[..at].rfind('\n').map_or(0, |n| n + 1);
+            let line = report[line_start..].lines().next().unwrap_or("");
+            assert!(
+                line.contains(&shown),
+                "{format}: {id} lacks {shown:?}: {line}"
+            );
+        }
     }
 }
