@@ -23,7 +23,7 @@
 # the pass-through proxy (discovery, the plan's paged read, creations, group
 # changes and the read-back), against SCIMMY without filter support by default
 # (SCIM_SERVER=scim2-server for the other; SCIM_SERVER_ARGS="on 50" with filters):
-#   bench/scim.sh requests        SIZES="100 1200"
+#   bench/scim.sh requests        SIZES="100 1200" BENCH_PROFILE=debug
 # Ends with one line:
 #   RESULT requests_per_person_100=… requests_per_person_1200=…
 set -euo pipefail
@@ -31,7 +31,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # Requests of a proxy log by method and path (ids folded).
 mix() { awk '{ p = $2; sub(/\?.*/, "", p); sub(/\/Users\/[0-9a-f]+/, "/Users/ID", p); sub(/\/Groups\/[0-9a-f]+/, "/Groups/ID", p); n[$1 " " p]++ } END { for (k in n) printf "    %6d  %s\n", n[k], k }' "$1" | sort -rn; }
 if [ "${1:-}" = requests ]; then
-  export SCIM_SERVER=${SCIM_SERVER:-scimmy}
+  # Counts, not speed: the debug build does (BENCH_PROFILE=release to use that).
+  export SCIM_SERVER=${SCIM_SERVER:-scimmy} BENCH_PROFILE=${BENCH_PROFILE:-debug}
   . "$root/bench/lib/scim.sh"
   result="RESULT"
   for n in ${SIZES:-100 1200}; do

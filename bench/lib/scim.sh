@@ -18,9 +18,16 @@ else
   on_client=()
 fi
 
-cargo build --release --quiet --manifest-path "$root/Cargo.toml" --bin homebase --example scim-fault-proxy
-bin="$root/target/release/homebase"
-proxy_bin="$root/target/release/examples/scim-fault-proxy"
+# BENCH_PROFILE=debug for counts that do not depend on speed (requests per
+# person): no release build needed.
+profile=${BENCH_PROFILE:-release}
+if [ "$profile" = release ]; then
+  cargo build --release --quiet --manifest-path "$root/Cargo.toml" --bin homebase --example scim-fault-proxy
+else
+  cargo build --quiet --manifest-path "$root/Cargo.toml" --bin homebase --example scim-fault-proxy
+fi
+bin="$root/target/$profile/homebase"
+proxy_bin="$root/target/$profile/examples/scim-fault-proxy"
 # SCIM_SERVER=scimmy: the second implementation (SCIMMY, npm) instead, with
 # the arguments in SCIM_SERVER_ARGS (default: filters off, pages of 50).
 if [ "${SCIM_SERVER:-scim2-server}" = scimmy ]; then

@@ -35,7 +35,10 @@ fn assert_ok(out: &std::process::Output) {
     assert!(out.status.success(), "{}", text(out));
 }
 
-/// `plan --detailed-exitcode`: 0 nothing to do, 2 changes; and its text.
+/// `plan --detailed-exitcode` exits with this when the plan has changes.
+const CHANGES: i32 = 4;
+
+/// `plan --detailed-exitcode`: 0 nothing to do, 4 changes; and its text.
 fn plan(ws: &Workspace) -> (i32, String) {
     let out = run(ws, &["plan", "staff.csv", "--detailed-exitcode"]);
     (out.status.code().unwrap_or(-1), text(&out))
@@ -184,7 +187,7 @@ fn provision_and_change(filter: bool, patch_501: bool) {
         });
     }
     let (code, out) = plan(&ws);
-    assert_eq!(code, 2, "{out}");
+    assert_eq!(code, CHANGES, "{out}");
     assert_ok(&apply(&ws));
     let log = proxy.take_log();
     if patch_501 {
@@ -312,7 +315,7 @@ fn a_member_removal_the_server_ignores_fails_the_person() {
     let held = groups(&server.api());
     assert!(held["it-admins"].contains(&id_of(&users, &admin.id)));
     let (code, out) = plan(&ws);
-    assert_eq!(code, 2, "{out}");
+    assert_eq!(code, CHANGES, "{out}");
     assert!(
         out.contains(&admin.id) || out.contains(&admin.family_name),
         "{out}"
@@ -377,5 +380,5 @@ fn permanent_refusals_are_not_retried_and_do_not_cut_the_limit() {
     );
     // Still planned: nothing changed on the server.
     let (code, out) = plan(&ws);
-    assert_eq!(code, 2, "{out}");
+    assert_eq!(code, CHANGES, "{out}");
 }

@@ -1,16 +1,25 @@
 //! The `scim` directory target: SCIM 2.0 service providers (RFC 7643/7644).
 //!
 //! - **Discovery.** `connect` reads `/ServiceProviderConfig` (it doubles as
-//!   the health check and the token check) and adapts: PUT where PATCH is
-//!   missing, `If-Match` where ETags are offered, page sizes capped by
-//!   `maxResults`, Bulk within `maxOperations`/`maxPayloadSize`.
-//! - **Idempotence.** `externalId` is the staff id. Before creating, a user
-//!   is looked up by `externalId`; a 409 on create adopts the account that
-//!   holds the userName when it is ours or nobody's. Updates PATCH only the
-//!   attributes that differ from what the server holds now.
+//!   the health check and the token check), `/ResourceTypes` and `/Schemas`
+//!   and adapts: PUT where PATCH is missing or answers 501, `If-Match` where
+//!   ETags are offered, page sizes capped by `maxResults`, Bulk within
+//!   `maxOperations`/`maxPayloadSize`, attributes the server does not store
+//!   left out (`capabilities.rs`; docs/scim.md says what decides what).
+//! - **One read.** The plan's paged read of all users and groups is kept
+//!   (`index.rs`): the apply looks persons and memberships up there, never
+//!   with a query per person, and never trusts a filter the server may ignore.
+//! - **Idempotence.** `externalId` is the staff id. An account found by it is
+//!   taken over as it is (no rename, no password); a 409 on create adopts the
+//!   account that holds the userName when it is ours or nobody's. Updates
+//!   PATCH only the attributes that differ from what the server holds.
+//! - **Verification.** Every write is compared with what the server holds
+//!   afterwards (its answer, or a read back); a change it did not make fails
+//!   that person's action.
 //! - **Groups.** Membership is kept on the Groups (servers need not fill a
 //!   user's `groups`); missing groups are created once; adds and removes of
-//!   concurrent actions are coalesced into one PATCH per group.
+//!   concurrent actions are coalesced into one PATCH per group, and the group
+//!   is read back once per batch.
 //! - `ou` and `expires` have no SCIM attribute: the state store keeps them.
 
 mod adopt;
