@@ -73,6 +73,10 @@ pub struct Scripted {
     /// rest, and answer 200 (with the resource as the server holds it when
     /// nothing is left to forward).
     pub drop_op: Option<String>,
+    /// Only PATCH requests with an operation on this attribute path (as
+    /// [`Seen::touched`] names it after the colon): a server whose PATCH
+    /// covers some attributes and answers 501 for the others.
+    pub op_path: Option<String>,
 }
 
 impl Scripted {
@@ -84,6 +88,16 @@ impl Scripted {
             status,
             times,
             drop_op: None,
+            op_path: None,
+        }
+    }
+
+    /// Answer `status` to every PATCH under `path_prefix` with an operation
+    /// on the attribute `op_path`.
+    pub fn patch_of(path_prefix: &str, op_path: &str, status: u16) -> Scripted {
+        Scripted {
+            op_path: Some(op_path.into()),
+            ..Scripted::new("PATCH", path_prefix, status, usize::MAX)
         }
     }
 
@@ -316,6 +330,11 @@ impl State {
                     && s.method == request.method
                     && path.starts_with(&s.path_prefix)
                     && request.body.len() >= s.min_body
+                    && s.op_path.as_ref().is_none_or(|want| {
+                        touched(request)
+                            .iter()
+                            .any(|t| t.split_once(':').is_some_and(|(_, p)| p == want))
+                    })
             });
             if let Some(rule) = hit {
                 rule.times -= 1;

@@ -125,7 +125,13 @@ impl Api {
         Api {
             base: base.to_string(),
             token: token.to_string(),
-            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+            // A connection per call: a server closing an idle keep-alive
+            // connection just as it is reused would fail the check.
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap(),
             runtime: tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()

@@ -92,4 +92,8 @@ SCIMMY.Config.set({
     etag: false,
     filter: { supported: filtering, maxResults },
 });
-app.listen(Number(port), "127.0.0.1");
+const server = app.listen(Number(port), "127.0.0.1");
+// Node closes idle keep-alive connections after 5 s, so a client reusing one
+// at that moment loses its request; servers in production keep them longer.
+server.keepAliveTimeout = 65000;
+server.headersTimeout = 66000;
