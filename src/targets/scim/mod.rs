@@ -274,10 +274,13 @@ impl ScimTarget {
         let groups: Vec<Group> = self
             .list("Groups", Some("displayName,members"), None)
             .await?;
-        let users: Vec<(User, Value)> = resources
+        // A user that does not read is an error, not a gap: skipped, it
+        // would look missing and be created a second time.
+        let users = resources
             .into_iter()
-            .filter_map(|v| serde_json::from_value(v.clone()).ok().map(|u| (u, v)))
-            .collect();
+            .map(|v| serde_json::from_value::<User>(v.clone()).map(|u| (u, v)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow!("GET /Users: unexpected user in the list: {e}"))?;
         let index = Index::new(users, &groups, &self.managed_groups);
         let users = index.users();
         let stored = observed.accounts.remove(name).unwrap_or_default();
