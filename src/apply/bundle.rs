@@ -110,7 +110,13 @@ impl BundleWriter<'_> {
                 } else {
                     None
                 },
-                keeps_own_key: p.adopted_key.is_some() && secrets.wg_private_key.is_none(),
+                // Adopted: the person's own key (WireGuard) or certificate
+                // (easy-rsa) stays in use; the bundle has none to give.
+                keeps_own_key: p.adopted_key.is_some()
+                    && match ovpn {
+                        Some(_) => secrets.ovpn_cert.is_none(),
+                        None => secrets.wg_private_key.is_none(),
+                    },
                 ca: ovpn.map(|o| o.authority.cert_pem.clone()),
                 cert: ovpn.and_then(|_| secrets.ovpn_cert_pem()),
                 key: ovpn.and_then(|_| secrets.ovpn_key_pem()),

@@ -289,7 +289,7 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan, holds: Holds) -
     // The peer's public identity: the WireGuard public key (or the adopted
     // one), or the certificate serial.
     let public_key = if profile.vpn.kind == VpnKind::Openvpn {
-        secrets.ovpn_serial()
+        secrets.ovpn_serial().or(adopted_key)
     } else {
         secrets.wg_public_key().or(adopted_key)
     };
@@ -436,10 +436,11 @@ fn issue_certificate(
     let Some((action, peer, server)) = found else {
         return Ok(None);
     };
-    let due = action.op == Op::Create
-        || action.changes.iter().any(|c| c.field == "certificate")
-        || secrets.ovpn_cert.is_none()
-        || secrets.ovpn_key.is_none();
+    // An adopted certificate (easy-rsa's) stays the person's until renewal
+    // is due: their own `.ovpn` keeps working; the bundle has no key for it.
+    let renewal = action.changes.iter().any(|c| c.field == "certificate");
+    let lacking = secrets.ovpn_cert.is_none() || secrets.ovpn_key.is_none();
+    let due = action.op == Op::Create || renewal || (lacking && peer.adopted_key.is_none());
     if !due {
         return Ok(None);
     }

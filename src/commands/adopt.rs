@@ -8,7 +8,9 @@
 //! the matching is generic: accounts in `adopt/accounts.rs` (staff id, then
 //! the mapping, then e-mail/UPN/username, then a unique full name), peers
 //! here by the mapping (`public_key,staff_id`) or by a comment above their
-//! `[Peer]` naming the person's staff id, email, username or full name.
+//! `[Peer]` naming the person's staff id, email, username or full name;
+//! OpenVPN certificates of an easy-rsa PKI the same way, by their common
+//! name (the serial stands for the key: `public_key` in the mapping).
 //! What matches is recorded in the state store; everything else stays
 //! foreign: kept, never changed. Without `--yes` nothing is recorded.
 //!
@@ -46,13 +48,20 @@ use crate::targets::{Connected, ExistingPeer as Existing};
 /// How a peer was matched.
 #[derive(Debug, Clone)]
 enum Via {
-    Mapping { line: usize },
+    Mapping {
+        line: usize,
+    },
     Comment(String),
+    /// An easy-rsa certificate's common name.
+    CommonName(String),
 }
 
 struct Adopted<'p> {
     person: &'p PersonPlan,
     peer: Existing,
+    /// The peer's address, or for a certificate without one the address the
+    /// plan gives the person.
+    address: std::net::IpAddr,
     via: Via,
 }
 
@@ -234,7 +243,7 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
             .with_context(|| format!("target \"{name}\" is not connected"))?;
         let (source, existing) = connected
             .runtime()
-            .block_on(target.existing_peers(settings))?
+            .block_on(target.existing_peers(name, settings))?
             .with_context(|| format!("target \"{name}\" holds no VPN peers to adopt"))?;
         let recorded: BTreeMap<String, String> = match &store {
             Some(store) => store
@@ -250,7 +259,7 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
             total: existing.len(),
             ..TargetReport::default()
         };
-        let mut candidates: Vec<(Existing, &PersonPlan, Via)> = Vec::new();
+        let mut candidates: Vec<(Existing, &PersonPlan, std::net::IpAddr, Via)> = Vec::new();
         for peer in existing {
             if recorded.contains_key(&peer.public_key) {
                 report.known += 1;
@@ -269,7 +278,12 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
                 // Unknown staff ids are refused above.
                 if let Some(person) = by_id.get(row.staff_id.as_str()) {
                     match check(person, &peer, name, &has_peer, &pools) {
-                        Ok(()) => candidates.push((peer, person, Via::Mapping { line: row.line })),
+                        Ok(address) => candidates.push((
+                            peer,
+                            person,
+                            address,
+                            Via::Mapping { line: row.line },
+                        )),
                         Err(why) => problems.push(problem(why)),
                     }
                 }
@@ -277,8 +291,13 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
             }
             match index.find(&peer.comments) {
                 Ok(Some((person, comment))) => {
+                    let via = if peer.certificates.is_empty() {
+                        Via::Comment(comment)
+                    } else {
+                        Via::CommonName(comment)
+                    };
                     match check(person, &peer, name, &has_peer, &pools) {
-                        Ok(()) => candidates.push((peer, person, Via::Comment(comment))),
+                        Ok(address) => candidates.push((peer, person, address, via)),
                         Err(why) => report.refused.push((peer, why)),
                     }
                 }
@@ -288,12 +307,17 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
         }
         // One peer per person: a person claimed twice gets neither.
         let mut claims: BTreeMap<&str, usize> = BTreeMap::new();
-        for (_, person, _) in &candidates {
+        for (_, person, _, _) in &candidates {
             *claims.entry(person.id.as_str()).or_default() += 1;
         }
-        for (peer, person, via) in candidates {
+        for (peer, person, address, via) in candidates {
             if claims[person.id.as_str()] == 1 {
-                report.adopted.push(Adopted { person, peer, via });
+                report.adopted.push(Adopted {
+                    person,
+                    peer,
+                    address,
+                    via,
+                });
                 continue;
             }
             let why = format!("several peers name {} ({})", person.id, person.username);
@@ -303,7 +327,7 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
                         .at_line(line)
                         .column("staff_id"),
                 ),
-                Via::Comment(_) => report.refused.push((peer, why)),
+                Via::Comment(_) | Via::CommonName(_) => report.refused.push((peer, why)),
             }
         }
         reports.push((name.clone(), report));
@@ -466,16 +490,14 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
     for (target, report) in &reports {
         for adopted in &report.adopted {
             let person = adopted.person;
-            let address = adopted
-                .peer
-                .address
-                .context("an adopted peer has an address")?;
+            let address = adopted.address;
             pin(&mut ops, person);
-            // The bundle on disk holds this peer's private key: ours again.
-            let own = bundles
-                .get(person.id.as_str())
-                .and_then(|s| s.wg_public_key())
-                .is_some_and(|key| key == adopted.peer.public_key);
+            // The bundle on disk holds this peer's private key (or the
+            // certificate homebase issued): ours again.
+            let own = bundles.get(person.id.as_str()).is_some_and(|s| {
+                let key = Some(adopted.peer.public_key.as_str());
+                s.wg_public_key().as_deref() == key || s.ovpn_serial().as_deref() == key
+            });
             let peer = Peer {
                 address,
                 preshared_key: adopted.peer.has_psk,
@@ -498,11 +520,30 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
                     public_key,
                 }
             });
+            // An easy-rsa certificate: recorded (serial and validity), oldest
+            // first, so the newest is the person's and older ones of the same
+            // name are revoked as superseded — offboarding must reach them all.
+            for (serial, not_after) in &adopted.peer.certificates {
+                ops.push(WriteOp::PutCertificate {
+                    target: target.clone(),
+                    person_id: person.id.clone(),
+                    serial: serial.clone(),
+                    not_after: *not_after,
+                    access_end: person.expires,
+                });
+            }
             ops.push(journal(
                 person,
                 target,
                 ResourceKind::VpnPeer,
-                format!("adopted peer {address}"),
+                if adopted.peer.certificates.is_empty() {
+                    format!("adopted peer {address}")
+                } else {
+                    format!(
+                        "adopted certificate {} ({address})",
+                        adopted.peer.public_key
+                    )
+                },
             ));
         }
     }
@@ -656,7 +697,7 @@ fn adoptable_targets(settings: &Settings, named: Option<&str>) -> Result<Chosen>
         return match settings.config.targets.get(name) {
             Some(t) if add(name, t) => Ok(chosen),
             Some(t) => Err(Failure::usage(format!(
-                "target \"{name}\" is a {} target; adopt takes accounts (local, ldap, scim), peers (wireguard, wireguard-file) and devices (csv)",
+                "target \"{name}\" is a {} target; adopt takes accounts (local, ldap, scim), VPN peers (wireguard, wireguard-file), certificates (openvpn) and devices (csv, snipeit)",
                 t.kind()
             ))
             .into()),
@@ -680,7 +721,7 @@ fn check(
     target: &str,
     has_peer: &BTreeSet<&str>,
     pools: &BTreeMap<String, Option<ipnet::IpNet>>,
-) -> Result<(), String> {
+) -> Result<std::net::IpAddr, String> {
     let who = format!("{} ({})", person.id, person.username);
     if person.status == PersonStatus::Withdrawn {
         return Err(format!(
@@ -688,20 +729,26 @@ fn check(
             person.reason.as_deref().unwrap_or("")
         ));
     }
-    let planned = person
-        .actions
-        .iter()
-        .any(|a| matches!(a.resource, Resource::VpnPeer(_)) && a.target.target() == Some(target));
-    if !planned {
+    let planned = person.actions.iter().find_map(|a| match &a.resource {
+        Resource::VpnPeer(peer) if a.target.target() == Some(target) => Some(peer.address),
+        _ => None,
+    });
+    let Some(planned) = planned else {
         return Err(format!(
-            "the profile \"{}\" of {who} has no WireGuard access on \"{target}\"",
+            "the profile \"{}\" of {who} has no VPN access on \"{target}\"",
             person.profile
         ));
-    }
+    };
     if has_peer.contains(person.id.as_str()) {
         return Err(format!("{who} has another peer on \"{target}\" already"));
     }
-    let Some(address) = peer.address else {
+    // A certificate pushes no address of its own unless a client-config-dir
+    // file did: then the person gets the one the plan gives them.
+    let address = match peer.address {
+        None if !peer.certificates.is_empty() => Some(planned),
+        address => address,
+    };
+    let Some(address) = address else {
         return Err(format!(
             "the peer routes {} rather than one address",
             if peer.allowed_ips.is_empty() {
@@ -712,7 +759,7 @@ fn check(
         ));
     };
     match pools.get(&person.profile).copied().flatten() {
-        Some(pool) if is_assignable(pool, address) => Ok(()),
+        Some(pool) if is_assignable(pool, address) => Ok(address),
         Some(pool) => Err(format!(
             "{address} lies outside the pool {pool} of {who}'s profile \"{}\"",
             person.profile
@@ -1026,18 +1073,29 @@ fn render(reports: &[(String, TargetReport)]) -> String {
             .iter()
             .filter(|a| matches!(a.via, Via::Mapping { .. }))
             .count();
-        let _ = writeln!(out, "{name}: {} peers in {}", r.total, r.source);
+        let certificates = r.source.ends_with(crate::targets::openvpn::easyrsa::INDEX);
+        let (items, matched_by) = if certificates {
+            ("valid certificates", "common name")
+        } else {
+            ("peers", "comment")
+        };
+        let _ = writeln!(out, "{name}: {} {items} in {}", r.total, r.source);
         let _ = writeln!(
             out,
-            "  adopt:        {} ({} by comment, {by_mapping} by mapping)",
+            "  adopt:        {} ({} by {matched_by}, {by_mapping} by mapping)",
             r.adopted.len(),
             r.adopted.len() - by_mapping
         );
         let _ = writeln!(out, "  already ours: {}", r.known);
         let _ = writeln!(
             out,
-            "  foreign:      {} (kept; their addresses are never handed out)",
-            r.foreign.len() + r.refused.len()
+            "  foreign:      {} ({})",
+            r.foreign.len() + r.refused.len(),
+            if certificates {
+                "kept valid: homebase neither renews nor revokes them"
+            } else {
+                "kept; their addresses are never handed out"
+            }
         );
         for (peer, why) in &r.refused {
             let _ = writeln!(
@@ -1052,15 +1110,23 @@ fn render(reports: &[(String, TargetReport)]) -> String {
             let via = match &a.via {
                 Via::Mapping { line } => format!("mapping line {line}"),
                 Via::Comment(c) => format!("comment \"{c}\""),
+                Via::CommonName(c) => format!("common name \"{c}\""),
             };
             let _ = writeln!(
                 out,
                 "  + {} {} {} {}… by {via}",
                 a.person.id,
                 a.person.username,
-                a.peer.address.map(|a| a.to_string()).unwrap_or_default(),
+                a.address,
                 short(&a.peer.public_key),
             );
+            let older = a.peer.certificates.len().saturating_sub(1);
+            if older > 0 {
+                let _ = writeln!(
+                    out,
+                    "    {older} older valid certificate(s) of the same name: revoked as superseded in the next CRL"
+                );
+            }
         }
     }
     out

@@ -181,8 +181,13 @@ pub struct ExistingPeer {
     pub allowed_ips: Vec<String>,
     pub address: Option<std::net::IpAddr>,
     pub has_psk: bool,
-    /// Comment lines above its `[Peer]` in the config file.
+    /// Comment lines above its `[Peer]` in the config file; for an
+    /// easy-rsa certificate, its common name.
     pub comments: Vec<String>,
+    /// For an easy-rsa certificate (`public_key` is then its serial): every
+    /// valid certificate of its common name, (serial, not after), oldest
+    /// first, this one last. Empty for WireGuard peers.
+    pub certificates: Vec<(String, chrono::DateTime<chrono::Utc>)>,
 }
 
 /// An account a directory already holds, as `homebase adopt` matches it to
@@ -398,18 +403,19 @@ impl Target {
     /// `None` for kinds that hold no peers.
     pub async fn existing_peers(
         &self,
+        name: &str,
         settings: &Settings,
     ) -> Result<Option<(String, Vec<ExistingPeer>)>> {
         match self {
             Target::WireguardFile(wg) => wireguard_file::existing_peers(wg, settings).map(Some),
             Target::Wireguard(target) => target.existing_peers().await.map(Some),
+            Target::Openvpn(config) => openvpn::existing_peers(name, config, settings).map(Some),
             Target::Local(_)
             | Target::Csv(_)
             | Target::Snipeit(_)
             | Target::Scim(_)
             | Target::Ldap(_)
-            | Target::Exec(_)
-            | Target::Openvpn(_) => Ok(None),
+            | Target::Exec(_) => Ok(None),
         }
     }
 
@@ -847,14 +853,15 @@ impl TargetConfig {
     /// Whether `homebase adopt` can take over this target's VPN peers.
     pub fn adopts_peers(&self) -> bool {
         match self {
-            TargetConfig::WireguardFile(_) | TargetConfig::Wireguard(_) => true,
+            TargetConfig::WireguardFile(_)
+            | TargetConfig::Wireguard(_)
+            | TargetConfig::Openvpn(_) => true,
             TargetConfig::Local(_)
             | TargetConfig::Csv(_)
             | TargetConfig::Snipeit(_)
             | TargetConfig::Scim(_)
             | TargetConfig::Ldap(_)
-            | TargetConfig::Exec(_)
-            | TargetConfig::Openvpn(_) => false,
+            | TargetConfig::Exec(_) => false,
         }
     }
 

@@ -104,6 +104,7 @@ pub fn existing_peers(
                 address: p.host_address(),
                 has_psk: p.preshared_key.is_some(),
                 comments: p.comments.clone(),
+                certificates: Vec::new(),
             })
         })
         .collect();

@@ -1,5 +1,6 @@
 //! The server's `client-config-dir`: one file per client, named by the
-//! certificate's common name (the username), that pushes the address the
+//! certificate's common name (the username, or for an adopted easy-rsa
+//! certificate the name easy-rsa signed), that pushes the address the
 //! state store holds. The server needs `topology subnet` and
 //! `client-config-dir` pointing here; then the address in the plan is the
 //! address the client gets.
@@ -31,6 +32,14 @@ pub fn render(person_id: &str, address: IpAddr, server: IpNet) -> String {
         ),
     };
     format!("{MARK} {id}\n{push}\n")
+}
+
+/// Whether a common name can name a file in the folder (and nothing outside it).
+pub fn is_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && !name.contains(['/', '\\', '\0'])
+        && !name.chars().any(char::is_control)
 }
 
 /// How many of the expected files (username → content) are missing or different.

@@ -25,6 +25,13 @@ pub struct OpenvpnConfig {
     pub ca_cert: PathBuf,
     /// The CA's private key: unencrypted PKCS#8 PEM, mode 0600 (relative to this file).
     pub ca_key: PathBuf,
+    /// The easy-rsa PKI the CA belongs to: its folder, holding `index.txt`
+    /// (relative to this file). Default: the CA certificate's folder when it
+    /// holds an `index.txt`, as easy-rsa's `pki/ca.crt` does. Its revoked
+    /// certificates stay in homebase's CRL; `adopt` takes over its valid
+    /// client certificates. homebase never writes to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pki: Option<PathBuf>,
     /// Key type of the client keys homebase generates.
     #[serde(default)]
     pub key_type: KeyType,

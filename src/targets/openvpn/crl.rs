@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use rcgen::{CertificateRevocationListParams, RevocationReason, RevokedCertParams};
 
 use super::ca::{offset, timestamp, Authority};
+use super::easyrsa::IndexEntry;
 use crate::state::Certificate;
 
 /// What an existing CRL file says.
@@ -39,13 +40,54 @@ pub fn read(path: &Path) -> Result<Option<CrlFile>, String> {
     }))
 }
 
-/// The serials a CRL must list: revoked and not yet expired.
-pub fn due_serials(certificates: &[Certificate], now: DateTime<Utc>) -> BTreeSet<String> {
-    certificates
+/// One certificate a CRL lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    /// Lower-case hex, as homebase records serials.
+    pub serial: String,
+    pub at: DateTime<Utc>,
+    pub reason: RevocationReason,
+}
+
+/// What a CRL must list: every revoked certificate that has not expired —
+/// homebase's own (from the state store) and those of the easy-rsa PKI the
+/// CA belongs to (`pki`), so that adopting a PKI never un-revokes anyone.
+pub fn revocations(
+    certificates: &[Certificate],
+    pki: &[IndexEntry],
+    now: DateTime<Utc>,
+) -> Vec<Revocation> {
+    let own = certificates
         .iter()
-        .filter(|c| c.revoked.is_some() && c.not_after > now)
-        .map(|c| c.serial.clone())
+        .filter(|c| c.not_after > now)
+        .filter_map(|c| {
+            Some(Revocation {
+                serial: c.serial.clone(),
+                at: c.revoked?,
+                reason: if c.superseded {
+                    RevocationReason::Superseded
+                } else {
+                    RevocationReason::CessationOfOperation
+                },
+            })
+        });
+    let foreign = pki.iter().filter(|e| e.not_after > now).filter_map(|e| {
+        let (at, reason) = e.revoked?;
+        Some(Revocation {
+            serial: e.serial.clone(),
+            at,
+            reason,
+        })
+    });
+    let mut seen = BTreeSet::new();
+    own.chain(foreign)
+        .filter(|r| seen.insert(r.serial.clone()))
         .collect()
+}
+
+/// The serials a CRL must list.
+pub fn due_serials(revocations: &[Revocation]) -> BTreeSet<String> {
+    revocations.iter().map(|r| r.serial.clone()).collect()
 }
 
 /// Why the CRL file must be written again, if it must.
@@ -74,27 +116,21 @@ pub fn staleness(
     }
 }
 
-/// A new CRL (PEM) listing `certificates` that are revoked and not expired.
+/// A new CRL (PEM) listing `revocations`.
 pub fn build(
     authority: &Authority,
-    certificates: &[Certificate],
+    revocations: &[Revocation],
     now: DateTime<Utc>,
     days: u32,
 ) -> Result<String, String> {
-    let revoked_certs = certificates
+    let revoked_certs = revocations
         .iter()
-        .filter(|c| c.not_after > now)
-        .filter_map(|c| {
-            let revoked = c.revoked?;
-            let serial = hex::decode(&c.serial).ok()?;
+        .filter_map(|r| {
+            let serial = hex::decode(&r.serial).ok()?;
             Some(RevokedCertParams {
                 serial_number: rcgen::SerialNumber::from_slice(&serial),
-                revocation_time: offset(revoked),
-                reason_code: Some(if c.superseded {
-                    RevocationReason::Superseded
-                } else {
-                    RevocationReason::CessationOfOperation
-                }),
+                revocation_time: offset(r.at),
+                reason_code: Some(r.reason),
                 invalidity_date: None,
             })
         })
@@ -158,11 +194,12 @@ mod tests {
             cert("0b02", 10, false),
             cert("0c03", -1, true),
         ];
-        let pem = build(&ca, &certs, now, 30).unwrap();
+        let revoked = revocations(&certs, &[], now);
+        let pem = build(&ca, &revoked, now, 30).unwrap();
         std::fs::write(dir.path().join("crl.pem"), &pem).unwrap();
         let file = read(&dir.path().join("crl.pem")).unwrap().unwrap();
         assert_eq!(file.serials, BTreeSet::from(["0a01".to_string()]));
-        assert_eq!(file.serials, due_serials(&certs, now));
+        assert_eq!(file.serials, due_serials(&revoked));
         let next = file.next_update.unwrap();
         assert!((next - (now + Duration::days(30))).num_seconds().abs() < 2);
         // Signed by the CA's key.
@@ -178,6 +215,28 @@ mod tests {
         let ca_cert = X509Certificate::from_der(&ca_der).unwrap().1;
         assert_eq!(crl.issuer(), ca_cert.subject());
         crl.verify_signature(ca_cert.public_key()).unwrap();
+    }
+
+    #[test]
+    fn keeps_what_easy_rsa_revoked_beside_homebases_own() {
+        let now = Utc::now();
+        let pki = crate::targets::openvpn::easyrsa::parse_index(
+            "R\t491231235959Z\t200101000000Z,keyCompromise\t0A01\tunknown\t/CN=a\n\
+             R\t200101000000Z\t190101000000Z\t0D04\tunknown\t/CN=expired\n\
+             V\t491231235959Z\t\t0E05\tunknown\t/CN=valid\n",
+        )
+        .unwrap();
+        let certs = [cert("0a01", 10, true), cert("0b02", 10, true)];
+        let revoked = revocations(&certs, &pki, now);
+        // Each serial once; an expired one and a valid one not at all.
+        assert_eq!(
+            due_serials(&revoked),
+            BTreeSet::from(["0a01".to_string(), "0b02".to_string()])
+        );
+        let only_pki = revocations(&[], &pki, now);
+        assert_eq!(only_pki.len(), 1);
+        assert_eq!(only_pki[0].reason, RevocationReason::KeyCompromise);
+        assert_eq!(only_pki[0].at.to_rfc3339(), "2020-01-01T00:00:00+00:00");
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod ca;
 pub mod ccd;
 pub mod config;
 pub mod crl;
+pub mod easyrsa;
 pub mod tls_crypt;
 pub mod validity;
 
@@ -134,7 +135,8 @@ pub fn read(
     };
     let now = Utc::now();
     let crl_path = settings.out_path(&config.crl);
-    let due = crl::due_serials(&certificates, now);
+    let pki = pki_entries(name, config, settings)?;
+    let due = crl::due_serials(&crl::revocations(&certificates, &pki, now));
     let file = crl::read(&crl_path);
     let expiring = file
         .as_ref()
@@ -154,7 +156,7 @@ pub fn read(
             .insert(crl_path.display().to_string(), format!("CRL {why}"));
     }
     if let Some(store) = store {
-        let expected = client_configs(name, config, store)?;
+        let expected = client_configs(name, config, store, &pki)?;
         let dir = settings.out_path(&config.client_config_dir);
         let missing = ccd::missing(&dir, &expected);
         if missing > 0 {
@@ -218,9 +220,11 @@ pub fn write_files(
     let certificates = store.certificates(name)?;
     let now = Utc::now();
     let crl_path = settings.out_path(&config.crl);
-    let due = crl::due_serials(&certificates, now);
+    let pki = pki_entries(name, config, settings)?;
+    let revocations = crl::revocations(&certificates, &pki, now);
+    let due = crl::due_serials(&revocations);
     if crl::staleness(crl::read(&crl_path), &due, now, config.crl_warn_days).is_some() {
-        let pem = crl::build(&server.authority, &certificates, now, config.crl_days)
+        let pem = crl::build(&server.authority, &revocations, now, config.crl_days)
             .map_err(|why| anyhow::anyhow!("target \"{name}\": {why}"))?;
         if let Some(dir) = crl_path.parent().filter(|d| !d.is_dir()) {
             private_dir(dir, 0o700)?;
@@ -228,28 +232,103 @@ pub fn write_files(
         // The server re-reads it after dropping privileges: world-readable.
         write_atomic(&crl_path, pem.as_bytes(), Some(0o644))?;
     }
-    let expected = client_configs(name, config, store)?;
+    let expected = client_configs(name, config, store, &pki)?;
     ccd::sync(&settings.out_path(&config.client_config_dir), &expected)?;
     Ok(())
 }
 
-/// username → client-config-dir file, for every peer of the target.
+/// The easy-rsa PKI's index, when the CA belongs to one; a PKI that cannot
+/// be read stops the run (a line skipped could be a revocation).
+pub fn pki_entries(
+    name: &str,
+    config: &OpenvpnConfig,
+    settings: &Settings,
+) -> Result<Vec<easyrsa::IndexEntry>> {
+    let configured = config.pki.as_deref().map(|p| settings.path(p));
+    match easyrsa::locate(configured, &settings.path(&config.ca_cert)) {
+        Some(pki) => easyrsa::read_index(&pki).with_context(|| format!("target \"{name}\": pki")),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The valid certificates of the easy-rsa PKI, as peers `adopt` can take
+/// over: the serial stands for the key, the common name is what names the
+/// person, the address is the one a client-config-dir file already pushes
+/// (else the person gets one from their pool). Of several valid
+/// certificates with one common name the newest is the peer, the older
+/// ones go with it (recorded, so that offboarding revokes them too).
+pub fn existing_peers(
+    name: &str,
+    config: &OpenvpnConfig,
+    settings: &Settings,
+) -> Result<(String, Vec<crate::targets::ExistingPeer>)> {
+    let configured = config.pki.as_deref().map(|p| settings.path(p));
+    let Some(pki) = easyrsa::locate(configured, &settings.path(&config.ca_cert)) else {
+        anyhow::bail!(
+            "target \"{name}\": no easy-rsa PKI to adopt (no index.txt beside {}; set `pki:` to its folder)",
+            config.ca_cert.display()
+        );
+    };
+    let entries = pki_entries(name, config, settings)?;
+    let now = Utc::now();
+    let mut by_name: BTreeMap<String, Vec<&easyrsa::IndexEntry>> = BTreeMap::new();
+    for entry in entries.iter().filter(|e| e.is_valid(now)) {
+        if let Some(cn) = &entry.common_name {
+            by_name.entry(cn.clone()).or_default().push(entry);
+        }
+    }
+    let ccd = settings.out_path(&config.client_config_dir);
+    let peers = by_name
+        .into_iter()
+        .map(|(cn, mut certs)| {
+            certs.sort_by_key(|c| c.not_after);
+            let newest = certs.pop().expect("a name has a certificate");
+            let address = easyrsa::pushed_address(&ccd, &cn);
+            crate::targets::ExistingPeer {
+                public_key: newest.serial.clone(),
+                allowed_ips: Vec::new(),
+                address,
+                has_psk: false,
+                comments: vec![cn],
+                certificates: certs
+                    .iter()
+                    .chain(std::iter::once(&newest))
+                    .map(|c| (c.serial.clone(), c.not_after))
+                    .collect(),
+            }
+        })
+        .collect();
+    Ok((pki.join(easyrsa::INDEX).display().to_string(), peers))
+}
+
+/// Common name → client-config-dir file, for every peer of the target.
+/// OpenVPN finds the file by the certificate's common name: the username
+/// for certificates homebase issued, the name easy-rsa signed for adopted
+/// ones (looked up by serial in the PKI's index).
 fn client_configs(
     name: &str,
     config: &OpenvpnConfig,
     store: &Store,
+    pki: &[easyrsa::IndexEntry],
 ) -> Result<BTreeMap<String, String>> {
     let usernames: BTreeMap<String, String> = store
         .persons()?
         .into_iter()
         .map(|(id, known)| (id, known.username))
         .collect();
+    let adopted: BTreeMap<&str, &str> = pki
+        .iter()
+        .filter_map(|e| Some((e.serial.as_str(), e.common_name.as_deref()?)))
+        .collect();
     Ok(store
         .peers(name)?
         .into_iter()
-        .filter_map(|(id, peer, _)| {
-            let username = usernames.get(&id)?.clone();
-            Some((username, ccd::render(&id, peer.address, config.address)))
+        .filter_map(|(id, peer, serial)| {
+            let common_name = match (&peer.adopted_key, adopted.get(serial.as_str())) {
+                (Some(_), Some(cn)) if ccd::is_file_name(cn) => cn.to_string(),
+                _ => usernames.get(&id)?.clone(),
+            };
+            Some((common_name, ccd::render(&id, peer.address, config.address)))
         })
         .collect())
 }

@@ -69,6 +69,12 @@ pub fn ensure(path: &Path) -> Result<String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if let Some(dir) = path.parent().filter(|d| !d.is_dir()) {
                 private_dir(dir, 0o700)?;
+                // A path through a folder that did not exist yet (`../ta.key`
+                // below `out/` before the first run) can name an existing
+                // key once the folder is made: read it, never replace it.
+                if path.exists() {
+                    return ensure(path);
+                }
             }
             let text = generate();
             write_atomic(path, text.as_bytes(), Some(0o600))?;
@@ -81,6 +87,24 @@ pub fn ensure(path: &Path) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_existing_key_behind_a_folder_not_made_yet_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let existing = generate();
+        std::fs::write(dir.path().join("ta.key"), &existing).unwrap();
+        std::fs::set_permissions(
+            dir.path().join("ta.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+        let through = dir.path().join("out").join("..").join("ta.key");
+        assert_eq!(ensure(&through).unwrap(), existing);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("ta.key")).unwrap(),
+            existing
+        );
+    }
 
     #[test]
     fn generated_keys_are_well_formed_and_differ() {

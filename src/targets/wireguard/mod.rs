@@ -117,6 +117,7 @@ impl WireguardTarget {
                     .peer(&p.public_key)
                     .map(|f| f.comments.clone())
                     .unwrap_or_default(),
+                certificates: Vec::new(),
             })
             .collect();
         Ok((

@@ -3,11 +3,15 @@
 //! OpenVPN server on 127.0.0.1 that accepts a provisioned client and refuses
 //! it once it is offboarded (CRL).
 //!
+//! `easyrsa` holds the adoption of an existing easy-rsa PKI.
+//!
 //! Needs `openssl` and `openvpn`; the server test also root (a tun device).
 //! Without them the tests are skipped with a note, unless
 //! `HOMEBASE_REQUIRE_OPENVPN=1` (CI), which makes them fail.
 
 use crate::common;
+
+mod easyrsa;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -182,6 +186,80 @@ impl Drop for Openvpn {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A real OpenVPN server on 127.0.0.1 (needs root for its tun device): the
+/// CA, its own certificate, the tls-crypt key; `crl.pem` and `ccd/` are read
+/// from `dir`, where homebase writes them.
+struct Server {
+    ca: String,
+    cert: String,
+    key: String,
+    tls_crypt: String,
+}
+
+impl Server {
+    /// Start it and wait until it serves.
+    fn start(&self, port: u16, dir: &Path) -> Openvpn {
+        let device = format!("hbovpn{}{port}", std::process::id() % 1000);
+        let port_text = port.to_string();
+        let mut server = Openvpn::start(
+            &[
+                "--mode",
+                "server",
+                "--tls-server",
+                "--topology",
+                "subnet",
+                "--dev",
+                &device,
+                "--dev-type",
+                "tun",
+                "--ifconfig",
+                "10.30.0.1",
+                "255.255.0.0",
+                "--ifconfig-noexec",
+                "--route-noexec",
+                "--push",
+                "topology subnet",
+                "--proto",
+                "udp",
+                "--local",
+                "127.0.0.1",
+                "--port",
+                &port_text,
+                "--ca",
+                &self.ca,
+                "--cert",
+                &self.cert,
+                "--key",
+                &self.key,
+                "--dh",
+                "none",
+                "--tls-crypt",
+                &self.tls_crypt,
+                "--crl-verify",
+                "crl.pem",
+                "--client-config-dir",
+                "ccd",
+                "--remote-cert-tls",
+                "client",
+                "--verb",
+                "3",
+            ],
+            dir,
+        );
+        assert!(
+            server
+                .wait_for(
+                    &["Initialization Sequence Completed"],
+                    Duration::from_secs(20)
+                )
+                .is_some(),
+            "the OpenVPN server did not start:\n{}",
+            server.tail()
+        );
+        server
     }
 }
 
@@ -543,69 +621,14 @@ fn a_real_server_accepts_a_provisioned_client_and_refuses_it_after_offboarding()
         );
     }
     let server_dir = env.join("out/server/openvpn");
-    let device = format!("hbovpn{}", std::process::id() % 100_000);
-    let port_text = port.to_string();
     let pki_path = |f: &str| pki.join(f).display().to_string();
-    let (ca, cert, key) = (
-        pki_path("ca.crt"),
-        pki_path("server.crt"),
-        pki_path("server.key"),
-    );
-    let mut server = Openvpn::start(
-        &[
-            "--mode",
-            "server",
-            "--tls-server",
-            "--topology",
-            "subnet",
-            "--dev",
-            &device,
-            "--dev-type",
-            "tun",
-            "--ifconfig",
-            "10.30.0.1",
-            "255.255.0.0",
-            "--ifconfig-noexec",
-            "--route-noexec",
-            "--push",
-            "topology subnet",
-            "--proto",
-            "udp",
-            "--local",
-            "127.0.0.1",
-            "--port",
-            &port_text,
-            "--ca",
-            &ca,
-            "--cert",
-            &cert,
-            "--key",
-            &key,
-            "--dh",
-            "none",
-            "--tls-crypt",
-            "tls-crypt.key",
-            "--crl-verify",
-            "crl.pem",
-            "--client-config-dir",
-            "ccd",
-            "--remote-cert-tls",
-            "client",
-            "--verb",
-            "3",
-        ],
-        &server_dir,
-    );
-    assert!(
-        server
-            .wait_for(
-                &["Initialization Sequence Completed"],
-                Duration::from_secs(20)
-            )
-            .is_some(),
-        "the OpenVPN server did not start:\n{}",
-        server.tail()
-    );
+    let server = Server {
+        ca: pki_path("ca.crt"),
+        cert: pki_path("server.crt"),
+        key: pki_path("server.key"),
+        tls_crypt: "tls-crypt.key".into(),
+    };
+    let mut server = server.start(port, &server_dir);
 
     let ids: Vec<&String> = promised.keys().collect();
     let (leaver, stayer) = (ids[3].clone(), ids[700].clone());
