@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Run the whole test suite on a fresh Debian machine: install what the tests
 # need (WireGuard tools for the real-parser checks, Python's venv for the SCIM
-# server from PyPI, node and npm for the second SCIM server, slapd and Samba AD for the ldap target, openvpn and
-# easy-rsa for the openvpn target and its bench, PostgreSQL 15 for the shared
-# state store), then lint and test.
+# server from PyPI, node and npm for the second SCIM server, slapd, Samba AD and
+# 389-ds for the ldap target, openvpn and easy-rsa for the openvpn target and
+# its bench, PostgreSQL 15 for the shared state store), then lint and test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +33,8 @@ command -v openvpn >/dev/null 2>&1 || need+=(openvpn)
 command -v psql >/dev/null 2>&1 || need+=(postgresql-client-15)
 # Samba's AD DC needs all four, or provisioning fails.
 command -v samba >/dev/null 2>&1 || need+=(samba samba-ad-provision samba-dsdb-modules samba-vfs-modules)
+# 389 Directory Server for the `flavour: 389ds` tests (tests/servers/389ds.sh).
+command -v dscreate >/dev/null 2>&1 || need+=(389-ds-base)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     # Installed packages must not start their system services (slapd, smbd).
@@ -57,13 +59,14 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
-# The WireGuard, SCIM, LDAP, OpenVPN and PostgreSQL tests refuse to skip when these are set (CI has the tools).
+# The WireGuard, SCIM, LDAP, 389-ds, OpenVPN and PostgreSQL tests refuse to skip when these are set (CI has the tools).
 root=$([ "$(id -u)" = 0 ] && echo 1 || echo 0)
 export HOMEBASE_REQUIRE_WG=${HOMEBASE_REQUIRE_WG:-$root}
 export HOMEBASE_REQUIRE_SCIM=${HOMEBASE_REQUIRE_SCIM:-$root}
 export HOMEBASE_REQUIRE_LDAP=${HOMEBASE_REQUIRE_LDAP:-$root}
 export HOMEBASE_REQUIRE_OPENVPN=${HOMEBASE_REQUIRE_OPENVPN:-$root}
 export HOMEBASE_REQUIRE_PG=${HOMEBASE_REQUIRE_PG:-$root}
+export HOMEBASE_REQUIRE_389DS=${HOMEBASE_REQUIRE_389DS:-$root}
 # One integration-test binary: three at a time, since the Snipe-IT tests
 # mostly wait out real one-minute rate windows while the others work.
 export RUST_TEST_THREADS=${RUST_TEST_THREADS:-3}

@@ -343,8 +343,12 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan, holds: Holds) -
     if !collect(&mut out, plan, results) {
         return out;
     }
-    // 3. The bundle.
+    // 3. The bundle. One not written now is out of date only when it shows
+    // something that changed.
     if bundle.is_none() {
+        if !shows_a_change(shared, plan, profile) {
+            return out;
+        }
         let stale = WriteOp::MarkBundleStale {
             person_id: plan.id.clone(),
         };
@@ -704,6 +708,20 @@ fn entry(
         outcome,
         message,
     ))
+}
+
+/// Whether the person's bundle, as the profile's templates render it, shows
+/// a change of `plan` (everything counts when the templates cannot tell).
+fn shows_a_change(shared: &Shared<'_>, plan: &PersonPlan, profile: &Profile) -> bool {
+    let reads = shared.bundles.templates.profile_reads(profile);
+    let shows = |path: &str| {
+        reads
+            .as_ref()
+            .is_none_or(|r| crate::render::reads_path(r, path))
+    };
+    plan.actions
+        .iter()
+        .any(|a| crate::plan::bundle_shows_change(a, &shows))
 }
 
 fn bundle_resource(plan: &PersonPlan) -> Resource {

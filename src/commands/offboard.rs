@@ -43,6 +43,7 @@ pub fn run(settings: &'static Settings, args: &OffboardArgs) -> Result<ExitCode>
         withdraw: &withdraw,
         rotate: &crate::plan::Rotation::None,
         bundle_root: settings.out_dir.display().to_string(),
+        bundle_reads: &settings.templates.bundle_reads(&settings.profiles),
         inputs: Inputs {
             staff_files: Vec::new(),
             config: settings.config_source.clone(),

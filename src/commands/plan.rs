@@ -68,6 +68,7 @@ pub fn compute(
         withdraw: &request.withdraw,
         rotate: &request.rotate,
         bundle_root: settings.out_dir.display().to_string(),
+        bundle_reads: &settings.templates.bundle_reads(&settings.profiles),
         inputs,
     })
     .map_err(Failure::Invalid)?;

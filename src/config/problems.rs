@@ -115,8 +115,9 @@ impl Target<'_> {
                 None => format!("missing key `{key}`"),
             };
             self.at(None, message)
-        } else if head.starts_with("unknown variant ") {
-            self.at(Some("kind"), "unknown kind")
+        } else if let Some(value) = quoted_after(head, "unknown variant ") {
+            problems.push(self.unknown_value(body, value, expected));
+            return problems;
         } else if let Some(key) = quoted_after(head, "unknown field ") {
             self.at(Some(key), "unknown key")
         } else {
@@ -127,6 +128,32 @@ impl Target<'_> {
             None => problem,
         });
         problems
+    }
+}
+
+impl Target<'_> {
+    /// A value serde did not know (`kind: ldpa`, `flavour: 389-ds`), said at
+    /// the key that holds it, with the closest of the values it takes.
+    fn unknown_value(&self, body: &Value, value: &str, expected: Option<&str>) -> Problem {
+        let key = match body {
+            Value::Mapping(map) => map
+                .iter()
+                .filter(|(_, v)| v.as_str() == Some(value))
+                .filter_map(|(k, _)| k.as_str())
+                .min_by_key(|k| *k != "kind"),
+            _ => None,
+        }
+        .unwrap_or("kind");
+        let names = expected.map(quoted).unwrap_or_default();
+        let mut message = format!("unknown {}", if key == "kind" { "kind" } else { "value" });
+        if let Some(near) = closest(value, names.iter().copied()) {
+            message.push_str(&format!("; did you mean `{near}`?"));
+        }
+        let problem = self.at(Some(key), message);
+        match expected {
+            Some(expected) => problem.expected(expected),
+            None => problem,
+        }
     }
 }
 
@@ -183,6 +210,28 @@ targets:
             .iter()
             .map(ToString::to_string)
             .collect()
+    }
+
+    #[test]
+    fn an_unknown_value_is_named_at_its_key_with_the_closest_one() {
+        let text = "organisation:\n  name: Test\ntargets:\n  directory:\n    kind: ldap\n    url: ldap://127.0.0.1\n    bind_dn: cn=a\n    base_dn: dc=x\n    flavour: 389-ds\n";
+        let said = problems(text);
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(
+            said[0].starts_with(
+                "homebase.yaml:9: key \"targets.directory.flavour\": unknown value; did you mean `389ds`?"
+            ),
+            "{said:?}"
+        );
+        let said = problems(
+            &text
+                .replace("kind: ldap", "kind: ldpa")
+                .replace("    flavour: 389-ds\n", ""),
+        );
+        assert!(
+            said[0].contains("key \"targets.directory.kind\": unknown kind; did you mean `ldap`?"),
+            "{said:?}"
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::config::{Area, Config};
 use crate::error::{Problem, Problems};
 use crate::input::Person;
 use crate::profile::{Profile, ProfileSet, VpnKind};
+use crate::render::BundleReads;
 
 /// Everything a plan is computed from.
 pub struct PlanInput<'a> {
@@ -33,6 +34,9 @@ pub struct PlanInput<'a> {
     /// The bundles folder as shown in the plan (`out`).
     pub bundle_root: String,
     pub inputs: Inputs,
+    /// What each profile's bundle shows: a change it does not show leaves
+    /// the bundle as it is.
+    pub bundle_reads: &'a BundleReads,
 }
 
 /// The profile of every person, or a problem on the person's line for each
@@ -147,6 +151,8 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
 
     let mut problems = Problems::default();
     let usernames = decide_usernames(&ordered, observed, &mut problems);
+    let (usernames, username_reasons): (Vec<String>, Vec<Option<String>>) =
+        usernames.into_iter().unzip();
     let mut pools = Pools::new(config, observed);
     let mut stock = Stock::new(observed);
     let mut warnings = Vec::new();
@@ -157,7 +163,8 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
     let mut persons = Vec::with_capacity(ordered.len());
     let mut elsewhere = 0;
 
-    for (entry, username) in ordered.iter().zip(&usernames) {
+    for ((entry, username), username_reason) in ordered.iter().zip(&usernames).zip(username_reasons)
+    {
         let person = entry.person;
         let profile = entry.profile;
         let targets = match profile_targets(config, profile) {
@@ -217,6 +224,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
                 expires: account.expires,
                 status: PersonStatus::Withdrawn,
                 reason: Some(reason),
+                username_reason: None,
                 actions,
             });
             continue;
@@ -308,7 +316,8 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
             }
         }
 
-        match bundle_action(observed, &person.id, &actions, rotate) {
+        let shows = |path: &str| input.bundle_reads.shows(&profile.name, path);
+        match bundle_action(observed, &person.id, &actions, rotate, &shows) {
             BundlePlan::Write { op, new_secrets } => actions.push(Action {
                 target: ActionTarget::Bundles,
                 op,
@@ -340,6 +349,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
             expires: account.expires,
             status,
             reason: None,
+            username_reason,
             actions,
         });
     }
@@ -366,6 +376,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
                 } else {
                     "no longer in the staff list".into()
                 }),
+                username_reason: None,
                 actions: withdrawal(id, observed),
             });
         } else {
@@ -540,10 +551,16 @@ enum BundlePlan {
 /// after handover. New secrets only for a bundle never completed, on
 /// request, or when access is created anew or needs a new secret (a new
 /// account or peer, a new certificate, a preshared key switched on).
-fn bundle_action(observed: &Observed, id: &str, actions: &[Action], rotate: bool) -> BundlePlan {
+fn bundle_action(
+    observed: &Observed,
+    id: &str,
+    actions: &[Action],
+    rotate: bool,
+    shows: &dyn Fn(&str) -> bool,
+) -> BundlePlan {
     let delivered = observed.bundles.contains(id);
     let here = observed.bundles_here.contains(id);
-    let changed = actions.iter().any(|a| a.op != Op::Unchanged);
+    let changed = actions.iter().any(|a| bundle_shows_change(a, shows));
     let fresh = actions.iter().any(|a| {
         a.op == Op::Create && matches!(a.resource, Resource::Account(_) | Resource::VpnPeer(_))
     });
@@ -581,6 +598,35 @@ fn bundle_action(observed: &Observed, id: &str, actions: &[Action], rotate: bool
     }
 }
 
+/// Whether carrying out `action` changes what the person's bundle says. An
+/// account update changes it only in fields the bundle's templates read
+/// (`shows`: a department the letters do not print is no reason to rewrite
+/// them); anything else that changes, does.
+pub fn bundle_shows_change(action: &Action, shows: &dyn Fn(&str) -> bool) -> bool {
+    if action.op == Op::Unchanged {
+        return false;
+    }
+    if action.op != Op::Update || !matches!(action.resource, Resource::Account(_)) {
+        return true;
+    }
+    action.changes.iter().any(|change| {
+        let paths: &[&str] = match change.field.as_str() {
+            "given_name" => &["person.given_name"],
+            "family_name" => &["person.family_name"],
+            "display_name" => &["person.display_name"],
+            "department" => &["person.department"],
+            "email" => &["account.email", "person.email"],
+            "expires" => &["account.expires", "person.end"],
+            "groups" => &["account.groups"],
+            "username" => &["account.username"],
+            // Where the entry lives and its lock are not in the bundle.
+            "ou" | "enabled" => &[],
+            _ => return true,
+        };
+        paths.iter().any(|p| shows(p))
+    })
+}
+
 /// The targets a profile's sections go to.
 struct ProfileTargets {
     directory: String,
@@ -607,11 +653,13 @@ fn profile_targets(config: &Config, profile: &Profile) -> Result<ProfileTargets,
     })
 }
 
+/// Each person's username, and for a new name that is not the pattern's
+/// own, why: who holds that one.
 fn decide_usernames(
     ordered: &[Ordered],
     observed: &Observed,
     problems: &mut Problems,
-) -> Vec<String> {
+) -> Vec<(String, Option<String>)> {
     let mut env = Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     // Names taken: by anyone in any directory, and pinned to persons on our books.
@@ -622,11 +670,13 @@ fn decide_usernames(
         .cloned()
         .collect();
     taken.extend(observed.persons.values().map(|k| k.username.to_lowercase()));
+    // Names given to new persons of this plan, to whom.
+    let mut given: BTreeMap<String, &Person> = BTreeMap::new();
     ordered
         .iter()
         .map(|entry| {
             if let Some(known) = observed.persons.get(&entry.person.id) {
-                return known.username.clone();
+                return (known.username.clone(), None);
             }
             let spec = &entry.profile.account;
             let raw = match env.render_str(&spec.username, pattern_context(entry.person)) {
@@ -642,11 +692,48 @@ fn decide_usernames(
                     String::new()
                 }
             };
-            let name = first_free(&normalize(&raw, spec.max_length), spec.max_length, &taken);
+            let base = normalize(&raw, spec.max_length);
+            let name = first_free(&base, spec.max_length, &taken);
+            let reason = (name != base).then(|| {
+                format!(
+                    "`{base}` is {}",
+                    holder_of(&base, observed, &given).unwrap_or_else(|| "taken".into())
+                )
+            });
             taken.insert(name.clone());
-            name
+            given.insert(name.clone(), entry.person);
+            (name, reason)
         })
         .collect()
+}
+
+/// Who holds `name` (lower-case): a person on our books, an account a
+/// target named, or a new person of this plan who came first.
+fn holder_of(name: &str, observed: &Observed, given: &BTreeMap<String, &Person>) -> Option<String> {
+    let known = observed
+        .persons
+        .iter()
+        .find(|(_, k)| k.username.eq_ignore_ascii_case(name));
+    if let Some((id, k)) = known {
+        return Some(format!("held by {id} ({})", k.display_name));
+    }
+    for (target, holders) in &observed.username_holders {
+        if let Some(holder) = holders.get(name) {
+            return Some(format!("held by {holder} (target \"{target}\")"));
+        }
+    }
+    if let Some(person) = given.get(name) {
+        return Some(format!(
+            "given to {} ({}), who comes first by staff id",
+            person.id,
+            person.display_name()
+        ));
+    }
+    observed
+        .foreign_usernames
+        .iter()
+        .find(|(_, names)| names.contains(name))
+        .map(|(target, _)| format!("held by an account on target \"{target}\""))
 }
 
 /// Variables of the username pattern: the person's fields as strings.

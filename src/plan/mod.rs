@@ -10,7 +10,10 @@ mod rotation;
 mod username;
 
 pub use address::is_assignable;
-pub use build::{assign_profiles, build, not_provisioned, resolve_target, summarize, PlanInput};
+pub use build::{
+    assign_profiles, build, bundle_shows_change, not_provisioned, resolve_target, summarize,
+    PlanInput,
+};
 pub use model::*;
 pub use observed::{IssuedCert, KnownPerson, Observed, StockItem};
 pub use rotation::Rotation;

@@ -150,6 +150,10 @@ pub struct PersonPlan {
     /// Why the person is withdrawn, if they are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Why a new username is not the profile pattern's own (it got a
+    /// suffix): who holds the name ("`tmeyer` is held by …").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username_reason: Option<String>,
     pub actions: Vec<Action>,
 }
 

@@ -21,6 +21,11 @@ pub struct Observed {
     /// Per directory target: usernames that exist but belong to nobody on our
     /// books (lower-cased). New usernames avoid them.
     pub foreign_usernames: BTreeMap<String, BTreeSet<String>>,
+    /// Per directory target: who holds a foreign username (lower-cased),
+    /// as the target names them (a DN), for saying why a new name got a
+    /// suffix. Targets that cannot say leave it out.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub username_holders: BTreeMap<String, BTreeMap<String, String>>,
     /// Per directory target: accounts that carry a staff id but are not on
     /// our books (made by hand, or before the state store was lost), by staff
     /// id → username. A new account for that person would be a second one.

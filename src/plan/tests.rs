@@ -54,6 +54,17 @@ fn plan_rotating(
     config: &Config,
     rotate: &Rotation,
 ) -> Result<Plan, crate::error::Problems> {
+    plan_showing(persons, observed, config, rotate, &Default::default())
+}
+
+/// A plan whose bundles show what `reads` says (by default: everything).
+fn plan_showing(
+    persons: &[Person],
+    observed: &Observed,
+    config: &Config,
+    rotate: &Rotation,
+    reads: &crate::render::BundleReads,
+) -> Result<Plan, crate::error::Problems> {
     let profiles = ProfileSet::load(None).expect("shipped profiles");
     build(PlanInput {
         persons,
@@ -70,6 +81,7 @@ fn plan_rotating(
             config: "test".into(),
             digest: "d".into(),
         },
+        bundle_reads: reads,
     })
 }
 
@@ -276,6 +288,89 @@ fn a_delivered_bundle_keeps_its_secrets_wherever_it_is() {
     observed.stale_bundles.insert("P1".into());
     let stale = plan(&rows, &observed, &config()).unwrap();
     assert_eq!(bundle_ops(&stale), [(Op::Update, false)]);
+}
+
+#[test]
+fn a_bundle_is_rewritten_only_for_a_change_it_shows() {
+    let rows = vec![person("P1", "Anna", "Schmidt", "Bürgeramt")];
+    let first = plan(&rows, &observed_with_stock(5), &config()).unwrap();
+    let mut observed = observed_with_stock(5);
+    record_applied(&mut observed, &first.persons[0]);
+    observed.bundles.insert("P1".into());
+    observed.bundles_here.insert("P1".into());
+    let mut moved = rows.clone();
+    moved[0].department = Some("Sozialamt".into());
+    let office = first.persons[0].profile.clone();
+
+    // Letters that print the department are rewritten.
+    let mut reads = crate::render::BundleReads::default();
+    reads
+        .0
+        .insert(office.clone(), ["person".to_string()].into());
+    let shown = plan_showing(&moved, &observed, &config(), &Rotation::None, &reads).unwrap();
+    assert_eq!(bundle_ops(&shown), [(Op::Update, false)]);
+
+    // Letters that do not: the account changes, the bundle is left alone.
+    reads.0.insert(
+        office,
+        ["person.display_name", "account.username", "account.email"]
+            .map(String::from)
+            .into(),
+    );
+    let hidden = plan_showing(&moved, &observed, &config(), &Rotation::None, &reads).unwrap();
+    assert!(hidden.has_changes());
+    assert!(
+        bundle_ops(&hidden).is_empty(),
+        "{:?}",
+        hidden.persons[0].actions
+    );
+}
+
+#[test]
+fn a_suffixed_username_says_who_holds_the_name() {
+    let mut observed = observed_with_stock(10);
+    observed
+        .foreign_usernames
+        .insert("directory".into(), ["jmueller".to_string()].into());
+    observed.username_holders.insert(
+        "directory".into(),
+        [(
+            "jmueller".to_string(),
+            "CN=jmueller,OU=Extern,DC=test,DC=lan".to_string(),
+        )]
+        .into(),
+    );
+    let rows = vec![
+        person("P1", "Jürgen", "Müller", "Bürgeramt"),
+        person("P2", "Jana", "Müller", "Bürgeramt"),
+        person("P3", "Anna", "Schmidt", "Bürgeramt"),
+    ];
+    let plan = plan(&rows, &observed, &config()).unwrap();
+    let why = |id: &str| {
+        let p = plan.persons.iter().find(|p| p.id == id).unwrap();
+        (p.username.clone(), p.username_reason.clone())
+    };
+    assert_eq!(
+        why("P1"),
+        (
+            "jmueller2".into(),
+            Some(
+                "`jmueller` is held by CN=jmueller,OU=Extern,DC=test,DC=lan (target \"directory\")"
+                    .into()
+            )
+        )
+    );
+    assert_eq!(
+        why("P2"),
+        (
+            "jmueller3".into(),
+            Some(
+                "`jmueller` is held by CN=jmueller,OU=Extern,DC=test,DC=lan (target \"directory\")"
+                    .into()
+            )
+        )
+    );
+    assert_eq!(why("P3"), ("aschmidt".into(), None));
 }
 
 #[test]

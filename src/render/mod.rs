@@ -18,7 +18,7 @@ mod filters;
 mod shipped;
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
 
@@ -28,6 +28,38 @@ pub use context::*;
 pub use shipped::SHIPPED;
 
 use crate::error::{Problem, Problems};
+
+/// Per profile: the context variables its bundle's templates read. A
+/// profile not in it is taken to show everything.
+#[derive(Debug, Clone, Default)]
+pub struct BundleReads(pub BTreeMap<String, BTreeSet<String>>);
+
+impl BundleReads {
+    /// Whether the bundle of `profile` shows the variable at `path`
+    /// (`person.department`): read itself, or an object above it.
+    pub fn shows(&self, profile: &str, path: &str) -> bool {
+        self.0
+            .get(profile)
+            .is_none_or(|reads| reads_path(reads, path))
+    }
+}
+
+/// Whether `reads` (see [`Templates::reads`]) covers `path`: the path
+/// itself or an object above it.
+pub fn reads_path(reads: &BTreeSet<String>, path: &str) -> bool {
+    {
+        let mut prefix = path;
+        loop {
+            if reads.contains(prefix) {
+                return true;
+            }
+            match prefix.rsplit_once('.') {
+                Some((up, _)) => prefix = up,
+                None => return false,
+            }
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Templates {
@@ -101,6 +133,47 @@ impl Templates {
 
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
+    }
+
+    /// The context variables a template reads, as dotted paths
+    /// (`person.department`; `person` when it takes all of it). `None` when
+    /// that cannot be told: it includes, extends or imports other templates.
+    pub fn reads(&self, name: &str) -> Option<BTreeSet<String>> {
+        let template = self.env.get_template(name).ok()?;
+        let pulls_in = template.source().split("{%").skip(1).any(|tag| {
+            let word = tag.trim_start_matches(['-', '+']).trim_start();
+            ["include", "extends", "import", "from"]
+                .iter()
+                .any(|k| word.starts_with(k))
+        });
+        if pulls_in {
+            return None;
+        }
+        Some(template.undeclared_variables(true).into_iter().collect())
+    }
+
+    /// What each profile's bundle shows: the union of what its artifacts
+    /// read (see [`Templates::reads`]); left out when that cannot be told.
+    pub fn bundle_reads(&self, profiles: &crate::profile::ProfileSet) -> BundleReads {
+        let mut reads = BundleReads::default();
+        for (name, profile) in &profiles.profiles {
+            if let Some(all) = self.profile_reads(profile) {
+                reads.0.insert(name.clone(), all);
+            }
+        }
+        reads
+    }
+
+    /// What one profile's artifacts read together; `None` when unknown.
+    pub fn profile_reads(&self, profile: &crate::profile::Profile) -> Option<BTreeSet<String>> {
+        profile
+            .artifacts
+            .iter()
+            .map(|a| self.reads(a))
+            .try_fold(BTreeSet::new(), |mut acc, r| {
+                acc.extend(r?);
+                Some(acc)
+            })
     }
 
     /// Names of all templates, sorted.

@@ -117,6 +117,7 @@ pub fn render(plan: &Plan) -> String {
         let reason = p
             .reason
             .as_deref()
+            .or(p.username_reason.as_deref())
             .map(|r| format!(": {}", h(r)))
             .unwrap_or_default();
         let _ = writeln!(

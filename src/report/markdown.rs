@@ -95,6 +95,7 @@ pub fn render(plan: &Plan, all: bool) -> String {
             p.status,
             p.reason
                 .as_deref()
+                .or(p.username_reason.as_deref())
                 .map(|r| format!(": {}", md(r)))
                 .unwrap_or_default(),
             if actions.is_empty() {

@@ -49,6 +49,9 @@ pub fn render(plan: &Plan, listing: Listing, color: bool) -> String {
                 p.profile,
                 terminal(&reason)
             );
+            if let Some(why) = &p.username_reason {
+                let _ = writeln!(out, "      username {}: {}", p.username, terminal(why));
+            }
             for action in changed_actions(p) {
                 let _ = writeln!(out, "      {}", terminal(&action_line(action)));
             }

@@ -22,7 +22,7 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 // ---------------------------------------------------------------- servers
 
-fn have(program: &str) -> bool {
+pub(crate) fn have(program: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {program}")])
         .stdout(Stdio::null())
@@ -45,14 +45,14 @@ fn servers_available(what: &str, programs: &[&str]) -> bool {
     false
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
 }
 
-fn read_env(path: &Path) -> HashMap<String, String> {
+pub(crate) fn read_env(path: &Path) -> HashMap<String, String> {
     std::fs::read_to_string(path)
         .expect("server env file")
         .lines()
@@ -189,25 +189,25 @@ impl Drop for Slapd {
 
 /// One entry of `ldapsearch -LLL` output, attribute names lower-cased.
 #[derive(Debug, Clone)]
-struct Entry {
-    dn: String,
+pub(crate) struct Entry {
+    pub(crate) dn: String,
     attrs: BTreeMap<String, Vec<String>>,
 }
 
 impl Entry {
-    fn get(&self, name: &str) -> Vec<&str> {
+    pub(crate) fn get(&self, name: &str) -> Vec<&str> {
         self.attrs
             .get(&name.to_lowercase())
             .map(|v| v.iter().map(String::as_str).collect())
             .unwrap_or_default()
     }
 
-    fn one(&self, name: &str) -> Option<&str> {
+    pub(crate) fn one(&self, name: &str) -> Option<&str> {
         self.get(name).into_iter().next()
     }
 }
 
-fn ldapsearch(
+pub(crate) fn ldapsearch(
     url: &str,
     bind_dn: &str,
     password: &str,
@@ -266,7 +266,13 @@ fn parse_ldif(text: &str) -> Vec<Entry> {
     entries
 }
 
-fn bind(url: &str, dn: &str, password: &str, base: &str, ca: Option<&str>) -> Result<(), String> {
+pub(crate) fn bind(
+    url: &str,
+    dn: &str,
+    password: &str,
+    base: &str,
+    ca: Option<&str>,
+) -> Result<(), String> {
     let mut cmd = Command::new("ldapsearch");
     cmd.args(["-x", "-LLL", "-H", url, "-D", dn, "-w", password])
         .args(["-b", base, "-s", "base", "dn"]);
@@ -285,13 +291,13 @@ fn bind(url: &str, dn: &str, password: &str, base: &str, ca: Option<&str>) -> Re
 
 /// A folder with homebase.yaml (the shipped configuration with the given
 /// directory target), the example stock list and a staff file.
-struct Workspace {
+pub(crate) struct Workspace {
     dir: TempDir,
     password: String,
 }
 
 impl Workspace {
-    fn new(directory_target: &str, password: &str) -> Workspace {
+    pub(crate) fn new(directory_target: &str, password: &str) -> Workspace {
         let dir = tempfile::tempdir().expect("temp dir");
         let shipped =
             std::fs::read_to_string(Path::new(ROOT).join("homebase.yaml")).expect("homebase.yaml");
@@ -311,13 +317,13 @@ impl Workspace {
         }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
     /// The example staff list (its end dates moved out of the way, as for
     /// every test: see `common::example_staff_csv`), or its first `n` persons.
-    fn example_staff(&self, n: Option<usize>) {
+    pub(crate) fn example_staff(&self, n: Option<usize>) {
         let text = common::example_staff_csv();
         let lines: Vec<&str> = text.lines().collect();
         let keep = n.map_or(lines.len(), |n| (n + 1).min(lines.len()));
@@ -334,7 +340,7 @@ impl Workspace {
         cmd
     }
 
-    fn run(&self, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
         let out = self.command().args(args).output().expect("run homebase");
         let run = Run {
             code: out.status.code().unwrap_or(-1),
@@ -348,17 +354,17 @@ impl Workspace {
         run
     }
 
-    fn apply(&self) -> Run {
+    pub(crate) fn apply(&self) -> Run {
         self.run(&["apply", "staff.csv", "--yes", "--no-progress"])
     }
 
-    fn plan_json(&self) -> Value {
+    pub(crate) fn plan_json(&self) -> Value {
         let run = self.run(&["plan", "staff.csv", "--format", "json"]);
         assert_eq!(run.code, 0, "plan failed: {}", run.stderr);
         serde_json::from_str(&run.stdout).expect("plan json")
     }
 
-    fn secret(&self, username: &str) -> String {
+    pub(crate) fn secret(&self, username: &str) -> String {
         let text = std::fs::read_to_string(self.path(&format!("out/{username}/.secrets")))
             .expect("bundle secrets");
         text.lines()
@@ -369,14 +375,14 @@ impl Workspace {
 }
 
 #[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
-    fn ok(self) -> Run {
+    pub(crate) fn ok(self) -> Run {
         assert_eq!(
             self.code, 0,
             "homebase failed:\n{}\n{}",
@@ -387,7 +393,7 @@ impl Run {
 }
 
 /// The account actions of a plan, by staff id.
-fn account_actions(plan: &Value) -> BTreeMap<String, Value> {
+pub(crate) fn account_actions(plan: &Value) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     for person in plan["persons"].as_array().expect("persons") {
         for action in person["actions"].as_array().expect("actions") {
@@ -402,7 +408,7 @@ fn account_actions(plan: &Value) -> BTreeMap<String, Value> {
     out
 }
 
-fn text(v: &Value) -> &str {
+pub(crate) fn text(v: &Value) -> &str {
     v.as_str().unwrap_or_default()
 }
 
@@ -1022,6 +1028,30 @@ fn openldap_moves_posix_and_deletes() {
 }
 
 /// Use a copy of the shipped profiles (to change them) from `profiles/`.
+/// The shipped letters in the workspace's `templates/`, without the
+/// department rows.
+fn without_department(ws: &Workspace) {
+    let dir = ws.path("templates");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    for name in ["welcome.md.j2", "welcome.html.j2", "handover.html.j2"] {
+        let text =
+            std::fs::read_to_string(Path::new(ROOT).join("templates").join(name)).expect(name);
+        let mut kept = Vec::new();
+        let mut skipping = false;
+        for line in text.lines() {
+            if line.contains("{% if person.department %}") {
+                skipping = true;
+            } else if skipping && line.contains("{% endif %}") {
+                skipping = false;
+            } else if !skipping {
+                kept.push(line);
+            }
+        }
+        assert!(!kept.join("\n").contains("person.department"), "{name}");
+        std::fs::write(dir.join(name), kept.join("\n") + "\n").expect("write template");
+    }
+}
+
 fn copy_profiles(ws: &Workspace) {
     let profiles = ws.path("profiles");
     std::fs::create_dir_all(&profiles).expect("mkdir");
@@ -1214,6 +1244,32 @@ impl SambaAd {
         )
     }
 
+    /// Add entries as the administrator, over LDAPS.
+    fn add(&self, ldif: &str) {
+        let mut child = Command::new("ldapadd")
+            .args([
+                "-x",
+                "-H",
+                &self.env["AD_LDAPS_URL"],
+                "-D",
+                &self.env["AD_BIND_DN"],
+            ])
+            .args(["-w", &self.env["AD_PASSWORD"]])
+            .env("LDAPTLS_CACERT", &self.env["AD_CA"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("ldapadd");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(ldif.as_bytes())
+            .expect("write ldif");
+        assert!(child.wait().expect("ldapadd").success(), "ldapadd failed");
+    }
+
     fn bind(&self, who: &str, password: &str) -> Result<(), String> {
         bind(
             &self.env["AD_LDAPS_URL"],
@@ -1252,10 +1308,24 @@ fn active_directory_on_samba() {
     )
     .expect("office");
     ws.example_staff(Some(50));
+    // Somebody homebase does not manage, in another OU, holds `tmeyer`:
+    // Thomas Meyer (P100001) gets a suffix, and the plan says why.
+    let base = &ad.env["AD_BASE"];
+    ad.add(&format!(
+        "dn: OU=Extern,{base}\nobjectClass: organizationalUnit\nou: Extern\n\n\
+         dn: CN=tmeyer,OU=Extern,{base}\nobjectClass: user\nsAMAccountName: tmeyer\n"
+    ));
+    let run = ws.run(&["plan", "staff.csv", "-v"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let why = format!(
+        "username tmeyer2: `tmeyer` is held by CN=tmeyer,OU=Extern,{base} (target \"directory\")"
+    );
+    assert!(run.stdout.contains(&why), "{}", run.stdout);
 
     let plan = ws.plan_json();
     let wanted = account_actions(&plan);
     assert_eq!(wanted.len(), 50);
+    assert_eq!(wanted["P100001"]["username"], "tmeyer2");
     ws.apply().ok();
 
     let users = ad.search(
@@ -1347,13 +1417,30 @@ fn active_directory_on_samba() {
     let run = ws.run(&["plan", "staff.csv", "--detailed-exitcode"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
 
-    // A department change is one update of that attribute.
+    // A department change is one update of that attribute. The shipped
+    // letters print the department: the bundle is rewritten. Letters that do
+    // not print it leave the bundle alone.
     let staff = std::fs::read_to_string(ws.path("staff.csv")).expect("staff");
     std::fs::write(
         ws.path("staff.csv"),
         staff.replacen(",Kämmerei,Rathaus,", ",Stadtkasse,Rathaus,", 1),
     )
     .expect("write");
+    let run = ws.run(&["plan", "staff.csv"]);
+    assert!(
+        run.stdout.contains("update bundle out/tmeyer2"),
+        "{}",
+        run.stdout
+    );
+    without_department(&ws);
+    let run = ws.run(&["plan", "staff.csv"]);
+    assert!(
+        run.stdout
+            .contains("update account tmeyer2 on directory (department: Kämmerei → Stadtkasse)"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("update bundle"), "{}", run.stdout);
     let plan = ws.plan_json();
     let updates: Vec<(String, Value)> = account_actions(&plan)
         .into_iter()
@@ -1366,6 +1453,9 @@ fn active_directory_on_samba() {
     let id = &updates[0].0;
     let u = ad.search(&format!("(employeeID={id})"), &["department"]);
     assert_eq!(u[0].get("department"), ["Stadtkasse"]);
+    // Not marked out of date either: the next plan has nothing to do.
+    let run = ws.run(&["plan", "staff.csv", "--detailed-exitcode"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
 
     // Offboarding disables (514); the bundle's password no longer binds.
     ws.run(&["offboard", &office_id, "--yes", "--no-progress"])
@@ -1400,7 +1490,7 @@ fn active_directory_on_samba() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
         run.stderr
-            .contains("staff.csv:2: P100001 (Thomas Meyer) already has the account \"tmeyer\"")
+            .contains("staff.csv:2: P100001 (Thomas Meyer) already has the account \"tmeyer2\"")
             && run
                 .stderr
                 .contains("`homebase adopt staff.csv --target directory`"),

@@ -1,5 +1,5 @@
 //! The integration tests: one binary that runs the real `homebase` binary
-//! against real servers (slapd, Samba AD, scim2-server, SCIMMY, wireguard-go,
+//! against real servers (slapd, Samba AD, 389-ds, scim2-server, SCIMMY, wireguard-go,
 //! openvpn, PostgreSQL — started on loopback by `tests/servers/*.sh`) and
 //! against the fake Snipe-IT of `fake_snipeit`.
 //!
@@ -18,6 +18,7 @@ mod apply;
 mod check;
 mod ci_example;
 mod delivery;
+mod ds389;
 mod exec;
 mod ldap;
 mod openvpn;

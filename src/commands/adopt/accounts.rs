@@ -274,6 +274,7 @@ mod tests {
             expires: None,
             status: PersonStatus::New,
             reason: None,
+            username_reason: None,
             actions: Vec::new(),
         }
     }

@@ -1,4 +1,4 @@
-//! `homebase adopt` on an LDAP directory (both flavours): the user entries
+//! `homebase adopt` on an LDAP directory (every flavour): the user entries
 //! that carry a staff id of the staff list (`employeeNumber`, AD's
 //! `employeeID`), with their usernames, DNs and group memberships as the
 //! read of a plan sees them — as if every listed person were on our books —
@@ -8,9 +8,9 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 
-use super::{classify, container_below, same_dn, Flavour, LdapTarget};
+use super::{container_below, same_dn, LdapTarget};
 use crate::plan::{Account, KnownPerson, Observed};
 use crate::settings::Settings;
 use crate::targets::ExistingAccount;
@@ -35,26 +35,10 @@ impl LdapTarget {
 
     /// User entries that carry no staff id.
     async fn entries_without_staff_id(&self) -> Result<Vec<ExistingAccount>> {
-        let ad = self.cfg.flavour == Flavour::ActiveDirectory;
-        let (filter, attrs) = if ad {
-            (super::ad::USER_FILTER, super::ad::USER_ATTRS)
-        } else {
-            (super::openldap::USER_FILTER, super::openldap::USER_ATTRS)
-        };
         let mut conn = self.pool.get().await?;
-        let entries = conn
-            .search_all(&self.cfg.base_dn, filter, attrs)
-            .await
-            .map_err(|e| anyhow!("{}", classify(&self.cfg.base_dn, e)))?;
-        Ok(entries
-            .iter()
-            .map(|e| {
-                if ad {
-                    super::ad::parse(e)
-                } else {
-                    super::openldap::parse(e)
-                }
-            })
+        let found = self.search_users(&mut conn).await?;
+        Ok(found
+            .into_iter()
             .filter(|f| f.staff_id.is_none() && f.username.is_some())
             .map(|f| {
                 let container = container_below(&f.dn, &self.cfg.base_dn).unwrap_or_default();

@@ -51,7 +51,7 @@ pub struct LdapConfig {
     /// Create missing `ou=` containers and groups when first needed.
     #[serde(default = "yes")]
     pub create_missing: bool,
-    /// OpenLDAP only: also make accounts `posixAccount`s with a uidNumber from
+    /// OpenLDAP and 389-ds: also make accounts `posixAccount`s with a uidNumber from
     /// this range (allocated once per account, unique, never changed).
     #[serde(default)]
     pub posix: Option<PosixConfig>,
@@ -82,6 +82,12 @@ pub enum Flavour {
     /// `user` with `sAMAccountName`, `unicodePwd`, `userAccountControl`,
     /// `accountExpires`; groups by `member`.
     ActiveDirectory,
+    /// 389 Directory Server (also under FreeIPA / Red Hat IdM):
+    /// `inetOrgPerson` + `nsAccount` (+ `shadowAccount`, `posixAccount`),
+    /// `groupOfNames`, disabled by `nsAccountLock`, must-change through the
+    /// server's password policy (`passwordMustChange: on`).
+    #[serde(rename = "389ds")]
+    Ds389,
 }
 
 impl Flavour {
@@ -89,8 +95,12 @@ impl Flavour {
         match self {
             Flavour::Openldap => "openldap",
             Flavour::ActiveDirectory => "active-directory",
+            Flavour::Ds389 => "389ds",
         }
     }
+
+    /// Every flavour's name as written in `homebase.yaml`.
+    pub const NAMES: [&'static str; 3] = ["openldap", "active-directory", "389ds"];
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -268,7 +278,10 @@ impl LdapConfig {
         }
         if let Some(posix) = &self.posix {
             if self.flavour == Flavour::ActiveDirectory {
-                found.push(("posix", "posixAccount numbers are for OpenLDAP".into()));
+                found.push((
+                    "posix",
+                    "posixAccount numbers are for OpenLDAP and 389-ds".into(),
+                ));
             } else if posix.uid_first == 0 || posix.uid_first > posix.uid_last {
                 found.push((
                     "posix",

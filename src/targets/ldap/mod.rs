@@ -1,4 +1,5 @@
-//! The `ldap` directory target: accounts in OpenLDAP or Active Directory.
+//! The `ldap` directory target: accounts in OpenLDAP, Active Directory or
+//! 389 Directory Server.
 //!
 //! - `connect`: check the configuration (exit 2 on mistakes), open a pool of
 //!   bound connections over LDAPS or StartTLS (verified), check the base DN.
@@ -13,13 +14,14 @@
 //!   are transient (the executor retries); anything else fails the person's
 //!   action with the server's diagnostic message.
 //!
-//! Flavour details are in `openldap.rs` and `ad.rs`.
+//! Flavour details are in `openldap.rs`, `ad.rs` and `ds389.rs`.
 
 mod ad;
 mod adopt;
 mod batch;
 mod classify;
 pub mod config;
+mod ds389;
 mod entry;
 pub mod escape;
 mod openldap;
@@ -163,26 +165,34 @@ impl LdapTarget {
                 ))
             }
         }
+        // Another flavour's writes on 389-ds fail (pwdAccountLockedTime) or
+        // are dropped without a word (pwdReset): say so before any.
+        if target.cfg.flavour != Flavour::Ds389 {
+            let vendor = match conn.lookup("", &["vendorName"]).await {
+                Ok(Some(root)) => entry::first(&root, "vendorName").map(str::to_string),
+                _ => None,
+            };
+            if let Some(vendor) = vendor.filter(|v| v.starts_with("389")) {
+                return Err(Failure::usage_with_hint(
+                    format!(
+                        "target \"{name}\": {} is a 389 Directory Server (vendorName \"{vendor}\"), not {}: it would not disable accounts or keep must-change",
+                        target.cfg.url,
+                        target.cfg.flavour.name()
+                    ),
+                    "set `flavour: 389ds` (docs/389ds.md)",
+                )
+                .into());
+            }
+        }
+        drop(conn);
         Ok(target)
     }
 
     /// Persons' accounts, their DNs, and the usernames of everybody else.
     pub async fn read(&self, settings: &Settings, observed: &mut Observed) -> Result<()> {
         let ad = self.cfg.flavour == Flavour::ActiveDirectory;
-        let (filter, attrs) = if ad {
-            (ad::USER_FILTER, ad::USER_ATTRS)
-        } else {
-            (openldap::USER_FILTER, openldap::USER_ATTRS)
-        };
         let mut conn = self.pool.get().await?;
-        let entries = conn
-            .search_all(&self.cfg.base_dn, filter, attrs)
-            .await
-            .map_err(|e| anyhow!("{}", classify(&self.cfg.base_dn, e)))?;
-        let found: Vec<Found> = entries
-            .iter()
-            .map(|e| if ad { ad::parse(e) } else { openldap::parse(e) })
-            .collect();
+        let found = self.search_users(&mut conn).await?;
         for f in &found {
             self.remember(escape::split_first(&f.dn).1);
         }
@@ -289,12 +299,13 @@ impl LdapTarget {
                     .then(|| (id, f.username.clone().unwrap_or_else(|| f.dn.clone())))
             })
             .collect();
-        let foreign: BTreeSet<String> = found
+        let holders: BTreeMap<String, String> = found
             .iter()
             .enumerate()
             .filter(|(i, _)| !ours.contains(i))
-            .filter_map(|(_, f)| f.username.as_deref().map(str::to_lowercase))
+            .filter_map(|(_, f)| Some((f.username.as_deref()?.to_lowercase(), f.dn.clone())))
             .collect();
+        let foreign: BTreeSet<String> = holders.keys().cloned().collect();
         let mut accounts = BTreeMap::new();
         let mut remote_ids = BTreeMap::new();
         for (id, i) in chosen {
@@ -343,6 +354,11 @@ impl LdapTarget {
             .entry(self.name.clone())
             .or_default()
             .extend(foreign);
+        observed
+            .username_holders
+            .entry(self.name.clone())
+            .or_default()
+            .extend(holders);
         if !unmanaged.is_empty() {
             observed
                 .unmanaged_accounts
@@ -393,6 +409,7 @@ impl LdapTarget {
         let attrs = match self.cfg.flavour {
             Flavour::Openldap => openldap::new_entry(&new),
             Flavour::ActiveDirectory => ad::new_entry(&new),
+            Flavour::Ds389 => ds389::new_entry(&new),
         };
         // A container not seen yet is made first, once, rather than found
         // missing by every add that goes into it.
@@ -418,6 +435,7 @@ impl LdapTarget {
                 Err(e) => return Err(classify(&dn, e)),
             }
         }
+        self.check_must_change(ctx, &dn).await?;
         self.join_groups(&account.groups, &dn, busy).await?;
         Ok(dn)
     }
@@ -458,7 +476,6 @@ impl LdapTarget {
         account: &Account,
         dn: &str,
     ) -> Result<(), TargetError> {
-        let ad = self.cfg.flavour == Flavour::ActiveDirectory;
         let id_attr = self.id_attr();
         let mut conn = self.conn(dn).await?;
         let existing = conn
@@ -473,12 +490,14 @@ impl LdapTarget {
                 owner.unwrap_or("none")
             )));
         }
-        let mut mods = if ad {
-            let mut mods = ad::all_mods(account, ctx.person_id);
-            mods.extend(ad::uac_mods(uac_of(&existing), account.enabled));
-            mods
-        } else {
-            openldap::all_mods(account, ctx.person_id)
+        let mut mods = match self.cfg.flavour {
+            Flavour::ActiveDirectory => {
+                let mut mods = ad::all_mods(account, ctx.person_id);
+                mods.extend(ad::uac_mods(uac_of(&existing), account.enabled));
+                mods
+            }
+            Flavour::Openldap => openldap::all_mods(account, ctx.person_id),
+            Flavour::Ds389 => ds389::all_mods(account, ctx.person_id),
         };
         mods.extend(self.password_mods(ctx));
         conn.modify(dn, mods, false)
@@ -515,11 +534,13 @@ impl LdapTarget {
             }
         }
         if toggles {
-            if ad {
-                let uac = self.read_uac(&dn).await?;
-                mods.extend(ad::uac_mods(uac, account.enabled));
-            } else {
-                mods.extend(openldap::enabled_mods(account.enabled));
+            match self.cfg.flavour {
+                Flavour::ActiveDirectory => {
+                    let uac = self.read_uac(&dn).await?;
+                    mods.extend(ad::uac_mods(uac, account.enabled));
+                }
+                Flavour::Openldap => mods.extend(openldap::enabled_mods(account.enabled)),
+                Flavour::Ds389 => mods.extend(ds389::enabled_mods(account.enabled)),
             }
         }
         if ctx.new_secrets {
@@ -530,6 +551,9 @@ impl LdapTarget {
             conn.modify(&dn, mods, false)
                 .await
                 .map_err(|e| classify(&dn, e))?;
+        }
+        if ctx.new_secrets {
+            self.check_must_change(ctx, &dn).await?;
         }
         if moves {
             dn = self
@@ -565,7 +589,7 @@ impl LdapTarget {
             .await
             .map_err(|e| classify(dn, e))?;
         let new_dn = join_dn(&[rdn, &parent]);
-        if self.cfg.flavour == Flavour::Openldap {
+        if self.cfg.flavour != Flavour::ActiveDirectory {
             let mut groups: BTreeSet<&String> = account.groups.iter().collect();
             groups.extend(old_groups.unwrap_or_default());
             for group in groups {
@@ -596,6 +620,8 @@ impl LdapTarget {
             conn.modify(&dn, mods, false)
                 .await
                 .map_err(|e| classify(&dn, e))?;
+            drop(conn);
+            self.check_must_change(ctx, &dn).await?;
         }
         Ok(dn)
     }
@@ -612,7 +638,7 @@ impl LdapTarget {
         };
         let delete = ctx.profile.is_some_and(|p| p.account.delete_on_offboard);
         if delete {
-            if self.cfg.flavour == Flavour::Openldap {
+            if self.cfg.flavour != Flavour::ActiveDirectory {
                 for group in &account.groups {
                     self.remove_member(group, &dn).await?;
                 }
@@ -624,10 +650,7 @@ impl LdapTarget {
                 Err(e) => Err(classify(&dn, e)),
             };
         }
-        let mods = match self.cfg.flavour {
-            Flavour::Openldap => openldap::enabled_mods(false),
-            Flavour::ActiveDirectory => ad::uac_mods(self.read_uac(&dn).await?, false),
-        };
+        let mods = self.disable_mods(&dn).await?;
         let mut conn = self.conn(&dn).await?;
         conn.modify(&dn, mods, false)
             .await
@@ -653,10 +676,7 @@ impl LdapTarget {
             .map_err(|e| classify(&self.cfg.base_dn, e))?;
         drop(conn);
         for entry in found.into_iter().filter(|e| !same_dn(&e.dn, managed)) {
-            let mods = match self.cfg.flavour {
-                Flavour::Openldap => openldap::enabled_mods(false),
-                Flavour::ActiveDirectory => ad::uac_mods(self.read_uac(&entry.dn).await?, false),
-            };
+            let mods = self.disable_mods(&entry.dn).await?;
             let mut conn = self.conn(&entry.dn).await?;
             conn.modify(&entry.dn, mods, false)
                 .await
@@ -746,7 +766,7 @@ impl LdapTarget {
     ) -> Result<bool, TargetError> {
         let mut e = entry::NewEntry::default();
         match self.cfg.flavour {
-            Flavour::Openldap => {
+            Flavour::Openldap | Flavour::Ds389 => {
                 e.set_all("objectClass", &["top", "groupOfNames"])
                     .set("cn", group);
             }
@@ -897,7 +917,68 @@ impl LdapTarget {
         match self.cfg.flavour {
             Flavour::Openldap => openldap::password_mods(password, must_change(ctx)),
             Flavour::ActiveDirectory => ad::password_mods(password, must_change(ctx)),
+            Flavour::Ds389 => ds389::password_mods(password),
         }
+    }
+
+    /// The modifications that disable the entry at `dn`.
+    async fn disable_mods(&self, dn: &str) -> Result<Vec<Mod<Vec<u8>>>, TargetError> {
+        Ok(match self.cfg.flavour {
+            Flavour::Openldap => openldap::enabled_mods(false),
+            Flavour::ActiveDirectory => ad::uac_mods(self.read_uac(dn).await?, false),
+            Flavour::Ds389 => ds389::enabled_mods(false),
+        })
+    }
+
+    /// 389-ds: a password set with must-change must carry the server's mark
+    /// (its policy sets it; homebase cannot). Without it the action fails
+    /// rather than report a must-change that will not happen.
+    async fn check_must_change(
+        &self,
+        ctx: &ActionContext<'_>,
+        dn: &str,
+    ) -> Result<(), TargetError> {
+        if self.cfg.flavour != Flavour::Ds389 || ctx.secrets.password.is_none() || !must_change(ctx)
+        {
+            return Ok(());
+        }
+        let mut conn = self.conn(dn).await?;
+        let entry = conn
+            .lookup(dn, &[ds389::EXPIRATION_ATTR])
+            .await
+            .map_err(|e| classify(dn, e))?
+            .ok_or_else(|| TargetError::permanent(format!("{dn}: no such entry")))?;
+        if ds389::must_change_marked(&entry) {
+            return Ok(());
+        }
+        Err(TargetError::permanent(format!(
+            "{dn}: the password was set but the server did not mark it to be changed at the next login ({} is not {}); set `passwordMustChange: on` in the password policy that covers this entry (cn=config, or its fine-grained policy), and bind as the Directory Manager or a password administrator (passwordAdminDN) that may read {} (docs/389ds.md)",
+            ds389::EXPIRATION_ATTR,
+            ds389::MUST_CHANGE_MARK,
+            ds389::EXPIRATION_ATTR,
+        )))
+    }
+
+    /// Every user entry below the base (those with a username or a staff
+    /// id), flavour-neutral.
+    async fn search_users(&self, conn: &mut Conn<'_>) -> Result<Vec<Found>> {
+        let (filter, attrs) = match self.cfg.flavour {
+            Flavour::Openldap => (openldap::USER_FILTER, openldap::USER_ATTRS),
+            Flavour::ActiveDirectory => (ad::USER_FILTER, ad::USER_ATTRS),
+            Flavour::Ds389 => (openldap::USER_FILTER, ds389::USER_ATTRS),
+        };
+        let entries = conn
+            .search_all(&self.cfg.base_dn, filter, attrs)
+            .await
+            .map_err(|e| anyhow!("{}", classify(&self.cfg.base_dn, e)))?;
+        Ok(entries
+            .iter()
+            .map(|e| match self.cfg.flavour {
+                Flavour::Openldap => openldap::parse(e),
+                Flavour::ActiveDirectory => ad::parse(e),
+                Flavour::Ds389 => ds389::parse(e),
+            })
+            .collect())
     }
 
     /// A pooled connection; failing to get one is transient.
@@ -931,7 +1012,7 @@ impl LdapTarget {
 
     fn id_attr(&self) -> &'static str {
         match self.cfg.flavour {
-            Flavour::Openldap => openldap::ID_ATTR,
+            Flavour::Openldap | Flavour::Ds389 => openldap::ID_ATTR,
             Flavour::ActiveDirectory => ad::ID_ATTR,
         }
     }
@@ -942,7 +1023,7 @@ impl LdapTarget {
 
     fn user_dn(&self, username: &str, ou: Option<&str>) -> String {
         let rdn = match self.cfg.flavour {
-            Flavour::Openldap => openldap::rdn(username),
+            Flavour::Openldap | Flavour::Ds389 => openldap::rdn(username),
             Flavour::ActiveDirectory => ad::rdn(username),
         };
         join_dn(&[&rdn, &self.container_dn(ou)])
@@ -954,7 +1035,7 @@ impl LdapTarget {
 
     fn group_dn(&self, group: &str) -> String {
         let attr = match self.cfg.flavour {
-            Flavour::Openldap => "cn",
+            Flavour::Openldap | Flavour::Ds389 => "cn",
             Flavour::ActiveDirectory => "CN",
         };
         join_dn(&[

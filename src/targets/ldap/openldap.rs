@@ -47,9 +47,27 @@ pub fn rdn(username: &str) -> String {
 }
 
 pub fn new_entry(new: &NewAccount<'_>) -> Attrs {
+    let mut e = person(new, &[]);
+    if let Some(password) = new.password {
+        e.set("userPassword", password);
+        if new.must_change {
+            e.set("pwdReset", "TRUE");
+        }
+    }
+    if !new.account.enabled {
+        e.set(LOCK_ATTR, LOCKED);
+    }
+    e.into_attrs()
+}
+
+/// The person's attributes as an `inetOrgPerson` (+ `shadowAccount`, and
+/// `posixAccount` with numbers), with `extra` object classes; 389-ds shares
+/// it. Password and lock are the flavour's.
+pub fn person(new: &NewAccount<'_>, extra: &[&'static str]) -> NewEntry {
     let a = new.account;
     let mut e = NewEntry::default();
     let mut classes = vec!["top", "inetOrgPerson", "shadowAccount"];
+    classes.extend_from_slice(extra);
     if new.posix.is_some() {
         classes.push("posixAccount");
     }
@@ -63,15 +81,6 @@ pub fn new_entry(new: &NewAccount<'_>) -> Attrs {
         .set_opt("departmentNumber", a.department.as_deref())
         .set("employeeNumber", new.staff_id)
         .set_opt("shadowExpire", a.expires.map(shadow_expire).as_deref());
-    if let Some(password) = new.password {
-        e.set("userPassword", password);
-        if new.must_change {
-            e.set("pwdReset", "TRUE");
-        }
-    }
-    if !a.enabled {
-        e.set(LOCK_ATTR, LOCKED);
-    }
     if let Some((uid, posix)) = new.posix {
         e.set("uidNumber", uid.to_string())
             .set("gidNumber", posix.gid_number.to_string())
@@ -81,7 +90,7 @@ pub fn new_entry(new: &NewAccount<'_>) -> Attrs {
             )
             .set("loginShell", posix.login_shell.as_str());
     }
-    e.into_attrs()
+    e
 }
 
 /// Modifications for one changed field of the plan (groups, ou and enabled
@@ -107,12 +116,19 @@ pub fn field_mods(field: &str, a: &Account) -> Vec<Mod<Vec<u8>>> {
 /// Every managed attribute as the account wants it: for taking over an
 /// entry homebase created in an earlier, interrupted attempt.
 pub fn all_mods(a: &Account, staff_id: &str) -> Vec<Mod<Vec<u8>>> {
+    let mut mods = managed_mods(a, staff_id);
+    mods.extend(enabled_mods(a.enabled));
+    mods
+}
+
+/// The managed attributes and the staff id, without the lock (389-ds
+/// shares these).
+pub fn managed_mods(a: &Account, staff_id: &str) -> Vec<Mod<Vec<u8>>> {
     let mut mods: Vec<Mod<Vec<u8>>> = MANAGED_FIELDS
         .iter()
         .flat_map(|f| field_mods(f, a))
         .collect();
     mods.push(replace(ID_ATTR, Some(staff_id)));
-    mods.extend(enabled_mods(a.enabled));
     mods
 }
 
