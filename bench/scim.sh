@@ -18,8 +18,39 @@
 #   RESULT homebase_rps=… server_rps=… ratio=… latency_wall_s=… ideal_s=…
 #
 #   bench/scim.sh                 J= WRK_C="1 2 4 8 16" LATENCY_J=32 LATENCY_MS=20 BULK=false PIN=1
+#
+# Mode `requests`: requests per created person at two staff sizes, counted by
+# the pass-through proxy (discovery, the plan's paged read, creations, group
+# changes and the read-back), against SCIMMY without filter support by default
+# (SCIM_SERVER=scim2-server for the other; SCIM_SERVER_ARGS="on 50" with filters):
+#   bench/scim.sh requests        SIZES="100 1200" BENCH_PROFILE=debug
+# Ends with one line:
+#   RESULT requests_per_person_100=… requests_per_person_1200=…
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+# Requests of a proxy log by method and path (ids folded).
+mix() { awk '{ p = $2; sub(/\?.*/, "", p); sub(/\/Users\/[0-9a-f]+/, "/Users/ID", p); sub(/\/Groups\/[0-9a-f]+/, "/Groups/ID", p); n[$1 " " p]++ } END { for (k in n) printf "    %6d  %s\n", n[k], k }' "$1" | sort -rn; }
+if [ "${1:-}" = requests ]; then
+  # Counts, not speed: the debug build does (BENCH_PROFILE=release to use that).
+  export SCIM_SERVER=${SCIM_SERVER:-scimmy} BENCH_PROFILE=${BENCH_PROFILE:-debug}
+  . "$root/bench/lib/scim.sh"
+  result="RESULT"
+  for n in ${SIZES:-100 1200}; do
+    server "n$n"
+    proxy "p$n" "$(hostport "n$n")" --log "$work/p$n.log"
+    workspace "$work/w$n" "http://127.0.0.1:$(cat "$work/p$n.port")/v2" "n$n"
+    head -n "$((n + 1))" "$work/w$n/staff.csv" >"$work/w$n/keep.csv"
+    mv "$work/w$n/keep.csv" "$work/w$n/staff.csv"
+    t=$(apply "$work/w$n")
+    count=$(wc -l <"$work/p$n.log")
+    per=$(awk -v c="$count" -v n="$n" 'BEGIN { printf "%.2f", c / n }')
+    echo "== $n persons on $SCIM_SERVER ${server_args[*]}: $count requests in ${t}s, $per per person"
+    mix "$work/p$n.log"
+    result="$result requests_per_person_$n=$per"
+  done
+  echo "$result"
+  exit 0
+fi
 J=${J:-}
 WRK_C=${WRK_C:-1 2 4 8 16}
 LJ=${LATENCY_J:-32}
@@ -53,7 +84,6 @@ covered += end - start
 print(f"{100 * covered / (last - first):.0f}")
 PY
 }
-mix() { awk '{ p = $2; sub(/\?.*/, "", p); sub(/\/Users\/[0-9a-f]+/, "/Users/ID", p); sub(/\/Groups\/[0-9a-f]+/, "/Groups/ID", p); n[$1 " " p]++ } END { for (k in n) printf "    %6d  %s\n", n[k], k }' "$1" | sort -rn; }
 
 echo "== 0. $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); PIN=$PIN BULK=$BULK"
 echo "== 1. homebase ${J:+-j $J }(default: adaptive) against scim2-server (pass-through proxy counting requests)"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Run the whole test suite on a fresh Debian machine: install what the tests
 # need (WireGuard tools for the real-parser checks, Python's venv for the SCIM
-# server from PyPI, slapd, Samba AD and 389-ds for the ldap target, openvpn and
-# easy-rsa for the openvpn target and its bench, PostgreSQL 15 for the shared
-# state store, chromium and chromedriver for the HTML review), then lint and test.
+# server from PyPI, node and npm for the second SCIM server, slapd, Samba AD and
+# 389-ds for the ldap target, openvpn and easy-rsa for the openvpn target and
+# its bench, PostgreSQL 15 for the shared state store, chromium and
+# chromedriver for the HTML review), then lint and test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,9 @@ if command -v dpkg >/dev/null 2>&1; then
 else
   python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 fi
+# The second SCIM server (tests/servers/scimmy.sh) runs on node from npm packages.
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v slapd >/dev/null 2>&1 || need+=(slapd)
 command -v ldapsearch >/dev/null 2>&1 || need+=(ldap-utils)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
@@ -51,8 +55,10 @@ fi
 # scim2-server from PyPI into a venv under target/ (quick when it is there).
 if [ "$(id -u)" = 0 ]; then
   tests/servers/scim.sh install
+  tests/servers/scimmy.sh install
 else
   tests/servers/scim.sh install || echo "no scim2-server: the SCIM tests will skip" >&2
+  tests/servers/scimmy.sh install || echo "no SCIMMY server: its SCIM tests will skip" >&2
 fi
 
 cargo fmt --all -- --check

@@ -18,10 +18,25 @@ else
   on_client=()
 fi
 
-cargo build --release --quiet --manifest-path "$root/Cargo.toml" --bin homebase --example scim-fault-proxy
-bin="$root/target/release/homebase"
-proxy_bin="$root/target/release/examples/scim-fault-proxy"
-servers="$root/tests/servers/scim.sh"
+# BENCH_PROFILE=debug for counts that do not depend on speed (requests per
+# person): no release build needed.
+profile=${BENCH_PROFILE:-release}
+if [ "$profile" = release ]; then
+  cargo build --release --quiet --manifest-path "$root/Cargo.toml" --bin homebase --example scim-fault-proxy
+else
+  cargo build --quiet --manifest-path "$root/Cargo.toml" --bin homebase --example scim-fault-proxy
+fi
+bin="$root/target/$profile/homebase"
+proxy_bin="$root/target/$profile/examples/scim-fault-proxy"
+# SCIM_SERVER=scimmy: the second implementation (SCIMMY, npm) instead, with
+# the arguments in SCIM_SERVER_ARGS (default: filters off, pages of 50).
+if [ "${SCIM_SERVER:-scim2-server}" = scimmy ]; then
+  servers="$root/tests/servers/scimmy.sh"
+  read -r -a server_args <<<"${SCIM_SERVER_ARGS:-off 50}"
+else
+  servers="$root/tests/servers/scim.sh"
+  server_args=()
+fi
 "$servers" install
 
 # homebase's folder (state store, bundles) on /dev/shm where there is one
@@ -39,7 +54,7 @@ cleanup() {
 trap cleanup EXIT
 
 # server NAME: a fresh scim2-server
-server() { "${on_server[@]}" "$servers" start "$work/srv-$1" 2>/dev/null; }
+server() { "${on_server[@]}" "$servers" start "$work/srv-$1" "${server_args[@]}" 2>/dev/null; }
 hostport() { sed -E 's#http://([^/]+)/v2#\1#' "$work/srv-$1/url"; }
 # CPU seconds the server NAME has used so far (user + system).
 cpu() { awk '{ printf "%.1f", ($14 + $15) / 100 }' "/proc/$(cat "$work/srv-$1/pid")/stat"; }

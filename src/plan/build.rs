@@ -240,7 +240,13 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
             .accounts
             .get(&targets.directory)
             .and_then(|a| a.get(&person.id));
-        actions.push(diff_account(&targets.directory, current, account.clone()));
+        let unstored = observed.unstored_fields.get(&targets.directory);
+        actions.push(diff_account(
+            &targets.directory,
+            current,
+            account.clone(),
+            unstored,
+        ));
 
         // VPN peer: the chosen target, and removal from any other.
         for (target, peers) in &observed.peers {
@@ -407,6 +413,16 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
                 still_listed.len()
             ),
             persons: still_listed,
+        });
+    }
+    for (target, fields) in &observed.unstored_fields {
+        warnings.push(Warning {
+            kind: WarningKind::NotStored,
+            message: format!(
+                "directory \"{target}\": {} not stored by this server (its schema does not declare it); homebase leaves it out",
+                fields.iter().cloned().collect::<Vec<_>>().join(", ")
+            ),
+            persons: Vec::new(),
         });
     }
     for message in observed.crl_due.values() {
@@ -805,7 +821,13 @@ fn desired_account(
     }
 }
 
-fn diff_account(target: &str, current: Option<&Account>, desired: Account) -> Action {
+/// `unstored`: fields the target does not store, never a change.
+fn diff_account(
+    target: &str,
+    current: Option<&Account>,
+    desired: Account,
+    unstored: Option<&BTreeSet<String>>,
+) -> Action {
     let Some(current) = current else {
         return Action {
             target: ActionTarget::Target(target.to_string()),
@@ -817,7 +839,7 @@ fn diff_account(target: &str, current: Option<&Account>, desired: Account) -> Ac
     };
     let mut changes = Vec::new();
     let mut field = |name: &str, from: Option<String>, to: Option<String>| {
-        if from != to {
+        if from != to && !unstored.is_some_and(|u| u.contains(name)) {
             changes.push(Change {
                 field: name.to_string(),
                 from,

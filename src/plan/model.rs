@@ -94,6 +94,9 @@ pub enum WarningKind {
     /// account homebase manages (second accounts, made by hand or before
     /// a state store was lost). Offboarding disables them too.
     Unmanaged,
+    /// A directory does not store some account fields (its schema says
+    /// so): they are left out, never planned as a change.
+    NotStored,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -68,6 +68,10 @@ pub struct Observed {
     pub certificates: BTreeMap<String, BTreeMap<String, IssuedCert>>,
     /// Per openvpn target: why its CRL must be re-issued soon, for a warning.
     pub crl_due: BTreeMap<String, String>,
+    /// Per directory target: account fields the server does not store (it
+    /// says so in its schema). Never compared, and named once in a warning.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub unstored_fields: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// A valid client certificate as the state store records it.

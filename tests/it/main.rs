@@ -1,5 +1,5 @@
 //! The integration tests: one binary that runs the real `homebase` binary
-//! against real servers (slapd, Samba AD, 389-ds, scim2-server, wireguard-go,
+//! against real servers (slapd, Samba AD, 389-ds, scim2-server, SCIMMY, wireguard-go,
 //! openvpn, PostgreSQL — started on loopback by `tests/servers/*.sh`) and
 //! against the fake Snipe-IT of `fake_snipeit`.
 //!
@@ -27,6 +27,7 @@ mod postgres;
 mod review_html;
 mod runners;
 mod scim;
+mod scim_servers;
 mod snipeit;
 mod tunnel;
 mod wireguard;

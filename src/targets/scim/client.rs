@@ -138,12 +138,23 @@ impl ScimError {
         }
     }
 
-    /// Worth trying again: no response, 408, 429 or 5xx.
+    /// Worth trying again: no response, 408, 429 or a 5xx other than "not
+    /// implemented" (501) and "version not supported" (505). Everything
+    /// else is permanent: retried, it would be refused again, and it says
+    /// nothing about load (the adaptive limit only learns from transient
+    /// failures).
     pub fn is_transient(&self) -> bool {
         match self {
             ScimError::Transport { .. } => true,
             ScimError::Status { status, .. } => is_transient_status(*status),
             ScimError::Payload { .. } => false,
+        }
+    }
+
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            ScimError::Status { detail, .. } => detail.as_deref(),
+            _ => None,
         }
     }
 
@@ -156,7 +167,7 @@ impl ScimError {
 }
 
 pub fn is_transient_status(status: u16) -> bool {
-    status == 408 || status == 429 || status >= 500
+    status == 408 || status == 429 || (status >= 500 && status != 501 && status != 505)
 }
 
 impl fmt::Display for ScimError {
@@ -465,7 +476,7 @@ mod tests {
         for s in [408, 429, 500, 502, 503, 504] {
             assert!(err(s).is_transient(), "{s}");
         }
-        for s in [400, 401, 403, 404, 409, 412, 413] {
+        for s in [400, 401, 403, 404, 409, 412, 413, 501, 505] {
             assert!(!err(s).is_transient(), "{s}");
         }
         assert_eq!(

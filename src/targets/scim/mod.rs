@@ -1,30 +1,41 @@
 //! The `scim` directory target: SCIM 2.0 service providers (RFC 7643/7644).
 //!
 //! - **Discovery.** `connect` reads `/ServiceProviderConfig` (it doubles as
-//!   the health check and the token check) and adapts: PUT where PATCH is
-//!   missing, `If-Match` where ETags are offered, page sizes capped by
-//!   `maxResults`, Bulk within `maxOperations`/`maxPayloadSize`.
-//! - **Idempotence.** `externalId` is the staff id. Before creating, a user
-//!   is looked up by `externalId`; a 409 on create adopts the account that
-//!   holds the userName when it is ours or nobody's. Updates PATCH only the
-//!   attributes that differ from what the server holds now.
+//!   the health check and the token check), `/ResourceTypes` and `/Schemas`
+//!   and adapts: PUT where PATCH is missing or answers 501, `If-Match` where
+//!   ETags are offered, page sizes capped by `maxResults`, Bulk within
+//!   `maxOperations`/`maxPayloadSize`, attributes the server does not store
+//!   left out (`capabilities.rs`; docs/scim.md says what decides what).
+//! - **One read.** The plan's paged read of all users and groups is kept
+//!   (`index.rs`): the apply looks persons and memberships up there, never
+//!   with a query per person, and never trusts a filter the server may ignore.
+//! - **Idempotence.** `externalId` is the staff id. An account found by it is
+//!   taken over as it is (no rename, no password); a 409 on create adopts the
+//!   account that holds the userName when it is ours or nobody's. Updates
+//!   PATCH only the attributes that differ from what the server holds.
+//! - **Verification.** Every write is compared with what the server holds
+//!   afterwards (its answer, or a read back); a change it did not make fails
+//!   that person's action.
 //! - **Groups.** Membership is kept on the Groups (servers need not fill a
 //!   user's `groups`); missing groups are created once; adds and removes of
-//!   concurrent actions are coalesced into one PATCH per group.
+//!   concurrent actions are coalesced into one PATCH per group, and the group
+//!   is read back once per batch.
 //! - `ou` and `expires` have no SCIM attribute: the state store keeps them.
 
 mod adopt;
 mod batch;
 mod bulk;
+pub mod capabilities;
 pub mod client;
 mod config;
 pub mod filter;
+mod index;
 pub mod model;
 #[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{anyhow, Result};
@@ -34,8 +45,10 @@ use serde_json::{json, Value};
 use tokio::sync::{Notify, OnceCell};
 
 use self::batch::Batcher;
+use self::capabilities::Stored;
 use self::client::{Call, Client, ClientOptions, Reply, ScimError};
 pub use self::config::ScimConfig;
+use self::index::{Found, Index};
 use self::model::*;
 use crate::error::Failure;
 use crate::plan::{Account, Observed, Op, Resource};
@@ -50,6 +63,8 @@ pub struct Features {
     pub filter: bool,
     pub max_results: Option<usize>,
     pub bulk: Option<bulk::Limits>,
+    /// What `/ResourceTypes` and `/Schemas` say the server stores.
+    pub stored: Stored,
 }
 
 impl Features {
@@ -63,6 +78,7 @@ impl Features {
                 max_operations: spc.bulk.max_operations.unwrap_or(100).max(1),
                 max_payload_size: spc.bulk.max_payload_size.unwrap_or(1 << 20).max(1024),
             }),
+            stored: Stored::default(),
         }
     }
 }
@@ -87,6 +103,12 @@ pub struct ScimTarget {
     waiting: Arc<AtomicUsize>,
     /// Told whenever those counts (or the client's pausing count) change.
     changed: Arc<Notify>,
+    /// The plan's read of every user and group, for the apply after it.
+    index: Mutex<Option<Arc<Index>>>,
+    /// Set when the server answered a user PATCH "not implemented": the
+    /// rest of the run sends whole users (PUT). The same for groups.
+    users_by_put: AtomicBool,
+    groups_by_put: Arc<AtomicBool>,
 }
 
 /// Counts itself in while alive, and tells `changed` when it comes and goes.
@@ -166,7 +188,20 @@ impl ScimTarget {
             .await
             .map_err(refused)?;
         let spc = reply.body.unwrap_or_default();
-        let features = Features::from_config(&spc);
+        let mut features = Features::from_config(&spc);
+        // What the server stores. Not every server offers these endpoints;
+        // without them everything counts as stored, as before.
+        let resource_types = client
+            .send::<Value>(&Call::get(&["ResourceTypes"]))
+            .await
+            .ok()
+            .and_then(|r| r.body);
+        let schemas = client
+            .send::<Value>(&Call::get(&["Schemas"]))
+            .await
+            .ok()
+            .and_then(|r| r.body);
+        features.stored = Stored::from_discovery(resource_types.as_ref(), schemas.as_ref());
         let page_size = config
             .page_size
             .max(1)
@@ -213,6 +248,9 @@ impl ScimTarget {
             active: Arc::new(AtomicUsize::new(0)),
             waiting: Arc::new(AtomicUsize::new(0)),
             changed,
+            index: Mutex::new(None),
+            users_by_put: AtomicBool::new(false),
+            groups_by_put: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -228,33 +266,37 @@ impl ScimTarget {
     /// The accounts of persons on our books (by `externalId`), their SCIM ids,
     /// and every other userName as foreign. Store-only fields (`ou`,
     /// `expires`) come from the store's record of the account.
+    ///
+    /// One paged read of all users (whole resources: a PUT needs them) and
+    /// all groups, kept as the index the apply looks persons up in.
     pub async fn read(&self, name: &str, observed: &mut Observed) -> Result<()> {
-        let users: Vec<User> = self.list("Users", USER_ATTRIBUTES, None).await?;
-        let groups: Vec<Group> = self.list("Groups", "displayName,members", None).await?;
-        let mut member_of: HashMap<&str, Vec<String>> = HashMap::new();
-        for group in groups
-            .iter()
-            .filter(|g| self.managed_groups.contains(&g.display_name))
-        {
-            for member in &group.members {
-                member_of
-                    .entry(member.value.as_str())
-                    .or_default()
-                    .push(group.display_name.clone());
-            }
-        }
+        let resources: Vec<Value> = self.list("Users", None, None).await?;
+        let groups: Vec<Group> = self
+            .list("Groups", Some("displayName,members"), None)
+            .await?;
+        // A user that does not read is an error, not a gap: skipped, it
+        // would look missing and be created a second time.
+        let users = resources
+            .into_iter()
+            .map(|v| serde_json::from_value::<User>(v.clone()).map(|u| (u, v)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow!("GET /Users: unexpected user in the list: {e}"))?;
+        let index = Index::new(users, &groups, &self.managed_groups);
+        let users = index.users();
         let stored = observed.accounts.remove(name).unwrap_or_default();
         let mut accounts = BTreeMap::new();
         let mut remote_ids = BTreeMap::new();
         let mut foreign = BTreeSet::new();
         let mut unmanaged = BTreeMap::new();
-        for user in &users {
+        for user in users {
             let id = user.id.clone().unwrap_or_default();
             match &user.external_id {
                 Some(ext) if observed.persons.contains_key(ext) && !accounts.contains_key(ext) => {
-                    let mut groups = member_of.remove(id.as_str()).unwrap_or_default();
-                    groups.sort();
-                    groups.dedup();
+                    let groups = index
+                        .member_of
+                        .get(id.as_str())
+                        .map(|g| g.iter().cloned().collect())
+                        .unwrap_or_default();
                     accounts.insert(ext.clone(), account_of(user, groups, stored.get(ext)));
                     remote_ids.insert(ext.clone(), id);
                 }
@@ -279,7 +321,47 @@ impl ScimTarget {
         observed.accounts.insert(name.to_string(), accounts);
         observed.remote_ids.insert(name.to_string(), remote_ids);
         observed.foreign_usernames.insert(name.to_string(), foreign);
+        if !self.features.stored.missing.is_empty() {
+            observed
+                .unstored_fields
+                .insert(name.to_string(), self.features.stored.missing.clone());
+        }
+        *self.index.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(index));
         Ok(())
+    }
+
+    fn index(&self) -> Option<Arc<Index>> {
+        self.index
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The user carrying this staff id: from the plan's read where there
+    /// was one, else by asking the server.
+    async fn by_external(&self, person_id: &str) -> Result<Option<Current>, TargetError> {
+        let Some(index) = self.index() else {
+            return Ok(self
+                .find("externalId", person_id)
+                .await?
+                .map(Current::found));
+        };
+        match index.by_external(person_id) {
+            Found::None => Ok(None),
+            Found::One(user, resource) => Ok(Some(Current::indexed(user, resource))),
+            Found::Many(n) => Err(TargetError::permanent(format!(
+                "{n} users have externalId {}; homebase will not pick one",
+                filter::quote(person_id)
+            ))),
+        }
+    }
+
+    /// The user with this SCIM id: from the plan's read, else `GET`.
+    async fn by_id(&self, id: &str) -> Result<Option<Current>, TargetError> {
+        if let Some((user, resource)) = self.index().as_deref().and_then(|i| i.by_id(id)) {
+            return Ok(Some(Current::indexed(user, resource)));
+        }
+        self.get_user(id).await
     }
 
     /// Carry out one account action; `Ok(Some(SCIM id))`.
@@ -288,7 +370,8 @@ impl ScimTarget {
             return Ok(None);
         };
         let _active = Counted::new(&self.active, &self.changed);
-        let desired = desired_user(ctx.person_id, account);
+        let mut desired = desired_user(ctx.person_id, account);
+        leave_out_unstored(&mut desired, &self.features.stored);
         match ctx.action.op {
             Op::Create => self.create(ctx, account, desired).await.map(Some),
             // An unchanged account is only handed over when the bundle got a
@@ -304,13 +387,15 @@ impl ScimTarget {
         account: &Account,
         mut desired: User,
     ) -> Result<String, TargetError> {
-        let password = ctx.secrets.password.clone().map(Secret::new);
-        if let Some(found) = self.find("externalId", ctx.person_id).await? {
-            let id = self.adopt(found, &desired, password).await?;
+        // An account that exists already is taken over as it is: no new
+        // userName, no new password (only a created account gets one).
+        if let Some(found) = self.by_external(ctx.person_id).await? {
+            let id = found.id().to_string();
+            self.converge(found, &desired, None).await?;
             self.join(&id, &account.groups).await?;
             return Ok(id);
         }
-        desired.password = password.clone();
+        desired.password = ctx.secrets.password.clone().map(Secret::new);
         let id = match self.post_user(desired.clone()).await {
             Ok(id) => id,
             Err(err) if err.status() == Some(409) => {
@@ -324,7 +409,11 @@ impl ScimTarget {
                             desired.user_name
                         )))
                     }
-                    _ => self.adopt(found, &desired, password).await?,
+                    _ => {
+                        let id = found.id.clone().unwrap_or_default();
+                        self.converge(Current::found(found), &desired, None).await?;
+                        id
+                    }
                 }
             }
             Err(err) => return Err(err.into()),
@@ -340,15 +429,12 @@ impl ScimTarget {
         desired: User,
     ) -> Result<String, TargetError> {
         let current = match &ctx.action.remote_id {
-            Some(id) => self.get_user(id).await?,
+            Some(id) => self.by_id(id).await?,
             None => None,
         };
         let current = match current {
             Some(c) => Some(c),
-            None => self
-                .find("externalId", ctx.person_id)
-                .await?
-                .map(Current::found),
+            None => self.by_external(ctx.person_id).await?,
         };
         // Gone since the plan was made: create it again.
         let Some(current) = current else {
@@ -373,16 +459,14 @@ impl ScimTarget {
         account: &Account,
         desired: User,
     ) -> Result<Option<String>, TargetError> {
-        let id = match &ctx.action.remote_id {
-            Some(id) => Some(id.clone()),
-            None => self
-                .find("externalId", ctx.person_id)
-                .await?
-                .and_then(|u| u.id),
+        let current = match &ctx.action.remote_id {
+            Some(id) => self.by_id(id).await?,
+            None => self.by_external(ctx.person_id).await?,
         };
-        let Some(id) = id else {
+        let Some(current) = current else {
             return Ok(None);
         };
+        let id = current.id().to_string();
         let delete = ctx.profile.is_some_and(|p| p.account.delete_on_offboard);
         if delete {
             self.leave(&id, &account.groups).await?;
@@ -393,33 +477,16 @@ impl ScimTarget {
                 Err(err) => Err(err.into()),
             };
         }
-        match self.get_user(&id).await? {
-            Some(current) => {
-                self.converge(current, &desired, None).await?;
-                Ok(Some(id))
-            }
-            None => Ok(None),
-        }
-    }
-
-    /// Take over an existing account: set what differs (and the first
-    /// password of this run's bundle, so the letter is right).
-    async fn adopt(
-        &self,
-        found: User,
-        desired: &User,
-        password: Option<Secret>,
-    ) -> Result<String, TargetError> {
-        let id = found.id.clone().unwrap_or_default();
-        self.converge(Current::found(found), desired, password)
-            .await?;
-        Ok(id)
+        self.converge(current, &desired, None).await?;
+        Ok(Some(id))
     }
 
     /// Make the server's user match `desired`: PATCH the differing
-    /// attributes (or PUT the whole resource where PATCH is missing), with
-    /// `If-Match` where ETags are offered. A 412 means someone changed the
-    /// user meanwhile: read it again, diff again, try once more.
+    /// attributes, or PUT the whole resource where PATCH is missing or
+    /// answered "not implemented"; `If-Match` where ETags are offered. A 412
+    /// means someone changed the user meanwhile: read it again, diff again,
+    /// try once more. What the server answers is then compared with
+    /// `desired`: a success that did not change the user is a failure.
     async fn converge(
         &self,
         mut current: Current,
@@ -427,8 +494,14 @@ impl ScimTarget {
         password: Option<Secret>,
     ) -> Result<(), TargetError> {
         let id = current.id().to_string();
+        // Never a rename: the plan lists none, and an account found by its
+        // staff id keeps the userName its owner logs in with.
+        let mut desired = desired.clone();
+        desired.user_name = current.user.user_name.clone();
+        leave_out_unstored(&mut desired, &self.features.stored);
+        let desired = &desired;
         for round in 0..2 {
-            let mut ops = diff(&current.user, desired);
+            let mut ops = diff_with(&current.user, desired, &self.features.stored);
             if let Some(p) = &password {
                 ops.push(PatchOperation::replace(
                     "password",
@@ -438,37 +511,22 @@ impl ScimTarget {
             if ops.is_empty() {
                 return Ok(());
             }
-            let etag = if self.features.etag {
-                current.etag.as_deref()
+            let by_put = !self.features.patch || self.users_by_put.load(Ordering::SeqCst);
+            let result = if by_put {
+                self.put_user(&mut current, desired, password.as_ref())
+                    .await
             } else {
-                None
+                match self.patch_user(&current, &ops).await {
+                    Err(err) if not_implemented(&err) => {
+                        self.users_by_put.store(true, Ordering::SeqCst);
+                        self.put_user(&mut current, desired, password.as_ref())
+                            .await
+                    }
+                    other => other,
+                }
             };
-            let call = if self.features.patch {
-                Call::new(Method::PATCH, &["Users", &id])
-                    .json(&PatchRequest::new(&ops))
-                    .if_match(etag)
-            } else {
-                let resource = match current.resource.take() {
-                    Some(r) => r,
-                    None => match self.get_user(&id).await? {
-                        Some(fresh) => {
-                            current = fresh;
-                            current.resource.take().unwrap_or(Value::Null)
-                        }
-                        None => return Err(TargetError::permanent(format!("user {id} is gone"))),
-                    },
-                };
-                let etag = if self.features.etag {
-                    current.etag.as_deref()
-                } else {
-                    None
-                };
-                Call::new(Method::PUT, &["Users", &id])
-                    .json(&put_body(resource, desired, password.as_ref()))
-                    .if_match(etag)
-            };
-            match self.client.send::<Value>(&call).await {
-                Ok(_) => return Ok(()),
+            match result {
+                Ok(answer) => return self.verify_user(&id, answer, desired).await,
                 Err(err) if err.status() == Some(412) && round == 0 => {
                     match self.get_user(&id).await? {
                         Some(fresh) => current = fresh,
@@ -484,6 +542,83 @@ impl ScimTarget {
             }
         }
         Ok(())
+    }
+
+    fn if_match<'c>(&self, current: &'c Current) -> Option<&'c str> {
+        if self.features.etag {
+            current.etag.as_deref()
+        } else {
+            None
+        }
+    }
+
+    async fn patch_user(
+        &self,
+        current: &Current,
+        ops: &[PatchOperation],
+    ) -> Result<Option<Value>, ScimError> {
+        let call = Call::new(Method::PATCH, &["Users", current.id()])
+            .json(&PatchRequest::new(ops))
+            .if_match(self.if_match(current));
+        Ok(self.client.send::<Value>(&call).await?.body)
+    }
+
+    /// PUT the whole user: the server's resource with our attributes set.
+    async fn put_user(
+        &self,
+        current: &mut Current,
+        desired: &User,
+        password: Option<&Secret>,
+    ) -> Result<Option<Value>, ScimError> {
+        let id = current.id().to_string();
+        let resource = match current.resource.clone() {
+            Some(r) => r,
+            None => {
+                let reply: Reply<Value> = self.client.send(&Call::get(&["Users", &id])).await?;
+                let resource = reply.body.unwrap_or(Value::Null);
+                current.etag = reply.etag.or_else(|| {
+                    resource
+                        .pointer("/meta/version")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                });
+                current.resource = Some(resource.clone());
+                resource
+            }
+        };
+        let call = Call::new(Method::PUT, &["Users", &id])
+            .json(&put_body(resource, desired, password))
+            .if_match(self.if_match(current));
+        Ok(self.client.send::<Value>(&call).await?.body)
+    }
+
+    /// Compare what the server holds after a write with what was wanted:
+    /// the user in the answer, or read back where the answer had none.
+    async fn verify_user(
+        &self,
+        id: &str,
+        answer: Option<Value>,
+        desired: &User,
+    ) -> Result<(), TargetError> {
+        let answered = answer
+            .and_then(|v| serde_json::from_value::<User>(v).ok())
+            .filter(|u| !u.user_name.is_empty());
+        let held = match answered {
+            Some(user) => user,
+            None => match self.get_user(id).await? {
+                Some(current) => current.user,
+                None => return Err(TargetError::permanent(format!("user {id} is gone"))),
+            },
+        };
+        let left = diff_with(&held, desired, &self.features.stored);
+        if left.is_empty() {
+            return Ok(());
+        }
+        let paths: Vec<&str> = left.iter().filter_map(|op| op.path.as_deref()).collect();
+        Err(TargetError::permanent(format!(
+            "/Users/{id}: the server answered success but does not hold {} as sent (not applied)",
+            paths.join(", ")
+        )))
     }
 
     /// `GET /Users/ID`, `None` on 404.
@@ -516,7 +651,7 @@ impl ScimTarget {
             _ => u.user_name.eq_ignore_ascii_case(value),
         };
         if !self.features.filter {
-            let users: Vec<User> = self.list("Users", USER_ATTRIBUTES, None).await?;
+            let users: Vec<User> = self.list("Users", Some(USER_ATTRIBUTES), None).await?;
             return Ok(users.into_iter().find(matches));
         }
         let call = Call::get(&["Users"]).query("filter", filter::eq(attribute, value));
@@ -559,11 +694,13 @@ impl ScimTarget {
             })
     }
 
-    /// Every resource of a type, page by page (`startIndex`/`count`).
+    /// Every resource of a type, page by page (`startIndex`/`count`, pages
+    /// no longer than the server's `maxResults`; a shorter page than asked
+    /// for is taken as the server's `itemsPerPage`).
     async fn list<T: DeserializeOwned>(
         &self,
         resource: &str,
-        attributes: &str,
+        attributes: Option<&str>,
         filter: Option<&str>,
     ) -> Result<Vec<T>, ScimError> {
         let mut all = Vec::new();
@@ -571,8 +708,10 @@ impl ScimTarget {
         loop {
             let mut call = Call::get(&[resource])
                 .query("startIndex", start.to_string())
-                .query("count", self.page_size.to_string())
-                .query("attributes", attributes);
+                .query("count", self.page_size.to_string());
+            if let Some(attributes) = attributes {
+                call = call.query("attributes", attributes);
+            }
             if let Some(f) = filter {
                 call = call.query("filter", f);
             }
@@ -600,6 +739,10 @@ impl ScimTarget {
             groups.entry(name.to_string()).or_default().clone()
         };
         cell.get_or_try_init(|| async {
+            let indexed = self.index().and_then(|i| i.group_ids.get(name).cloned());
+            if let Some(id) = indexed {
+                return Ok(id);
+            }
             if let Some(id) = self.find_group(name).await? {
                 return Ok(id);
             }
@@ -636,7 +779,7 @@ impl ScimTarget {
             let reply: Reply<ListResponse<Group>> = self.client.send(&call).await?;
             reply.body.map(|l| l.resources).unwrap_or_default()
         } else {
-            self.list("Groups", "displayName", None).await?
+            self.list("Groups", Some("displayName"), None).await?
         };
         Ok(groups
             .into_iter()
@@ -644,25 +787,32 @@ impl ScimTarget {
             .and_then(|g| g.id))
     }
 
-    fn member_batcher(&self, group_id: &str) -> Arc<Batcher<MemberChange, ()>> {
+    fn member_batcher(&self, name: &str, group_id: &str) -> Arc<Batcher<MemberChange, ()>> {
         let mut members = self.members.lock().unwrap_or_else(PoisonError::into_inner);
         members
             .entry(group_id.to_string())
             .or_insert_with(|| {
                 let client = self.client.clone();
-                let group_id = group_id.to_string();
-                let patch = self.features.patch;
-                let etag = self.features.etag;
+                let group = GroupRef {
+                    id: group_id.to_string(),
+                    name: name.to_string(),
+                };
+                let way = Way {
+                    patch: self.features.patch,
+                    by_put: self.groups_by_put.clone(),
+                    etag: self.features.etag,
+                };
                 let (active, waiting) = (self.active.clone(), self.waiting.clone());
                 let (pausing, changed) = self.client.pausing();
                 Batcher::with_ready(
                     self.members_per_patch,
                     Arc::new(move |changes: Vec<MemberChange>| {
                         let client = client.clone();
-                        let group_id = group_id.clone();
-                        Box::pin(async move {
-                            change_members(&client, &group_id, patch, etag, changes).await
-                        }) as futures::future::BoxFuture<'static, _>
+                        let group = group.clone();
+                        let way = way.clone();
+                        Box::pin(
+                            async move { change_members(&client, &group, &way, changes).await },
+                        ) as futures::future::BoxFuture<'static, _>
                     }),
                     // Complete when every action in flight waits for its
                     // memberships or pauses before a retry.
@@ -684,7 +834,7 @@ impl ScimTarget {
     ) -> Result<(), TargetError> {
         let changes = groups.map(|name| async move {
             let group_id = self.group_id(name).await?;
-            self.member_batcher(&group_id)
+            self.member_batcher(name, &group_id)
                 .submit(MemberChange {
                     user_id: user_id.to_string(),
                     add,
@@ -707,17 +857,24 @@ impl ScimTarget {
     }
 
     /// Bring the user's memberships of managed groups to `desired`, from
-    /// what the Groups say now.
+    /// the plan's read of the groups (never a `members.value` filter: a
+    /// server that cannot filter answers it with a list, and an empty list
+    /// would read as "member of nothing").
     async fn sync_groups(&self, user_id: &str, desired: &[String]) -> Result<(), TargetError> {
-        let member_filter = filter::eq("members.value", user_id);
-        let current: Vec<Group> = self
-            .list("Groups", "displayName", Some(&member_filter))
-            .await?;
-        let current: BTreeSet<&String> = current
-            .iter()
-            .map(|g| &g.display_name)
-            .filter(|n| self.managed_groups.contains(*n))
-            .collect();
+        let index = match self.index() {
+            Some(index) => index,
+            None => {
+                let groups: Vec<Group> = self
+                    .list("Groups", Some("displayName,members"), None)
+                    .await?;
+                Arc::new(Index::new(Vec::new(), &groups, &self.managed_groups))
+            }
+        };
+        let current: BTreeSet<&String> = index
+            .member_of
+            .get(user_id)
+            .map(|groups| groups.iter().collect())
+            .unwrap_or_default();
         let wanted: BTreeSet<&String> = desired.iter().collect();
         let add = wanted.difference(&current).copied();
         let remove = current.difference(&wanted).copied();
@@ -740,6 +897,15 @@ struct Current {
 }
 
 impl Current {
+    /// A user from the plan's read: the whole resource is at hand.
+    fn indexed(user: &User, resource: &Value) -> Current {
+        Current {
+            etag: user.meta.as_ref().and_then(|m| m.version.clone()),
+            resource: Some(resource.clone()),
+            user: user.clone(),
+        }
+    }
+
     /// A user from a query: its version from `meta`, no full resource.
     fn found(user: User) -> Current {
         Current {
@@ -754,34 +920,50 @@ impl Current {
     }
 }
 
-/// One request for a batch of membership changes of one group. Without
-/// PATCH: read the group, change its members, PUT it (with `If-Match`,
-/// again on 412). A refused batch is retried member by member, so one bad
-/// member fails only its own person.
+/// The group a membership batcher changes.
+#[derive(Debug, Clone)]
+struct GroupRef {
+    id: String,
+    name: String,
+}
+
+/// How membership changes are sent: PATCH where offered and not found
+/// "not implemented" in this run (`by_put`), else PUT of the whole group.
+#[derive(Debug, Clone)]
+struct Way {
+    patch: bool,
+    by_put: Arc<AtomicBool>,
+    etag: bool,
+}
+
+impl Way {
+    fn patch(&self) -> bool {
+        self.patch && !self.by_put.load(Ordering::SeqCst)
+    }
+}
+
+/// One request for a batch of membership changes of one group (PATCH, or
+/// read, change and PUT the group, with `If-Match`, again on 412), then the
+/// group read back: a change the server answered with success but did not
+/// make fails its own person. A refused batch is retried member by member,
+/// so one bad member fails only its own person.
 async fn change_members(
     client: &Client,
-    group_id: &str,
-    patch: bool,
-    etag: bool,
+    group: &GroupRef,
+    way: &Way,
     changes: Vec<MemberChange>,
 ) -> Vec<Result<(), TargetError>> {
-    let result = if patch {
-        patch_members(client, group_id, &changes).await
-    } else {
-        put_members(client, group_id, etag, &changes).await
-    };
-    match result {
-        Ok(()) => changes.iter().map(|_| Ok(())).collect(),
+    match send_members(client, group, way, &changes).await {
+        Ok(()) => verify_members(client, group, &changes).await,
         Err(err) if !err.is_transient() && changes.len() > 1 => {
             let mut results = Vec::with_capacity(changes.len());
             for change in &changes {
                 let one = std::slice::from_ref(change);
-                let r = if patch {
-                    patch_members(client, group_id, one).await
-                } else {
-                    put_members(client, group_id, etag, one).await
+                let r = match send_members(client, group, way, one).await {
+                    Ok(()) => verify_members(client, group, one).await.remove(0),
+                    Err(err) => Err(TargetError::from(err)),
                 };
-                results.push(r.map_err(TargetError::from));
+                results.push(r);
             }
             results
         }
@@ -789,6 +971,83 @@ async fn change_members(
             let err = TargetError::from(err);
             changes.iter().map(|_| Err(err.clone())).collect()
         }
+    }
+}
+
+async fn send_members(
+    client: &Client,
+    group: &GroupRef,
+    way: &Way,
+    changes: &[MemberChange],
+) -> Result<(), ScimError> {
+    if way.patch() {
+        match patch_members(client, &group.id, changes).await {
+            Err(err) if not_implemented(&err) => way.by_put.store(true, Ordering::SeqCst),
+            other => return other,
+        }
+    }
+    put_members(client, &group.id, way.etag, changes).await
+}
+
+/// Read the group back and check each change: a user is a member exactly
+/// when its last change in the batch added it.
+async fn verify_members(
+    client: &Client,
+    group: &GroupRef,
+    changes: &[MemberChange],
+) -> Vec<Result<(), TargetError>> {
+    let call = Call::get(&["Groups", &group.id]).query("attributes", "members");
+    let held: Group = match client.send::<Group>(&call).await {
+        Ok(reply) => reply.body.unwrap_or_default(),
+        Err(err) => {
+            let err = TargetError::from(err);
+            return changes.iter().map(|_| Err(err.clone())).collect();
+        }
+    };
+    let members: BTreeSet<&str> = held.members.iter().map(|m| m.value.as_str()).collect();
+    let last: HashMap<&str, bool> = changes
+        .iter()
+        .map(|c| (c.user_id.as_str(), c.add))
+        .collect();
+    changes
+        .iter()
+        .map(|c| {
+            let add = last[c.user_id.as_str()];
+            if members.contains(c.user_id.as_str()) == add {
+                return Ok(());
+            }
+            Err(TargetError::permanent(format!(
+                "group \"{}\": the server answered success but {} (read back after the change; not applied)",
+                group.name,
+                if add {
+                    "does not list the user as a member"
+                } else {
+                    "still lists the user as a member"
+                }
+            )))
+        })
+        .collect()
+}
+
+/// A refusal that says the server does not implement the request (PATCH,
+/// or a PATCH of these attributes): RFC 7644 gives 501; some servers
+/// answer 405, or 400 with a message saying so.
+pub fn not_implemented(err: &ScimError) -> bool {
+    let says_so = || {
+        let text = format!(
+            "{} {}",
+            err.scim_type().unwrap_or_default(),
+            err.detail().unwrap_or_default()
+        )
+        .to_lowercase();
+        ["not implemented", "not supported", "unsupported"]
+            .iter()
+            .any(|w| text.contains(w))
+    };
+    match err.status() {
+        Some(501 | 405) => true,
+        Some(400) => says_so(),
+        _ => false,
     }
 }
 
@@ -933,9 +1192,42 @@ pub fn account_of(user: &User, groups: Vec<String>, stored: Option<&Account>) ->
     }
 }
 
+/// Leave out of a user what the server does not store: sent, it would
+/// change nothing (or be refused), and it would never compare equal.
+pub fn leave_out_unstored(user: &mut User, stored: &Stored) {
+    if let Some(name) = &mut user.name {
+        if !stored.stores("given_name") {
+            name.given_name = None;
+        }
+        if !stored.stores("family_name") {
+            name.family_name = None;
+        }
+    }
+    if !stored.stores("display_name") {
+        user.display_name = None;
+    }
+    if !stored.stores("email") {
+        user.emails.clear();
+    }
+    if !stored.stores("enabled") {
+        user.active = None;
+    }
+    if !stored.stores("department") {
+        user.enterprise = None;
+        user.schemas.retain(|s| s != ENTERPRISE_SCHEMA);
+    }
+}
+
 /// PATCH operations that turn `current` into `desired`, attribute by
 /// attribute; nothing for what already agrees.
 pub fn diff(current: &User, desired: &User) -> Vec<PatchOperation> {
+    diff_with(current, desired, &Stored::default())
+}
+
+/// [`diff`] for a server that stores only `stored`: the attributes it
+/// does not store are never compared.
+pub fn diff_with(current: &User, desired: &User, stored: &Stored) -> Vec<PatchOperation> {
+    let keep = |field: &str| stored.stores(field);
     let mut ops = Vec::new();
     if desired.external_id.is_some() && current.external_id != desired.external_id {
         ops.push(PatchOperation::replace(
@@ -951,28 +1243,29 @@ pub fn diff(current: &User, desired: &User) -> Vec<PatchOperation> {
     }
     let name = |u: &User| u.name.clone().unwrap_or_default();
     let (now, want) = (name(current), name(desired));
-    if now.given_name != want.given_name {
+    if keep("given_name") && now.given_name != want.given_name {
         ops.push(PatchOperation::replace(
             "name.givenName",
             json!(want.given_name),
         ));
     }
-    if now.family_name != want.family_name {
+    if keep("family_name") && now.family_name != want.family_name {
         ops.push(PatchOperation::replace(
             "name.familyName",
             json!(want.family_name),
         ));
     }
-    if current.display_name != desired.display_name {
+    if keep("display_name") && current.display_name != desired.display_name {
         ops.push(PatchOperation::replace(
             "displayName",
             json!(desired.display_name),
         ));
     }
-    if current.email() != desired.email() {
+    if keep("email") && current.email() != desired.email() {
         ops.push(PatchOperation::replace("emails", json!(desired.emails)));
     }
     match (current.department(), desired.department()) {
+        _ if !keep("department") => {}
         (now, Some(want)) if now != Some(want) => {
             ops.push(PatchOperation::replace(DEPARTMENT_PATH, json!(want)));
         }
@@ -980,7 +1273,7 @@ pub fn diff(current: &User, desired: &User) -> Vec<PatchOperation> {
         _ => {}
     }
     let active = desired.active.unwrap_or(true);
-    if current.active.unwrap_or(true) != active {
+    if keep("enabled") && current.active.unwrap_or(true) != active {
         ops.push(PatchOperation::replace("active", json!(active)));
     }
     ops
@@ -1022,8 +1315,12 @@ pub fn put_body(mut resource: Value, desired: &User, password: Option<&Secret>) 
     if let Some(display) = &desired.display_name {
         map.insert("displayName".into(), json!(display));
     }
-    map.insert("emails".into(), json!(desired.emails));
-    map.insert("active".into(), json!(desired.active.unwrap_or(true)));
+    if !desired.emails.is_empty() {
+        map.insert("emails".into(), json!(desired.emails));
+    }
+    if let Some(active) = desired.active {
+        map.insert("active".into(), json!(active));
+    }
     match desired.department() {
         Some(department) => {
             let ext = map.entry(ENTERPRISE_SCHEMA).or_insert_with(|| json!({}));

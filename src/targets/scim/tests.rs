@@ -253,3 +253,52 @@ fn error_bodies_with_string_or_number_status() {
         (Some(409), Some("uniqueness"), Some(429))
     );
 }
+
+#[test]
+fn not_implemented_is_501_405_or_a_400_that_says_so() {
+    use super::client::ScimError;
+    let err = |status, scim_type: Option<&str>, detail: Option<&str>| ScimError::Status {
+        request: "PATCH /Users/1".into(),
+        status,
+        scim_type: scim_type.map(str::to_string),
+        detail: detail.map(str::to_string),
+        retry_after: None,
+    };
+    assert!(not_implemented(&err(501, None, None)));
+    assert!(not_implemented(&err(405, None, None)));
+    assert!(not_implemented(&err(
+        400,
+        Some("invalidPath"),
+        Some("Operation on displayName not supported")
+    )));
+    assert!(!not_implemented(&err(
+        400,
+        Some("invalidValue"),
+        Some("bad e-mail")
+    )));
+    assert!(!not_implemented(&err(503, None, None)));
+    assert!(!not_implemented(&err(409, Some("uniqueness"), None)));
+    assert!(!err(501, None, None).is_transient());
+}
+
+#[test]
+fn unstored_attributes_are_neither_sent_nor_compared() {
+    use super::capabilities::Stored;
+    let mut a = account();
+    a.department = Some("Kämmerei".into());
+    let stored = Stored {
+        missing: ["department".to_string(), "display_name".to_string()].into(),
+    };
+    let mut desired = desired_user("P1", &a);
+    leave_out_unstored(&mut desired, &stored);
+    let body = serde_json::to_value(&desired).unwrap();
+    assert!(body.get(ENTERPRISE_SCHEMA).is_none(), "{body}");
+    assert!(body.get("displayName").is_none(), "{body}");
+    assert_eq!(body["schemas"], json!([USER_SCHEMA]));
+    // The server holds neither: nothing to change.
+    let mut held = server_copy(&desired_user("P1", &a));
+    held.enterprise = None;
+    held.display_name = None;
+    assert!(diff_with(&held, &desired, &stored).is_empty());
+    assert!(!diff(&held, &desired_user("P1", &a)).is_empty());
+}

@@ -2,8 +2,12 @@
 //! front of a real server and answers some requests itself — 503, 429 with
 //! `Retry-After`, dropped connections (before or after the server saw the
 //! request), stalls, added latency — or refuses everything for a while.
-//! It logs every request (method, path, status) so tests can count them,
-//! and can record the forwarded requests for a replay.
+//! It can also answer a chosen PATCH 501 (a server whose PATCH does not
+//! cover an attribute), or drop one kind of PATCH operation and answer 200
+//! as if it had been done (a server that silently ignores it).
+//! It logs every request (method, path, status, and which attributes a
+//! write touched) so tests can count and inspect them, and can record the
+//! forwarded requests for a replay.
 //!
 //! Keep-alive towards the client; one upstream connection per request
 //! (`Connection: close`), which suits HTTP/1.0 servers such as scim2-server.
@@ -64,6 +68,15 @@ pub struct Scripted {
     pub min_body: usize,
     pub status: u16,
     pub times: usize,
+    /// Instead of answering `status`: take the PATCH operations of this
+    /// kind (`remove`, `replace`, `add`) out of the request, forward the
+    /// rest, and answer 200 (with the resource as the server holds it when
+    /// nothing is left to forward).
+    pub drop_op: Option<String>,
+    /// Only PATCH requests with an operation on this attribute path (as
+    /// [`Seen::touched`] names it after the colon): a server whose PATCH
+    /// covers some attributes and answers 501 for the others.
+    pub op_path: Option<String>,
 }
 
 impl Scripted {
@@ -74,6 +87,26 @@ impl Scripted {
             min_body: 0,
             status,
             times,
+            drop_op: None,
+            op_path: None,
+        }
+    }
+
+    /// Answer `status` to every PATCH under `path_prefix` with an operation
+    /// on the attribute `op_path`.
+    pub fn patch_of(path_prefix: &str, op_path: &str, status: u16) -> Scripted {
+        Scripted {
+            op_path: Some(op_path.into()),
+            ..Scripted::new("PATCH", path_prefix, status, usize::MAX)
+        }
+    }
+
+    /// Drop the PATCH operations `op` of the next `times` PATCHes under
+    /// `path_prefix`, answering 200.
+    pub fn dropping(path_prefix: &str, op: &str, times: usize) -> Scripted {
+        Scripted {
+            drop_op: Some(op.into()),
+            ..Scripted::new("PATCH", path_prefix, 200, times)
         }
     }
 }
@@ -88,6 +121,10 @@ pub struct Seen {
     pub status: u16,
     /// Whether the upstream server received the request.
     pub forwarded: bool,
+    /// What a write touched, without values: `op:path` per PATCH operation
+    /// (`op:attribute` for each attribute of one without a path), the
+    /// top-level attributes of a POST or PUT body.
+    pub touched: Vec<String>,
 }
 
 struct State {
@@ -275,6 +312,8 @@ async fn read_request(reader: &mut BufReader<TcpStream>) -> std::io::Result<Opti
 
 enum Fate {
     Forward,
+    /// Forward without the PATCH operations of this kind; answer 200.
+    Drop(String),
     Answer(u16),
     DropBefore,
     DropAfter,
@@ -291,12 +330,18 @@ impl State {
                     && s.method == request.method
                     && path.starts_with(&s.path_prefix)
                     && request.body.len() >= s.min_body
+                    && s.op_path.as_ref().is_none_or(|want| {
+                        touched(request)
+                            .iter()
+                            .any(|t| t.split_once(':').is_some_and(|(_, p)| p == want))
+                    })
             });
             if let Some(rule) = hit {
                 rule.times -= 1;
-                let fate = match rule.status {
-                    0 => Fate::DropAfter,
-                    status => Fate::Answer(status),
+                let fate = match (&rule.drop_op, rule.status) {
+                    (Some(op), _) => Fate::Drop(op.clone()),
+                    (None, 0) => Fate::DropAfter,
+                    (None, status) => Fate::Answer(status),
                 };
                 return (fate, faults.latency, faults.clone());
             }
@@ -358,6 +403,7 @@ impl State {
             path,
             status,
             forwarded,
+            touched: touched(request),
         });
     }
 
@@ -423,6 +469,11 @@ async fn connection(stream: TcpStream, state: Arc<State>) -> std::io::Result<()>
                 state.note(&request, status, true, started);
                 response
             }
+            Fate::Drop(op) => {
+                let (status, response) = forward(&state, &without_ops(&request, &op)).await?;
+                state.note(&request, status, true, started);
+                response
+            }
         };
         reader.get_mut().write_all(&response).await?;
     }
@@ -435,7 +486,9 @@ fn canned(status: u16, retry_after: u64) -> Vec<u8> {
             "Too Many Requests",
             format!("Retry-After: {retry_after}\r\n"),
         ),
+        400 => ("Bad Request", String::new()),
         412 => ("Precondition Failed", String::new()),
+        501 => ("Not Implemented", String::new()),
         413 => ("Payload Too Large", String::new()),
         500 => ("Internal Server Error", String::new()),
         _ => ("Service Unavailable", String::new()),
@@ -448,6 +501,71 @@ fn canned(status: u16, retry_after: u64) -> Vec<u8> {
         body.len()
     )
     .into_bytes()
+}
+
+/// What a write touched (see [`Seen::touched`]); nothing for other requests.
+fn touched(request: &Request) -> Vec<String> {
+    let Ok(body) = serde_json::from_slice::<serde_json::Value>(&request.body) else {
+        return Vec::new();
+    };
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        v.as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    match request.method.as_str() {
+        "PATCH" => body["Operations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|op| {
+                let kind = op["op"].as_str().unwrap_or_default().to_lowercase();
+                match op["path"].as_str() {
+                    Some(path) => vec![format!("{kind}:{path}")],
+                    None => keys(&op["value"])
+                        .into_iter()
+                        .map(|k| format!("{kind}:{k}"))
+                        .collect(),
+                }
+            })
+            .collect(),
+        "POST" | "PUT" => keys(&body),
+        _ => Vec::new(),
+    }
+}
+
+/// The request without its PATCH operations of kind `op`; a GET of the
+/// same resource when none is left (the server's answer stands for a 200
+/// to a PATCH that changed nothing).
+fn without_ops(request: &Request, op: &str) -> Request {
+    let mut body: serde_json::Value =
+        serde_json::from_slice(&request.body).unwrap_or(serde_json::Value::Null);
+    let mut left = 0;
+    if let Some(ops) = body
+        .get_mut("Operations")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        ops.retain(|o| !o["op"].as_str().is_some_and(|k| k.eq_ignore_ascii_case(op)));
+        left = ops.len();
+    }
+    let (method, body) = if left == 0 {
+        ("GET".to_string(), Vec::new())
+    } else {
+        (request.method.clone(), body.to_string().into_bytes())
+    };
+    let mut head: Vec<(String, String)> = request
+        .head
+        .iter()
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("content-length"))
+        .cloned()
+        .collect();
+    head.push(("Content-Length".into(), body.len().to_string()));
+    Request {
+        method,
+        target: request.target.clone(),
+        head,
+        body,
+    }
 }
 
 /// Send the request upstream on a connection of its own; the response,

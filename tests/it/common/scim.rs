@@ -1,5 +1,6 @@
 //! The SCIM part of the harness: a real `scim2-server` per test (started
-//! by `tests/servers/scim.sh`), a workspace with a `homebase.yaml` pointing
+//! by `tests/servers/scim.sh`) or a SCIMMY server (`tests/servers/scimmy.sh`,
+//! the second implementation), a workspace with a `homebase.yaml` pointing
 //! at it, the real `homebase` binary, and a plain HTTP view of the server
 //! to check what arrived.
 
@@ -21,9 +22,10 @@ pub fn required() -> bool {
     std::env::var("HOMEBASE_REQUIRE_SCIM").is_ok_and(|v| v == "1")
 }
 
-/// A scim2-server on a free 127.0.0.1 port; stopped (by its PID) on drop.
+/// A SCIM server on a free 127.0.0.1 port; stopped (by its PID) on drop.
 pub struct ScimServer {
     dir: tempfile::TempDir,
+    script: &'static str,
     /// Base URL, e.g. `http://127.0.0.1:41234/v2`.
     pub url: String,
     pub token: String,
@@ -34,8 +36,24 @@ impl ScimServer {
     /// Start one, or `None` (with a message) when that is not possible here
     /// and `HOMEBASE_REQUIRE_SCIM` is not `1` — then the test panics.
     pub fn start(args: &[&str]) -> Option<ScimServer> {
+        ScimServer::start_with("tests/servers/scim.sh", "scim2-server", args)
+    }
+
+    /// A SCIMMY server (npm), announcing filter support or not, with pages
+    /// of at most `max_results`.
+    pub fn scimmy(filter: bool, max_results: usize) -> Option<ScimServer> {
+        let max = max_results.to_string();
+        let mode = if filter { "on" } else { "off" };
+        ScimServer::start_with(
+            "tests/servers/scimmy.sh",
+            "the SCIMMY server",
+            &[mode, &max],
+        )
+    }
+
+    fn start_with(script: &'static str, what: &str, args: &[&str]) -> Option<ScimServer> {
         let dir = tempfile::tempdir().expect("temp dir");
-        let output = Command::new(repo().join("tests/servers/scim.sh"))
+        let output = Command::new(repo().join(script))
             .arg("start")
             .arg(dir.path())
             .args(args)
@@ -47,10 +65,10 @@ impl ScimServer {
         };
         if let Some(why) = started {
             if required() {
-                panic!("HOMEBASE_REQUIRE_SCIM=1 but scim2-server did not start:\n{why}");
+                panic!("HOMEBASE_REQUIRE_SCIM=1 but {what} did not start:\n{why}");
             }
             eprintln!(
-                "skipped: scim2-server is not available ({}); set HOMEBASE_REQUIRE_SCIM=1 to fail instead",
+                "skipped: {what} is not available ({}); set HOMEBASE_REQUIRE_SCIM=1 to fail instead",
                 why.trim()
             );
             return None;
@@ -70,6 +88,7 @@ impl ScimServer {
             .expect("server address");
         Some(ScimServer {
             dir,
+            script,
             url,
             token,
             addr,
@@ -83,7 +102,7 @@ impl ScimServer {
 
 impl Drop for ScimServer {
     fn drop(&mut self) {
-        let _ = Command::new(repo().join("tests/servers/scim.sh"))
+        let _ = Command::new(repo().join(self.script))
             .arg("stop")
             .arg(self.dir.path())
             .status();
@@ -106,7 +125,13 @@ impl Api {
         Api {
             base: base.to_string(),
             token: token.to_string(),
-            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+            // A connection per call: a server closing an idle keep-alive
+            // connection just as it is reused would fail the check.
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap(),
             runtime: tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
