@@ -10,7 +10,8 @@
 //!   (`index.rs`): the apply looks persons and memberships up there, never
 //!   with a query per person, and never trusts a filter the server may ignore.
 //! - **Idempotence.** `externalId` is the staff id. An account found by it is
-//!   taken over as it is (no rename, no password); a 409 on create adopts the
+//!   taken over as it is (no rename; the bundle's new password only when the
+//!   plan created it and a crashed run got there first); a 409 on create adopts the
 //!   account that holds the userName when it is ours or nobody's. Updates
 //!   PATCH only the attributes that differ from what the server holds.
 //! - **Verification.** Every write is compared with what the server holds
@@ -387,11 +388,20 @@ impl ScimTarget {
         account: &Account,
         mut desired: User,
     ) -> Result<String, TargetError> {
-        // An account that exists already is taken over as it is: no new
-        // userName, no new password (only a created account gets one).
+        // The plan found no account with this staff id (a lost state store
+        // stops the plan and sends the admin to `adopt`), so one found now
+        // is this creation's own, made by a run that died before it was
+        // recorded: taken over without a new userName. Its password is the
+        // one of the bundle being written, or the letter would name a
+        // password nobody set.
+        let password = || {
+            ctx.new_secrets
+                .then(|| ctx.secrets.password.clone().map(Secret::new))
+                .flatten()
+        };
         if let Some(found) = self.by_external(ctx.person_id).await? {
             let id = found.id().to_string();
-            self.converge(found, &desired, None).await?;
+            self.converge(found, &desired, password()).await?;
             self.join(&id, &account.groups).await?;
             return Ok(id);
         }
@@ -409,9 +419,13 @@ impl ScimTarget {
                             desired.user_name
                         )))
                     }
+                    // A lost answer to our own POST: the account has this
+                    // bundle's password already; set again, the letter is right
+                    // whatever the first request carried.
                     _ => {
                         let id = found.id.clone().unwrap_or_default();
-                        self.converge(Current::found(found), &desired, None).await?;
+                        self.converge(Current::found(found), &desired, password())
+                            .await?;
                         id
                     }
                 }
