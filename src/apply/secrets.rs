@@ -63,6 +63,13 @@ impl PersonSecrets {
         Some(hex::encode(&raw[start..]))
     }
 
+    /// The last moment the OpenVPN client certificate is valid.
+    pub fn ovpn_not_after(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let der = B64.decode(self.ovpn_cert.as_deref()?).ok()?;
+        let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
+        chrono::DateTime::from_timestamp(cert.validity().not_after.timestamp(), 0)
+    }
+
     /// `key=value` lines for the bundle's secrets file.
     pub fn to_file(&self) -> String {
         let mut out = String::from("# homebase secrets of this bundle: keep this folder private\n");

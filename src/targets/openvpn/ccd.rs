@@ -75,6 +75,37 @@ pub fn sync(dir: &Path, expected: &BTreeMap<String, String>) -> Result<()> {
     Ok(())
 }
 
+/// The files homebase wrote here: (file name, the staff id of its first
+/// line). What `adopt` rebuilds homebase's own clients from after a lost
+/// state store; foreign files are not listed.
+pub fn own_files(dir: &Path) -> Result<Vec<(String, String)>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let Ok(text) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        let id = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix(MARK))
+            .map(str::trim);
+        if let Some(id) = id.filter(|id| !id.is_empty()) {
+            out.push((
+                entry.file_name().to_string_lossy().into_owned(),
+                id.to_string(),
+            ));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

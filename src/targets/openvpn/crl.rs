@@ -19,6 +19,8 @@ pub struct CrlFile {
     pub next_update: Option<DateTime<Utc>>,
     /// Revoked serials, lower-case hex.
     pub serials: BTreeSet<String>,
+    /// What it lists, with when and why.
+    pub entries: Vec<Revocation>,
 }
 
 /// Read a CRL file: `Ok(None)` when there is none, `Err` when it is not a CRL.
@@ -37,7 +39,31 @@ pub fn read(path: &Path) -> Result<Option<CrlFile>, String> {
             .iter_revoked_certificates()
             .map(|r| serial_hex(r.raw_serial()))
             .collect(),
+        entries: crl
+            .iter_revoked_certificates()
+            .map(|r| Revocation {
+                serial: serial_hex(r.raw_serial()),
+                at: timestamp(r.revocation_date.timestamp()),
+                reason: reason(r.reason_code().map_or(0, |(_, code)| code.0)),
+            })
+            .collect(),
     }))
+}
+
+/// The CRL reason code's number as rcgen names it (unknown ones as unspecified).
+fn reason(code: u8) -> RevocationReason {
+    match code {
+        1 => RevocationReason::KeyCompromise,
+        2 => RevocationReason::CaCompromise,
+        3 => RevocationReason::AffiliationChanged,
+        4 => RevocationReason::Superseded,
+        5 => RevocationReason::CessationOfOperation,
+        6 => RevocationReason::CertificateHold,
+        8 => RevocationReason::RemoveFromCrl,
+        9 => RevocationReason::PrivilegeWithdrawn,
+        10 => RevocationReason::AaCompromise,
+        _ => RevocationReason::Unspecified,
+    }
 }
 
 /// One certificate a CRL lists.
@@ -50,11 +76,14 @@ pub struct Revocation {
 }
 
 /// What a CRL must list: every revoked certificate that has not expired —
-/// homebase's own (from the state store) and those of the easy-rsa PKI the
-/// CA belongs to (`pki`), so that adopting a PKI never un-revokes anyone.
+/// homebase's own (from the state store), those of the easy-rsa PKI the CA
+/// belongs to (`pki`), and whatever the CRL on disk (`written`) lists that
+/// the state store does not know: a lost and rebuilt state store, or an
+/// adopted PKI, never un-revokes anyone.
 pub fn revocations(
     certificates: &[Certificate],
     pki: &[IndexEntry],
+    written: Option<&CrlFile>,
     now: DateTime<Utc>,
 ) -> Vec<Revocation> {
     let own = certificates
@@ -79,8 +108,15 @@ pub fn revocations(
             reason,
         })
     });
+    let known: BTreeSet<&str> = certificates.iter().map(|c| c.serial.as_str()).collect();
+    let kept = written
+        .into_iter()
+        .flat_map(|crl| &crl.entries)
+        .filter(|r| !known.contains(r.serial.as_str()))
+        .cloned();
     let mut seen = BTreeSet::new();
     own.chain(foreign)
+        .chain(kept)
         .filter(|r| seen.insert(r.serial.clone()))
         .collect()
 }
@@ -194,7 +230,7 @@ mod tests {
             cert("0b02", 10, false),
             cert("0c03", -1, true),
         ];
-        let revoked = revocations(&certs, &[], now);
+        let revoked = revocations(&certs, &[], None, now);
         let pem = build(&ca, &revoked, now, 30).unwrap();
         std::fs::write(dir.path().join("crl.pem"), &pem).unwrap();
         let file = read(&dir.path().join("crl.pem")).unwrap().unwrap();
@@ -227,16 +263,37 @@ mod tests {
         )
         .unwrap();
         let certs = [cert("0a01", 10, true), cert("0b02", 10, true)];
-        let revoked = revocations(&certs, &pki, now);
+        let revoked = revocations(&certs, &pki, None, now);
         // Each serial once; an expired one and a valid one not at all.
         assert_eq!(
             due_serials(&revoked),
             BTreeSet::from(["0a01".to_string(), "0b02".to_string()])
         );
-        let only_pki = revocations(&[], &pki, now);
+        let only_pki = revocations(&[], &pki, None, now);
         assert_eq!(only_pki.len(), 1);
         assert_eq!(only_pki[0].reason, RevocationReason::KeyCompromise);
         assert_eq!(only_pki[0].at.to_rfc3339(), "2020-01-01T00:00:00+00:00");
+    }
+
+    #[test]
+    fn a_crl_keeps_what_it_listed_that_the_state_store_does_not_know() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = authority(dir.path());
+        let now = Utc::now();
+        // Written before the state store was lost: two revocations.
+        let before = [cert("0a01", 10, true), cert("0b02", 10, true)];
+        let pem = build(&ca, &revocations(&before, &[], None, now), now, 30).unwrap();
+        std::fs::write(dir.path().join("crl.pem"), &pem).unwrap();
+        let written = read(&dir.path().join("crl.pem")).unwrap().unwrap();
+        assert_eq!(written.entries.len(), 2);
+        assert_eq!(
+            written.entries[0].reason,
+            RevocationReason::CessationOfOperation
+        );
+        // The rebuilt store knows 0b02 as valid again (re-adopted), not 0a01.
+        let after = [cert("0b02", 10, false)];
+        let due = due_serials(&revocations(&after, &[], Some(&written), now));
+        assert_eq!(due, BTreeSet::from(["0a01".to_string()]));
     }
 
     #[test]
@@ -247,6 +304,7 @@ mod tests {
             Ok(Some(CrlFile {
                 next_update: Some(now + Duration::days(days)),
                 serials: serials.iter().map(|s| s.to_string()).collect(),
+                entries: Vec::new(),
             }))
         };
         assert_eq!(staleness(fresh(30, &["0a"]), &due, now, 7), None);

@@ -136,8 +136,9 @@ pub fn read(
     let now = Utc::now();
     let crl_path = settings.out_path(&config.crl);
     let pki = pki_entries(name, config, settings)?;
-    let due = crl::due_serials(&crl::revocations(&certificates, &pki, now));
     let file = crl::read(&crl_path);
+    let written = file.as_ref().ok().and_then(Option::as_ref);
+    let due = crl::due_serials(&crl::revocations(&certificates, &pki, written, now));
     let expiring = file
         .as_ref()
         .ok()
@@ -221,9 +222,11 @@ pub fn write_files(
     let now = Utc::now();
     let crl_path = settings.out_path(&config.crl);
     let pki = pki_entries(name, config, settings)?;
-    let revocations = crl::revocations(&certificates, &pki, now);
+    let file = crl::read(&crl_path);
+    let written = file.as_ref().ok().and_then(Option::as_ref);
+    let revocations = crl::revocations(&certificates, &pki, written, now);
     let due = crl::due_serials(&revocations);
-    if crl::staleness(crl::read(&crl_path), &due, now, config.crl_warn_days).is_some() {
+    if crl::staleness(file.clone(), &due, now, config.crl_warn_days).is_some() {
         let pem = crl::build(&server.authority, &revocations, now, config.crl_days)
             .map_err(|why| anyhow::anyhow!("target \"{name}\": {why}"))?;
         if let Some(dir) = crl_path.parent().filter(|d| !d.is_dir()) {
@@ -264,10 +267,7 @@ pub fn existing_peers(
 ) -> Result<(String, Vec<crate::targets::ExistingPeer>)> {
     let configured = config.pki.as_deref().map(|p| settings.path(p));
     let Some(pki) = easyrsa::locate(configured, &settings.path(&config.ca_cert)) else {
-        anyhow::bail!(
-            "target \"{name}\": no easy-rsa PKI to adopt (no index.txt beside {}; set `pki:` to its folder)",
-            config.ca_cert.display()
-        );
+        return own_peers(config, settings);
     };
     let entries = pki_entries(name, config, settings)?;
     let now = Utc::now();
@@ -299,6 +299,39 @@ pub fn existing_peers(
         })
         .collect();
     Ok((pki.join(easyrsa::INDEX).display().to_string(), peers))
+}
+
+/// The clients homebase itself issued certificates to, after a lost state
+/// store: its client-config-dir files name the person (first line) and the
+/// address, the bundle on this machine holds the certificate (serial and
+/// validity; the key stays in the bundle). A client without its bundle here
+/// is not offered: its certificate is unknown, and apply issues a new one.
+fn own_peers(
+    config: &OpenvpnConfig,
+    settings: &Settings,
+) -> Result<(String, Vec<crate::targets::ExistingPeer>)> {
+    let ccd = settings.out_path(&config.client_config_dir);
+    let mut peers = Vec::new();
+    for (file, id) in ccd::own_files(&ccd)? {
+        let Some(secrets) =
+            crate::apply::secrets::PersonSecrets::read(&settings.out_dir.join(&file))?
+        else {
+            continue;
+        };
+        let (Some(serial), Some(not_after)) = (secrets.ovpn_serial(), secrets.ovpn_not_after())
+        else {
+            continue;
+        };
+        peers.push(crate::targets::ExistingPeer {
+            public_key: serial.clone(),
+            allowed_ips: Vec::new(),
+            address: easyrsa::pushed_address(&ccd, &file),
+            has_psk: false,
+            comments: vec![id],
+            certificates: vec![(serial, not_after)],
+        });
+    }
+    Ok((ccd.display().to_string(), peers))
 }
 
 /// Common name → client-config-dir file, for every peer of the target.
