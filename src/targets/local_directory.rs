@@ -209,6 +209,7 @@ pub fn read_ldif(
             .or_else(|| first(entry, "cn"))
             .unwrap_or_default();
         accounts.push(super::ExistingAccount {
+            principal: None,
             staff_id: first(entry, "employeenumber"),
             remote_id: None,
             account: Account {

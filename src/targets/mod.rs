@@ -196,6 +196,9 @@ pub struct ExistingPeer {
 #[derive(Debug, Clone)]
 pub struct ExistingAccount {
     pub staff_id: Option<String>,
+    /// Active Directory's `userPrincipalName`: matched like an e-mail, and
+    /// its name part like a username.
+    pub principal: Option<String>,
     pub account: crate::plan::Account,
     pub remote_id: Option<String>,
 }
@@ -210,6 +213,7 @@ fn existing_from_read(name: &str, mut observed: Observed) -> Vec<ExistingAccount
         .unwrap_or_default()
         .into_iter()
         .map(|(id, account)| ExistingAccount {
+            principal: None,
             remote_id: remote_ids.remove(&id),
             staff_id: Some(id),
             account,
@@ -217,6 +221,7 @@ fn existing_from_read(name: &str, mut observed: Observed) -> Vec<ExistingAccount
         .collect();
     for (id, username) in observed.unmanaged_accounts.remove(name).unwrap_or_default() {
         found.push(ExistingAccount {
+            principal: None,
             staff_id: Some(id),
             account: crate::plan::Account {
                 username,

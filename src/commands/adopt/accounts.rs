@@ -17,8 +17,12 @@ use super::{normalize, MappingRow};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Via {
     StaffId,
-    Mapping { line: usize },
+    Mapping {
+        line: usize,
+    },
     Email,
+    /// Active Directory's `userPrincipalName`, as an e-mail or by its name part.
+    Principal,
     Username,
     FullName,
 }
@@ -29,6 +33,7 @@ impl Via {
             Via::StaffId => "staff id".into(),
             Via::Mapping { line } => format!("mapping line {line}"),
             Via::Email => "e-mail".into(),
+            Via::Principal => "userPrincipalName".into(),
             Via::Username => "username".into(),
             Via::FullName => "full name".into(),
         }
@@ -237,6 +242,30 @@ fn find<'p>(
             found => return found,
         }
     }
+    // AD: the UPN is often the e-mail address; else its name part is the
+    // logon name of another naming rule.
+    let principal = e.principal.as_deref().map(normalize).unwrap_or_default();
+    if !principal.is_empty() {
+        match one(
+            index.by_email.get(&principal),
+            Via::Principal,
+            "userPrincipalName",
+        ) {
+            Found::Nobody => {}
+            found => return found,
+        }
+        let name_part = principal.split('@').next().unwrap_or_default().to_string();
+        if !name_part.is_empty() && name_part != username {
+            match one(
+                index.by_username.get(&name_part),
+                Via::Principal,
+                "userPrincipalName",
+            ) {
+                Found::Nobody => {}
+                found => return found,
+            }
+        }
+    }
     if !username.is_empty() {
         match one(index.by_username.get(&username), Via::Username, "username") {
             Found::Nobody => {}
@@ -281,6 +310,7 @@ mod tests {
 
     fn account(username: &str, name: &str, email: &str, staff_id: Option<&str>) -> ExistingAccount {
         ExistingAccount {
+            principal: None,
             staff_id: staff_id.map(String::from),
             account: Account {
                 username: username.into(),
@@ -343,6 +373,34 @@ mod tests {
         );
         out.push(("unmatched".into(), report.unmatched.to_string()));
         out
+    }
+
+    #[test]
+    fn an_ad_principal_name_matches_as_an_e_mail_or_by_its_name_part() {
+        let with_upn = |username: &str, upn: &str| {
+            let mut a = account(username, "", "", None);
+            a.principal = Some(upn.into());
+            a
+        };
+        let got = run(
+            vec![
+                // The UPN is the person's address (the mail attribute is empty).
+                with_upn("EMuster01", "erika.muster@EXAMPLE.org"),
+                // Another logon name; the UPN's name part is the username.
+                with_upn("X1234", "akoch@ad.example.org"),
+                // Nobody's.
+                with_upn("X9999", "nobody@ad.example.org"),
+            ],
+            &[],
+        );
+        assert_eq!(
+            got,
+            vec![
+                ("P2".to_string(), "userPrincipalName".to_string()),
+                ("P4".to_string(), "userPrincipalName".to_string()),
+                ("unmatched".to_string(), "1".to_string()),
+            ]
+        );
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub const USER_ATTRS: &[&str] = &[
     "accountExpires",
     "userAccountControl",
     "memberOf",
+    "userPrincipalName",
 ];
 pub const UAC_ATTR: &str = "userAccountControl";
 pub const UAC_NORMAL: u32 = 512;
@@ -160,6 +161,7 @@ pub fn parse(entry: &SearchEntry) -> Found {
             .into_iter()
             .map(str::to_string)
             .collect(),
+        upn: first(entry, "userPrincipalName").map(str::to_string),
     }
 }
 

@@ -44,6 +44,7 @@ impl LdapTarget {
                 let container = container_below(&f.dn, &self.cfg.base_dn).unwrap_or_default();
                 ExistingAccount {
                     staff_id: None,
+                    principal: f.upn,
                     account: Account {
                         username: f.username.unwrap_or_default(),
                         given_name: f.given_name,

@@ -60,6 +60,8 @@ pub(crate) struct Found {
     pub enabled: bool,
     /// Group DNs from `memberOf` (Active Directory).
     pub member_of: Vec<String>,
+    /// `userPrincipalName` (Active Directory), for `adopt`'s matching.
+    pub upn: Option<String>,
 }
 
 /// What a new entry is made from.

@@ -161,6 +161,7 @@ pub fn parse(entry: &SearchEntry) -> Found {
         expires: first(entry, "shadowExpire").and_then(last_day),
         enabled: !has(entry, LOCK_ATTR),
         member_of: Vec::new(),
+        upn: None,
     }
 }
 
