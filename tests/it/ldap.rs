@@ -62,15 +62,15 @@ pub(crate) fn read_env(path: &Path) -> HashMap<String, String> {
 }
 
 /// One private slapd; stopped when dropped.
-struct Slapd {
+pub(crate) struct Slapd {
     dir: TempDir,
     port: u16,
     tls_port: u16,
-    env: HashMap<String, String>,
+    pub(crate) env: HashMap<String, String>,
 }
 
 impl Slapd {
-    fn start() -> Option<Slapd> {
+    pub(crate) fn start() -> Option<Slapd> {
         if !servers_available(
             "OpenLDAP (slapd, ldap-utils)",
             &["slapd", "ldapsearch", "ldapadd"],
@@ -126,7 +126,7 @@ impl Slapd {
     }
 
     /// The target block for homebase.yaml (LDAPS, verified against the test CA).
-    fn target_yaml(&self) -> String {
+    pub(crate) fn target_yaml(&self) -> String {
         format!(
             "    kind: ldap\n    url: {}\n    ca_file: {}\n    bind_dn: {}\n    bind_password_env: TEST_LDAP_PASSWORD\n    base_dn: {}\n",
             self.env["LDAPS_URL"],
@@ -136,7 +136,7 @@ impl Slapd {
         )
     }
 
-    fn search(&self, filter: &str, attrs: &[&str]) -> Vec<Entry> {
+    pub(crate) fn search(&self, filter: &str, attrs: &[&str]) -> Vec<Entry> {
         ldapsearch(
             &self.env["LDAP_URL"],
             &self.env["LDAP_ROOTDN"],
@@ -330,7 +330,7 @@ impl Workspace {
         std::fs::write(self.path("staff.csv"), lines[..keep].join("\n") + "\n").expect("write");
     }
 
-    fn command(&self) -> Command {
+    pub(crate) fn command(&self) -> Command {
         let mut cmd = Command::cargo_bin("homebase").expect("homebase binary");
         cmd.current_dir(self.dir.path())
             .env("TEST_LDAP_PASSWORD", &self.password)
@@ -1232,7 +1232,7 @@ impl SambaAd {
         Some(SambaAd { dir, env })
     }
 
-    fn search(&self, filter: &str, attrs: &[&str]) -> Vec<Entry> {
+    pub(crate) fn search(&self, filter: &str, attrs: &[&str]) -> Vec<Entry> {
         ldapsearch(
             &self.env["AD_LDAPS_URL"],
             &self.env["AD_BIND_DN"],
