@@ -346,14 +346,13 @@ fn a_limit_lowered_mid_run_is_followed_through_retry_after() {
     assert!(stderr.contains("HTTP 429 waited out"), "{stderr}");
 }
 
-#[test]
-fn v7_without_retry_after_200_persons_at_the_servers_pace_within_the_estimate() {
-    // v7 up to v8.1: a 429 would come without any header. A real minute;
-    // 600 a minute keeps the test near one (at Snipe-IT's 60 it would take
-    // twelve).
-    let fake = fake(600, Duration::from_secs(60), Version::V7);
+/// 200 persons against the v7-style fake (a 429 would come without any
+/// header) at `per_minute` in real minutes: every window within the limit,
+/// nothing failed, the run within 10 % of the plan's estimate.
+fn paced_run(per_minute: u32) {
+    let fake = fake(per_minute, Duration::from_secs(60), Version::V7);
     fake.seed_csv(&inventory_csv(), |_, _| true);
-    let site = Site::new(&fake.url, Some(600), 200);
+    let site = Site::new(&fake.url, Some(per_minute), 200);
     let (requests, estimate) = estimated_seconds(&site);
     let wanted = wanted(&site);
     let started = Instant::now();
@@ -368,12 +367,27 @@ fn v7_without_retry_after_200_persons_at_the_servers_pace_within_the_estimate() 
     let (span, sent) = span_since(&fake, started);
     let ratio = span.as_secs_f64() / estimate;
     eprintln!(
-        "v7, 600/min: {requests} requests estimated at {estimate:.1} s; {sent} sent over {:.1} s ({:.1} % of the estimate), run {:.1} s",
+        "RESULT per_minute={per_minute} requests_estimated={requests} estimate_s={estimate:.1} sent={sent} span_s={:.1} ratio={ratio:.3} windows={} max_window={}",
         span.as_secs_f64(),
-        ratio * 100.0,
-        started.elapsed().as_secs_f64()
+        fake.windows().len(),
+        fake.windows().iter().map(|w| w.accepted).max().unwrap_or(0),
     );
     assert!((0.9..=1.1).contains(&ratio), "{ratio}");
+}
+
+#[test]
+fn v7_without_retry_after_200_persons_at_the_servers_pace_within_the_estimate() {
+    // 600 a minute keeps the test near one minute; Snipe-IT's own default
+    // of 60 takes a quarter of an hour: `bench/snipeit.sh` runs that one.
+    paced_run(600);
+}
+
+/// Snipe-IT's default limit, 60 a minute, in real minutes (about 14 of
+/// them): run by `bench/snipeit.sh`, not by the test suite.
+#[test]
+#[ignore = "a quarter of an hour: run by bench/snipeit.sh"]
+fn v7_at_snipe_its_default_of_60_a_minute() {
+    paced_run(60);
 }
 
 #[test]
