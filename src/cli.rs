@@ -134,6 +134,11 @@ pub struct StaffArgs {
 pub struct CheckArgs {
     #[command(flatten)]
     pub staff: StaffArgs,
+    /// Also connect to every target, read nothing and change nothing: the
+    /// settings only a server can judge (credentials, a Snipe-IT status that
+    /// must be deployable, a SCIM server's capabilities) are checked too
+    #[arg(long)]
+    pub online: bool,
 }
 
 #[derive(Debug, Args, Clone)]

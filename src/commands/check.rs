@@ -1,4 +1,8 @@
 //! `homebase check`: everything `plan` validates, without reading any target.
+//! Offline by default (it runs where the targets cannot be reached, e.g. in
+//! a merge request's pipeline); `--online` also connects to every target,
+//! which judges the settings only a server can (a Snipe-IT status that is
+//! not deployable, a refused bind), and changes nothing.
 
 use anyhow::Result;
 
@@ -39,6 +43,13 @@ pub fn run(settings: &Settings, args: &CheckArgs) -> Result<ExitCode> {
         settings
             .output
             .warn(crate::plan::not_provisioned(&ended).message);
+    }
+    if args.online {
+        let connected = crate::targets::Connected::connect(settings)?;
+        settings.output.info(format!(
+            "targets: {} connected; their servers accept the settings",
+            connected.len()
+        ));
     }
     settings.output.info(format!(
         "ok: {} person(s) in {} file(s) ({}); configuration {}, {} profile(s), {} template(s) checked",

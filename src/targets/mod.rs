@@ -72,6 +72,15 @@ impl Connected {
         &self.runtime
     }
 
+    /// How many targets are connected.
+    pub fn len(&self) -> usize {
+        self.targets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.targets.is_empty()
+    }
+
     pub fn get(&self, name: &str) -> Option<&Target> {
         self.targets.get(name)
     }

@@ -479,8 +479,13 @@ fn a_status_that_is_not_deployable_stops_the_plan_naming_the_setting() {
     let fake = fake(120, Duration::from_secs(60), Version::V7);
     fake.seed_csv(&inventory_csv(), |_, _| true);
     let site = Site::with(&fake.url, None, 3, "    status: Pending\n");
-    for command in ["plan", "apply"] {
-        let out = site.homebase(&[command, "staff.csv"]);
+    // `check` is offline unless asked: it cannot know the server's statuses.
+    let out = site.homebase(&["check", "staff.csv"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for command in ["check --online", "plan", "apply"] {
+        let mut args: Vec<&str> = command.split(' ').collect();
+        args.push("staff.csv");
+        let out = site.homebase(&args);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
         assert!(stderr.contains("targets.assets.status"), "{stderr}");
