@@ -75,6 +75,8 @@ struct TargetReport<'p> {
     foreign: Vec<Existing>,
     /// Comment matches that could not be honoured: (peer, reason).
     refused: Vec<(Existing, String)>,
+    /// The target holds certificates (named by common name), not peers.
+    certificates: bool,
 }
 
 /// What each kind of target can give.
@@ -258,6 +260,7 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
         let mut report = TargetReport {
             source,
             total: existing.len(),
+            certificates: target.holds_certificates(),
             ..TargetReport::default()
         };
         let mut candidates: Vec<(Existing, &PersonPlan, std::net::IpAddr, Via)> = Vec::new();
@@ -1074,7 +1077,7 @@ fn render(reports: &[(String, TargetReport)]) -> String {
             .iter()
             .filter(|a| matches!(a.via, Via::Mapping { .. }))
             .count();
-        let certificates = r.source.ends_with(crate::targets::openvpn::easyrsa::INDEX);
+        let certificates = r.certificates;
         let (items, matched_by) = if certificates {
             ("valid certificates", "common name")
         } else {

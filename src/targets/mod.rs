@@ -415,6 +415,12 @@ impl Target {
     /// The VPN peers the server holds, with the comments of its config file,
     /// and where they were read from: what `homebase adopt` can take over.
     /// `None` for kinds that hold no peers.
+    /// Whether what `existing_peers` gives are client certificates (named
+    /// by common name) rather than peers.
+    pub fn holds_certificates(&self) -> bool {
+        matches!(self, Target::Openvpn(_))
+    }
+
     pub async fn existing_peers(
         &self,
         name: &str,
