@@ -392,6 +392,27 @@ impl Run {
     }
 }
 
+/// Thomas Meyer (P100001) moves from Kämmerei to Stadtkasse in `staff.csv`:
+/// the account actions the next plan changes, which must be his alone.
+pub(crate) fn move_thomas_meyer_to_stadtkasse(ws: &Workspace) -> Vec<(String, Value)> {
+    let staff = std::fs::read_to_string(ws.path("staff.csv")).expect("staff");
+    let edited = staff.replacen(
+        "P100001,Thomas,Meyer,thomas.meyer@musterstadt.example,Kämmerei,",
+        "P100001,Thomas,Meyer,thomas.meyer@musterstadt.example,Stadtkasse,",
+        1,
+    );
+    assert_ne!(staff, edited, "the example staff list changed");
+    std::fs::write(ws.path("staff.csv"), edited).expect("write");
+    let plan = ws.plan_json();
+    let updates: Vec<(String, Value)> = account_actions(&plan)
+        .into_iter()
+        .filter(|(_, a)| a["op"] != "unchanged")
+        .collect();
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert_eq!(updates[0].0, "P100001");
+    updates
+}
+
 /// The account actions of a plan, by staff id.
 pub(crate) fn account_actions(plan: &Value) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
@@ -515,21 +536,7 @@ fn openldap_provisions_the_example_staff() {
     assert_eq!(run.code, 0, "second plan has changes:\n{}", run.stdout);
 
     // One department changes: one account update, with that attribute only.
-    let staff = std::fs::read_to_string(ws.path("staff.csv")).expect("staff");
-    let edited = staff.replacen(
-        "P100001,Thomas,Meyer,thomas.meyer@musterstadt.example,Kämmerei,",
-        "P100001,Thomas,Meyer,thomas.meyer@musterstadt.example,Stadtkasse,",
-        1,
-    );
-    assert_ne!(staff, edited, "the example staff list changed");
-    std::fs::write(ws.path("staff.csv"), edited).expect("write");
-    let plan = ws.plan_json();
-    let updates: Vec<(String, Value)> = account_actions(&plan)
-        .into_iter()
-        .filter(|(_, a)| a["op"] != "unchanged")
-        .collect();
-    assert_eq!(updates.len(), 1, "{updates:?}");
-    assert_eq!(updates[0].0, "P100001");
+    let updates = move_thomas_meyer_to_stadtkasse(&ws);
     assert_eq!(updates[0].1["op"], "update");
     let changes = updates[0].1["changes"].as_array().expect("changes");
     assert_eq!(changes.len(), 1, "{changes:?}");

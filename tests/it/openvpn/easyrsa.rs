@@ -320,12 +320,7 @@ fn an_easy_rsa_pki_is_adopted_its_clients_keep_working_and_its_revocations_stay(
             client.tail(),
             server.tail()
         );
-        let pushed = client
-            .log
-            .iter()
-            .find(|l| l.contains("PUSH_REPLY"))
-            .cloned()
-            .unwrap_or_default();
+        let pushed = client.push_reply();
         assert!(
             pushed.contains(&format!("ifconfig {address} 255.255.0.0")),
             "{id} ({cn}): pushed {pushed:?}, planned {address}"

@@ -176,6 +176,15 @@ impl Openvpn {
         }
     }
 
+    /// The server's `PUSH_REPLY` line as the client logged it ("" if none).
+    fn push_reply(&self) -> String {
+        self.log
+            .iter()
+            .find(|l| l.contains("PUSH_REPLY"))
+            .cloned()
+            .unwrap_or_default()
+    }
+
     fn tail(&self) -> String {
         let start = self.log.len().saturating_sub(40);
         self.log[start..].join("\n")
@@ -650,12 +659,7 @@ fn a_real_server_accepts_a_provisioned_client_and_refuses_it_after_offboarding()
             server.tail()
         );
         // The address the state store holds is the one the server pushed.
-        let pushed = client
-            .log
-            .iter()
-            .find(|l| l.contains("PUSH_REPLY"))
-            .cloned()
-            .unwrap_or_default();
+        let pushed = client.push_reply();
         let want = format!("ifconfig {} 255.255.0.0", promised[id.as_str()].address);
         assert!(
             pushed.contains(&want),
