@@ -247,11 +247,20 @@ pub fn pki_entries(
     config: &OpenvpnConfig,
     settings: &Settings,
 ) -> Result<Vec<easyrsa::IndexEntry>> {
-    let configured = config.pki.as_deref().map(|p| settings.path(p));
-    match easyrsa::locate(configured, &settings.path(&config.ca_cert)) {
-        Some(pki) => easyrsa::read_index(&pki).with_context(|| format!("target \"{name}\": pki")),
+    match pki_folder(config, settings) {
+        Some(pki) => read_pki(name, &pki),
         None => Ok(Vec::new()),
     }
+}
+
+/// The easy-rsa PKI folder of the CA, if it belongs to one.
+fn pki_folder(config: &OpenvpnConfig, settings: &Settings) -> Option<std::path::PathBuf> {
+    let configured = config.pki.as_deref().map(|p| settings.path(p));
+    easyrsa::locate(configured, &settings.path(&config.ca_cert))
+}
+
+fn read_pki(name: &str, pki: &Path) -> Result<Vec<easyrsa::IndexEntry>> {
+    easyrsa::read_index(pki).with_context(|| format!("target \"{name}\": pki"))
 }
 
 /// The valid certificates of the easy-rsa PKI, as peers `adopt` can take
@@ -265,11 +274,10 @@ pub fn existing_peers(
     config: &OpenvpnConfig,
     settings: &Settings,
 ) -> Result<(String, Vec<crate::targets::ExistingPeer>)> {
-    let configured = config.pki.as_deref().map(|p| settings.path(p));
-    let Some(pki) = easyrsa::locate(configured, &settings.path(&config.ca_cert)) else {
+    let Some(pki) = pki_folder(config, settings) else {
         return own_peers(config, settings);
     };
-    let entries = pki_entries(name, config, settings)?;
+    let entries = read_pki(name, &pki)?;
     let now = Utc::now();
     let mut by_name: BTreeMap<String, Vec<&easyrsa::IndexEntry>> = BTreeMap::new();
     for entry in entries.iter().filter(|e| e.is_valid(now)) {
