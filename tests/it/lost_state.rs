@@ -11,9 +11,9 @@
 //! without them unless the `HOMEBASE_REQUIRE_*` flags say otherwise.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 
+use crate::common::file_contents;
 use crate::common::wg::{self, Netns, WgGo};
 use crate::fake_snipeit::{FakeSnipeit, Options, Version};
 use crate::ldap::{Slapd, Workspace};
@@ -22,27 +22,6 @@ const TOKEN: &str = "lost-state-token-4711";
 const TOKEN_ENV: &str = "HOMEBASE_TEST_SNIPEIT_TOKEN";
 const WG0: &str = "  wg0:\n    kind: wireguard-file\n    endpoint: vpn.musterstadt.example:51820\n    address: 10.20.0.1/16\n";
 const STOCK: &str = "  stock:\n    kind: csv\n    stock: examples/inventory.csv\n";
-
-/// Every file below `dir`, path → content.
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in entries.filter_map(Result::ok) {
-            let path = entry.path();
-            if path.is_dir() {
-                todo.push(path);
-            } else {
-                let rel = path.strip_prefix(dir).expect("below").display().to_string();
-                out.insert(rel, std::fs::read(&path).expect("read"));
-            }
-        }
-    }
-    out
-}
 
 /// The interface's peers: public key → (preshared key, allowed IPs).
 fn peers(gw: &WgGo) -> BTreeMap<String, (String, String)> {
@@ -171,7 +150,7 @@ fn every_kind_at_once_survives_a_lost_state_store() {
     let holdings_before = fake.holdings();
     assert!(peers_before.len() > 900, "{} peers", peers_before.len());
     assert!(!holdings_before.is_empty(), "no checkouts");
-    let out_before = snapshot(&ws.path("out"));
+    let out_before = file_contents(&ws.path("out"));
     let gateway_conf = ws.path(&format!("server/{}.conf", gw.name));
     let conf_before = std::fs::read(&gateway_conf).expect("the gateway's config");
     let ovpn_count = out_before
@@ -212,8 +191,8 @@ fn every_kind_at_once_survives_a_lost_state_store() {
         conf_before,
         "the gateway's config file changed"
     );
-    let out_after = snapshot(&ws.path("out"));
-    let changed: Vec<&String> = out_before
+    let out_after = file_contents(&ws.path("out"));
+    let changed: Vec<&std::path::PathBuf> = out_before
         .iter()
         .filter(|(path, bytes)| out_after.get(*path) != Some(bytes))
         .map(|(path, _)| path)

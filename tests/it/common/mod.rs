@@ -364,6 +364,24 @@ fn content_hash(bytes: &[u8]) -> u64 {
     h.finish()
 }
 
+/// Every file below `root` (any folder, not only a [`TestEnv`]'s):
+/// path relative to `root` → content.
+pub fn file_contents(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    if root.exists() {
+        walk(root, &mut |path, meta| {
+            if meta.is_file() {
+                let rel = path
+                    .strip_prefix(root)
+                    .expect("below the root")
+                    .to_path_buf();
+                out.insert(rel, fs::read(path).expect("read"));
+            }
+        });
+    }
+    out
+}
+
 fn walk(dir: &Path, f: &mut dyn FnMut(&Path, &fs::Metadata)) {
     for entry in fs::read_dir(dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display())) {
         let entry = entry.expect("directory entry");
