@@ -85,7 +85,39 @@ fn read_file(path: &Path, options: &InputOptions, names: &ColumnNames, out: &mut
             return;
         }
     };
-    let format = format_of(path);
+    read_bytes(&file, format_of(path), bytes, options, names, out);
+}
+
+/// The staff file `name` from its bytes, as [`load_staff`] reads each file:
+/// the fuzz targets feed it raw bytes without a file on disk.
+#[doc(hidden)]
+pub fn load_staff_bytes(
+    name: &str,
+    bytes: Vec<u8>,
+    options: &InputOptions,
+) -> Result<Vec<Person>, Problems> {
+    let names = ColumnNames::new(&options.columns, options.allow_extra_columns);
+    let mut out = Collector::default();
+    read_bytes(
+        name,
+        format_of(Path::new(name)),
+        bytes,
+        options,
+        &names,
+        &mut out,
+    );
+    out.finish()
+}
+
+fn read_bytes(
+    file: &str,
+    format: Format,
+    bytes: Vec<u8>,
+    options: &InputOptions,
+    names: &ColumnNames,
+    out: &mut Collector,
+) {
+    let file = file.to_string();
     let text = match decode(&bytes) {
         // A workbook is read as one whatever its name says.
         Content::Zip => {

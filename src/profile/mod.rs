@@ -44,7 +44,28 @@ impl ProfileSet {
             None => load::shipped(),
             Some(dir) => load::read_dir(dir, &mut problems),
         };
+        Self::from_sources(sources, problems)
+    }
 
+    /// Profile files given as `(name, text)`, read as [`ProfileSet::load`]
+    /// reads a folder: the fuzz targets feed texts without files.
+    #[doc(hidden)]
+    pub fn from_texts(files: &[(String, String)]) -> Result<ProfileSet, Problems> {
+        let sources = files
+            .iter()
+            .map(|(name, text)| load::Source {
+                name: name.clone(),
+                file: format!("{name}.yaml"),
+                text: text.clone(),
+            })
+            .collect();
+        Self::from_sources(sources, Problems::default())
+    }
+
+    fn from_sources(
+        sources: Vec<load::Source>,
+        mut problems: Problems,
+    ) -> Result<ProfileSet, Problems> {
         // Keyed by lowercase name: `extends` and `profile` columns ignore case.
         let mut parsed: BTreeMap<String, load::Parsed> = BTreeMap::new();
         let mut broken: Vec<String> = Vec::new();

@@ -160,12 +160,22 @@ pub fn read_ldif(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
     };
-    let entries =
-        parse_entries(&text).map_err(|(line, why)| {
+    let accounts =
+        parse_ldif(&text, base_dn).map_err(|(line, why)| {
             crate::error::Failure::Invalid(crate::error::Problems(vec![
                 crate::error::Problem::new(path.display().to_string(), why).at_line(line),
             ]))
         })?;
+    Ok(Some(accounts))
+}
+
+/// The accounts of an LDIF text (see [`read_ldif`]); a broken line as its
+/// number and what is wrong with it.
+pub fn parse_ldif(
+    text: &str,
+    base_dn: &str,
+) -> Result<Vec<super::ExistingAccount>, (usize, String)> {
+    let entries = parse_entries(text)?;
     let first = |e: &LdifEntry, name: &str| e.get(name).and_then(|v| v.first()).cloned();
     let mut memberships: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for entry in &entries {
@@ -229,7 +239,7 @@ pub fn read_ldif(
             },
         });
     }
-    Ok(Some(accounts))
+    Ok(accounts)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

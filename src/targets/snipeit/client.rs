@@ -394,7 +394,7 @@ fn forbidden(method: &Method, path: &str, message: &str) -> String {
 }
 
 /// The message of an error body: `messages`, `message` or `error`.
-fn message_of(bytes: &[u8]) -> String {
+pub(crate) fn message_of(bytes: &[u8]) -> String {
     let Ok(value) = serde_json::from_slice::<Value>(bytes) else {
         let text = String::from_utf8_lossy(bytes);
         return text.chars().take(200).collect();

@@ -17,10 +17,10 @@
 //! the apply needs no second listing.
 
 mod adopt;
-mod client;
+pub(crate) mod client;
 mod config;
-mod model;
-mod pace;
+pub(crate) mod model;
+pub(crate) mod pace;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
