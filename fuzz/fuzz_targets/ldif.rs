@@ -1,0 +1,8 @@
+//! An LDIF export read by `homebase adopt`: folded lines, base64 values,
+//! groups and their members, DNs under the base.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|text: &str| {
+    let _ = homebase::fuzzing::parse_ldif(text, "dc=example,dc=org");
+});

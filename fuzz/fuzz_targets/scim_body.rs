@@ -1,0 +1,8 @@
+//! Any body a SCIM server may answer: listings, groups, errors, the service
+//! provider configuration, discovery, Bulk results.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|bytes: &[u8]| {
+    homebase::fuzzing::scim_body(bytes);
+});
