@@ -107,7 +107,7 @@ impl Slapd {
     }
 
     /// SIGKILL: no clean shutdown, connections drop mid-operation.
-    fn kill(&self) {
+    pub(crate) fn kill(&self) {
         let pid = std::fs::read_to_string(self.dir.path().join("slapd.pid")).expect("pid file");
         let status = Command::new("kill")
             .args(["-KILL", pid.trim()])
@@ -117,7 +117,7 @@ impl Slapd {
         std::thread::sleep(Duration::from_millis(200));
     }
 
-    fn restart(&self) {
+    pub(crate) fn restart(&self) {
         self.run_script("start");
     }
 

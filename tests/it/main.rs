@@ -15,6 +15,7 @@ mod fake_snipeit;
 
 mod adopt;
 mod apply;
+mod chaos;
 mod check;
 mod ci_example;
 mod delivery;

@@ -5,6 +5,7 @@
 #   tests/servers/scim.sh start DIR [ARG..]  start on a free 127.0.0.1 port with a random
 #                                            bearer token; writes DIR/url, DIR/token,
 #                                            DIR/pid, DIR/log. ARGs go to scim2-server.
+#   tests/servers/scim.sh restart DIR [ARG..] start again on DIR's port and token (empty)
 #   tests/servers/scim.sh stop DIR           stop the server started in DIR (by its PID)
 #
 # The venv lives in $HOMEBASE_SCIM_VENV (default: target/scim-venv). Needs
@@ -47,11 +48,12 @@ start() {
   install
   mkdir -p "$dir"
   umask 077
-  python3 -c 'import secrets; print(secrets.token_hex(24))' >"$dir/token"
+  # `restart` (after a crash) keeps the address and the token.
+  [ -n "${SCIM_SAME_PORT:-}" ] || python3 -c 'import secrets; print(secrets.token_hex(24))' >"$dir/token"
   local token attempt port pid
   token=$(cat "$dir/token")
   for attempt in 1 2 3; do
-    port=$(free_port)
+    port=${SCIM_SAME_PORT:-$(free_port)}
     # The command line of scim2-server, with one change: Python's socketserver
     # listens with a backlog of 5, so more than 5 clients connecting at once
     # (every request is a new connection: HTTP/1.0) lose SYNs and wait the
@@ -102,6 +104,10 @@ stop() {
 case "${1:-}" in
   install) install ;;
   start) [ $# -ge 2 ] || { echo "usage: $0 start DIR [ARG..]" >&2; exit 2; }; shift; start "$@" ;;
+  # The same port and token as the server DIR had (the data is gone: the
+  # server keeps it in memory), e.g. after it was killed.
+  restart) [ $# -ge 2 ] || { echo "usage: $0 restart DIR [ARG..]" >&2; exit 2; }; shift
+    port=$(sed -E 's#.*:([0-9]+)/v2$#\1#' "$1/url"); SCIM_SAME_PORT=$port start "$@" ;;
   stop) [ $# -eq 2 ] || { echo "usage: $0 stop DIR" >&2; exit 2; }; stop "$2" ;;
-  *) echo "usage: $0 install | start DIR [ARG..] | stop DIR" >&2; exit 2 ;;
+  *) echo "usage: $0 install | start DIR [ARG..] | restart DIR [ARG..] | stop DIR" >&2; exit 2 ;;
 esac

@@ -95,6 +95,28 @@ impl ScimServer {
         })
     }
 
+    /// SIGKILL, as a crash: connections drop mid-request.
+    pub fn kill(&self) {
+        let pid = std::fs::read_to_string(self.dir.path().join("pid")).expect("pid file");
+        let _ = Command::new("kill").args(["-KILL", pid.trim()]).status();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    /// Up again on the same address and token, with no resources: the
+    /// server keeps them in memory only.
+    pub fn restart(&self) {
+        let out = Command::new(repo().join(self.script))
+            .arg("restart")
+            .arg(self.dir.path())
+            .output()
+            .expect("run the server script");
+        assert!(
+            out.status.success(),
+            "restart failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub fn api(&self) -> Api {
         Api::new(&self.url, &self.token)
     }

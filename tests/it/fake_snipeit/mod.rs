@@ -435,6 +435,31 @@ impl FakeSnipeit {
             .map(|u| u.username.clone())
     }
 
+    /// The asset tags each user holds, by username.
+    pub fn tags_by_holder(&self) -> BTreeMap<String, Vec<String>> {
+        let state = self.state();
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for asset in state.assets.values() {
+            if let Some(user) = asset.assigned_user.and_then(|u| state.users.get(&u)) {
+                out.entry(user.username.clone())
+                    .or_default()
+                    .push(asset.tag.clone());
+            }
+        }
+        out
+    }
+
+    /// How many users carry each employee number.
+    pub fn users_by_employee_num(&self) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for user in self.state().users.values() {
+            if let Some(n) = &user.employee_num {
+                *out.entry(n.clone()).or_insert(0) += 1;
+            }
+        }
+        out
+    }
+
     pub fn users(&self) -> usize {
         self.state().users.len()
     }
