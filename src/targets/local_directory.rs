@@ -124,18 +124,21 @@ fn parse_entries(text: &str) -> Result<Vec<LdifEntry>, (usize, String)> {
         if line.starts_with('#') {
             continue;
         }
-        let (name, value) = if let Some((name, b64)) = line.split_once(":: ") {
+        // The name ends at the first colon; a second one right after it
+        // marks base64 (a plain value may hold `:: ` itself).
+        let Some((name, rest)) = line.split_once(':') else {
+            return Err((number, format!("not `attribute: value`: {line:?}")));
+        };
+        let value = if let Some(b64) = rest.strip_prefix(':') {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(b64.trim())
                 .map_err(|e| (number, format!("bad base64 value of {name}: {e}")))?;
-            let value = String::from_utf8(bytes)
-                .map_err(|_| (number, format!("the value of {name} is not UTF-8")))?;
-            (name.to_string(), value)
-        } else if let Some((name, value)) = line.split_once(':') {
-            (name.to_string(), value.trim_start().to_string())
+            String::from_utf8(bytes)
+                .map_err(|_| (number, format!("the value of {name} is not UTF-8")))?
         } else {
-            return Err((number, format!("not `attribute: value`: {line:?}")));
+            rest.trim_start().to_string()
         };
+        let name = name.to_string();
         if name.eq_ignore_ascii_case("version") && entry.is_empty() {
             continue;
         }
@@ -336,5 +339,27 @@ mod tests {
             .collect();
         assert_eq!(back, accounts);
         assert_eq!(render_ldif("dc=example,dc=org", &back), ldif);
+    }
+
+    /// Found by the `ldif_roundtrip` fuzz target: a plain value holding
+    /// `:: ` (`cn: Team:: Nord`) was split there and read as base64.
+    #[test]
+    fn a_plain_value_with_two_colons_reads_back() {
+        let account = Account {
+            username: "nord".into(),
+            given_name: String::new(),
+            family_name: "Nord".into(),
+            display_name: "Team:: Nord".into(),
+            email: "a:: b".into(),
+            department: None,
+            groups: vec![],
+            ou: None,
+            expires: None,
+            enabled: true,
+        };
+        let ldif = render_ldif("dc=example,dc=org", &[("P1".into(), account.clone())]);
+        assert!(ldif.contains("\ncn: Team:: Nord\n"), "{ldif}");
+        let read = parse_ldif(&ldif, "dc=example,dc=org").unwrap();
+        assert_eq!(read[0].account, account);
     }
 }
