@@ -8,6 +8,11 @@ use rand::Rng;
 
 use crate::targets::TargetError;
 
+/// The longest `Retry-After` believed, as for Snipe-IT's 429s (its pace's
+/// `MAX_HOLD`): a longer one (a date years ahead, a server's bug) would
+/// stall the run for that long.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
     /// Tries in all, the first included.
@@ -31,7 +36,8 @@ impl RetryPolicy {
     }
 
     /// The pause before try `n + 1` (n ≥ 1): a random time up to base·2ⁿ⁻¹,
-    /// capped; never shorter than the server's `Retry-After`.
+    /// capped; never shorter than the server's `Retry-After` up to
+    /// [`MAX_RETRY_AFTER`].
     pub fn delay(&self, n: u32, retry_after: Option<Duration>) -> Duration {
         let ceiling = self.base.saturating_mul(1 << (n - 1).min(16)).min(self.max);
         let jittered = if ceiling.is_zero() {
@@ -39,9 +45,7 @@ impl RetryPolicy {
         } else {
             Duration::from_micros(rand::thread_rng().gen_range(0..=ceiling.as_micros() as u64))
         };
-        retry_after.map_or(jittered, |after| {
-            jittered.max(after.min(self.max.max(after)))
-        })
+        retry_after.map_or(jittered, |after| jittered.max(after.min(MAX_RETRY_AFTER)))
     }
 }
 
@@ -131,5 +135,19 @@ mod tests {
             assert!(d <= Duration::from_millis(100 * (1 << (n - 1))).min(p.max));
         }
         assert!(p.delay(1, Some(Duration::from_secs(3))) >= Duration::from_secs(3));
+    }
+
+    /// Found by the `rate_limit` fuzz target: a `Retry-After` of years (or
+    /// a date far ahead) was waited out in full before the next try.
+    #[test]
+    fn an_absurd_retry_after_is_capped() {
+        let p = RetryPolicy {
+            attempts: 6,
+            base: Duration::from_millis(250),
+            max: Duration::from_secs(30),
+        };
+        let wait = p.delay(1, Some(Duration::from_secs(367_946_340)));
+        assert!(wait <= Duration::from_secs(120), "{wait:?}");
+        assert!(wait >= Duration::from_secs(30), "{wait:?}");
     }
 }
