@@ -76,3 +76,7 @@ export HOMEBASE_REQUIRE_CHROMIUM=${HOMEBASE_REQUIRE_CHROMIUM:-$root}
 # mostly wait out real one-minute rate windows while the others work.
 export RUST_TEST_THREADS=${RUST_TEST_THREADS:-3}
 cargo test --all-targets
+# Every fuzz target a few seconds on its seeds (bench/fuzz.sh installs Rust
+# nightly and cargo-fuzz when missing); a crash or hang fails the run.
+# The chaos test runs one round above (tests/it/chaos.rs).
+bench/fuzz.sh "${HOMEBASE_CI_FUZZ_SECONDS:-3}"
