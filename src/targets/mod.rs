@@ -143,7 +143,62 @@ pub struct VpnServer {
     pub openvpn: Option<std::sync::Arc<openvpn::OpenvpnServer>>,
 }
 
+/// What a person's client config takes from the server and from their own
+/// credentials, as the server's kind has it.
+#[derive(Debug, Clone, Default)]
+pub struct ClientSide {
+    /// WireGuard: the server's public key.
+    pub server_public_key: Option<String>,
+    /// Adopted: the person's own key or certificate stays in use; the bundle
+    /// has none to give.
+    pub keeps_own_key: bool,
+    /// OpenVPN: the CA, the person's certificate and key (PEM), the tls-crypt
+    /// key, and the `remote`.
+    pub ca: Option<String>,
+    pub cert: Option<String>,
+    pub key: Option<String>,
+    pub tls_crypt: Option<String>,
+    pub remote_host: Option<String>,
+    pub remote_port: Option<u16>,
+}
+
 impl VpnServer {
+    /// What the person's client config holds of this server and of their
+    /// `secrets`; `adopted` when the peer was taken over with its own key.
+    pub fn client(
+        &self,
+        secrets: &crate::apply::secrets::PersonSecrets,
+        adopted: bool,
+    ) -> ClientSide {
+        match self.openvpn.as_deref() {
+            Some(ovpn) => ClientSide {
+                server_public_key: None,
+                keeps_own_key: adopted && secrets.ovpn_cert.is_none(),
+                ca: Some(ovpn.authority.cert_pem.clone()),
+                cert: secrets.ovpn_cert_pem(),
+                key: secrets.ovpn_key_pem(),
+                tls_crypt: Some(ovpn.tls_crypt.clone()),
+                remote_host: Some(ovpn.config.remote.clone()),
+                remote_port: Some(ovpn.config.port),
+            },
+            None => ClientSide {
+                server_public_key: Some(self.public_key.clone()),
+                keeps_own_key: adopted && secrets.wg_private_key.is_none(),
+                ..ClientSide::default()
+            },
+        }
+    }
+
+    /// The public identity of the person's peer on this server: the
+    /// WireGuard public key, or the serial of their certificate.
+    pub fn identity(&self, secrets: &crate::apply::secrets::PersonSecrets) -> Option<String> {
+        if self.issues_certificates() {
+            secrets.ovpn_serial()
+        } else {
+            secrets.wg_public_key()
+        }
+    }
+
     /// Whether clients get a certificate of their own (OpenVPN).
     pub fn issues_certificates(&self) -> bool {
         self.openvpn.is_some()
@@ -404,8 +459,9 @@ impl Target {
             Target::Snipeit(snipeit) => snipeit.read(observed).await?,
             Target::Scim(scim) => scim.read(name, observed).await?,
             Target::Ldap(target) => target.read(settings, observed).await?,
-            // Its effect is recorded in the state store, which `observe` reads.
-            Target::Exec(_) => {}
+            // Its effect is recorded in the state store, which `observe`
+            // reads; a `list_command` says what else the system holds.
+            Target::Exec(target) => target.read(observed).await?,
             Target::Wireguard(target) => target.read(store, observed).await?,
             Target::Openvpn(cfg) => openvpn::read(name, cfg, settings, store, observed)?,
         }
@@ -464,11 +520,11 @@ impl Target {
                 server_url(settings, name),
                 scim.existing_accounts(name, staff, wanted).await?,
             ))),
+            Target::Exec(target) => target.existing_accounts().await,
             Target::WireguardFile(_)
             | Target::Wireguard(_)
             | Target::Csv(_)
             | Target::Snipeit(_)
-            | Target::Exec(_)
             | Target::Openvpn(_) => Ok(None),
         }
     }
@@ -889,11 +945,11 @@ impl TargetConfig {
     pub fn adopts_accounts(&self) -> bool {
         match self {
             TargetConfig::Local(_) | TargetConfig::Scim(_) | TargetConfig::Ldap(_) => true,
+            TargetConfig::Exec(exec) => exec.list_command.is_some(),
             TargetConfig::WireguardFile(_)
             | TargetConfig::Wireguard(_)
             | TargetConfig::Csv(_)
             | TargetConfig::Snipeit(_)
-            | TargetConfig::Exec(_)
             | TargetConfig::Openvpn(_) => false,
         }
     }

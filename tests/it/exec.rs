@@ -202,3 +202,88 @@ fn doubly_verbose_names_every_request_and_answer_but_no_secret() {
         assert!(!loud.contains(password), "a password reached stderr");
     }
 }
+
+/// `list_command`: the accounts the system already holds. New persons do
+/// not get a username it has, `adopt` takes over the account carrying a
+/// person's staff id (no second one is made), and a line the command
+/// prints that cannot be read stops the plan with its number.
+#[test]
+fn a_list_command_feeds_the_plan_and_adopt() {
+    let env = TestEnv::new();
+    setup(&env);
+    let config = env.read_string("homebase.yaml").replace(
+        "    command: [sh, provision.sh]\n",
+        "    command: [sh, provision.sh]\n    list_command: [sh, list.sh]\n",
+    );
+    env.write("homebase.yaml", config);
+    env.write("list.sh", "cat listed.jsonl\n");
+    env.write("listed.jsonl", "");
+    let (header, rows) = common::example_staff_rows();
+    env.write("few.csv", format!("{header}\n{}\n", rows[..3].join("\n")));
+    env.run_ok(&["check", "few.csv"]);
+
+    let plan = env.plan_json(&["few.csv"]);
+    let persons = plan["persons"].as_array().expect("persons");
+    let id = |i: usize| persons[i]["id"].as_str().unwrap().to_string();
+    let username = |i: usize| persons[i]["username"].as_str().unwrap().to_string();
+    let (first, second) = ((id(0), username(0)), (id(1), username(1)));
+
+    // The system has the first person's account (under another name) and,
+    // unrelated to anyone, an account with the second person's username.
+    env.write(
+        "listed.jsonl",
+        format!(
+            "{{\"username\": \"old.{}\", \"staff_id\": \"{}\", \"remote_id\": \"mbx-legacy\"}}\n{{\"username\": \"{}\"}}\n",
+            first.1, first.0, second.1
+        ),
+    );
+    // Unadopted, the first person's account would be a second one: refused.
+    let refused = env.run(&["apply", "few.csv", "--yes"]);
+    assert_eq!(exit_code(&refused), 2, "{}", common::describe(&refused));
+    assert!(
+        stderr(&refused).contains(&format!("already has the account \"old.{}\"", first.1)),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(done(env.path()).is_empty(), "the refused run wrote");
+
+    let adopted = env.run_ok(&["adopt", "few.csv", "--target", "directory", "--yes"]);
+    let report = stdout(&adopted);
+    assert!(
+        report.contains(&format!("+ {} old.{} by staff id", first.0, first.1)),
+        "{report}"
+    );
+    let plan = env.plan_json(&["few.csv"]);
+    let second_plan = plan["persons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == second.0.as_str())
+        .expect("the second person");
+    assert_ne!(
+        second_plan["username"].as_str(),
+        Some(second.1.as_str()),
+        "a username the system holds was planned again"
+    );
+    env.run_ok(&["apply", "few.csv", "--yes"]);
+    let calls = done(env.path());
+    assert!(
+        !calls.contains_key(&(first.0.clone(), "create".to_string())),
+        "a second account was made for the adopted person"
+    );
+    assert!(calls.contains_key(&(second.0.clone(), "create".to_string())));
+    assert_eq!(
+        exit_code(&env.run(&["plan", "few.csv", "--detailed-exitcode"])),
+        0
+    );
+
+    // A line the command prints that is not an account stops the plan.
+    env.write("listed.jsonl", "{\"username\": \"a\"}\nuid=printer\n");
+    let broken = env.run(&["plan", "few.csv"]);
+    assert_ne!(exit_code(&broken), 0);
+    let message = stderr(&broken);
+    assert!(
+        message.contains("target \"directory\"") && message.contains("line 2: "),
+        "{message}"
+    );
+}
