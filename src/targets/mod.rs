@@ -10,6 +10,7 @@ pub mod exec;
 pub mod ldap;
 pub mod local_directory;
 pub mod openvpn;
+pub mod opnsense;
 pub mod scim;
 pub mod snipeit;
 pub mod wireguard;
@@ -308,6 +309,8 @@ pub enum Target {
     Wireguard(Box<wireguard::WireguardTarget>),
     /// Certificates issued in the secrets step; server files written from the store.
     Openvpn(Box<openvpn::OpenvpnConfig>),
+    /// A WireGuard instance on an OPNsense firewall, through its REST API.
+    Opnsense(Box<opnsense::OpnsenseTarget>),
 }
 
 impl Target {
@@ -333,6 +336,9 @@ impl Target {
                 wireguard::WireguardTarget::connect(name, cfg, settings).await?,
             )),
             TargetConfig::Openvpn(cfg) => Target::Openvpn(cfg.clone()),
+            TargetConfig::Opnsense(cfg) => Target::Opnsense(Box::new(
+                opnsense::OpnsenseTarget::connect(name, cfg, settings).await?,
+            )),
         })
     }
 
@@ -408,6 +414,7 @@ impl Target {
             Target::Exec(_) => {}
             Target::Wireguard(target) => target.read(store, observed).await?,
             Target::Openvpn(cfg) => openvpn::read(name, cfg, settings, store, observed)?,
+            Target::Opnsense(target) => target.read(observed),
         }
         Ok(())
     }
@@ -430,6 +437,7 @@ impl Target {
             Target::WireguardFile(wg) => wireguard_file::existing_peers(wg, settings).map(Some),
             Target::Wireguard(target) => target.existing_peers().await.map(Some),
             Target::Openvpn(config) => openvpn::existing_peers(name, config, settings).map(Some),
+            Target::Opnsense(target) => Ok(Some(target.existing_peers())),
             Target::Local(_)
             | Target::Csv(_)
             | Target::Snipeit(_)
@@ -469,7 +477,8 @@ impl Target {
             | Target::Csv(_)
             | Target::Snipeit(_)
             | Target::Exec(_)
-            | Target::Openvpn(_) => Ok(None),
+            | Target::Openvpn(_)
+            | Target::Opnsense(_) => Ok(None),
         }
     }
 
@@ -499,7 +508,8 @@ impl Target {
             | Target::WireguardFile(_)
             | Target::Wireguard(_)
             | Target::Exec(_)
-            | Target::Openvpn(_) => Ok(None),
+            | Target::Openvpn(_)
+            | Target::Opnsense(_) => Ok(None),
         }
     }
 
@@ -515,6 +525,7 @@ impl Target {
             Target::WireguardFile(wg) => Some(wireguard_file::prepare(name, wg, settings, store)?),
             Target::Wireguard(live) => Some(live.vpn_server()?),
             Target::Openvpn(config) => Some(openvpn::vpn_server(name, config, settings)?),
+            Target::Opnsense(target) => Some(target.vpn_server()),
             Target::Local(_)
             | Target::Csv(_)
             | Target::Snipeit(_)
@@ -544,6 +555,8 @@ impl Target {
             // Live gateways keep what the run did across a restart.
             Target::Wireguard(live) => live.persist(store).await,
             Target::Csv(_) => csv_stock::finish(name, settings, store),
+            // Each action's change is live before it succeeds (see `opnsense`).
+            Target::Opnsense(_) => Ok(()),
             Target::Snipeit(_) | Target::Scim(_) | Target::Ldap(_) | Target::Exec(_) => Ok(()),
         }
     }
@@ -556,6 +569,7 @@ impl Target {
             Target::Ldap(ldap) => Some(ldap.limiter()),
             Target::Exec(_) => None,
             Target::Snipeit(snipeit) => Some(snipeit.limiter()),
+            Target::Opnsense(target) => Some(target.limiter()),
             Target::Local(_)
             | Target::WireguardFile(_)
             | Target::Csv(_)
@@ -569,6 +583,7 @@ impl Target {
     fn busy_count(&self) -> Option<&busy::BusyCount> {
         match self {
             Target::Ldap(ldap) => Some(ldap.busy_count()),
+            Target::Opnsense(target) => Some(target.busy_count()),
             Target::Exec(_) => None,
             Target::Local(_)
             | Target::WireguardFile(_)
@@ -609,6 +624,7 @@ impl Target {
             Target::Ldap(target) => target.apply(ctx).await,
             Target::Exec(target) => target.apply(ctx).await,
             Target::Wireguard(target) => target.apply(ctx).await,
+            Target::Opnsense(target) => target.apply(ctx).await,
         }
     }
 }
@@ -622,6 +638,9 @@ pub fn estimates(config: &Config, persons: &[PersonPlan]) -> Vec<Estimate> {
         match target {
             TargetConfig::Snipeit(snipeit) => {
                 estimates.extend(snipeit::estimate(name, snipeit, persons));
+            }
+            TargetConfig::Opnsense(opnsense) => {
+                estimates.extend(opnsense::estimate(name, opnsense, persons));
             }
             other @ (TargetConfig::Local(_)
             | TargetConfig::WireguardFile(_)
@@ -681,6 +700,9 @@ pub enum TargetConfig {
     /// OpenVPN: client certificates from the organisation's CA, inline `.ovpn`
     /// configs, a CRL on revocation.
     Openvpn(Box<openvpn::OpenvpnConfig>),
+    /// A WireGuard instance on an OPNsense firewall (24.1 and later),
+    /// through its REST API.
+    Opnsense(Box<opnsense::OpnsenseConfig>),
 }
 
 impl TargetConfig {
@@ -689,7 +711,8 @@ impl TargetConfig {
             TargetConfig::Local(_) => Area::Directory,
             TargetConfig::WireguardFile(_)
             | TargetConfig::Wireguard(_)
-            | TargetConfig::Openvpn(_) => Area::Vpn,
+            | TargetConfig::Openvpn(_)
+            | TargetConfig::Opnsense(_) => Area::Vpn,
             TargetConfig::Csv(_) | TargetConfig::Snipeit(_) => Area::Inventory,
             TargetConfig::Scim(_) => Area::Directory,
             TargetConfig::Ldap(_) => Area::Directory,
@@ -708,6 +731,7 @@ impl TargetConfig {
             TargetConfig::Ldap(_) => "ldap",
             TargetConfig::Exec(_) => "exec",
             TargetConfig::Openvpn(_) => "openvpn",
+            TargetConfig::Opnsense(_) => "opnsense",
         }
     }
 
@@ -722,6 +746,7 @@ impl TargetConfig {
             TargetConfig::Ldap(t) => &t.limits,
             TargetConfig::Exec(t) => &t.limits,
             TargetConfig::Openvpn(t) => &t.limits,
+            TargetConfig::Opnsense(t) => &t.limits,
         }
     }
 
@@ -740,6 +765,7 @@ impl TargetConfig {
             TargetConfig::Ldap(t) => t.problems(name, source),
             TargetConfig::Exec(t) => t.problems(name, source),
             TargetConfig::Wireguard(t) => t.problems(name, source),
+            TargetConfig::Opnsense(t) => t.problems(name, source),
             TargetConfig::Openvpn(t) => {
                 let mut problems = t.problems(name, source);
                 // The CA files are read only when the settings themselves are sound.
@@ -804,7 +830,8 @@ impl TargetConfig {
             | TargetConfig::Scim(_)
             | TargetConfig::Ldap(_)
             | TargetConfig::Exec(_)
-            | TargetConfig::Openvpn(_) => Vec::new(),
+            | TargetConfig::Openvpn(_)
+            | TargetConfig::Opnsense(_) => Vec::new(),
         }
     }
 
@@ -814,6 +841,7 @@ impl TargetConfig {
             TargetConfig::WireguardFile(wg) => Some(wg.address),
             TargetConfig::Wireguard(wg) => Some(wg.address),
             TargetConfig::Openvpn(ovpn) => Some(ovpn.address),
+            TargetConfig::Opnsense(gw) => Some(gw.address),
             TargetConfig::Local(_)
             | TargetConfig::Csv(_)
             | TargetConfig::Snipeit(_)
@@ -834,6 +862,7 @@ impl TargetConfig {
                 jobs.map_or(512, |j| j.min(512)).max(1)
             }
             TargetConfig::Local(_)
+            | TargetConfig::Opnsense(_)
             | TargetConfig::WireguardFile(_)
             | TargetConfig::Wireguard(_)
             | TargetConfig::Csv(_)
@@ -862,6 +891,7 @@ impl TargetConfig {
             TargetConfig::Local(_)
             | TargetConfig::WireguardFile(_)
             | TargetConfig::Wireguard(_)
+            | TargetConfig::Opnsense(_)
             | TargetConfig::Csv(_)
             | TargetConfig::Snipeit(_)
             | TargetConfig::Scim(_)
@@ -875,7 +905,8 @@ impl TargetConfig {
         match self {
             TargetConfig::WireguardFile(_)
             | TargetConfig::Wireguard(_)
-            | TargetConfig::Openvpn(_) => true,
+            | TargetConfig::Openvpn(_)
+            | TargetConfig::Opnsense(_) => true,
             TargetConfig::Local(_)
             | TargetConfig::Csv(_)
             | TargetConfig::Snipeit(_)
@@ -894,7 +925,8 @@ impl TargetConfig {
             | TargetConfig::Csv(_)
             | TargetConfig::Snipeit(_)
             | TargetConfig::Exec(_)
-            | TargetConfig::Openvpn(_) => false,
+            | TargetConfig::Openvpn(_)
+            | TargetConfig::Opnsense(_) => false,
         }
     }
 
@@ -908,7 +940,24 @@ impl TargetConfig {
             | TargetConfig::WireguardFile(_)
             | TargetConfig::Wireguard(_)
             | TargetConfig::Exec(_)
-            | TargetConfig::Openvpn(_) => false,
+            | TargetConfig::Openvpn(_)
+            | TargetConfig::Opnsense(_) => false,
+        }
+    }
+
+    /// The VPN protocol of a VPN target, as profiles name it (`vpn.kind`).
+    pub fn vpn_protocol(&self) -> Option<&'static str> {
+        match self {
+            TargetConfig::WireguardFile(_)
+            | TargetConfig::Wireguard(_)
+            | TargetConfig::Opnsense(_) => Some("wireguard"),
+            TargetConfig::Openvpn(_) => Some("openvpn"),
+            TargetConfig::Local(_)
+            | TargetConfig::Csv(_)
+            | TargetConfig::Snipeit(_)
+            | TargetConfig::Scim(_)
+            | TargetConfig::Ldap(_)
+            | TargetConfig::Exec(_) => None,
         }
     }
 }

@@ -11,6 +11,7 @@
 //! Run one area with `cargo test --test it ldap::`.
 
 mod common;
+mod fake_opnsense;
 mod fake_snipeit;
 
 mod adopt;
@@ -23,6 +24,7 @@ mod exec;
 mod ldap;
 mod lost_state;
 mod openvpn;
+mod opnsense;
 mod plan;
 mod postgres;
 mod review_html;

@@ -1,6 +1,8 @@
 //! What every kind of target needs the same way, spelled once: secrets and
 //! where they come from, verified TLS, timeouts, the `wg-quick` file format.
 
+pub mod batches;
+pub mod http;
 pub mod pem;
 pub mod secret;
 pub mod timeouts;

@@ -18,7 +18,6 @@
 
 mod ad;
 mod adopt;
-mod batch;
 mod classify;
 pub mod config;
 mod ds389;
@@ -87,7 +86,7 @@ pub struct LdapTarget {
     /// The actions at work (see `Target::hold`): batches wait for them.
     busy: BusyCount,
     /// Group members waiting to be written, per group.
-    batches: batch::Batches,
+    batches: crate::targets::common::batches::Batches,
     uids: tokio::sync::Mutex<Option<UidAllocator>>,
 }
 
@@ -142,7 +141,7 @@ impl LdapTarget {
             known: std::sync::Mutex::new(HashSet::new()),
             groups_read: std::sync::atomic::AtomicBool::new(false),
             making_containers: tokio::sync::Mutex::new(()),
-            batches: batch::Batches::new(busy.clone()),
+            batches: crate::targets::common::batches::Batches::new(busy.clone()),
             busy,
             uids: tokio::sync::Mutex::new(None),
         };

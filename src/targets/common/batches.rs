@@ -1,15 +1,14 @@
-//! Group membership in batches. Every new account joins the same few groups,
-//! and each modify of a group is one write transaction on the server (one
-//! disk sync on OpenLDAP, and the whole member list rewritten): 1,200 persons
-//! × 2 groups would be 2,400 of them.
+//! Writes that many actions share, in batches: LDAP group membership (every
+//! new account joins the same few groups; each modify of a group is one
+//! write transaction on the server, 1,200 persons × 2 groups would be 2,400
+//! of them) and a gateway's reconfigure (one per run, not one per peer).
 //!
-//! Instead, member adds queue up per group while any action of the target is
-//! still at work on something else (creating accounts, changing attributes):
-//! a batch is written when every action in flight is waiting for a batch. In
-//! a bulk run that is once per group per wave of persons; a single change
-//! (nothing else at work) is written at once. A person's action still
-//! completes only when its own membership is written, so the journal never
-//! records a membership the server does not hold.
+//! Values queue up per key while any action of the target is still at work
+//! on something else (creating accounts, saving peers): a batch is written
+//! when every action in flight is waiting for a batch. In a bulk run that is
+//! once per key per wave of persons; a single change (nothing else at work)
+//! is written at once. An action completes only when its own batch is
+//! written, so the journal never records what the server does not hold.
 
 use std::collections::HashMap;
 use std::future::Future;
