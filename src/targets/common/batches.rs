@@ -34,6 +34,9 @@ pub struct Batches {
     queues: Mutex<HashMap<String, Arc<Queue>>>,
     /// The target's actions at work: a batch waits for them.
     busy: BusyCount,
+    /// How long a batch waits, once nobody is at work, for actions still
+    /// arriving (see [`Batches::settling`]).
+    settle: std::time::Duration,
 }
 
 impl Batches {
@@ -42,6 +45,34 @@ impl Batches {
         Batches {
             queues: Mutex::default(),
             busy,
+            settle: std::time::Duration::ZERO,
+        }
+    }
+
+    /// Batches for a write that is dear (a gateway's reconfigure): once
+    /// nobody is at work, wait `settle` for more actions to join (the
+    /// executor starts persons as others finish), again while they do.
+    pub fn settling(busy: BusyCount, settle: std::time::Duration) -> Self {
+        Batches {
+            settle,
+            ..Batches::new(busy)
+        }
+    }
+
+    /// Until nobody is at work and, with a settle time, no more values came
+    /// during the last one.
+    async fn settled(&self, queue: &Queue) {
+        self.busy.quiet().await;
+        if self.settle.is_zero() {
+            return;
+        }
+        loop {
+            let before = lock(&queue.pending).len();
+            tokio::time::sleep(self.settle).await;
+            self.busy.quiet().await;
+            if lock(&queue.pending).len() == before {
+                return;
+            }
         }
     }
 
@@ -97,7 +128,7 @@ impl Batches {
         tokio::select! {
             biased;
             done = &mut rx => return done.unwrap_or_else(|_| Err(abandoned())),
-            () = self.busy.quiet() => {}
+            () = self.settled(&queue) => {}
         }
         let batch = std::mem::take(&mut *lock(&queue.pending));
         if !batch.is_empty() {

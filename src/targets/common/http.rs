@@ -13,12 +13,13 @@ pub fn url_problems(name: &str, key: &str, url: &str, example: &str, source: &st
     match reqwest::Url::parse(url) {
         Ok(u) if u.scheme() == "https" => Vec::new(),
         Ok(u) if u.scheme() == "http" && is_loopback(&u) => Vec::new(),
-        Ok(u) if u.scheme() == "http" => vec![Problem::new(
-            source,
-            "plain http would send the credentials in the clear",
-        )
-        .column(column)
-        .expected("an https:// URL (http:// only for 127.0.0.1, ::1 or localhost)")],
+        Ok(u) if u.scheme() == "http" => {
+            vec![
+                Problem::new(source, "plain http would send the credentials in the clear")
+                    .column(column)
+                    .expected("an https:// URL (http:// only for 127.0.0.1, ::1 or localhost)"),
+            ]
+        }
         Ok(_) | Err(_) => vec![Problem::new(source, format!("\"{url}\" is not a URL"))
             .column(column)
             .expected(format!("e.g. {example}"))],
@@ -32,8 +33,8 @@ fn is_loopback(url: &reqwest::Url) -> bool {
 /// A client that verifies TLS (system roots, or `ca_file`) and keeps to the
 /// target's timeouts. Errors are for the admin.
 pub fn client(ca_file: Option<&Path>, timeouts: &Timeouts) -> Result<reqwest::Client, String> {
-    let tls = crate::targets::common::tls::client_config(ca_file)
-        .map_err(|e| format!("ca_file: {e}"))?;
+    let tls =
+        crate::targets::common::tls::client_config(ca_file).map_err(|e| format!("ca_file: {e}"))?;
     reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .timeout(timeouts.timeout())

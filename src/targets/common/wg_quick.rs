@@ -4,8 +4,8 @@
 //! hand-made peers with their comments); the `wireguard-file` server file;
 //! and the comments above each `[Peer]` that `adopt` matches to persons.
 
-use std::fmt::Write;
 use std::collections::BTreeSet;
+use std::fmt::Write;
 use std::net::IpAddr;
 
 use ipnet::IpNet;

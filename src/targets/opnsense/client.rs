@@ -206,7 +206,9 @@ impl Client {
         let mut n = 1;
         loop {
             let permit = self.limiter.acquire().await;
-            let result = self.exchange(method.clone(), url.clone(), query, body).await;
+            let result = self
+                .exchange(method.clone(), url.clone(), query, body)
+                .await;
             permit.finish(match &result {
                 Err(e) if e.is_transient() => Outcome::Overload,
                 _ => Outcome::Answered,

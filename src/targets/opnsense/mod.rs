@@ -85,7 +85,10 @@ impl OpnsenseTarget {
             config.limits.adaptive(),
         );
         let client = Client::new(http, &base, key, secret, limiter);
-        let servers = client.servers().await.map_err(|e| refused(name, &config.url, e))?;
+        let servers = client
+            .servers()
+            .await
+            .map_err(|e| refused(name, &config.url, e))?;
         let Some(instance) = servers.iter().find(|s| s.name == config.instance).cloned() else {
             let known: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
             return Err(Failure::usage_with_hint(
@@ -119,7 +122,7 @@ impl OpnsenseTarget {
             network,
             snapshot,
             recorded,
-            reconfigures: Batches::new(busy.clone()),
+            reconfigures: Batches::settling(busy.clone(), RECONFIGURE_SETTLE),
             busy,
         })
     }
@@ -131,10 +134,7 @@ impl OpnsenseTarget {
             own => own,
         };
         VpnServer {
-            endpoint: crate::targets::wireguard_file::client_endpoint(
-                endpoint,
-                self.listen_port(),
-            ),
+            endpoint: crate::targets::wireguard_file::client_endpoint(endpoint, self.listen_port()),
             public_key: self.instance.pubkey.clone(),
             network: self.network.to_string(),
             openvpn: None,
@@ -169,7 +169,10 @@ impl OpnsenseTarget {
             })
             .collect();
         (
-            format!("OPNsense instance {} ({})", self.config.instance, self.config.url),
+            format!(
+                "OPNsense instance {} ({})",
+                self.config.instance, self.config.url
+            ),
             peers,
         )
     }
@@ -228,7 +231,9 @@ impl OpnsenseTarget {
                     Some("not a peer of the instance on the firewall")
                 }
                 Some(live) if live.enabled != "1" => Some("disabled on the firewall"),
-                Some(live) if peer.adopted_key.is_none() && live.psk.is_empty() == peer.preshared_key => {
+                Some(live)
+                    if peer.adopted_key.is_none() && live.psk.is_empty() == peer.preshared_key =>
+                {
                     Some("another preshared key setting on the firewall")
                 }
                 Some(_) => None,
@@ -302,12 +307,10 @@ impl OpnsenseTarget {
                     (true, false) => Some(""),
                     (true, true) => match ctx.secrets.wg_preshared_key.as_deref() {
                         Some(psk) => Some(psk),
-                        None => {
-                            return Err(TargetError::permanent(format!(
-                                "the profile asks for a preshared key, and the bundle of {} has none",
-                                ctx.person_id
-                            )))
-                        }
+                        None => return Err(TargetError::permanent(format!(
+                            "the profile asks for a preshared key, and the bundle of {} has none",
+                            ctx.person_id
+                        ))),
                     },
                 };
                 let address = host_net(peer.address).to_string();
@@ -356,6 +359,11 @@ impl OpnsenseTarget {
         Ok((ctx.action.op != Op::Remove).then_some(uuid))
     }
 }
+
+/// How long a reconfigure waits for more saved changes once every action
+/// in flight has saved: persons start as others finish, and each
+/// reconfigure reloads the instance.
+const RECONFIGURE_SETTLE: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Requests in flight at most, unless `max_concurrency` says otherwise:
 /// OPNsense writes its configuration under one lock, so more wait there.
@@ -431,11 +439,7 @@ fn check_instance(name: &str, config: &OpnsenseConfig, instance: &ServerRow) -> 
             }
         ));
     }
-    let port = instance
-        .port
-        .trim()
-        .parse()
-        .unwrap_or(config.listen_port);
+    let port = instance.port.trim().parse().unwrap_or(config.listen_port);
     let ours = crate::targets::wireguard_file::client_endpoint(&config.endpoint, port);
     if !instance.endpoint.trim().is_empty() {
         let theirs = crate::targets::wireguard_file::client_endpoint(&instance.endpoint, port);
@@ -479,8 +483,9 @@ fn refused(name: &str, url: &str, err: ApiError) -> anyhow::Error {
             "give the API key's user the privilege \"VPN: WireGuard\"",
         )
         .into(),
-        other => anyhow::Error::new(other)
-            .context(format!("target \"{name}\": cannot read the WireGuard settings of {url}")),
+        other => anyhow::Error::new(other).context(format!(
+            "target \"{name}\": cannot read the WireGuard settings of {url}"
+        )),
     }
 }
 

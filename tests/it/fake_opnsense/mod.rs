@@ -334,7 +334,11 @@ fn route(
                 .collect();
             (
                 StatusCode::OK,
-                grid(rows, &param, &["enabled", "name", "pubkey", "tunneladdress"]),
+                grid(
+                    rows,
+                    &param,
+                    &["enabled", "name", "pubkey", "tunneladdress"],
+                ),
             )
         }
         ["client", "get_client" | "getClient", uuid] => {
@@ -343,9 +347,7 @@ fn route(
                 None => (StatusCode::OK, json!([])),
             }
         }
-        ["client", "set_client" | "setClient", uuid] if post => {
-            set_client(state, Some(uuid), body)
-        }
+        ["client", "set_client" | "setClient", uuid] if post => set_client(state, Some(uuid), body),
         ["client", "add_client" | "addClient"] if post => set_client(state, None, body),
         ["client", "del_client" | "delClient", uuid] if post => {
             for instance in &mut state.instances {
@@ -397,9 +399,7 @@ fn not_found() -> (StatusCode, Value) {
 /// `UIModelGrid::fetchBindRequest`: `rowCount` (-1, the default: all),
 /// `current` (from 1), `searchPhrase` (every word in one of `fields`).
 fn grid(rows: Vec<Value>, param: &dyn Fn(&str) -> Option<String>, fields: &[&str]) -> Value {
-    let per_page: i64 = param("rowCount")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(-1);
+    let per_page: i64 = param("rowCount").and_then(|v| v.parse().ok()).unwrap_or(-1);
     let current: i64 = param("current")
         .and_then(|v| v.parse().ok())
         .unwrap_or(1)
