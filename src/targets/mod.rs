@@ -13,6 +13,7 @@ pub mod openvpn;
 pub mod opnsense;
 pub mod scim;
 pub mod snipeit;
+pub mod wg_portal;
 pub mod wireguard;
 pub mod wireguard_file;
 
@@ -311,6 +312,8 @@ pub enum Target {
     Openvpn(Box<openvpn::OpenvpnConfig>),
     /// A WireGuard instance on an OPNsense firewall, through its REST API.
     Opnsense(Box<opnsense::OpnsenseTarget>),
+    /// A WireGuard interface managed by wg-portal, through its REST API.
+    WgPortal(Box<wg_portal::WgPortalTarget>),
 }
 
 impl Target {
@@ -338,6 +341,9 @@ impl Target {
             TargetConfig::Openvpn(cfg) => Target::Openvpn(cfg.clone()),
             TargetConfig::Opnsense(cfg) => Target::Opnsense(Box::new(
                 opnsense::OpnsenseTarget::connect(name, cfg, settings).await?,
+            )),
+            TargetConfig::WgPortal(cfg) => Target::WgPortal(Box::new(
+                wg_portal::WgPortalTarget::connect(name, cfg, settings).await?,
             )),
         })
     }
@@ -415,6 +421,7 @@ impl Target {
             Target::Wireguard(target) => target.read(store, observed).await?,
             Target::Openvpn(cfg) => openvpn::read(name, cfg, settings, store, observed)?,
             Target::Opnsense(target) => target.read(observed),
+            Target::WgPortal(target) => target.read(observed),
         }
         Ok(())
     }
@@ -438,6 +445,7 @@ impl Target {
             Target::Wireguard(target) => target.existing_peers().await.map(Some),
             Target::Openvpn(config) => openvpn::existing_peers(name, config, settings).map(Some),
             Target::Opnsense(target) => Ok(Some(target.existing_peers())),
+            Target::WgPortal(target) => Ok(Some(target.existing_peers())),
             Target::Local(_)
             | Target::Csv(_)
             | Target::Snipeit(_)
@@ -478,7 +486,8 @@ impl Target {
             | Target::Snipeit(_)
             | Target::Exec(_)
             | Target::Openvpn(_)
-            | Target::Opnsense(_) => Ok(None),
+            | Target::Opnsense(_)
+            | Target::WgPortal(_) => Ok(None),
         }
     }
 
@@ -509,7 +518,8 @@ impl Target {
             | Target::Wireguard(_)
             | Target::Exec(_)
             | Target::Openvpn(_)
-            | Target::Opnsense(_) => Ok(None),
+            | Target::Opnsense(_)
+            | Target::WgPortal(_) => Ok(None),
         }
     }
 
@@ -526,6 +536,7 @@ impl Target {
             Target::Wireguard(live) => Some(live.vpn_server()?),
             Target::Openvpn(config) => Some(openvpn::vpn_server(name, config, settings)?),
             Target::Opnsense(target) => Some(target.vpn_server()),
+            Target::WgPortal(target) => Some(target.vpn_server()),
             Target::Local(_)
             | Target::Csv(_)
             | Target::Snipeit(_)
@@ -557,6 +568,8 @@ impl Target {
             Target::Csv(_) => csv_stock::finish(name, settings, store),
             // Each action's change is live before it succeeds (see `opnsense`).
             Target::Opnsense(_) => Ok(()),
+            // wg-portal applies each change to the interface at once.
+            Target::WgPortal(_) => Ok(()),
             Target::Snipeit(_) | Target::Scim(_) | Target::Ldap(_) | Target::Exec(_) => Ok(()),
         }
     }
@@ -570,6 +583,7 @@ impl Target {
             Target::Exec(_) => None,
             Target::Snipeit(snipeit) => Some(snipeit.limiter()),
             Target::Opnsense(target) => Some(target.limiter()),
+            Target::WgPortal(target) => Some(target.limiter()),
             Target::Local(_)
             | Target::WireguardFile(_)
             | Target::Csv(_)
@@ -584,6 +598,7 @@ impl Target {
         match self {
             Target::Ldap(ldap) => Some(ldap.busy_count()),
             Target::Opnsense(target) => Some(target.busy_count()),
+            Target::WgPortal(_) => None,
             Target::Exec(_) => None,
             Target::Local(_)
             | Target::WireguardFile(_)
@@ -625,6 +640,7 @@ impl Target {
             Target::Exec(target) => target.apply(ctx).await,
             Target::Wireguard(target) => target.apply(ctx).await,
             Target::Opnsense(target) => target.apply(ctx).await,
+            Target::WgPortal(target) => target.apply(ctx).await,
         }
     }
 }
@@ -643,6 +659,7 @@ pub fn estimates(config: &Config, persons: &[PersonPlan]) -> Vec<Estimate> {
                 estimates.extend(opnsense::estimate(name, opnsense, persons));
             }
             other @ (TargetConfig::Local(_)
+            | TargetConfig::WgPortal(_)
             | TargetConfig::WireguardFile(_)
             | TargetConfig::Wireguard(_)
             | TargetConfig::Csv(_)
@@ -703,6 +720,8 @@ pub enum TargetConfig {
     /// A WireGuard instance on an OPNsense firewall (24.1 and later),
     /// through its REST API.
     Opnsense(Box<opnsense::OpnsenseConfig>),
+    /// A WireGuard interface managed by wg-portal (v2), through its REST API.
+    WgPortal(Box<wg_portal::WgPortalConfig>),
 }
 
 impl TargetConfig {
@@ -712,7 +731,8 @@ impl TargetConfig {
             TargetConfig::WireguardFile(_)
             | TargetConfig::Wireguard(_)
             | TargetConfig::Openvpn(_)
-            | TargetConfig::Opnsense(_) => Area::Vpn,
+            | TargetConfig::Opnsense(_)
+            | TargetConfig::WgPortal(_) => Area::Vpn,
             TargetConfig::Csv(_) | TargetConfig::Snipeit(_) => Area::Inventory,
             TargetConfig::Scim(_) => Area::Directory,
             TargetConfig::Ldap(_) => Area::Directory,
@@ -732,6 +752,7 @@ impl TargetConfig {
             TargetConfig::Exec(_) => "exec",
             TargetConfig::Openvpn(_) => "openvpn",
             TargetConfig::Opnsense(_) => "opnsense",
+            TargetConfig::WgPortal(_) => "wg-portal",
         }
     }
 
@@ -747,6 +768,7 @@ impl TargetConfig {
             TargetConfig::Exec(t) => &t.limits,
             TargetConfig::Openvpn(t) => &t.limits,
             TargetConfig::Opnsense(t) => &t.limits,
+            TargetConfig::WgPortal(t) => &t.limits,
         }
     }
 
@@ -766,6 +788,7 @@ impl TargetConfig {
             TargetConfig::Exec(t) => t.problems(name, source),
             TargetConfig::Wireguard(t) => t.problems(name, source),
             TargetConfig::Opnsense(t) => t.problems(name, source),
+            TargetConfig::WgPortal(t) => t.problems(name, source),
             TargetConfig::Openvpn(t) => {
                 let mut problems = t.problems(name, source);
                 // The CA files are read only when the settings themselves are sound.
@@ -831,7 +854,8 @@ impl TargetConfig {
             | TargetConfig::Ldap(_)
             | TargetConfig::Exec(_)
             | TargetConfig::Openvpn(_)
-            | TargetConfig::Opnsense(_) => Vec::new(),
+            | TargetConfig::Opnsense(_)
+            | TargetConfig::WgPortal(_) => Vec::new(),
         }
     }
 
@@ -842,6 +866,7 @@ impl TargetConfig {
             TargetConfig::Wireguard(wg) => Some(wg.address),
             TargetConfig::Openvpn(ovpn) => Some(ovpn.address),
             TargetConfig::Opnsense(gw) => Some(gw.address),
+            TargetConfig::WgPortal(gw) => Some(gw.address),
             TargetConfig::Local(_)
             | TargetConfig::Csv(_)
             | TargetConfig::Snipeit(_)
@@ -863,6 +888,7 @@ impl TargetConfig {
             }
             TargetConfig::Local(_)
             | TargetConfig::Opnsense(_)
+            | TargetConfig::WgPortal(_)
             | TargetConfig::WireguardFile(_)
             | TargetConfig::Wireguard(_)
             | TargetConfig::Csv(_)
@@ -892,6 +918,7 @@ impl TargetConfig {
             | TargetConfig::WireguardFile(_)
             | TargetConfig::Wireguard(_)
             | TargetConfig::Opnsense(_)
+            | TargetConfig::WgPortal(_)
             | TargetConfig::Csv(_)
             | TargetConfig::Snipeit(_)
             | TargetConfig::Scim(_)
@@ -906,7 +933,8 @@ impl TargetConfig {
             TargetConfig::WireguardFile(_)
             | TargetConfig::Wireguard(_)
             | TargetConfig::Openvpn(_)
-            | TargetConfig::Opnsense(_) => true,
+            | TargetConfig::Opnsense(_)
+            | TargetConfig::WgPortal(_) => true,
             TargetConfig::Local(_)
             | TargetConfig::Csv(_)
             | TargetConfig::Snipeit(_)
@@ -926,7 +954,8 @@ impl TargetConfig {
             | TargetConfig::Snipeit(_)
             | TargetConfig::Exec(_)
             | TargetConfig::Openvpn(_)
-            | TargetConfig::Opnsense(_) => false,
+            | TargetConfig::Opnsense(_)
+            | TargetConfig::WgPortal(_) => false,
         }
     }
 
@@ -941,7 +970,8 @@ impl TargetConfig {
             | TargetConfig::Wireguard(_)
             | TargetConfig::Exec(_)
             | TargetConfig::Openvpn(_)
-            | TargetConfig::Opnsense(_) => false,
+            | TargetConfig::Opnsense(_)
+            | TargetConfig::WgPortal(_) => false,
         }
     }
 
@@ -950,7 +980,8 @@ impl TargetConfig {
         match self {
             TargetConfig::WireguardFile(_)
             | TargetConfig::Wireguard(_)
-            | TargetConfig::Opnsense(_) => Some("wireguard"),
+            | TargetConfig::Opnsense(_)
+            | TargetConfig::WgPortal(_) => Some("wireguard"),
             TargetConfig::Openvpn(_) => Some("openvpn"),
             TargetConfig::Local(_)
             | TargetConfig::Csv(_)

@@ -108,6 +108,20 @@ impl Site {
         self.homebase_with(SECRET, args)
     }
 
+    /// Username → the preshared key of the person's bundle, if any.
+    fn bundle_psks(&self) -> BTreeMap<String, String> {
+        let mut psks = BTreeMap::new();
+        for entry in std::fs::read_dir(self.dir.path().join("out")).unwrap() {
+            let entry = entry.unwrap();
+            if let Ok(text) = std::fs::read_to_string(entry.path().join("wireguard.conf")) {
+                if let Some(psk) = common::conf_value(&text, "PresharedKey") {
+                    psks.insert(entry.file_name().into_string().unwrap(), psk);
+                }
+            }
+        }
+        psks
+    }
+
     /// Username → public key of the person's bundle (`wireguard.conf`).
     fn bundle_keys(&self) -> BTreeMap<String, String> {
         let mut keys = BTreeMap::new();
@@ -188,11 +202,18 @@ fn assert_one_peer_each(site: &Site, fake: &FakeOpnsense, persons: usize) {
     let addresses: BTreeSet<&str> = peers.values().map(|p| p.tunneladdress.as_str()).collect();
     assert_eq!(addresses.len(), peers.len(), "an address is used twice");
     let keys = site.bundle_keys();
+    let psks = site.bundle_psks();
+    assert!(!psks.is_empty(), "no profile asked for a preshared key");
     let ids = usernames(site);
     for (username, id) in &ids {
         let name = format!("{username}-{id}");
         let peer = peers.get(&name).unwrap_or_else(|| panic!("no peer {name}"));
         assert_eq!(keys.get(username), Some(&peer.pubkey), "{name}: key");
+        assert_eq!(
+            psks.get(username).map(String::as_str).unwrap_or(""),
+            peer.psk,
+            "{name}: preshared key"
+        );
     }
 }
 

@@ -307,10 +307,12 @@ impl OpnsenseTarget {
                     (true, false) => Some(""),
                     (true, true) => match ctx.secrets.wg_preshared_key.as_deref() {
                         Some(psk) => Some(psk),
-                        None => return Err(TargetError::permanent(format!(
+                        None => {
+                            return Err(TargetError::permanent(format!(
                             "the profile asks for a preshared key, and the bundle of {} has none",
                             ctx.person_id
-                        ))),
+                        )))
+                        }
                     },
                 };
                 let address = host_net(peer.address).to_string();
