@@ -464,3 +464,52 @@ fn opnsense_faults_credentials_validation_and_reconfigure() {
         "{stderr}"
     );
 }
+
+#[test]
+fn opnsense_adopt_takes_over_a_peer_named_by_staff_id() {
+    let fake = start_fake();
+    let site = Site::new(&fake.url, 20, "");
+    // An office person's peer, made by hand before homebase, named by staff id.
+    let out = site.homebase(&["plan", "staff.csv", "--format", "json"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let person = plan["persons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["profile"] == "office")
+        .unwrap();
+    let (id, username) = (
+        person["id"].as_str().unwrap().to_string(),
+        person["username"].as_str().unwrap().to_string(),
+    );
+    let key = common::wg_pubkey("b2xkIHBlZXIgb2YgYW4gb2ZmaWNlIHBlcnNvbiEhISE=");
+    let uuid = fake.add_by_hand(&id, &key, "10.20.0.40/32");
+
+    let out = site.homebase(&["adopt", "staff.csv", "--yes"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        text(&out.stdout).contains("1 by comment"),
+        "{}",
+        describe(&out)
+    );
+    let out = site.homebase(&["apply", "staff.csv"]);
+    assert!(out.status.success(), "{}", describe(&out));
+
+    // Their peer is the one they had: same uuid, key and address.
+    let theirs: Vec<Peer> = fake
+        .saved()
+        .into_iter()
+        .filter(|p| p.pubkey == key || p.name.ends_with(&format!("-{id}")))
+        .collect();
+    assert_eq!(theirs.len(), 1, "{theirs:?}");
+    assert_eq!(
+        (theirs[0].uuid.as_str(), theirs[0].tunneladdress.as_str()),
+        (uuid.as_str(), "10.20.0.40/32")
+    );
+    let conf = site.read(&format!("out/{username}/wireguard.conf"));
+    assert!(!conf.contains("PrivateKey ="), "a key was made up:\n{conf}");
+    assert_eq!(fake.saved().len(), 21);
+    let out = site.homebase(&["plan", "staff.csv", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+}

@@ -370,3 +370,49 @@ fn wg_portal_faults_credentials_and_refusals() {
         "{stderr}"
     );
 }
+
+#[test]
+fn wg_portal_adopt_takes_over_a_peer_named_by_staff_id() {
+    let fake = start_fake();
+    let site = Site::new(&fake.url, 20, "");
+    let out = site.homebase(&["plan", "staff.csv", "--format", "json"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let person = plan["persons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["profile"] == "office")
+        .unwrap();
+    let (id, username) = (
+        person["id"].as_str().unwrap().to_string(),
+        person["username"].as_str().unwrap().to_string(),
+    );
+    let key = common::wg_pubkey("b2xkIHBlZXIgb2Ygd2ctcG9ydGFsIHVzZXIhISEhISE=");
+    fake.add_by_hand("wg0", &id, &key, "10.20.0.40/32");
+
+    let out = site.homebase(&["adopt", "staff.csv", "--yes"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        text(&out.stdout).contains("1 by comment"),
+        "{}",
+        describe(&out)
+    );
+    let out = site.homebase(&["apply", "staff.csv"]);
+    assert!(out.status.success(), "{}", describe(&out));
+
+    let peers = fake.peers("wg0");
+    let theirs: Vec<&Peer> = peers
+        .iter()
+        .filter(|p| p.public_key == key || p.notes == format!("homebase: {id}"))
+        .collect();
+    assert_eq!(theirs.len(), 1, "{theirs:?}");
+    assert_eq!(theirs[0].addresses, ["10.20.0.40/32"]);
+    assert_eq!(theirs[0].public_key, key);
+    let conf =
+        std::fs::read_to_string(site.path(&format!("out/{username}/wireguard.conf"))).unwrap();
+    assert!(!conf.contains("PrivateKey ="), "a key was made up:\n{conf}");
+    assert_eq!(peers.len(), 21);
+    let out = site.homebase(&["plan", "staff.csv", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+}
