@@ -370,6 +370,7 @@ fn opnsense_faults_credentials_validation_and_reconfigure() {
     let log = proxy.take_log();
     assert!(log.iter().any(|s| s.status == 503), "no 503 injected");
     assert!(log.iter().any(|s| s.status == 0), "no connection dropped");
+    assert!(log.iter().any(|s| s.status == 429), "no 429 injected");
     proxy.set_faults(Faults::default());
 
     // A wrong secret: exit 2 before anything changes; neither credential printed.
@@ -512,4 +513,28 @@ fn opnsense_adopt_takes_over_a_peer_named_by_staff_id() {
     assert_eq!(fake.saved().len(), 21);
     let out = site.homebase(&["plan", "staff.csv", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+}
+
+#[test]
+fn gateway_settings_are_checked_offline() {
+    // Nothing listens at these URLs: `check` does not connect.
+    let site = Site::new("http://fw.example.org", 3, "    timeout_seconds: 0\n");
+    let config = site.read("homebase.yaml").replace(
+        "  stock:\n",
+        "  portal:\n    kind: wg-portal\n    url: https://portal.example.org\n    user: ''\n\
+         \x20   interface: wg0\n    endpoint: vpn.test.example:51820\n    address: 10.30.0.1/16\n\
+         \x20 stock:\n",
+    );
+    site.write("homebase.yaml", &config);
+    let out = site.homebase(&["check", "staff.csv"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    for column in [
+        "targets.wg0.url",
+        "targets.wg0.timeout_seconds",
+        "targets.portal.user",
+        "targets.portal.token_env",
+    ] {
+        assert!(all.contains(column), "{column} not named:\n{all}");
+    }
 }

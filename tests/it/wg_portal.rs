@@ -323,6 +323,7 @@ fn wg_portal_faults_credentials_and_refusals() {
     let log = proxy.take_log();
     assert!(log.iter().any(|s| s.status == 503), "no 503 injected");
     assert!(log.iter().any(|s| s.status == 0), "no connection dropped");
+    assert!(log.iter().any(|s| s.status == 429), "no 429 injected");
     proxy.set_faults(Faults::default());
 
     // A wrong token: exit 2 before anything changes; no token printed.

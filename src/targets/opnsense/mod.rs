@@ -80,10 +80,11 @@ impl OpnsenseTarget {
         let ca_file = config.ca_file.as_deref().map(|p| settings.path(p));
         let http = crate::targets::common::http::client(ca_file.as_deref(), &config.timeouts)
             .map_err(|e| Failure::usage(format!("target \"{name}\": {e}")))?;
-        let limiter = crate::adaptive::Limiter::new(
-            config.limits.ceiling(settings.jobs).min(DEFAULT_CEILING),
-            config.limits.adaptive(),
-        );
+        let ceiling = match config.limits.max_concurrency {
+            Some(_) => config.limits.ceiling(settings.jobs),
+            None => config.limits.ceiling(settings.jobs).min(DEFAULT_CEILING),
+        };
+        let limiter = crate::adaptive::Limiter::new(ceiling, config.limits.adaptive());
         let client = Client::new(http, &base, key, secret, limiter);
         let servers = client
             .servers()
