@@ -137,3 +137,68 @@ fn check_refuses_an_empty_command_with_its_line() {
     );
     assert!(err.contains("homebase.yaml:"), "{err}");
 }
+
+/// `-vv` says what each target was asked and what it answered, with the
+/// time: one line per command run, the retried one with its error — and
+/// never the password the command was given.
+#[test]
+fn doubly_verbose_names_every_request_and_answer_but_no_secret() {
+    let (header, rows) = common::example_staff_rows();
+    let id_of = |row: &String| row.split(',').next().unwrap().to_string();
+    // Two persons, and one whose staff id ends in 7 (the script's "busy" first answer).
+    let mut picked: Vec<&String> = rows
+        .iter()
+        .filter(|r| !id_of(r).ends_with('7'))
+        .take(2)
+        .collect();
+    let busy = rows
+        .iter()
+        .find(|r| id_of(r).ends_with('7'))
+        .expect("a staff id ending in 7");
+    picked.push(busy);
+    let ids: Vec<String> = picked.iter().map(|r| id_of(r)).collect();
+    let staff = format!(
+        "{header}\n{}\n",
+        picked
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+
+    let quiet = TestEnv::new();
+    setup(&quiet);
+    quiet.write("few.csv", &staff);
+    let plain = stderr(&quiet.run_ok(&["apply", "few.csv", "--yes", "-v"]));
+    assert!(!plain.contains(" → "), "-v alone traces requests:\n{plain}");
+
+    let env = TestEnv::new();
+    setup(&env);
+    env.write("few.csv", &staff);
+    let loud = stderr(&env.run_ok(&["apply", "few.csv", "--yes", "-vv"]));
+    for id in &ids {
+        let line = format!(
+            "target \"directory\": sh (create account of {id}) → ok, remote id mbx-{id} in "
+        );
+        assert!(loud.contains(&line), "no line `{line}`:\n{loud}");
+    }
+    let refused = format!(
+        "target \"directory\": sh (create account of {}) → mailbox server busy in ",
+        id_of(busy)
+    );
+    assert!(
+        loud.contains(&refused),
+        "the retried try is not traced:\n{loud}"
+    );
+    let traced = loud
+        .lines()
+        .filter(|l| l.starts_with("target \"directory\": sh ("))
+        .count();
+    assert_eq!(traced, ids.len() + 1, "one line per command run:\n{loud}");
+    for json in done(env.path()).values() {
+        let password = json["secrets"]["password"]
+            .as_str()
+            .expect("the password was given");
+        assert!(!loud.contains(password), "a password reached stderr");
+    }
+}

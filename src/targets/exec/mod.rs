@@ -27,6 +27,7 @@ pub use self::config::{ExecConfig, ExecSecret};
 
 use crate::plan::Resource;
 use crate::settings::Settings;
+use crate::targets::common::Trace;
 use crate::targets::{ActionContext, TargetError};
 
 /// The exit code that says "try again later" (sysexits.h).
@@ -37,6 +38,7 @@ pub struct ExecTarget {
     config: ExecConfig,
     program: PathBuf,
     working_dir: PathBuf,
+    trace: Trace,
 }
 
 /// What the command may say on its last line of stdout.
@@ -69,6 +71,7 @@ impl ExecTarget {
             config: config.clone(),
             program,
             working_dir,
+            trace: Trace::new(name, &settings.output),
         }
     }
 
@@ -107,6 +110,27 @@ impl ExecTarget {
 
     /// Run the command for one action.
     pub async fn apply(&self, ctx: &ActionContext<'_>) -> Result<Option<String>, TargetError> {
+        let started = self.trace.start();
+        let result = self.run(ctx).await;
+        if self.trace.is_on() {
+            let answer = match &result {
+                Ok(Some(id)) => format!("ok, remote id {id}"),
+                Ok(None) => "ok".to_string(),
+                Err(err) => err.to_string(),
+            };
+            let request = format!(
+                "{} ({} {} of {})",
+                self.program.display(),
+                ctx.action.op.name(),
+                crate::state::ResourceKind::from(&ctx.action.resource).name(),
+                ctx.person_id
+            );
+            self.trace.done(request, answer, started);
+        }
+        result
+    }
+
+    async fn run(&self, ctx: &ActionContext<'_>) -> Result<Option<String>, TargetError> {
         let mut input = self.document(ctx).to_string().into_bytes();
         input.push(b'\n');
         let mut child = Command::new(&self.program)

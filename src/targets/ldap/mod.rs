@@ -130,7 +130,8 @@ impl LdapTarget {
             config.limits.ceiling(settings.jobs),
             config.limits.adaptive(),
         );
-        let pool = Pool::open(&cfg, tls_config, limiter)
+        let trace = crate::targets::common::Trace::new(name, &settings.output);
+        let pool = Pool::open(&cfg, tls_config, limiter, trace)
             .await
             .map_err(|e| connect_error(name, &cfg, e))?;
         let busy = BusyCount::default();

@@ -162,6 +162,7 @@ impl ScimTarget {
                 config.limits.ceiling(settings.jobs),
                 config.limits.adaptive(),
             ),
+            trace: crate::targets::common::Trace::new(name, &settings.output),
         })
         .map_err(|e| usage(format!("target \"{name}\": {e}")))?;
         let refused = |err: ScimError| match err.status() {

@@ -58,7 +58,8 @@ impl WireguardTarget {
             runner: Runner::new(
                 &config.command,
                 Duration::from_secs(config.timeout_seconds.max(1)),
-            ),
+            )
+            .with_trace(crate::targets::common::Trace::new(name, &settings.output)),
             snapshot: Dump::default(),
             recorded: BTreeMap::new(),
             batcher: Batcher::default(),
