@@ -373,6 +373,18 @@ fn opnsense_faults_credentials_validation_and_reconfigure() {
     assert!(log.iter().any(|s| s.status == 429), "no 429 injected");
     proxy.set_faults(Faults::default());
 
+    // -vv: a line per request, without a credential.
+    let out = site.homebase(&["plan", "staff.csv", "-vv"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("target \"wg0\": GET /api/wireguard/client/search_client → ok"),
+        "{stderr}"
+    );
+    for secret in [KEY, SECRET] {
+        assert!(!stderr.contains(secret), "-vv printed a credential");
+    }
+
     // A wrong secret: exit 2 before anything changes; neither credential printed.
     let writes = fake.writes();
     let wrong = "not-the-secret-0123456789";

@@ -326,6 +326,18 @@ fn wg_portal_faults_credentials_and_refusals() {
     assert!(log.iter().any(|s| s.status == 429), "no 429 injected");
     proxy.set_faults(Faults::default());
 
+    // -vv: a line per request, without a credential.
+    let out = site.homebase(&["plan", "staff.csv", "-vv"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("target \"wg0\": GET /api/v1/peer/by-interface/wg0 → ok"),
+        "{stderr}"
+    );
+    for secret in [TOKEN] {
+        assert!(!stderr.contains(secret), "-vv printed a credential");
+    }
+
     // A wrong token: exit 2 before anything changes; no token printed.
     let writes = fake.writes();
     let wrong = "wgp-wrong-token-000000000000";

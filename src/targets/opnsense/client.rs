@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::adaptive::{Limiter, Outcome};
 use crate::apply::retry::RetryPolicy;
-use crate::targets::common::Secret;
+use crate::targets::common::{Secret, Trace};
 use crate::targets::TargetError;
 
 /// Rows per page of a search (OPNsense's grids page with `current` and `rowCount`).
@@ -163,6 +163,7 @@ pub struct Client {
     secret: Secret,
     limiter: Arc<Limiter>,
     retry: RetryPolicy,
+    trace: Trace,
 }
 
 impl Client {
@@ -182,7 +183,14 @@ impl Client {
             secret,
             limiter,
             retry: RetryPolicy::from_env(),
+            trace: Trace::off(),
         }
+    }
+
+    /// Print a line per request under `-vv` (method and path, never a body).
+    pub fn with_trace(mut self, trace: Trace) -> Client {
+        self.trace = trace;
+        self
     }
 
     pub fn limiter(&self) -> &Arc<Limiter> {
@@ -206,9 +214,11 @@ impl Client {
         let mut n = 1;
         loop {
             let permit = self.limiter.acquire().await;
+            let started = self.trace.start();
             let result = self
                 .exchange(method.clone(), url.clone(), query, body)
                 .await;
+            self.traced(&method, &url, &result, started);
             permit.finish(match &result {
                 Err(e) if e.is_transient() => Outcome::Overload,
                 _ => Outcome::Answered,
@@ -230,6 +240,23 @@ impl Client {
                 }
                 other => return other,
             }
+        }
+    }
+
+    fn traced<T>(
+        &self,
+        method: &Method,
+        url: &Url,
+        result: &Result<T, ApiError>,
+        started: std::time::Instant,
+    ) {
+        if self.trace.is_on() {
+            let answer = match result {
+                Ok(_) => "ok".to_string(),
+                Err(err) => err.to_string(),
+            };
+            self.trace
+                .done(format!("{method} {}", url.path()), answer, started);
         }
     }
 

@@ -85,7 +85,8 @@ impl OpnsenseTarget {
             None => config.limits.ceiling(settings.jobs).min(DEFAULT_CEILING),
         };
         let limiter = crate::adaptive::Limiter::new(ceiling, config.limits.adaptive());
-        let client = Client::new(http, &base, key, secret, limiter);
+        let client = Client::new(http, &base, key, secret, limiter)
+            .with_trace(crate::targets::common::Trace::new(name, &settings.output));
         let servers = client
             .servers()
             .await

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::adaptive::{Limiter, Outcome};
 use crate::apply::retry::RetryPolicy;
-use crate::targets::common::Secret;
+use crate::targets::common::{Secret, Trace};
 use crate::targets::TargetError;
 
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +144,7 @@ pub struct Client {
     token: Secret,
     limiter: Arc<Limiter>,
     retry: RetryPolicy,
+    trace: Trace,
 }
 
 impl Client {
@@ -163,7 +164,14 @@ impl Client {
             token,
             limiter,
             retry: RetryPolicy::from_env(),
+            trace: Trace::off(),
         }
+    }
+
+    /// Print a line per request under `-vv` (method and path, never a body).
+    pub fn with_trace(mut self, trace: Trace) -> Client {
+        self.trace = trace;
+        self
     }
 
     pub fn limiter(&self) -> &Arc<Limiter> {
@@ -193,7 +201,9 @@ impl Client {
         let mut n = 1;
         loop {
             let permit = self.limiter.acquire().await;
+            let started = self.trace.start();
             let result = self.exchange(method.clone(), url.clone(), body).await;
+            self.traced(&method, &url, &result, started);
             permit.finish(match &result {
                 Err(e) if e.is_transient() => Outcome::Overload,
                 _ => Outcome::Answered,
@@ -209,6 +219,23 @@ impl Client {
                 }
                 other => return other,
             }
+        }
+    }
+
+    fn traced<T>(
+        &self,
+        method: &Method,
+        url: &Url,
+        result: &Result<T, ApiError>,
+        started: std::time::Instant,
+    ) {
+        if self.trace.is_on() {
+            let answer = match result {
+                Ok(_) => "ok".to_string(),
+                Err(err) => err.to_string(),
+            };
+            self.trace
+                .done(format!("{method} {}", url.path()), answer, started);
         }
     }
 

@@ -70,7 +70,8 @@ impl WgPortalTarget {
             config.limits.ceiling(settings.jobs),
             config.limits.adaptive(),
         );
-        let client = Client::new(http, &base, &config.user, token, limiter);
+        let client = Client::new(http, &base, &config.user, token, limiter)
+            .with_trace(crate::targets::common::Trace::new(name, &settings.output));
         let interface = client
             .interface(&config.interface)
             .await
