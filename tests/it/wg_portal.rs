@@ -334,9 +334,7 @@ fn wg_portal_faults_credentials_and_refusals() {
         stderr.contains("target \"wg0\": GET /api/v1/peer/by-interface/wg0 → ok"),
         "{stderr}"
     );
-    for secret in [TOKEN] {
-        assert!(!stderr.contains(secret), "-vv printed a credential");
-    }
+    assert!(!stderr.contains(TOKEN), "-vv printed a credential");
 
     // A wrong token: exit 2 before anything changes; no token printed.
     let writes = fake.writes();
