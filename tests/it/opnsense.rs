@@ -231,6 +231,7 @@ fn opnsense_example_staff_end_to_end() {
         .find(|l| l.contains("wg0 (opnsense)") && l.contains("requests"))
         .unwrap_or_else(|| panic!("no duration line for wg0 in\n{stdout}"));
     assert!(line.contains("1203 requests"), "{line}");
+    eprintln!("plan: {}", line.trim());
     assert_eq!(fake.writes(), 0, "plan changed something");
 
     // The run: every change live with a few reconfigures.
