@@ -1,8 +1,8 @@
 //! What every kind of target needs the same way, spelled once: secrets and
 //! where they come from, verified TLS, timeouts, the `wg-quick` file format,
-//! the `-vv` request lines.
+//! the `-vv` request lines, the batching of writes persons share.
 
-pub mod batches;
+pub mod batch;
 pub mod http;
 pub mod pem;
 pub mod secret;

@@ -3,6 +3,7 @@
 //! word for word (the `[Interface]` section with Address, PostUp, …, and
 //! hand-made peers with their comments); the `wireguard-file` server file;
 //! and the comments above each `[Peer]` that `adopt` matches to persons.
+//! Written once too: both server files come from [`render`].
 
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -161,6 +162,21 @@ pub struct ManagedPeer<'a> {
     pub address: IpAddr,
 }
 
+impl ManagedPeer<'_> {
+    /// The peer's `[Peer]` block, tagged with its person (a blank line first).
+    fn write(&self, out: &mut String) {
+        let bits = if self.address.is_ipv4() { 32 } else { 128 };
+        let _ = writeln!(out, "\n# homebase: {}", self.person);
+        let _ = writeln!(out, "# user: {}", self.username);
+        let _ = writeln!(out, "[Peer]");
+        let _ = writeln!(out, "PublicKey = {}", self.public_key);
+        if let Some(psk) = self.preshared_key {
+            let _ = writeln!(out, "PresharedKey = {}", psk.expose());
+        }
+        let _ = writeln!(out, "AllowedIPs = {}/{bits}", self.address);
+    }
+}
+
 /// The file: `interface` as given, homebase's peers (tagged `# homebase: ID`),
 /// then the hand-made peers exactly as they were written.
 pub fn render(interface: &[String], managed: &[ManagedPeer], foreign: &[&ConfPeer]) -> String {
@@ -173,14 +189,7 @@ pub fn render(interface: &[String], managed: &[ManagedPeer], foreign: &[&ConfPee
         let _ = writeln!(out, "{line}");
     }
     for peer in managed {
-        crate::targets::wireguard_file::ServerPeer {
-            person: peer.person,
-            username: peer.username,
-            public_key: peer.public_key,
-            preshared_key: peer.preshared_key.map(|psk| psk.expose()),
-            address: peer.address,
-        }
-        .write(&mut out);
+        peer.write(&mut out);
     }
     for peer in foreign {
         let mut raw = peer.raw.clone();

@@ -33,7 +33,7 @@ use crate::plan::{Estimate, Observed, Op, PersonPlan, Resource};
 use crate::settings::Settings;
 use crate::state::Store;
 use crate::targets::busy::BusyCount;
-use crate::targets::common::batches::Batches;
+use crate::targets::common::batch::{Batches, Linger};
 use crate::targets::common::wg_quick::reserve;
 use crate::targets::{ActionContext, ExistingPeer, TargetError, VpnServer};
 
@@ -49,7 +49,7 @@ pub struct OpnsenseTarget {
     /// Staff id → public key, as the state store had them when the run began.
     recorded: BTreeMap<String, String>,
     busy: BusyCount,
-    reconfigures: Batches,
+    reconfigures: Batches<String, ()>,
 }
 
 impl OpnsenseTarget {
@@ -124,7 +124,13 @@ impl OpnsenseTarget {
             network,
             snapshot,
             recorded,
-            reconfigures: Batches::settling(busy.clone(), RECONFIGURE_SETTLE),
+            reconfigures: Batches::new(
+                usize::MAX,
+                Linger::UntilSettled {
+                    busy: busy.clone(),
+                    settle: RECONFIGURE_SETTLE,
+                },
+            ),
             busy,
         })
     }
@@ -331,22 +337,23 @@ impl OpnsenseTarget {
                 self.client.set_client(&uuid, &body).await.map_err(named)?;
             }
         }
-        let live = self
+        let tickets = self
             .reconfigures
-            .submit(
-                &busy,
-                vec![("reconfigure".to_string(), ctx.person_id.to_string())],
-                |_, _| async {
-                    self.client.reconfigure().await.map_err(|e| {
-                        TargetError::permanent(format!(
-                            "saved on the firewall but not live: service/reconfigure failed: {e}; \
-                             re-run to apply it"
-                        ))
-                    })
-                },
-            )
-            .await;
-        for result in live {
+            .enqueue([("reconfigure".to_string(), ctx.person_id.to_string())]);
+        // Queued before this action stops counting as at work: the
+        // reconfigure sent the moment it does carries it.
+        let _parked = busy.park();
+        let write = |_: String, people: Vec<String>| async move {
+            let result = self.client.reconfigure().await.map_err(|e| {
+                TargetError::permanent(format!(
+                    "{}: saved on the firewall but not live: service/reconfigure failed: {e}; \
+                     re-run to apply it",
+                    self.name
+                ))
+            });
+            vec![result; people.len()]
+        };
+        for result in self.reconfigures.wait(tickets, write).await {
             result.map_err(|e| match e {
                 TargetError::Transient {
                     message,
@@ -355,9 +362,7 @@ impl OpnsenseTarget {
                     message: format!("{}: {message}", self.name),
                     retry_after,
                 },
-                TargetError::Permanent { message } => {
-                    TargetError::permanent(format!("{}: {message}", self.name))
-                }
+                other => other,
             })?;
         }
         Ok((ctx.action.op != Op::Remove).then_some(uuid))
