@@ -10,8 +10,10 @@ pub mod exec;
 pub mod ldap;
 pub mod local_directory;
 pub mod openvpn;
+pub mod opnsense;
 pub mod scim;
 pub mod snipeit;
+pub mod wg_portal;
 pub mod wireguard;
 pub mod wireguard_file;
 
@@ -363,6 +365,10 @@ pub enum Target {
     Wireguard(Box<wireguard::WireguardTarget>),
     /// Certificates issued in the secrets step; server files written from the store.
     Openvpn(Box<openvpn::OpenvpnConfig>),
+    /// A WireGuard instance on an OPNsense firewall, through its REST API.
+    Opnsense(Box<opnsense::OpnsenseTarget>),
+    /// A WireGuard interface managed by wg-portal, through its REST API.
+    WgPortal(Box<wg_portal::WgPortalTarget>),
 }
 
 impl Target {
@@ -388,6 +394,12 @@ impl Target {
                 wireguard::WireguardTarget::connect(name, cfg, settings).await?,
             )),
             TargetConfig::Openvpn(cfg) => Target::Openvpn(cfg.clone()),
+            TargetConfig::Opnsense(cfg) => Target::Opnsense(Box::new(
+                opnsense::OpnsenseTarget::connect(name, cfg, settings).await?,
+            )),
+            TargetConfig::WgPortal(cfg) => Target::WgPortal(Box::new(
+                wg_portal::WgPortalTarget::connect(name, cfg, settings).await?,
+            )),
         })
     }
 
@@ -464,6 +476,8 @@ impl Target {
             Target::Exec(target) => target.read(observed).await?,
             Target::Wireguard(target) => target.read(store, observed).await?,
             Target::Openvpn(cfg) => openvpn::read(name, cfg, settings, store, observed)?,
+            Target::Opnsense(target) => target.read(observed),
+            Target::WgPortal(target) => target.read(observed),
         }
         Ok(())
     }
@@ -486,6 +500,8 @@ impl Target {
             Target::WireguardFile(wg) => wireguard_file::existing_peers(wg, settings).map(Some),
             Target::Wireguard(target) => target.existing_peers().await.map(Some),
             Target::Openvpn(config) => openvpn::existing_peers(name, config, settings).map(Some),
+            Target::Opnsense(target) => Ok(Some(target.existing_peers())),
+            Target::WgPortal(target) => Ok(Some(target.existing_peers())),
             Target::Local(_)
             | Target::Csv(_)
             | Target::Snipeit(_)
@@ -525,7 +541,9 @@ impl Target {
             | Target::Wireguard(_)
             | Target::Csv(_)
             | Target::Snipeit(_)
-            | Target::Openvpn(_) => Ok(None),
+            | Target::Openvpn(_)
+            | Target::Opnsense(_)
+            | Target::WgPortal(_) => Ok(None),
         }
     }
 
@@ -555,7 +573,9 @@ impl Target {
             | Target::WireguardFile(_)
             | Target::Wireguard(_)
             | Target::Exec(_)
-            | Target::Openvpn(_) => Ok(None),
+            | Target::Openvpn(_)
+            | Target::Opnsense(_)
+            | Target::WgPortal(_) => Ok(None),
         }
     }
 
@@ -571,6 +591,8 @@ impl Target {
             Target::WireguardFile(wg) => Some(wireguard_file::prepare(name, wg, settings, store)?),
             Target::Wireguard(live) => Some(live.vpn_server()?),
             Target::Openvpn(config) => Some(openvpn::vpn_server(name, config, settings)?),
+            Target::Opnsense(target) => Some(target.vpn_server()),
+            Target::WgPortal(target) => Some(target.vpn_server()),
             Target::Local(_)
             | Target::Csv(_)
             | Target::Snipeit(_)
@@ -600,6 +622,10 @@ impl Target {
             // Live gateways keep what the run did across a restart.
             Target::Wireguard(live) => live.persist(store).await,
             Target::Csv(_) => csv_stock::finish(name, settings, store),
+            // Each action's change is live before it succeeds (see `opnsense`).
+            Target::Opnsense(_) => Ok(()),
+            // wg-portal applies each change to the interface at once.
+            Target::WgPortal(_) => Ok(()),
             Target::Snipeit(_) | Target::Scim(_) | Target::Ldap(_) | Target::Exec(_) => Ok(()),
         }
     }
@@ -612,6 +638,8 @@ impl Target {
             Target::Ldap(ldap) => Some(ldap.limiter()),
             Target::Exec(_) => None,
             Target::Snipeit(snipeit) => Some(snipeit.limiter()),
+            Target::Opnsense(target) => Some(target.limiter()),
+            Target::WgPortal(target) => Some(target.limiter()),
             Target::Local(_)
             | Target::WireguardFile(_)
             | Target::Csv(_)
@@ -625,6 +653,8 @@ impl Target {
     fn busy_count(&self) -> Option<&busy::BusyCount> {
         match self {
             Target::Ldap(ldap) => Some(ldap.busy_count()),
+            Target::Opnsense(target) => Some(target.busy_count()),
+            Target::WgPortal(_) => None,
             Target::Exec(_) => None,
             Target::Local(_)
             | Target::WireguardFile(_)
@@ -665,6 +695,8 @@ impl Target {
             Target::Ldap(target) => target.apply(ctx).await,
             Target::Exec(target) => target.apply(ctx).await,
             Target::Wireguard(target) => target.apply(ctx).await,
+            Target::Opnsense(target) => target.apply(ctx).await,
+            Target::WgPortal(target) => target.apply(ctx).await,
         }
     }
 }
@@ -679,7 +711,11 @@ pub fn estimates(config: &Config, persons: &[PersonPlan]) -> Vec<Estimate> {
             TargetConfig::Snipeit(snipeit) => {
                 estimates.extend(snipeit::estimate(name, snipeit, persons));
             }
+            TargetConfig::Opnsense(opnsense) => {
+                estimates.extend(opnsense::estimate(name, opnsense, persons));
+            }
             other @ (TargetConfig::Local(_)
+            | TargetConfig::WgPortal(_)
             | TargetConfig::WireguardFile(_)
             | TargetConfig::Wireguard(_)
             | TargetConfig::Csv(_)
@@ -737,6 +773,11 @@ pub enum TargetConfig {
     /// OpenVPN: client certificates from the organisation's CA, inline `.ovpn`
     /// configs, a CRL on revocation.
     Openvpn(Box<openvpn::OpenvpnConfig>),
+    /// A WireGuard instance on an OPNsense firewall (24.1 and later),
+    /// through its REST API.
+    Opnsense(Box<opnsense::OpnsenseConfig>),
+    /// A WireGuard interface managed by wg-portal (v2), through its REST API.
+    WgPortal(Box<wg_portal::WgPortalConfig>),
 }
 
 impl TargetConfig {
@@ -745,7 +786,9 @@ impl TargetConfig {
             TargetConfig::Local(_) => Area::Directory,
             TargetConfig::WireguardFile(_)
             | TargetConfig::Wireguard(_)
-            | TargetConfig::Openvpn(_) => Area::Vpn,
+            | TargetConfig::Openvpn(_)
+            | TargetConfig::Opnsense(_)
+            | TargetConfig::WgPortal(_) => Area::Vpn,
             TargetConfig::Csv(_) | TargetConfig::Snipeit(_) => Area::Inventory,
             TargetConfig::Scim(_) => Area::Directory,
             TargetConfig::Ldap(_) => Area::Directory,
@@ -764,6 +807,8 @@ impl TargetConfig {
             TargetConfig::Ldap(_) => "ldap",
             TargetConfig::Exec(_) => "exec",
             TargetConfig::Openvpn(_) => "openvpn",
+            TargetConfig::Opnsense(_) => "opnsense",
+            TargetConfig::WgPortal(_) => "wg-portal",
         }
     }
 
@@ -778,6 +823,8 @@ impl TargetConfig {
             TargetConfig::Ldap(t) => &t.limits,
             TargetConfig::Exec(t) => &t.limits,
             TargetConfig::Openvpn(t) => &t.limits,
+            TargetConfig::Opnsense(t) => &t.limits,
+            TargetConfig::WgPortal(t) => &t.limits,
         }
     }
 
@@ -796,6 +843,8 @@ impl TargetConfig {
             TargetConfig::Ldap(t) => t.problems(name, source),
             TargetConfig::Exec(t) => t.problems(name, source),
             TargetConfig::Wireguard(t) => t.problems(name, source),
+            TargetConfig::Opnsense(t) => t.problems(name, source),
+            TargetConfig::WgPortal(t) => t.problems(name, source),
             TargetConfig::Openvpn(t) => {
                 let mut problems = t.problems(name, source);
                 // The CA files are read only when the settings themselves are sound.
@@ -860,7 +909,9 @@ impl TargetConfig {
             | TargetConfig::Scim(_)
             | TargetConfig::Ldap(_)
             | TargetConfig::Exec(_)
-            | TargetConfig::Openvpn(_) => Vec::new(),
+            | TargetConfig::Openvpn(_)
+            | TargetConfig::Opnsense(_)
+            | TargetConfig::WgPortal(_) => Vec::new(),
         }
     }
 
@@ -870,6 +921,8 @@ impl TargetConfig {
             TargetConfig::WireguardFile(wg) => Some(wg.address),
             TargetConfig::Wireguard(wg) => Some(wg.address),
             TargetConfig::Openvpn(ovpn) => Some(ovpn.address),
+            TargetConfig::Opnsense(gw) => Some(gw.address),
+            TargetConfig::WgPortal(gw) => Some(gw.address),
             TargetConfig::Local(_)
             | TargetConfig::Csv(_)
             | TargetConfig::Snipeit(_)
@@ -890,6 +943,8 @@ impl TargetConfig {
                 jobs.map_or(512, |j| j.min(512)).max(1)
             }
             TargetConfig::Local(_)
+            | TargetConfig::Opnsense(_)
+            | TargetConfig::WgPortal(_)
             | TargetConfig::WireguardFile(_)
             | TargetConfig::Wireguard(_)
             | TargetConfig::Csv(_)
@@ -918,6 +973,8 @@ impl TargetConfig {
             TargetConfig::Local(_)
             | TargetConfig::WireguardFile(_)
             | TargetConfig::Wireguard(_)
+            | TargetConfig::Opnsense(_)
+            | TargetConfig::WgPortal(_)
             | TargetConfig::Csv(_)
             | TargetConfig::Snipeit(_)
             | TargetConfig::Scim(_)
@@ -931,7 +988,9 @@ impl TargetConfig {
         match self {
             TargetConfig::WireguardFile(_)
             | TargetConfig::Wireguard(_)
-            | TargetConfig::Openvpn(_) => true,
+            | TargetConfig::Openvpn(_)
+            | TargetConfig::Opnsense(_)
+            | TargetConfig::WgPortal(_) => true,
             TargetConfig::Local(_)
             | TargetConfig::Csv(_)
             | TargetConfig::Snipeit(_)
@@ -950,7 +1009,9 @@ impl TargetConfig {
             | TargetConfig::Wireguard(_)
             | TargetConfig::Csv(_)
             | TargetConfig::Snipeit(_)
-            | TargetConfig::Openvpn(_) => false,
+            | TargetConfig::Openvpn(_)
+            | TargetConfig::Opnsense(_)
+            | TargetConfig::WgPortal(_) => false,
         }
     }
 
@@ -964,7 +1025,26 @@ impl TargetConfig {
             | TargetConfig::WireguardFile(_)
             | TargetConfig::Wireguard(_)
             | TargetConfig::Exec(_)
-            | TargetConfig::Openvpn(_) => false,
+            | TargetConfig::Openvpn(_)
+            | TargetConfig::Opnsense(_)
+            | TargetConfig::WgPortal(_) => false,
+        }
+    }
+
+    /// The VPN protocol of a VPN target, as profiles name it (`vpn.kind`).
+    pub fn vpn_protocol(&self) -> Option<&'static str> {
+        match self {
+            TargetConfig::WireguardFile(_)
+            | TargetConfig::Wireguard(_)
+            | TargetConfig::Opnsense(_)
+            | TargetConfig::WgPortal(_) => Some("wireguard"),
+            TargetConfig::Openvpn(_) => Some("openvpn"),
+            TargetConfig::Local(_)
+            | TargetConfig::Csv(_)
+            | TargetConfig::Snipeit(_)
+            | TargetConfig::Scim(_)
+            | TargetConfig::Ldap(_)
+            | TargetConfig::Exec(_) => None,
         }
     }
 }

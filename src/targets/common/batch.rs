@@ -8,7 +8,8 @@
 //! then (up to `max`); what arrives while a batch is on the wire goes in the
 //! next one. Before taking the queue the writer lingers, as the kind says:
 //! not at all (group commit), a few milliseconds, until a condition says
-//! nothing more can arrive, or until no action of the target is at work. An
+//! nothing more can arrive, until no action of the target is at work, or
+//! until then and a moment more without arrivals (a gateway's reconfigure). An
 //! action's result is its own operation's: its journal entry never records a
 //! write the server does not hold.
 
@@ -45,6 +46,10 @@ pub enum Linger {
     /// Until no action of the target is at work (see `BusyCount`); the
     /// actions park themselves while they wait (see [`Batches::wait`]).
     UntilQuiet(BusyCount),
+    /// Until no action of the target is at work, then `settle` more, again
+    /// while operations keep arriving: for a write that is dear (a gateway's
+    /// reconfigure), as the executor starts persons while others finish.
+    UntilSettled { busy: BusyCount, settle: Duration },
 }
 
 type Sender<Out> = oneshot::Sender<Result<Out, TargetError>>;
@@ -187,6 +192,15 @@ impl<Op, Out> Batches<Op, Out> {
             Linger::None => {}
             Linger::For(time) => tokio::time::sleep(*time).await,
             Linger::UntilQuiet(busy) => busy.quiet().await,
+            Linger::UntilSettled { busy, settle } => loop {
+                busy.quiet().await;
+                let queued = lock(&queue.pending).len();
+                tokio::time::sleep(*settle).await;
+                busy.quiet().await;
+                if lock(&queue.pending).len() == queued {
+                    return;
+                }
+            },
             Linger::UntilReady {
                 ready,
                 changed,
@@ -428,5 +442,39 @@ mod tests {
         let values: Vec<u32> = results.into_iter().map(Result::unwrap).collect();
         assert_eq!(values, vec![0, 2, 4, 6, 8, 10, 12]);
         assert_eq!(*sizes.lock().unwrap(), vec![3, 3, 1]);
+    }
+
+    /// A settling batch waits for an operation that arrives after the
+    /// others went quiet, within the settle time: one write for both.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_settling_batch_takes_late_arrivals() {
+        let busy = BusyCount::default();
+        let batches: Arc<Batches<u32, u32>> = Arc::new(Batches::new(
+            usize::MAX,
+            Linger::UntilSettled {
+                busy: busy.clone(),
+                settle: Duration::from_millis(150),
+            },
+        ));
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let run = |n: u32, delay: u64| {
+            let (batches, sizes) = (batches.clone(), sizes.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+                let write = |_, ops: Vec<u32>| {
+                    let sizes = sizes.clone();
+                    async move {
+                        sizes.lock().unwrap().push(ops.len());
+                        doubled(ops)
+                    }
+                };
+                batches.submit("reconfigure", n, write).await
+            })
+        };
+        let first = run(1, 0);
+        let late = run(2, 60);
+        assert_eq!(first.await.unwrap().unwrap(), 2);
+        assert_eq!(late.await.unwrap().unwrap(), 4);
+        assert_eq!(*sizes.lock().unwrap(), vec![2]);
     }
 }

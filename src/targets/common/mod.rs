@@ -3,6 +3,7 @@
 //! the `-vv` request lines, the batching of writes persons share.
 
 pub mod batch;
+pub mod http;
 pub mod pem;
 pub mod secret;
 pub mod timeouts;

@@ -5,8 +5,11 @@
 //! and the comments above each `[Peer]` that `adopt` matches to persons.
 //! Written once too: both server files come from [`render`].
 
+use std::collections::BTreeSet;
 use std::fmt::Write;
 use std::net::IpAddr;
+
+use ipnet::IpNet;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -201,6 +204,35 @@ pub fn render(interface: &[String], managed: &[ManagedPeer], foreign: &[&ConfPee
     out
 }
 
+/// Every address a foreign peer routes, for networks of up to 4,096
+/// addresses (a larger one is a site or a default route, not a pool's part:
+/// its first address stands for it).
+pub fn reserve(into: &mut BTreeSet<IpAddr>, nets: &[IpNet]) {
+    for net in nets {
+        let host_bits = net.max_prefix_len() - net.prefix_len();
+        if host_bits <= 12 {
+            match net {
+                IpNet::V4(v4) => into.extend(
+                    v4.trunc()
+                        .subnets(32)
+                        .into_iter()
+                        .flatten()
+                        .map(|n| IpAddr::V4(n.addr())),
+                ),
+                IpNet::V6(v6) => into.extend(
+                    v6.trunc()
+                        .subnets(128)
+                        .into_iter()
+                        .flatten()
+                        .map(|n| IpAddr::V6(n.addr())),
+                ),
+            }
+        } else {
+            into.insert(net.network());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,5 +300,27 @@ mod tests {
             .filter(|p| p.homebase_id().is_none())
             .collect();
         assert_eq!(render(&again.interface, &managed, &foreign), out);
+    }
+
+    #[test]
+    fn foreign_networks_reserve_their_addresses() {
+        let mut set = BTreeSet::new();
+        let nets: Vec<IpNet> = ["10.20.5.7/32", "10.20.6.0/30", "10.0.0.0/8"]
+            .iter()
+            .map(|n| n.parse().unwrap())
+            .collect();
+        reserve(&mut set, &nets);
+        let got: Vec<String> = set.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            got,
+            [
+                "10.0.0.0",
+                "10.20.5.7",
+                "10.20.6.0",
+                "10.20.6.1",
+                "10.20.6.2",
+                "10.20.6.3"
+            ]
+        );
     }
 }
