@@ -3,11 +3,23 @@
 # time `plan` and `apply` on the embedded defaults in a temp dir and report
 # wall seconds and peak RSS. Ends with one RESULT line.
 #   bench/scale.sh [--state postgres] [N]
+#   bench/scale.sh --curve [SIZES…]   (default 1000 10000 100000)
 # With --state postgres the apply runs a second time, on a fresh folder with
 # the state on a private PostgreSQL 15 (tests/servers/postgres.sh: loopback,
 # TLS, fsync on), and the RESULT line compares the two applies.
+# --curve runs plan, apply and a second plan at each size (fresh folder
+# each) and ends with the largest size's figures and `growth`: apply time
+# per person at the largest size over that at the one before.
 set -euo pipefail
 state=sqlite
+curve=()
+if [ "${1:-}" = "--curve" ]; then
+  shift
+  curve=("${@:-1000 10000 100000}")
+  # shellcheck disable=SC2206
+  curve=(${curve[*]})
+  set --
+fi
 if [ "${1:-}" = "--state" ]; then
   state=${2:?usage: scale.sh [--state postgres] [N]}
   shift 2
@@ -25,22 +37,54 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-mkdir "$work/sqlite"
-cd "$work/sqlite"
-"$bin" init . >/dev/null 2>&1
-python3 "$root/scripts/gen_staff.py" --count "$N" --seed 7 --reference-date "$(date +%F)" --out staff.csv --inventory examples/inventory.csv >/dev/null
-# Room for N: the admin pool (a /24 in the shipped profile) and the seat pools.
-sed -i 's#pool: 10.20.192.0/24#pool: 10.20.192.0/20#' profiles/admin.yaml
-sed -i -e "s/seats: 1400/seats: $((N * 2))/" -e "s/seats: 1300/seats: $((N * 2))/" homebase.yaml
 
 measure() { # prints "wall_seconds mib cpu_seconds"
   /usr/bin/time -f '%e %M %U %S' -o time.txt "$@" >/dev/null 2>err.txt || { cat err.txt >&2; exit 1; }
   read -r secs kib user sys < time.txt
   echo "$secs $((kib / 1024)) $(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')"
 }
-read -r plan_s plan_mib plan_cpu < <(measure "$bin" plan staff.csv --format json)
-read -r apply_s apply_mib apply_cpu < <(measure "$bin" apply staff.csv --yes --no-progress)
-read -r again_s again_mib again_cpu < <(measure "$bin" plan staff.csv --detailed-exitcode)
+
+# A fresh folder with the embedded defaults and $1 generated staff, with
+# room for them: address pools inside a /12 tunnel network, seats for all.
+prepare() {
+  local n=$1 dir=$2
+  mkdir -p "$dir"
+  cd "$dir"
+  "$bin" init . >/dev/null 2>&1
+  python3 "$root/scripts/gen_staff.py" --count "$n" --seed 7 --reference-date "$(date +%F)" --out staff.csv --inventory examples/inventory.csv >/dev/null
+  sed -i 's#address: 10.20.0.1/16#address: 10.16.0.1/12#' homebase.yaml
+  sed -i 's#pool: 10.20.0.0/17#pool: 10.16.0.0/14#' profiles/base.yaml
+  sed -i 's#pool: 10.20.128.0/18#pool: 10.20.0.0/16#' profiles/field.yaml
+  sed -i 's#pool: 10.20.192.0/24#pool: 10.21.0.0/20#' profiles/admin.yaml
+  sed -i -e "s/seats: 1400/seats: $((n * 2))/" -e "s/seats: 1300/seats: $((n * 2))/" homebase.yaml
+}
+
+# plan, apply, second plan in the current folder: sets the *_s, *_mib, *_cpu.
+run_size() {
+  read -r plan_s plan_mib plan_cpu < <(measure "$bin" plan staff.csv --format json)
+  read -r apply_s apply_mib apply_cpu < <(measure "$bin" apply staff.csv --yes --no-progress)
+  read -r again_s again_mib again_cpu < <(measure "$bin" plan staff.csv --detailed-exitcode)
+}
+
+if [ ${#curve[@]} -gt 0 ]; then
+  prev_n=""; prev_apply=""; growth=""
+  for n in "${curve[@]}"; do
+    prepare "$n" "$work/n$n"
+    run_size
+    echo "N=$n · load $(cut -d' ' -f1 /proc/loadavg) · plan ${plan_s}s ${plan_mib} MiB (CPU ${plan_cpu}s) · apply ${apply_s}s ${apply_mib} MiB (CPU ${apply_cpu}s) · second plan ${again_s}s ${again_mib} MiB"
+    if [ -n "$prev_n" ]; then
+      growth=$(awk -v a="$apply_s" -v n="$n" -v pa="$prev_apply" -v pn="$prev_n" 'BEGIN { printf "%.2f", (a / n) / (pa / pn) }')
+    fi
+    prev_n=$n; prev_apply=$apply_s
+    cd "$work"; rm -rf "$work/n$n"
+  done
+  k=$((prev_n / 1000))k
+  echo "RESULT plan_${k}_s=$plan_s apply_${k}_s=$apply_s replan_${k}_s=$again_s apply_${k}_mib=$apply_mib growth=${growth:-n/a}"
+  exit 0
+fi
+
+prepare "$N" "$work/sqlite"
+run_size
 echo "N=$N in $work · load $(cut -d' ' -f1 /proc/loadavg)"
 echo "plan: ${plan_s}s wall, ${plan_cpu}s CPU, ${plan_mib} MiB · apply: ${apply_s}s wall, ${apply_cpu}s CPU, ${apply_mib} MiB · second plan: ${again_s}s wall, ${again_mib} MiB"
 if [ "$state" = sqlite ]; then
