@@ -76,9 +76,10 @@ export HOMEBASE_REQUIRE_CHROMIUM=${HOMEBASE_REQUIRE_CHROMIUM:-$root}
 # mostly wait out real one-minute rate windows while the others work.
 export RUST_TEST_THREADS=${RUST_TEST_THREADS:-3}
 cargo test --all-targets
-# The chaos test runs one round above (tests/it/chaos.rs). The fuzz targets
-# run only when asked (HOMEBASE_CI_FUZZ_SECONDS=3): their nightly build with
-# sanitizers takes 10-30 minutes on two cores, more than the whole suite.
+# The suite above replays every fuzz target's seeds on stable
+# (tests/it/fuzz_corpus.rs) and runs one chaos round (tests/it/chaos.rs).
+# libFuzzer itself runs only when asked (HOMEBASE_CI_FUZZ_SECONDS=3): its
+# nightly sanitizer build takes 10-30 minutes on two cores, more than the suite.
 if [ "${HOMEBASE_CI_FUZZ_SECONDS:-0}" -gt 0 ]; then
   bench/fuzz.sh "$HOMEBASE_CI_FUZZ_SECONDS"
 fi

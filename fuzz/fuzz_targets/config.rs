@@ -3,6 +3,4 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|text: &str| {
-    let _ = homebase::fuzzing::config(text);
-});
+fuzz_target!(|data: &[u8]| homebase::fuzzing::targets::config(data));

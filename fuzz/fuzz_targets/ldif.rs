@@ -3,6 +3,4 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|text: &str| {
-    let _ = homebase::fuzzing::parse_ldif(text, "dc=example,dc=org");
-});
+fuzz_target!(|data: &[u8]| homebase::fuzzing::targets::ldif(data));

@@ -4,14 +4,4 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|text: &str| {
-    let files: Vec<(String, String)> = text
-        .split('\0')
-        .take(8)
-        .map(|file| {
-            let (name, body) = file.split_once('\n').unwrap_or((file, ""));
-            (name.to_string(), body.to_string())
-        })
-        .collect();
-    let _ = homebase::fuzzing::profiles(&files);
-});
+fuzz_target!(|data: &[u8]| homebase::fuzzing::targets::profiles(data));

@@ -3,6 +3,4 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|bytes: &[u8]| {
-    homebase::fuzzing::scim_body(bytes);
-});
+fuzz_target!(|data: &[u8]| homebase::fuzzing::targets::scim_body(data));

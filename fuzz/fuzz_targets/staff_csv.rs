@@ -3,7 +3,4 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|bytes: &[u8]| {
-    let options = homebase::input::InputOptions::default();
-    let _ = homebase::fuzzing::load_staff_bytes("staff.csv", bytes.to_vec(), &options);
-});
+fuzz_target!(|data: &[u8]| homebase::fuzzing::targets::staff_csv(data));

@@ -3,10 +3,4 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|text: &str| {
-    if let Ok(dump) = homebase::fuzzing::Dump::parse(text) {
-        for peer in &dump.peers {
-            let _ = peer.host_address();
-        }
-    }
-});
+fuzz_target!(|data: &[u8]| homebase::fuzzing::targets::wg_dump(data));

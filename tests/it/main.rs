@@ -23,6 +23,7 @@ mod ci_example;
 mod delivery;
 mod ds389;
 mod exec;
+mod fuzz_corpus;
 mod ldap;
 mod lost_state;
 mod openvpn;

@@ -3,6 +3,8 @@
 //! file or an HTTP answer, so the fuzzers exercise the real parsers and not
 //! copies. Not an API: nothing else calls these.
 
+pub mod targets;
+
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
