@@ -8,6 +8,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod input;
+pub mod letters;
 pub mod output;
 pub mod plan;
 pub mod profile;

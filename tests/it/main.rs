@@ -21,6 +21,7 @@ mod delivery;
 mod ds389;
 mod exec;
 mod ldap;
+mod letters;
 mod lost_state;
 mod openvpn;
 mod plan;
