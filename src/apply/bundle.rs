@@ -313,6 +313,8 @@ impl BundleWriter<'_> {
                     "data:image/png;base64,{}",
                     base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &png)
                 );
+                // Base64 and `data:image/png;base64,` only: nothing to escape.
+                let uri = minijinja::Value::from_safe_string(uri);
                 value = minijinja::context! { wireguard_qr => uri, ..value };
                 files.push(("wireguard-qr.png".to_string(), png));
             }
