@@ -254,7 +254,7 @@ pub fn write_letters_with(
         )]))
     })?;
     if !printed.unsorted.is_empty() {
-        settings.output.warn(&format!(
+        settings.output.warn(format!(
             "letters: {} person(s) have no {}; printed last, by name: {}",
             printed.unsorted.len(),
             match options.by {
