@@ -34,7 +34,8 @@ impl Output {
         Output {
             verbose: args.verbose,
             quiet: args.quiet,
-            bars: tty && !args.no_progress && !args.quiet,
+            // `-vv` prints a line per request: bars would tear them.
+            bars: tty && !args.no_progress && !args.quiet && args.verbose < 2,
             color,
             stdout_color,
             assume_yes: args.yes,

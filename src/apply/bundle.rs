@@ -122,7 +122,7 @@ impl BundleWriter<'_> {
                     nets
                 }
             };
-            let ovpn = server.openvpn.as_deref();
+            let client = server.client(secrets, p.adopted_key.is_some());
             Some(VpnCtx {
                 kind: match spec.kind {
                     VpnKind::Openvpn => "openvpn".into(),
@@ -135,26 +135,20 @@ impl BundleWriter<'_> {
                 mtu: spec.mtu,
                 keepalive: spec.keepalive,
                 endpoint: server.endpoint.clone(),
-                server_public_key: ovpn.is_none().then(|| server.public_key.clone()),
+                server_public_key: client.server_public_key,
                 private_key: secrets.wg_private_key.clone(),
                 preshared_key: if p.preshared_key {
                     secrets.wg_preshared_key.clone()
                 } else {
                     None
                 },
-                // Adopted: the person's own key (WireGuard) or certificate
-                // (easy-rsa) stays in use; the bundle has none to give.
-                keeps_own_key: p.adopted_key.is_some()
-                    && match ovpn {
-                        Some(_) => secrets.ovpn_cert.is_none(),
-                        None => secrets.wg_private_key.is_none(),
-                    },
-                ca: ovpn.map(|o| o.authority.cert_pem.clone()),
-                cert: ovpn.and_then(|_| secrets.ovpn_cert_pem()),
-                key: ovpn.and_then(|_| secrets.ovpn_key_pem()),
-                tls_crypt: ovpn.map(|o| o.tls_crypt.clone()),
-                remote_host: ovpn.map(|o| o.config.remote.clone()),
-                remote_port: ovpn.map(|o| o.config.port),
+                keeps_own_key: client.keeps_own_key,
+                ca: client.ca,
+                cert: client.cert,
+                key: client.key,
+                tls_crypt: client.tls_crypt,
+                remote_host: client.remote_host,
+                remote_port: client.remote_port,
             })
         });
         let account = account.unwrap_or_else(|| crate::plan::Account {

@@ -286,13 +286,13 @@ async fn run_person(shared: &Shared<'static>, plan: &PersonPlan, holds: Holds) -
             return out;
         }
     };
-    // The peer's public identity: the WireGuard public key (or the adopted
-    // one), or the certificate serial.
-    let public_key = if profile.vpn.kind == VpnKind::Openvpn {
-        secrets.ovpn_serial().or(adopted_key)
-    } else {
-        secrets.wg_public_key().or(adopted_key)
-    };
+    // The peer's public identity as its server's kind has it (a WireGuard
+    // public key, a certificate serial), or the adopted one.
+    let server = plan.actions.iter().find_map(|a| match &a.resource {
+        Resource::VpnPeer(_) if a.op != Op::Remove => shared.bundles.servers.get(a.target.name()),
+        _ => None,
+    });
+    let public_key = server.and_then(|s| s.identity(&secrets)).or(adopted_key);
     let rekey = bundle.is_some_and(|b| b.new_secrets);
     let keys = Keys {
         public_key: public_key.as_deref(),

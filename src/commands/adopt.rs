@@ -507,6 +507,9 @@ pub fn run(settings: &'static Settings, args: &AdoptArgs) -> Result<ExitCode> {
                 preshared_key: adopted.peer.has_psk,
                 expires: person.expires,
                 adopted_key: (!own).then(|| adopted.peer.public_key.clone()),
+                // The adoption is recorded, not planned: the tunnel mode is the
+                // profile's, set when the plan is made.
+                full_tunnel: false,
             };
             let public_key = adopted.peer.public_key.clone();
             ops.push(if own {

@@ -15,7 +15,7 @@ use super::username::{first_free, normalize};
 use crate::config::{Area, Config};
 use crate::error::{Problem, Problems};
 use crate::input::Person;
-use crate::profile::{Profile, ProfileSet, VpnKind};
+use crate::profile::{Profile, ProfileSet, Tunnel, VpnKind};
 use crate::render::BundleReads;
 
 /// Everything a plan is computed from.
@@ -223,6 +223,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
                 department: person.department.clone(),
                 expires: account.expires,
                 status: PersonStatus::Withdrawn,
+                sensitive: false,
                 reason: Some(reason),
                 username_reason: None,
                 actions,
@@ -350,6 +351,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
             status,
             reason: None,
             username_reason,
+            sensitive: profile.sensitive,
             actions,
         });
     }
@@ -371,6 +373,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
                 department: None,
                 expires: None,
                 status: PersonStatus::Withdrawn,
+                sensitive: false,
                 reason: Some(if input.withdraw.contains(id) {
                     "offboarded".into()
                 } else {
@@ -1093,6 +1096,7 @@ impl<'a> Pools<'a> {
             preshared_key,
             expires,
             adopted_key,
+            full_tunnel: profile.vpn.tunnel == Tunnel::Full,
         };
         let Some(current) = current else {
             return Ok(Action {

@@ -161,6 +161,10 @@ pub struct PersonPlan {
     /// suffix): who holds the name ("`tmeyer` is held by …").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username_reason: Option<String>,
+    /// The person's profile says `sensitive: true`: the review lists them
+    /// among what stands out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sensitive: bool,
     pub actions: Vec<Action>,
 }
 
@@ -341,6 +345,10 @@ pub struct Peer {
     /// key homebase never had: it is kept, and the bundle says so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adopted_key: Option<String>,
+    /// All of the person's traffic goes through the tunnel (the profile's
+    /// `tunnel: full`): the review lists such a peer as sensitive.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub full_tunnel: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]

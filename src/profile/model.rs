@@ -49,6 +49,10 @@ pub struct Profile {
     /// Templates rendered into the person's bundle.
     #[serde(default)]
     pub artifacts: Vec<String>,
+    /// The review report lists every changed person of this profile among
+    /// what stands out (as it does for admin groups and full tunnels).
+    #[serde(default)]
+    pub sensitive: bool,
 }
 
 /// Field name (`department`, `location`, any staff column) → accepted values.

@@ -150,7 +150,7 @@ fn target_check(
         ));
     }
     if let Some(kind) = vpn_kind {
-        if !target.kind().starts_with(kind) {
+        if target.vpn_protocol() != Some(kind) {
             return Err(format!(
                 "a {kind} profile cannot use the {} target `{chosen}`",
                 target.kind()

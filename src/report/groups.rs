@@ -31,7 +31,8 @@ pub enum GroupKind {
     Adopted,
     /// New keys and password for a person who has them already.
     Rekey,
-    /// Administrative group memberships or an administrators' profile.
+    /// Administrative group memberships, an administrators' profile or one
+    /// marked `sensitive: true`, full tunnels.
     Sensitive,
     /// Nothing stands out: new persons of one shape.
     New,
@@ -126,8 +127,8 @@ pub fn group(plan: &Plan) -> Vec<Group> {
             (GroupKind::Adopted, Some(format!("keeps its key {key}")))
         } else if is_rekey(person) {
             (GroupKind::Rekey, Some("new keys and password".into()))
-        } else if let Some(groups) = sensitive_groups(person) {
-            (GroupKind::Sensitive, Some(groups))
+        } else if let Some(why) = sensitive_detail(person) {
+            (GroupKind::Sensitive, Some(why))
         } else {
             let kind = match person.status {
                 PersonStatus::New => GroupKind::New,
@@ -252,8 +253,13 @@ fn shape(person: &PersonPlan) -> String {
                 fields(action)
             )),
             Resource::VpnPeer(peer) => parts.push(format!(
-                "{op}peer on {}{}{}",
+                "{op}peer on {}{}{}{}",
                 action.target,
+                if peer.full_tunnel {
+                    " (full tunnel)"
+                } else {
+                    ""
+                },
                 if peer.preshared_key {
                     " with preshared key"
                 } else {
@@ -372,16 +378,15 @@ fn is_rekey(person: &PersonPlan) -> bool {
         })
 }
 
-/// `groups it-admins, vpn-admins` when a changed account carries them, or
-/// `admin profile` for a changed person of a profile named so.
-fn sensitive_groups(person: &PersonPlan) -> Option<String> {
+/// Why a changed person's access is sensitive, all reasons in one line:
+/// `groups it-admins, vpn-admins` a changed account carries, `admin profile`
+/// for a profile named so, `sensitive profile` for one marked
+/// `sensitive: true`, `full tunnel on wg0` for a changed full-tunnel peer.
+fn sensitive_detail(person: &PersonPlan) -> Option<String> {
     if !person.has_changes() {
         return None;
     }
-    let admin_profile = person
-        .profile
-        .to_ascii_lowercase()
-        .contains(SENSITIVE_GROUP_MARK);
+    let mut reasons = Vec::new();
     let groups: Vec<&str> = person
         .actions
         .iter()
@@ -393,11 +398,26 @@ fn sensitive_groups(person: &PersonPlan) -> Option<String> {
         .filter(|g| g.to_ascii_lowercase().contains(SENSITIVE_GROUP_MARK))
         .map(String::as_str)
         .collect();
-    match (groups.is_empty(), admin_profile) {
-        (false, _) => Some(format!("groups {}", groups.join(", "))),
-        (true, true) => Some(format!("{} profile", person.profile)),
-        (true, false) => None,
+    if !groups.is_empty() {
+        reasons.push(format!("groups {}", groups.join(", ")));
+    } else if person
+        .profile
+        .to_ascii_lowercase()
+        .contains(SENSITIVE_GROUP_MARK)
+    {
+        reasons.push(format!("{} profile", person.profile));
     }
+    if person.sensitive {
+        reasons.push("sensitive profile".into());
+    }
+    for action in person.actions.iter().filter(|a| a.op != Op::Remove) {
+        if let Resource::VpnPeer(peer) = &action.resource {
+            if peer.full_tunnel {
+                reasons.push(format!("full tunnel on {}", action.target));
+            }
+        }
+    }
+    (!reasons.is_empty()).then(|| reasons.join("; "))
 }
 
 /// The staff ids of each kind, for filters: every person is in one group.
@@ -461,6 +481,7 @@ pub(crate) mod tests {
             status: PersonStatus::New,
             reason: None,
             username_reason: None,
+            sensitive: false,
             actions: vec![
                 action(t("directory"), Op::Create, account(groups)),
                 action(
@@ -471,6 +492,7 @@ pub(crate) mod tests {
                         preshared_key: false,
                         expires: None,
                         adopted_key: None,
+                        full_tunnel: false,
                     }),
                 ),
                 action(t("stock"), Op::Create, device("notebook")),
@@ -623,6 +645,70 @@ pub(crate) mod tests {
         assert!(groups.iter().take(6).all(|g| g.exception));
         let total: usize = groups.iter().map(|g| g.count).sum();
         assert_eq!(total, 10, "every person in exactly one group");
+    }
+
+    #[test]
+    fn full_tunnels_and_profiles_marked_sensitive_stand_out_with_their_shape() {
+        let full = |id: &str, address: &str| {
+            let mut p = newcomer(id, address, &["staff"]);
+            p.profile = "field".into();
+            for a in &mut p.actions {
+                if let Resource::VpnPeer(peer) = &mut a.resource {
+                    peer.full_tunnel = true;
+                }
+            }
+            p
+        };
+        let mut marked = newcomer("M1", "10.20.0.9", &["staff"]);
+        marked.profile = "council".into();
+        marked.sensitive = true;
+        let split = newcomer("S1", "10.20.0.2", &["staff"]);
+        let groups = group(&plan(
+            vec![
+                full("F1", "10.20.128.1"),
+                full("F2", "10.20.128.2"),
+                marked,
+                split,
+            ],
+            vec![],
+        ));
+        let field = groups.iter().find(|g| g.profile == "field").expect("field");
+        assert_eq!(field.kind, GroupKind::Sensitive);
+        assert_eq!(field.count, 2);
+        assert!(
+            field.title.contains("peer on wg0 (full tunnel)"),
+            "{}",
+            field.title
+        );
+        assert_eq!(
+            field.persons[0].detail.as_deref(),
+            Some("full tunnel on wg0")
+        );
+        let council = groups
+            .iter()
+            .find(|g| g.profile == "council")
+            .expect("council");
+        assert_eq!(council.kind, GroupKind::Sensitive);
+        assert_eq!(
+            council.persons[0].detail.as_deref(),
+            Some("sensitive profile")
+        );
+        let office = groups
+            .iter()
+            .find(|g| g.profile == "office")
+            .expect("office");
+        assert_eq!(office.kind, GroupKind::New);
+        assert!(!office.title.contains("full tunnel"));
+        // Unchanged full-tunnel persons are not exceptions: nothing to review.
+        let mut settled = full("F3", "10.20.128.3");
+        settled.status = PersonStatus::Unchanged;
+        for a in &mut settled.actions {
+            a.op = Op::Unchanged;
+        }
+        assert_eq!(
+            group(&plan(vec![settled], vec![]))[0].kind,
+            GroupKind::Unchanged
+        );
     }
 
     #[test]

@@ -174,6 +174,10 @@ fn select(out: &mut String, id: &str, any: &str, options: impl Iterator<Item = (
     out.push_str("</select>");
 }
 
+/// Exception groups larger than this whose persons share one note are
+/// printed as a roster in columns rather than a table.
+const ROSTER_FROM: usize = 12;
+
 /// The groups that stand out, person by person: what is printed and signed.
 fn exceptions(out: &mut String, review: &Review) {
     let exceptions: Vec<&Group> = review.groups.iter().filter(|g| g.exception).collect();
@@ -197,15 +201,44 @@ fn exceptions(out: &mut String, review: &Review) {
     for group in exceptions {
         let _ = writeln!(
             out,
-            "<h3 class=\"{}\">{} × {}</h3><table><tr><th>id</th><th>username</th><th>name</th><th>department</th><th>note</th></tr>",
+            "<h3 class=\"{}\">{} × {}</h3>",
             group.kind.name(),
             group.count,
             h(&group.title)
         );
-        for member in &group.persons {
-            let Some(p) = by_id.get(member.id.as_str()) else {
-                continue;
-            };
+        let members = group
+            .persons
+            .iter()
+            .filter_map(|m| Some((m, *by_id.get(m.id.as_str())?)));
+        // Many persons with one and the same note (207 new full tunnels):
+        // the note once, the persons as a dense roster that prints in columns.
+        let uniform = group.persons.len() > ROSTER_FROM
+            && group.persons.windows(2).all(|w| w[0].detail == w[1].detail);
+        if uniform {
+            let note = group.persons[0].detail.as_deref().unwrap_or("—");
+            let _ = writeln!(
+                out,
+                "<p>note for each: {}</p><ul class=\"roster\">",
+                h(note)
+            );
+            for (_, p) in members {
+                let _ = writeln!(
+                    out,
+                    "<li><b>{}</b> {} — {}, {}</li>",
+                    h(&p.id),
+                    h(&p.username),
+                    h(&p.display_name),
+                    h(p.department.as_deref().unwrap_or("—"))
+                );
+            }
+            let _ = writeln!(out, "</ul>");
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "<table><tr><th>id</th><th>username</th><th>name</th><th>department</th><th>note</th></tr>"
+        );
+        for (member, p) in members {
             let _ = writeln!(
                 out,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",

@@ -7,8 +7,10 @@ use super::escape::terminal;
 use super::{action_line, changed_actions, estimate_line, totals, Listing, Review, BRIEF_PERSONS};
 use crate::plan::{PersonPlan, PersonStatus};
 
-/// Persons a brief plan names of each group that stands out.
+/// Persons a brief plan names of each group that stands out…
 const BRIEF_MEMBERS: usize = 5;
+/// …and of all of them together, so that many such groups still fit a screen.
+const BRIEF_MEMBERS_ALL: usize = 18;
 
 /// The plan for a terminal: the groups first (what stands out on top), then
 /// the totals, capacity and warnings, the plan's digest and the headline
@@ -28,6 +30,8 @@ pub fn render(review: &Review, listing: Listing, color: bool) -> String {
     // Few changes, or -v: every person under their group; else the groups
     // with the first persons of those that stand out.
     let brief = listing == Listing::Brief && changed > BRIEF_PERSONS;
+    let exceptions = review.groups.iter().filter(|g| g.exception).count();
+    let brief_members = (BRIEF_MEMBERS_ALL / exceptions.max(1)).clamp(1, BRIEF_MEMBERS);
     let by_id: BTreeMap<&str, &PersonPlan> =
         plan.persons.iter().map(|p| (p.id.as_str(), p)).collect();
     if !review.groups.is_empty() {
@@ -54,7 +58,7 @@ pub fn render(review: &Review, listing: Listing, color: bool) -> String {
         }
         let limit = match (brief, group.exception) {
             (false, _) => usize::MAX,
-            (true, true) => BRIEF_MEMBERS,
+            (true, true) => brief_members,
             (true, false) => 0,
         };
         for member in group.persons.iter().take(limit) {

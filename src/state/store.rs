@@ -592,6 +592,8 @@ fn peer(row: &Row<'_>, at: usize) -> Result<(String, Peer, String), StateError> 
             preshared_key: row.get(at + 2)?,
             expires: columns::parse_date(row.get(at + 3)?)?,
             adopted_key: adopted.then(|| public_key.clone()),
+            // The tunnel mode is the profile's; the store does not keep it.
+            full_tunnel: false,
         },
         public_key,
     ))

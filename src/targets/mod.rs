@@ -10,8 +10,10 @@ pub mod exec;
 pub mod ldap;
 pub mod local_directory;
 pub mod openvpn;
+pub mod opnsense;
 pub mod scim;
 pub mod snipeit;
+pub mod wg_portal;
 pub mod wireguard;
 pub mod wireguard_file;
 
@@ -143,7 +145,62 @@ pub struct VpnServer {
     pub openvpn: Option<std::sync::Arc<openvpn::OpenvpnServer>>,
 }
 
+/// What a person's client config takes from the server and from their own
+/// credentials, as the server's kind has it.
+#[derive(Debug, Clone, Default)]
+pub struct ClientSide {
+    /// WireGuard: the server's public key.
+    pub server_public_key: Option<String>,
+    /// Adopted: the person's own key or certificate stays in use; the bundle
+    /// has none to give.
+    pub keeps_own_key: bool,
+    /// OpenVPN: the CA, the person's certificate and key (PEM), the tls-crypt
+    /// key, and the `remote`.
+    pub ca: Option<String>,
+    pub cert: Option<String>,
+    pub key: Option<String>,
+    pub tls_crypt: Option<String>,
+    pub remote_host: Option<String>,
+    pub remote_port: Option<u16>,
+}
+
 impl VpnServer {
+    /// What the person's client config holds of this server and of their
+    /// `secrets`; `adopted` when the peer was taken over with its own key.
+    pub fn client(
+        &self,
+        secrets: &crate::apply::secrets::PersonSecrets,
+        adopted: bool,
+    ) -> ClientSide {
+        match self.openvpn.as_deref() {
+            Some(ovpn) => ClientSide {
+                server_public_key: None,
+                keeps_own_key: adopted && secrets.ovpn_cert.is_none(),
+                ca: Some(ovpn.authority.cert_pem.clone()),
+                cert: secrets.ovpn_cert_pem(),
+                key: secrets.ovpn_key_pem(),
+                tls_crypt: Some(ovpn.tls_crypt.clone()),
+                remote_host: Some(ovpn.config.remote.clone()),
+                remote_port: Some(ovpn.config.port),
+            },
+            None => ClientSide {
+                server_public_key: Some(self.public_key.clone()),
+                keeps_own_key: adopted && secrets.wg_private_key.is_none(),
+                ..ClientSide::default()
+            },
+        }
+    }
+
+    /// The public identity of the person's peer on this server: the
+    /// WireGuard public key, or the serial of their certificate.
+    pub fn identity(&self, secrets: &crate::apply::secrets::PersonSecrets) -> Option<String> {
+        if self.issues_certificates() {
+            secrets.ovpn_serial()
+        } else {
+            secrets.wg_public_key()
+        }
+    }
+
     /// Whether clients get a certificate of their own (OpenVPN).
     pub fn issues_certificates(&self) -> bool {
         self.openvpn.is_some()
@@ -308,6 +365,10 @@ pub enum Target {
     Wireguard(Box<wireguard::WireguardTarget>),
     /// Certificates issued in the secrets step; server files written from the store.
     Openvpn(Box<openvpn::OpenvpnConfig>),
+    /// A WireGuard instance on an OPNsense firewall, through its REST API.
+    Opnsense(Box<opnsense::OpnsenseTarget>),
+    /// A WireGuard interface managed by wg-portal, through its REST API.
+    WgPortal(Box<wg_portal::WgPortalTarget>),
 }
 
 impl Target {
@@ -333,6 +394,12 @@ impl Target {
                 wireguard::WireguardTarget::connect(name, cfg, settings).await?,
             )),
             TargetConfig::Openvpn(cfg) => Target::Openvpn(cfg.clone()),
+            TargetConfig::Opnsense(cfg) => Target::Opnsense(Box::new(
+                opnsense::OpnsenseTarget::connect(name, cfg, settings).await?,
+            )),
+            TargetConfig::WgPortal(cfg) => Target::WgPortal(Box::new(
+                wg_portal::WgPortalTarget::connect(name, cfg, settings).await?,
+            )),
         })
     }
 
@@ -404,10 +471,13 @@ impl Target {
             Target::Snipeit(snipeit) => snipeit.read(observed).await?,
             Target::Scim(scim) => scim.read(name, observed).await?,
             Target::Ldap(target) => target.read(settings, observed).await?,
-            // Its effect is recorded in the state store, which `observe` reads.
-            Target::Exec(_) => {}
+            // Its effect is recorded in the state store, which `observe`
+            // reads; a `list_command` says what else the system holds.
+            Target::Exec(target) => target.read(observed).await?,
             Target::Wireguard(target) => target.read(store, observed).await?,
             Target::Openvpn(cfg) => openvpn::read(name, cfg, settings, store, observed)?,
+            Target::Opnsense(target) => target.read(observed),
+            Target::WgPortal(target) => target.read(observed),
         }
         Ok(())
     }
@@ -430,6 +500,8 @@ impl Target {
             Target::WireguardFile(wg) => wireguard_file::existing_peers(wg, settings).map(Some),
             Target::Wireguard(target) => target.existing_peers().await.map(Some),
             Target::Openvpn(config) => openvpn::existing_peers(name, config, settings).map(Some),
+            Target::Opnsense(target) => Ok(Some(target.existing_peers())),
+            Target::WgPortal(target) => Ok(Some(target.existing_peers())),
             Target::Local(_)
             | Target::Csv(_)
             | Target::Snipeit(_)
@@ -464,12 +536,14 @@ impl Target {
                 server_url(settings, name),
                 scim.existing_accounts(name, staff, wanted).await?,
             ))),
+            Target::Exec(target) => target.existing_accounts().await,
             Target::WireguardFile(_)
             | Target::Wireguard(_)
             | Target::Csv(_)
             | Target::Snipeit(_)
-            | Target::Exec(_)
-            | Target::Openvpn(_) => Ok(None),
+            | Target::Openvpn(_)
+            | Target::Opnsense(_)
+            | Target::WgPortal(_) => Ok(None),
         }
     }
 
@@ -499,7 +573,9 @@ impl Target {
             | Target::WireguardFile(_)
             | Target::Wireguard(_)
             | Target::Exec(_)
-            | Target::Openvpn(_) => Ok(None),
+            | Target::Openvpn(_)
+            | Target::Opnsense(_)
+            | Target::WgPortal(_) => Ok(None),
         }
     }
 
@@ -515,6 +591,8 @@ impl Target {
             Target::WireguardFile(wg) => Some(wireguard_file::prepare(name, wg, settings, store)?),
             Target::Wireguard(live) => Some(live.vpn_server()?),
             Target::Openvpn(config) => Some(openvpn::vpn_server(name, config, settings)?),
+            Target::Opnsense(target) => Some(target.vpn_server()),
+            Target::WgPortal(target) => Some(target.vpn_server()),
             Target::Local(_)
             | Target::Csv(_)
             | Target::Snipeit(_)
@@ -544,6 +622,10 @@ impl Target {
             // Live gateways keep what the run did across a restart.
             Target::Wireguard(live) => live.persist(store).await,
             Target::Csv(_) => csv_stock::finish(name, settings, store),
+            // Each action's change is live before it succeeds (see `opnsense`).
+            Target::Opnsense(_) => Ok(()),
+            // wg-portal applies each change to the interface at once.
+            Target::WgPortal(_) => Ok(()),
             Target::Snipeit(_) | Target::Scim(_) | Target::Ldap(_) | Target::Exec(_) => Ok(()),
         }
     }
@@ -556,6 +638,8 @@ impl Target {
             Target::Ldap(ldap) => Some(ldap.limiter()),
             Target::Exec(_) => None,
             Target::Snipeit(snipeit) => Some(snipeit.limiter()),
+            Target::Opnsense(target) => Some(target.limiter()),
+            Target::WgPortal(target) => Some(target.limiter()),
             Target::Local(_)
             | Target::WireguardFile(_)
             | Target::Csv(_)
@@ -569,6 +653,8 @@ impl Target {
     fn busy_count(&self) -> Option<&busy::BusyCount> {
         match self {
             Target::Ldap(ldap) => Some(ldap.busy_count()),
+            Target::Opnsense(target) => Some(target.busy_count()),
+            Target::WgPortal(_) => None,
             Target::Exec(_) => None,
             Target::Local(_)
             | Target::WireguardFile(_)
@@ -609,6 +695,8 @@ impl Target {
             Target::Ldap(target) => target.apply(ctx).await,
             Target::Exec(target) => target.apply(ctx).await,
             Target::Wireguard(target) => target.apply(ctx).await,
+            Target::Opnsense(target) => target.apply(ctx).await,
+            Target::WgPortal(target) => target.apply(ctx).await,
         }
     }
 }
@@ -623,7 +711,11 @@ pub fn estimates(config: &Config, persons: &[PersonPlan]) -> Vec<Estimate> {
             TargetConfig::Snipeit(snipeit) => {
                 estimates.extend(snipeit::estimate(name, snipeit, persons));
             }
+            TargetConfig::Opnsense(opnsense) => {
+                estimates.extend(opnsense::estimate(name, opnsense, persons));
+            }
             other @ (TargetConfig::Local(_)
+            | TargetConfig::WgPortal(_)
             | TargetConfig::WireguardFile(_)
             | TargetConfig::Wireguard(_)
             | TargetConfig::Csv(_)
@@ -681,6 +773,11 @@ pub enum TargetConfig {
     /// OpenVPN: client certificates from the organisation's CA, inline `.ovpn`
     /// configs, a CRL on revocation.
     Openvpn(Box<openvpn::OpenvpnConfig>),
+    /// A WireGuard instance on an OPNsense firewall (24.1 and later),
+    /// through its REST API.
+    Opnsense(Box<opnsense::OpnsenseConfig>),
+    /// A WireGuard interface managed by wg-portal (v2), through its REST API.
+    WgPortal(Box<wg_portal::WgPortalConfig>),
 }
 
 impl TargetConfig {
@@ -689,7 +786,9 @@ impl TargetConfig {
             TargetConfig::Local(_) => Area::Directory,
             TargetConfig::WireguardFile(_)
             | TargetConfig::Wireguard(_)
-            | TargetConfig::Openvpn(_) => Area::Vpn,
+            | TargetConfig::Openvpn(_)
+            | TargetConfig::Opnsense(_)
+            | TargetConfig::WgPortal(_) => Area::Vpn,
             TargetConfig::Csv(_) | TargetConfig::Snipeit(_) => Area::Inventory,
             TargetConfig::Scim(_) => Area::Directory,
             TargetConfig::Ldap(_) => Area::Directory,
@@ -708,6 +807,8 @@ impl TargetConfig {
             TargetConfig::Ldap(_) => "ldap",
             TargetConfig::Exec(_) => "exec",
             TargetConfig::Openvpn(_) => "openvpn",
+            TargetConfig::Opnsense(_) => "opnsense",
+            TargetConfig::WgPortal(_) => "wg-portal",
         }
     }
 
@@ -722,6 +823,8 @@ impl TargetConfig {
             TargetConfig::Ldap(t) => &t.limits,
             TargetConfig::Exec(t) => &t.limits,
             TargetConfig::Openvpn(t) => &t.limits,
+            TargetConfig::Opnsense(t) => &t.limits,
+            TargetConfig::WgPortal(t) => &t.limits,
         }
     }
 
@@ -740,6 +843,8 @@ impl TargetConfig {
             TargetConfig::Ldap(t) => t.problems(name, source),
             TargetConfig::Exec(t) => t.problems(name, source),
             TargetConfig::Wireguard(t) => t.problems(name, source),
+            TargetConfig::Opnsense(t) => t.problems(name, source),
+            TargetConfig::WgPortal(t) => t.problems(name, source),
             TargetConfig::Openvpn(t) => {
                 let mut problems = t.problems(name, source);
                 // The CA files are read only when the settings themselves are sound.
@@ -804,7 +909,9 @@ impl TargetConfig {
             | TargetConfig::Scim(_)
             | TargetConfig::Ldap(_)
             | TargetConfig::Exec(_)
-            | TargetConfig::Openvpn(_) => Vec::new(),
+            | TargetConfig::Openvpn(_)
+            | TargetConfig::Opnsense(_)
+            | TargetConfig::WgPortal(_) => Vec::new(),
         }
     }
 
@@ -814,6 +921,8 @@ impl TargetConfig {
             TargetConfig::WireguardFile(wg) => Some(wg.address),
             TargetConfig::Wireguard(wg) => Some(wg.address),
             TargetConfig::Openvpn(ovpn) => Some(ovpn.address),
+            TargetConfig::Opnsense(gw) => Some(gw.address),
+            TargetConfig::WgPortal(gw) => Some(gw.address),
             TargetConfig::Local(_)
             | TargetConfig::Csv(_)
             | TargetConfig::Snipeit(_)
@@ -834,6 +943,8 @@ impl TargetConfig {
                 jobs.map_or(512, |j| j.min(512)).max(1)
             }
             TargetConfig::Local(_)
+            | TargetConfig::Opnsense(_)
+            | TargetConfig::WgPortal(_)
             | TargetConfig::WireguardFile(_)
             | TargetConfig::Wireguard(_)
             | TargetConfig::Csv(_)
@@ -862,6 +973,8 @@ impl TargetConfig {
             TargetConfig::Local(_)
             | TargetConfig::WireguardFile(_)
             | TargetConfig::Wireguard(_)
+            | TargetConfig::Opnsense(_)
+            | TargetConfig::WgPortal(_)
             | TargetConfig::Csv(_)
             | TargetConfig::Snipeit(_)
             | TargetConfig::Scim(_)
@@ -875,7 +988,9 @@ impl TargetConfig {
         match self {
             TargetConfig::WireguardFile(_)
             | TargetConfig::Wireguard(_)
-            | TargetConfig::Openvpn(_) => true,
+            | TargetConfig::Openvpn(_)
+            | TargetConfig::Opnsense(_)
+            | TargetConfig::WgPortal(_) => true,
             TargetConfig::Local(_)
             | TargetConfig::Csv(_)
             | TargetConfig::Snipeit(_)
@@ -889,12 +1004,14 @@ impl TargetConfig {
     pub fn adopts_accounts(&self) -> bool {
         match self {
             TargetConfig::Local(_) | TargetConfig::Scim(_) | TargetConfig::Ldap(_) => true,
+            TargetConfig::Exec(exec) => exec.list_command.is_some(),
             TargetConfig::WireguardFile(_)
             | TargetConfig::Wireguard(_)
             | TargetConfig::Csv(_)
             | TargetConfig::Snipeit(_)
-            | TargetConfig::Exec(_)
-            | TargetConfig::Openvpn(_) => false,
+            | TargetConfig::Openvpn(_)
+            | TargetConfig::Opnsense(_)
+            | TargetConfig::WgPortal(_) => false,
         }
     }
 
@@ -908,7 +1025,26 @@ impl TargetConfig {
             | TargetConfig::WireguardFile(_)
             | TargetConfig::Wireguard(_)
             | TargetConfig::Exec(_)
-            | TargetConfig::Openvpn(_) => false,
+            | TargetConfig::Openvpn(_)
+            | TargetConfig::Opnsense(_)
+            | TargetConfig::WgPortal(_) => false,
+        }
+    }
+
+    /// The VPN protocol of a VPN target, as profiles name it (`vpn.kind`).
+    pub fn vpn_protocol(&self) -> Option<&'static str> {
+        match self {
+            TargetConfig::WireguardFile(_)
+            | TargetConfig::Wireguard(_)
+            | TargetConfig::Opnsense(_)
+            | TargetConfig::WgPortal(_) => Some("wireguard"),
+            TargetConfig::Openvpn(_) => Some("openvpn"),
+            TargetConfig::Local(_)
+            | TargetConfig::Csv(_)
+            | TargetConfig::Snipeit(_)
+            | TargetConfig::Scim(_)
+            | TargetConfig::Ldap(_)
+            | TargetConfig::Exec(_) => None,
         }
     }
 }

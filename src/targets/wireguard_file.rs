@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Limits;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write;
 use std::net::IpAddr;
 
 use anyhow::{bail, Context, Result};
@@ -21,7 +20,8 @@ use anyhow::{bail, Context, Result};
 use crate::apply::{fsutil, secrets};
 use crate::settings::Settings;
 use crate::state::Store;
-use crate::targets::common::wg_quick::ConfFile;
+use crate::targets::common::wg_quick::{self, ConfFile, ConfPeer, ManagedPeer};
+use crate::targets::common::Secret;
 use crate::targets::ExistingPeer;
 use crate::targets::VpnServer;
 
@@ -70,13 +70,6 @@ impl ServerFile {
             .filter(|p| !ours.contains(&p.public_key))
             .flat_map(|p| &p.allowed_ips)
             .filter_map(|net| net.split('/').next().and_then(|a| a.parse().ok()))
-            .collect()
-    }
-
-    pub fn preshared_keys(&self) -> BTreeMap<String, String> {
-        self.peers
-            .iter()
-            .filter_map(|p| p.preshared_key.clone().map(|k| (p.public_key.clone(), k)))
             .collect()
     }
 }
@@ -130,62 +123,25 @@ pub fn missing_peers(file: &ServerFile, peers: &[(String, crate::plan::Peer, Str
         .count()
 }
 
-/// One peer as written into the server file.
-pub struct ServerPeer<'a> {
-    pub person: &'a str,
-    pub username: &'a str,
-    pub public_key: &'a str,
-    pub preshared_key: Option<&'a str>,
-    pub address: IpAddr,
-}
-
-impl ServerPeer<'_> {
-    /// The peer's `[Peer]` block, tagged with its person (a blank line first).
-    pub fn write(&self, out: &mut String) {
-        let bits = if self.address.is_ipv4() { 32 } else { 128 };
-        let _ = writeln!(out, "\n# homebase: {}", self.person);
-        let _ = writeln!(out, "# user: {}", self.username);
-        let _ = writeln!(out, "[Peer]");
-        let _ = writeln!(out, "PublicKey = {}", self.public_key);
-        if let Some(psk) = self.preshared_key {
-            let _ = writeln!(out, "PresharedKey = {psk}");
-        }
-        let _ = writeln!(out, "AllowedIPs = {}/{bits}", self.address);
-    }
-}
-
-/// The whole server file: `[Interface]` then one `[Peer]` per person, in the
-/// order given (by address), each tagged with a `# homebase: ID` comment.
-/// `foreign` peers (not homebase's) are kept as they were.
+/// The whole server file: an `[Interface]` homebase writes, then one
+/// `[Peer]` per person in the order given (by address), each tagged with a
+/// `# homebase: ID` comment, then the hand-made peers exactly as they were
+/// written — by the one `wg-quick` writer (`common/wg_quick.rs`).
 pub fn render(
     config: &WireguardFile,
     private_key: &str,
-    peers: &[ServerPeer],
-    foreign: &[FilePeer],
+    peers: &[ManagedPeer],
+    foreign: &[&ConfPeer],
 ) -> String {
-    let mut out = String::with_capacity(200 + peers.len() * 160);
-    let _ = writeln!(
-        out,
+    let interface = [
         "# Written by homebase. Peers tagged `# homebase:` are managed; others are kept."
-    );
-    let _ = writeln!(out, "[Interface]");
-    let _ = writeln!(out, "PrivateKey = {private_key}");
-    let _ = writeln!(out, "ListenPort = {}", config.listen_port);
-    let _ = writeln!(out, "# Address = {}", config.address);
-    for peer in peers {
-        peer.write(&mut out);
-    }
-    for peer in foreign {
-        let _ = writeln!(out, "\n[Peer]");
-        let _ = writeln!(out, "PublicKey = {}", peer.public_key);
-        if let Some(psk) = &peer.preshared_key {
-            let _ = writeln!(out, "PresharedKey = {psk}");
-        }
-        if !peer.allowed_ips.is_empty() {
-            let _ = writeln!(out, "AllowedIPs = {}", peer.allowed_ips.join(", "));
-        }
-    }
-    out
+            .to_string(),
+        "[Interface]".to_string(),
+        format!("PrivateKey = {private_key}"),
+        format!("ListenPort = {}", config.listen_port),
+        format!("# Address = {}", config.address),
+    ];
+    wg_quick::render(&interface, peers, foreign)
 }
 
 /// The client's `Endpoint`: IPv6 hosts in brackets.
@@ -288,9 +244,13 @@ fn write_server_file(
 ) -> Result<()> {
     let path = settings.out_path(&wg.path);
     let old = std::fs::read_to_string(&path)
-        .map(|t| ServerFile::parse(&t))
+        .map(|t| ConfFile::parse(&t))
         .unwrap_or_default();
-    let mut psks = old.preshared_keys();
+    let mut psks: BTreeMap<String, Secret> = old
+        .peers
+        .iter()
+        .filter_map(|p| Some((p.public_key.clone()?, p.preshared_key.clone()?)))
+        .collect();
     let peers = store.peers(name)?;
     let ours: std::collections::BTreeSet<String> =
         peers.iter().map(|(_, _, key)| key.clone()).collect();
@@ -312,31 +272,33 @@ fn write_server_file(
                 {
                     if secrets.wg_public_key().as_deref() == Some(key.as_str()) {
                         if let Some(psk) = secrets.wg_preshared_key {
-                            psks.insert(key.clone(), psk);
+                            psks.insert(key.clone(), Secret::new(psk));
                         }
                     }
                 }
             }
         }
     }
-    let server_peers: Vec<ServerPeer> = peers
+    let server_peers: Vec<ManagedPeer> = peers
         .iter()
-        .map(|(id, peer, key)| ServerPeer {
+        .map(|(id, peer, key)| ManagedPeer {
             person: id,
             username: usernames.get(id).map_or("", String::as_str),
             public_key: key,
             preshared_key: if peer.preshared_key {
-                psks.get(key).map(String::as_str)
+                psks.get(key)
             } else {
                 None
             },
             address: peer.address,
         })
         .collect();
-    let foreign: Vec<FilePeer> = old
+    let foreign: Vec<&ConfPeer> = old
         .peers
-        .into_iter()
-        .filter(|p| p.person.is_none() && !ours.contains(&p.public_key))
+        .iter()
+        .filter(|p| {
+            p.homebase_id().is_none() && p.public_key.as_ref().is_none_or(|k| !ours.contains(k))
+        })
         .collect();
     let text = render(wg, private_key, &server_peers, &foreign);
     if let Some(dir) = path.parent() {
@@ -407,14 +369,46 @@ mod tests {
         assert_eq!(file.private_key.as_deref(), Some("SERVER"));
         assert_eq!(file.peers.len(), 2);
         assert_eq!(file.peers[0].person.as_deref(), Some("P1"));
-        assert_eq!(
-            file.preshared_keys().get("K1").map(String::as_str),
-            Some(PSK)
-        );
-        assert_eq!(file.preshared_keys().get("HAND"), None);
+        assert_eq!(file.peers[0].preshared_key.as_deref(), Some(PSK));
+        assert_eq!(file.peers[1].preshared_key, None);
         let ours: BTreeSet<String> = ["K1".to_string()].into();
         let foreign = file.foreign_addresses(&ours);
         assert!(foreign.contains(&"10.20.0.9".parse::<IpAddr>().unwrap()));
         assert!(!foreign.contains(&"10.20.0.2".parse::<IpAddr>().unwrap()));
+    }
+
+    /// The file homebase writes: its `[Interface]`, its peers with their
+    /// preshared keys, and a hand-made peer word for word, comments included.
+    #[test]
+    fn a_rewrite_keeps_hand_made_peers_as_written() {
+        const PSK: &str = "c2VjcmV0LXByZXNoYXJlZC1rZXktb2YtMzItYnl0ZXM=";
+        let old = ConfFile::parse(
+            "[Interface]\nPrivateKey = OLD\n\n# printer, room 2.14\n[Peer]\nPublicKey = HAND\nAllowedIPs = 10.20.0.9/32 # fixed\n",
+        );
+        let psk = Secret::new(PSK);
+        let ours = [ManagedPeer {
+            person: "P1",
+            username: "emustermann",
+            public_key: "K1",
+            preshared_key: Some(&psk),
+            address: "10.20.0.2".parse().unwrap(),
+        }];
+        let foreign: Vec<&ConfPeer> = old.peers.iter().collect();
+        let text = render(&cfg("vpn.example.org"), "SERVER", &ours, &foreign);
+        assert!(
+            text.contains("[Interface]\nPrivateKey = SERVER\nListenPort = 51820\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("# homebase: P1\n# user: emustermann\n[Peer]\nPublicKey = K1\nPresharedKey = {PSK}\nAllowedIPs = 10.20.0.2/32\n")),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("\n# printer, room 2.14\n[Peer]\nPublicKey = HAND\nAllowedIPs = 10.20.0.9/32 # fixed\n"),
+            "{text}"
+        );
+        let again = ServerFile::parse(&text);
+        assert_eq!(again.private_key.as_deref(), Some("SERVER"));
+        assert_eq!(again.peers.len(), 2);
     }
 }

@@ -137,3 +137,153 @@ fn check_refuses_an_empty_command_with_its_line() {
     );
     assert!(err.contains("homebase.yaml:"), "{err}");
 }
+
+/// `-vv` says what each target was asked and what it answered, with the
+/// time: one line per command run, the retried one with its error — and
+/// never the password the command was given.
+#[test]
+fn doubly_verbose_names_every_request_and_answer_but_no_secret() {
+    let (header, rows) = common::example_staff_rows();
+    let id_of = |row: &String| row.split(',').next().unwrap().to_string();
+    // Two persons, and one whose staff id ends in 7 (the script's "busy" first answer).
+    let mut picked: Vec<&String> = rows
+        .iter()
+        .filter(|r| !id_of(r).ends_with('7'))
+        .take(2)
+        .collect();
+    let busy = rows
+        .iter()
+        .find(|r| id_of(r).ends_with('7'))
+        .expect("a staff id ending in 7");
+    picked.push(busy);
+    let ids: Vec<String> = picked.iter().map(|r| id_of(r)).collect();
+    let staff = format!(
+        "{header}\n{}\n",
+        picked
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+
+    let quiet = TestEnv::new();
+    setup(&quiet);
+    quiet.write("few.csv", &staff);
+    let plain = stderr(&quiet.run_ok(&["apply", "few.csv", "--yes", "-v"]));
+    assert!(!plain.contains(" → "), "-v alone traces requests:\n{plain}");
+
+    let env = TestEnv::new();
+    setup(&env);
+    env.write("few.csv", &staff);
+    let loud = stderr(&env.run_ok(&["apply", "few.csv", "--yes", "-vv"]));
+    for id in &ids {
+        let line = format!(
+            "target \"directory\": sh (create account of {id}) → ok, remote id mbx-{id} in "
+        );
+        assert!(loud.contains(&line), "no line `{line}`:\n{loud}");
+    }
+    let refused = format!(
+        "target \"directory\": sh (create account of {}) → mailbox server busy in ",
+        id_of(busy)
+    );
+    assert!(
+        loud.contains(&refused),
+        "the retried try is not traced:\n{loud}"
+    );
+    let traced = loud
+        .lines()
+        .filter(|l| l.starts_with("target \"directory\": sh ("))
+        .count();
+    assert_eq!(traced, ids.len() + 1, "one line per command run:\n{loud}");
+    for json in done(env.path()).values() {
+        let password = json["secrets"]["password"]
+            .as_str()
+            .expect("the password was given");
+        assert!(!loud.contains(password), "a password reached stderr");
+    }
+}
+
+/// `list_command`: the accounts the system already holds. New persons do
+/// not get a username it has, `adopt` takes over the account carrying a
+/// person's staff id (no second one is made), and a line the command
+/// prints that cannot be read stops the plan with its number.
+#[test]
+fn a_list_command_feeds_the_plan_and_adopt() {
+    let env = TestEnv::new();
+    setup(&env);
+    let config = env.read_string("homebase.yaml").replace(
+        "    command: [sh, provision.sh]\n",
+        "    command: [sh, provision.sh]\n    list_command: [sh, list.sh]\n",
+    );
+    env.write("homebase.yaml", config);
+    env.write("list.sh", "cat listed.jsonl\n");
+    env.write("listed.jsonl", "");
+    let (header, rows) = common::example_staff_rows();
+    env.write("few.csv", format!("{header}\n{}\n", rows[..3].join("\n")));
+    env.run_ok(&["check", "few.csv"]);
+
+    let plan = env.plan_json(&["few.csv"]);
+    let persons = plan["persons"].as_array().expect("persons");
+    let id = |i: usize| persons[i]["id"].as_str().unwrap().to_string();
+    let username = |i: usize| persons[i]["username"].as_str().unwrap().to_string();
+    let (first, second) = ((id(0), username(0)), (id(1), username(1)));
+
+    // The system has the first person's account (under another name) and,
+    // unrelated to anyone, an account with the second person's username.
+    env.write(
+        "listed.jsonl",
+        format!(
+            "{{\"username\": \"old.{}\", \"staff_id\": \"{}\", \"remote_id\": \"mbx-legacy\"}}\n{{\"username\": \"{}\"}}\n",
+            first.1, first.0, second.1
+        ),
+    );
+    // Unadopted, the first person's account would be a second one: refused.
+    let refused = env.run(&["apply", "few.csv", "--yes"]);
+    assert_eq!(exit_code(&refused), 2, "{}", common::describe(&refused));
+    assert!(
+        stderr(&refused).contains(&format!("already has the account \"old.{}\"", first.1)),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(done(env.path()).is_empty(), "the refused run wrote");
+
+    let adopted = env.run_ok(&["adopt", "few.csv", "--target", "directory", "--yes"]);
+    let report = stdout(&adopted);
+    assert!(
+        report.contains(&format!("+ {} old.{} by staff id", first.0, first.1)),
+        "{report}"
+    );
+    let plan = env.plan_json(&["few.csv"]);
+    let second_plan = plan["persons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == second.0.as_str())
+        .expect("the second person");
+    assert_ne!(
+        second_plan["username"].as_str(),
+        Some(second.1.as_str()),
+        "a username the system holds was planned again"
+    );
+    env.run_ok(&["apply", "few.csv", "--yes"]);
+    let calls = done(env.path());
+    assert!(
+        !calls.contains_key(&(first.0.clone(), "create".to_string())),
+        "a second account was made for the adopted person"
+    );
+    assert!(calls.contains_key(&(second.0.clone(), "create".to_string())));
+    assert_eq!(
+        exit_code(&env.run(&["plan", "few.csv", "--detailed-exitcode"])),
+        0
+    );
+
+    // A line the command prints that is not an account stops the plan.
+    env.write("listed.jsonl", "{\"username\": \"a\"}\nuid=printer\n");
+    let broken = env.run(&["plan", "few.csv"]);
+    assert_ne!(exit_code(&broken), 0);
+    let message = stderr(&broken);
+    assert!(
+        message.contains("target \"directory\"") && message.contains("line 2: "),
+        "{message}"
+    );
+}

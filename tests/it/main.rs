@@ -1,7 +1,7 @@
 //! The integration tests: one binary that runs the real `homebase` binary
 //! against real servers (slapd, Samba AD, 389-ds, scim2-server, SCIMMY, wireguard-go,
 //! openvpn, PostgreSQL — started on loopback by `tests/servers/*.sh`) and
-//! against the fake Snipe-IT of `fake_snipeit`.
+//! against the fakes of `fake_snipeit`, `fake_opnsense` and `fake_wg_portal`.
 //!
 //! One module per area; `common` holds the harness they share. A test that
 //! needs a server this machine lacks says so on stderr and passes, unless
@@ -11,7 +11,9 @@
 //! Run one area with `cargo test --test it ldap::`.
 
 mod common;
+mod fake_opnsense;
 mod fake_snipeit;
+mod fake_wg_portal;
 
 mod adopt;
 mod apply;
@@ -24,6 +26,7 @@ mod ldap;
 mod letters;
 mod lost_state;
 mod openvpn;
+mod opnsense;
 mod plan;
 mod postgres;
 mod review_html;
@@ -32,4 +35,5 @@ mod scim;
 mod scim_servers;
 mod snipeit;
 mod tunnel;
+mod wg_portal;
 mod wireguard;

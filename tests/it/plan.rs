@@ -747,6 +747,19 @@ fn the_examples_review_fits_a_screen_and_a_comment_and_names_the_saved_plan() {
         text.contains("P100541") && text.contains("P101200"),
         "{text}"
     );
+    // Field staff get full tunnels, administrators admin groups (and full
+    // tunnels): both stand out, with the reason per person.
+    assert!(
+        groups.iter().any(|l| l.starts_with("! ")
+            && l.contains("sensitive field:")
+            && l.contains("peer on wg0 (full tunnel)")),
+        "{text}"
+    );
+    assert!(text.contains("— full tunnel on wg0\n"), "{text}");
+    assert!(
+        text.contains("— groups it-admins, vpn-admins; full tunnel on wg0\n"),
+        "{text}"
+    );
 
     let md = stdout(&plan_on_examples_day(
         &env,

@@ -420,7 +420,8 @@ fn refuses_a_second_account_for_an_unmanaged_external_id() {
     let proxy = Proxy::start(server.addr, Faults::default()).unwrap();
     let ws = Workspace::new(&proxy.url("/v2"), &server.token, "");
     ws.keep_staff(6);
-    let out = apply(&ws, &[]);
+    // Doubly verbose: what the server was asked and answered, line by line.
+    let out = apply(&ws, &["-vv"]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -431,7 +432,21 @@ fn refuses_a_second_account_for_an_unmanaged_external_id() {
         stderr.contains("`homebase adopt staff.csv --target directory`"),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("target \"directory\": GET /ServiceProviderConfig → 200 OK in "),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&server.token), "the token reached stderr");
     let log = proxy.take_log();
+    let traced = stderr
+        .lines()
+        .filter(|l| l.starts_with("target \"directory\": GET /"))
+        .count();
+    assert_eq!(
+        traced,
+        log.len(),
+        "one line per request the server saw:\n{stderr}"
+    );
     assert!(
         log.iter().all(|s| s.method == "GET"),
         "apply wrote before refusing: {:?}",

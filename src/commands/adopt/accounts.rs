@@ -304,6 +304,7 @@ mod tests {
             status: PersonStatus::New,
             reason: None,
             username_reason: None,
+            sensitive: false,
             actions: Vec::new(),
         }
     }

@@ -424,6 +424,8 @@ fn peer(row: &Row, at: usize) -> Result<(String, Peer, String), StateError> {
             preshared_key: get(row, at + 2)?,
             expires: columns::parse_date(get(row, at + 3)?)?,
             adopted_key: adopted.then(|| public_key.clone()),
+            // The tunnel mode is the profile's; the store does not keep it.
+            full_tunnel: false,
         },
         public_key,
     ))

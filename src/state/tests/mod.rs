@@ -41,6 +41,7 @@ pub fn peer(address: &str) -> Peer {
         preshared_key: true,
         expires: NaiveDate::from_ymd_opt(2026, 12, 31),
         adopted_key: None,
+        full_tunnel: false,
     }
 }
 

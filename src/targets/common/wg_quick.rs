@@ -3,9 +3,13 @@
 //! word for word (the `[Interface]` section with Address, PostUp, …, and
 //! hand-made peers with their comments); the `wireguard-file` server file;
 //! and the comments above each `[Peer]` that `adopt` matches to persons.
+//! Written once too: both server files come from [`render`].
 
+use std::collections::BTreeSet;
 use std::fmt::Write;
 use std::net::IpAddr;
+
+use ipnet::IpNet;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -158,6 +162,21 @@ pub struct ManagedPeer<'a> {
     pub address: IpAddr,
 }
 
+impl ManagedPeer<'_> {
+    /// The peer's `[Peer]` block, tagged with its person (a blank line first).
+    fn write(&self, out: &mut String) {
+        let bits = if self.address.is_ipv4() { 32 } else { 128 };
+        let _ = writeln!(out, "\n# homebase: {}", self.person);
+        let _ = writeln!(out, "# user: {}", self.username);
+        let _ = writeln!(out, "[Peer]");
+        let _ = writeln!(out, "PublicKey = {}", self.public_key);
+        if let Some(psk) = self.preshared_key {
+            let _ = writeln!(out, "PresharedKey = {}", psk.expose());
+        }
+        let _ = writeln!(out, "AllowedIPs = {}/{bits}", self.address);
+    }
+}
+
 /// The file: `interface` as given, homebase's peers (tagged `# homebase: ID`),
 /// then the hand-made peers exactly as they were written.
 pub fn render(interface: &[String], managed: &[ManagedPeer], foreign: &[&ConfPeer]) -> String {
@@ -170,14 +189,7 @@ pub fn render(interface: &[String], managed: &[ManagedPeer], foreign: &[&ConfPee
         let _ = writeln!(out, "{line}");
     }
     for peer in managed {
-        crate::targets::wireguard_file::ServerPeer {
-            person: peer.person,
-            username: peer.username,
-            public_key: peer.public_key,
-            preshared_key: peer.preshared_key.map(|psk| psk.expose()),
-            address: peer.address,
-        }
-        .write(&mut out);
+        peer.write(&mut out);
     }
     for peer in foreign {
         let mut raw = peer.raw.clone();
@@ -190,6 +202,35 @@ pub fn render(interface: &[String], managed: &[ManagedPeer], foreign: &[&ConfPee
         }
     }
     out
+}
+
+/// Every address a foreign peer routes, for networks of up to 4,096
+/// addresses (a larger one is a site or a default route, not a pool's part:
+/// its first address stands for it).
+pub fn reserve(into: &mut BTreeSet<IpAddr>, nets: &[IpNet]) {
+    for net in nets {
+        let host_bits = net.max_prefix_len() - net.prefix_len();
+        if host_bits <= 12 {
+            match net {
+                IpNet::V4(v4) => into.extend(
+                    v4.trunc()
+                        .subnets(32)
+                        .into_iter()
+                        .flatten()
+                        .map(|n| IpAddr::V4(n.addr())),
+                ),
+                IpNet::V6(v6) => into.extend(
+                    v6.trunc()
+                        .subnets(128)
+                        .into_iter()
+                        .flatten()
+                        .map(|n| IpAddr::V6(n.addr())),
+                ),
+            }
+        } else {
+            into.insert(net.network());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -259,5 +300,27 @@ mod tests {
             .filter(|p| p.homebase_id().is_none())
             .collect();
         assert_eq!(render(&again.interface, &managed, &foreign), out);
+    }
+
+    #[test]
+    fn foreign_networks_reserve_their_addresses() {
+        let mut set = BTreeSet::new();
+        let nets: Vec<IpNet> = ["10.20.5.7/32", "10.20.6.0/30", "10.0.0.0/8"]
+            .iter()
+            .map(|n| n.parse().unwrap())
+            .collect();
+        reserve(&mut set, &nets);
+        let got: Vec<String> = set.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            got,
+            [
+                "10.0.0.0",
+                "10.20.5.7",
+                "10.20.6.0",
+                "10.20.6.1",
+                "10.20.6.2",
+                "10.20.6.3"
+            ]
+        );
     }
 }

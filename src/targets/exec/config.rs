@@ -24,6 +24,15 @@ pub struct ExecConfig {
     /// `password`: the person's first password, when one is issued.
     #[serde(default)]
     pub secrets: Vec<ExecSecret>,
+    /// A command that prints the accounts the system holds, one JSON object
+    /// per line (`{"username": "…", "staff_id": "…", "email": "…",
+    /// "given_name": "…", "family_name": "…", "display_name": "…",
+    /// "remote_id": "…"}`, all but `username` optional). With it, new
+    /// persons never get a username the system has, an account carrying the
+    /// staff id of a person not on our books refuses a second one, and
+    /// `homebase adopt` takes the accounts over. Run with nothing on stdin.
+    #[serde(default)]
+    pub list_command: Option<Vec<String>>,
     /// The folder the command runs in (relative to this file); default: this file's folder.
     #[serde(default)]
     pub working_dir: Option<PathBuf>,
@@ -48,6 +57,15 @@ impl ExecConfig {
                     .column(at("command"))
                     .expected("e.g. [/usr/local/bin/mailbox, --site, hq]"),
             );
+        }
+        if let Some(list) = &self.list_command {
+            if list.is_empty() || list.iter().any(String::is_empty) {
+                problems.push(
+                    Problem::new(source, "no list command, or an empty word in it")
+                        .column(at("list_command"))
+                        .expected("e.g. [/usr/local/bin/mailbox, --list]"),
+                );
+            }
         }
         problems.extend(crate::targets::common::timeouts::zero_timeout(
             name,

@@ -13,6 +13,7 @@
 //! Secrets reach the command only when the configuration names them.
 
 mod config;
+mod list;
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -27,6 +28,7 @@ pub use self::config::{ExecConfig, ExecSecret};
 
 use crate::plan::Resource;
 use crate::settings::Settings;
+use crate::targets::common::Trace;
 use crate::targets::{ActionContext, TargetError};
 
 /// The exit code that says "try again later" (sysexits.h).
@@ -36,7 +38,21 @@ pub struct ExecTarget {
     name: String,
     config: ExecConfig,
     program: PathBuf,
+    /// `list_command`'s program (empty without one).
+    list_program: PathBuf,
     working_dir: PathBuf,
+    trace: Trace,
+}
+
+/// A command's program: a bare name is looked up in PATH; a path is
+/// relative to the config file.
+fn program_of(command: &[String], settings: &Settings) -> PathBuf {
+    let first = command.first().cloned().unwrap_or_default();
+    if first.contains('/') {
+        settings.path(std::path::Path::new(&first))
+    } else {
+        PathBuf::from(first)
+    }
 }
 
 /// What the command may say on its last line of stdout.
@@ -53,13 +69,7 @@ struct Answer {
 impl ExecTarget {
     /// Resolve the program; nothing runs until an action.
     pub fn connect(name: &str, config: &ExecConfig, settings: &Settings) -> ExecTarget {
-        let first = config.command.first().cloned().unwrap_or_default();
-        // A bare name is looked up in PATH; a path is relative to the config file.
-        let program = if first.contains('/') {
-            settings.path(std::path::Path::new(&first))
-        } else {
-            PathBuf::from(first)
-        };
+        let program = program_of(&config.command, settings);
         let working_dir = match &config.working_dir {
             Some(dir) => settings.path(dir),
             None => settings.path(std::path::Path::new(".")),
@@ -68,8 +78,65 @@ impl ExecTarget {
             name: name.to_string(),
             config: config.clone(),
             program,
+            list_program: config
+                .list_command
+                .as_deref()
+                .map(|c| program_of(c, settings))
+                .unwrap_or_default(),
             working_dir,
+            trace: Trace::new(name, &settings.output),
         }
+    }
+
+    /// With a `list_command`: what the system holds, for the plan.
+    pub async fn read(&self, observed: &mut crate::plan::Observed) -> anyhow::Result<()> {
+        if let Some(listed) = self.list().await? {
+            list::observe(&self.name, &listed, observed);
+        }
+        Ok(())
+    }
+
+    /// With a `list_command`: the accounts `homebase adopt` can take over,
+    /// and what it ran to find them.
+    pub async fn existing_accounts(
+        &self,
+    ) -> anyhow::Result<Option<(String, Vec<crate::targets::ExistingAccount>)>> {
+        let Some(command) = &self.config.list_command else {
+            return Ok(None);
+        };
+        let listed = self.list().await?.unwrap_or_default();
+        let shown = std::iter::once(self.list_program.display().to_string())
+            .chain(command.iter().skip(1).cloned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        Ok(Some((shown, list::existing(listed))))
+    }
+
+    async fn list(&self) -> anyhow::Result<Option<Vec<list::Listed>>> {
+        let Some(command) = &self.config.list_command else {
+            return Ok(None);
+        };
+        let started = self.trace.start();
+        let listed = list::run(
+            &self.list_program,
+            &command[1..],
+            &self.working_dir,
+            Duration::from_secs(self.config.timeout_seconds),
+        )
+        .await
+        .map_err(|e| e.context(format!("target \"{}\"", self.name)));
+        if self.trace.is_on() {
+            let answer = match &listed {
+                Ok(found) => format!("{} account(s)", found.len()),
+                Err(err) => format!("{err:#}"),
+            };
+            self.trace.done(
+                format!("{} (list)", self.list_program.display()),
+                answer,
+                started,
+            );
+        }
+        listed.map(Some)
     }
 
     /// The action as the command reads it.
@@ -107,6 +174,27 @@ impl ExecTarget {
 
     /// Run the command for one action.
     pub async fn apply(&self, ctx: &ActionContext<'_>) -> Result<Option<String>, TargetError> {
+        let started = self.trace.start();
+        let result = self.run(ctx).await;
+        if self.trace.is_on() {
+            let answer = match &result {
+                Ok(Some(id)) => format!("ok, remote id {id}"),
+                Ok(None) => "ok".to_string(),
+                Err(err) => err.to_string(),
+            };
+            let request = format!(
+                "{} ({} {} of {})",
+                self.program.display(),
+                ctx.action.op.name(),
+                crate::state::ResourceKind::from(&ctx.action.resource).name(),
+                ctx.person_id
+            );
+            self.trace.done(request, answer, started);
+        }
+        result
+    }
+
+    async fn run(&self, ctx: &ActionContext<'_>) -> Result<Option<String>, TargetError> {
         let mut input = self.document(ctx).to_string().into_bytes();
         input.push(b'\n');
         let mut child = Command::new(&self.program)

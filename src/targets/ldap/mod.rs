@@ -18,7 +18,6 @@
 
 mod ad;
 mod adopt;
-mod batch;
 mod classify;
 pub mod config;
 mod ds389;
@@ -44,6 +43,7 @@ use crate::error::Failure;
 use crate::plan::{Account, Observed, Op, Resource};
 use crate::settings::Settings;
 use crate::targets::busy::{Busy, BusyCount};
+use crate::targets::common::batch::{Batches, Linger};
 use crate::targets::{ActionContext, TargetError};
 
 /// An account entry as read from the directory, flavour-neutral.
@@ -87,7 +87,7 @@ pub struct LdapTarget {
     /// The actions at work (see `Target::hold`): batches wait for them.
     busy: BusyCount,
     /// Group members waiting to be written, per group.
-    batches: batch::Batches,
+    batches: Batches<String, ()>,
     uids: tokio::sync::Mutex<Option<UidAllocator>>,
 }
 
@@ -131,7 +131,8 @@ impl LdapTarget {
             config.limits.ceiling(settings.jobs),
             config.limits.adaptive(),
         );
-        let pool = Pool::open(&cfg, tls_config, limiter)
+        let trace = crate::targets::common::Trace::new(name, &settings.output);
+        let pool = Pool::open(&cfg, tls_config, limiter, trace)
             .await
             .map_err(|e| connect_error(name, &cfg, e))?;
         let busy = BusyCount::default();
@@ -142,7 +143,7 @@ impl LdapTarget {
             known: std::sync::Mutex::new(HashSet::new()),
             groups_read: std::sync::atomic::AtomicBool::new(false),
             making_containers: tokio::sync::Mutex::new(()),
-            batches: batch::Batches::new(busy.clone()),
+            batches: Batches::new(usize::MAX, Linger::UntilQuiet(busy.clone())),
             busy,
             uids: tokio::sync::Mutex::new(None),
         };
@@ -444,7 +445,9 @@ impl LdapTarget {
 
     /// Join every group at once: the person waits for the slowest batch,
     /// not for the sum of them. Adds to one group from concurrent actions
-    /// are written together (see `batch.rs`); "already a member" is success.
+    /// are written together once no action of the target is at work (each
+    /// modify of a group is a write transaction and a disk sync on the
+    /// server; see `common/batch.rs`); "already a member" is success.
     async fn join_groups(
         &self,
         groups: &[String],
@@ -455,16 +458,21 @@ impl LdapTarget {
             .iter()
             .map(|g| (self.group_dn(g), g.as_str()))
             .collect();
-        let items = names
-            .keys()
-            .map(|group_dn| (group_dn.clone(), dn.to_string()))
-            .collect();
+        let tickets = self.batches.enqueue(
+            names
+                .keys()
+                .map(|group_dn| (group_dn.clone(), dn.to_string())),
+        );
+        // Queued before this action stops counting as at work: a batch
+        // written the moment it does holds them.
+        let _parked = busy.park();
         let write = |group_dn: String, members: Vec<String>| {
             let group = names.get(&group_dn).copied().unwrap_or_default();
-            async move { self.add_members(group, &group_dn, members).await }
+            let n = members.len();
+            async move { vec![self.add_members(group, &group_dn, members).await; n] }
         };
         self.batches
-            .submit(busy, items, write)
+            .wait(tickets, write)
             .await
             .into_iter()
             .collect()

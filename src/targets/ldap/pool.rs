@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::controls::RawControl;
@@ -17,6 +17,7 @@ use tokio::sync::Mutex;
 use super::classify::{check, code_of, is_transient_code, is_transport, rc};
 use super::config::{Resolved, Secret, TlsMode};
 use crate::adaptive::{Limiter, Outcome, Permit};
+use crate::targets::common::Trace;
 
 /// Permissive Modify (supported by OpenLDAP, Active Directory and Samba):
 /// adding a value that is there, or deleting one that is not, succeeds.
@@ -47,6 +48,7 @@ pub struct Pool {
     page_size: i32,
     /// Every operation waits for room under the target's limit.
     limiter: Arc<Limiter>,
+    trace: Trace,
 }
 
 /// One connection handed out for an operation or a few.
@@ -64,6 +66,7 @@ impl Pool {
         cfg: &Resolved,
         tls_config: Option<Arc<rustls::ClientConfig>>,
         limiter: Arc<Limiter>,
+        trace: Trace,
     ) -> Result<Pool, LdapError> {
         let endpoint = Arc::new(Endpoint {
             url: cfg.url.clone(),
@@ -89,6 +92,7 @@ impl Pool {
             timeout: cfg.timeout,
             page_size: cfg.page_size,
             limiter,
+            trace,
         })
     }
 
@@ -161,16 +165,26 @@ impl Endpoint {
 }
 
 impl Conn<'_> {
-    async fn permit(&self) -> Permit {
-        self.pool.limiter.acquire().await
+    async fn permit(&self) -> (Permit, Instant) {
+        let permit = self.pool.limiter.acquire().await;
+        (permit, self.pool.trace.start())
     }
 
-    /// Teach the limit how the operation went; drop a broken connection.
+    /// Teach the limit how the operation went; drop a broken connection;
+    /// the `-vv` line (operation and DN or filter, never values).
     async fn outcome<T>(
         &self,
-        permit: Permit,
+        (permit, started): (Permit, Instant),
+        request: impl FnOnce() -> String,
         result: Result<T, LdapError>,
     ) -> Result<T, LdapError> {
+        if self.pool.trace.is_on() {
+            let answer = match &result {
+                Ok(_) => "success".to_string(),
+                Err(err) => err.to_string(),
+            };
+            self.pool.trace.done(request(), answer, started);
+        }
         let overload = result
             .as_ref()
             .err()
@@ -196,7 +210,7 @@ impl Conn<'_> {
             Ok(())
         }
         .await;
-        self.outcome(permit, result).await
+        self.outcome(permit, || format!("add {dn}"), result).await
     }
 
     /// Modify; `permissive` makes adding a present value and deleting an
@@ -222,7 +236,8 @@ impl Conn<'_> {
             Ok(())
         }
         .await;
-        self.outcome(permit, result).await
+        self.outcome(permit, || format!("modify {dn}"), result)
+            .await
     }
 
     pub async fn delete(&mut self, dn: &str) -> Result<(), LdapError> {
@@ -233,7 +248,8 @@ impl Conn<'_> {
             Ok(())
         }
         .await;
-        self.outcome(permit, result).await
+        self.outcome(permit, || format!("delete {dn}"), result)
+            .await
     }
 
     /// Move an entry below `new_parent`, keeping its RDN.
@@ -255,7 +271,8 @@ impl Conn<'_> {
             Ok(())
         }
         .await;
-        self.outcome(permit, result).await
+        self.outcome(permit, || format!("move {dn} below {new_parent}"), result)
+            .await
     }
 
     /// One entry by DN, or `None` if there is none.
@@ -279,7 +296,7 @@ impl Conn<'_> {
             }
         }
         .await;
-        self.outcome(permit, result).await
+        self.outcome(permit, || format!("read {dn}"), result).await
     }
 
     /// Every entry below `base` that matches, page by page. A missing base
@@ -316,6 +333,7 @@ impl Conn<'_> {
             }
         }
         .await;
-        self.outcome(permit, result).await
+        self.outcome(permit, || format!("search {base} {filter}"), result)
+            .await
     }
 }

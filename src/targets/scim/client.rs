@@ -35,6 +35,8 @@ pub struct ClientOptions<'a> {
     pub tries: u32,
     /// The gate every request passes: the target's requests in flight.
     pub limiter: Arc<Limiter>,
+    /// `-vv` lines per request.
+    pub trace: crate::targets::common::Trace,
 }
 
 pub struct Client {
@@ -48,6 +50,7 @@ pub struct Client {
     pausing: Arc<AtomicUsize>,
     changed: Arc<Notify>,
     limiter: Arc<Limiter>,
+    trace: crate::targets::common::Trace,
 }
 
 /// A request: method, path segments below the base URL, query, JSON body.
@@ -249,6 +252,7 @@ impl Client {
             pausing: Arc::new(AtomicUsize::new(0)),
             changed: Arc::new(Notify::new()),
             limiter: options.limiter,
+            trace: options.trace,
         })
     }
 
@@ -285,7 +289,15 @@ impl Client {
     /// target's limit; how the try went teaches the limit.
     pub async fn send_once<T: DeserializeOwned>(&self, call: &Call) -> Result<Reply<T>, ScimError> {
         let permit = self.limiter.acquire().await;
+        let started = self.trace.start();
         let result = self.exchange(call).await;
+        if self.trace.is_on() {
+            let answer = match &result {
+                Ok(reply) => reply.status.to_string(),
+                Err(err) => err.to_string(),
+            };
+            self.trace.done(call.describe(), answer, started);
+        }
         permit.finish(match &result {
             Err(err) if err.is_transient() => Outcome::Overload,
             _ => Outcome::Answered,
@@ -501,6 +513,7 @@ mod tests {
             connect_timeout: Duration::from_secs(1),
             tries: 1,
             limiter: Limiter::new(4, false),
+            trace: crate::targets::common::Trace::off(),
         }
     }
 

@@ -24,7 +24,6 @@
 //! - `ou` and `expires` have no SCIM attribute: the state store keeps them.
 
 mod adopt;
-mod batch;
 mod bulk;
 pub mod capabilities;
 pub mod client;
@@ -45,7 +44,6 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use tokio::sync::{Notify, OnceCell};
 
-use self::batch::Batcher;
 use self::capabilities::Stored;
 use self::client::{Call, Client, ClientOptions, Reply, ScimError};
 pub use self::config::ScimConfig;
@@ -54,7 +52,17 @@ use self::model::*;
 use crate::error::Failure;
 use crate::plan::{Account, Observed, Op, Resource};
 use crate::settings::Settings;
+use crate::targets::common::batch::{Batches, Linger};
 use crate::targets::{ActionContext, TargetError};
+
+/// Users created through Bulk, in batches, and the request's limits.
+type BulkCreates = (
+    Batches<User, Result<String, ScimError>>,
+    Arc<bulk::AdaptiveLimits>,
+);
+
+/// The longest a membership batch waits for the actions still at work.
+const MEMBERS_LINGER: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// What the server said it supports.
 #[derive(Debug, Clone)]
@@ -93,11 +101,12 @@ pub struct ScimTarget {
     managed_groups: BTreeSet<String>,
     /// Group display name → id, found or created once per run.
     groups: Mutex<HashMap<String, Arc<OnceCell<String>>>>,
-    /// Group id → the batcher of its member changes.
-    members: Mutex<HashMap<String, Arc<Batcher<MemberChange, ()>>>>,
-    members_per_patch: usize,
+    /// Member changes per group id, sent together (`common/batch.rs`): a
+    /// batch lingers until every action in flight waits for its
+    /// memberships or pauses before a retry.
+    members: Box<Batches<MemberChange, ()>>,
     /// Creations through Bulk, when configured and offered.
-    creates: Option<Arc<Batcher<User, Result<String, ScimError>>>>,
+    creates: Option<Box<BulkCreates>>,
     /// Actions inside `apply` now, and those of them waiting for their
     /// memberships: when all are waiting, a membership batch is complete.
     active: Arc<AtomicUsize>,
@@ -162,6 +171,7 @@ impl ScimTarget {
                 config.limits.ceiling(settings.jobs),
                 config.limits.adaptive(),
             ),
+            trace: crate::targets::common::Trace::new(name, &settings.output),
         })
         .map_err(|e| usage(format!("target \"{name}\": {e}")))?;
         let refused = |err: ScimError| match err.status() {
@@ -212,24 +222,26 @@ impl ScimTarget {
         let creates = match (&features.bulk, config.bulk) {
             (Some(limits), true) => {
                 let limits = Arc::new(bulk::AdaptiveLimits::new(limits.clone()));
-                let client = client.clone();
                 let max = limits.max_operations();
-                Some(Batcher::new(
-                    max,
-                    Arc::new(move |users: Vec<User>| {
-                        let client = client.clone();
-                        let limits = limits.clone();
-                        Box::pin(async move {
-                            bulk::post_users(&client, &limits, users)
-                                .await
-                                .into_iter()
-                                .map(Ok)
-                                .collect()
-                        }) as futures::future::BoxFuture<'static, _>
-                    }),
-                ))
+                Some(Box::new((Batches::new(max, Linger::None), limits)))
             }
             _ => None,
+        };
+        let (active, waiting) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let members = {
+            let (active, waiting) = (active.clone(), waiting.clone());
+            let pausing = client.pausing().0;
+            Box::new(Batches::new(
+                config.members_per_patch.max(1),
+                Linger::UntilReady {
+                    ready: Arc::new(move || {
+                        waiting.load(Ordering::SeqCst) + pausing.load(Ordering::SeqCst)
+                            >= active.load(Ordering::SeqCst)
+                    }),
+                    changed: changed.clone(),
+                    longest: MEMBERS_LINGER,
+                },
+            ))
         };
         let managed_groups = settings
             .profiles
@@ -243,11 +255,10 @@ impl ScimTarget {
             page_size,
             managed_groups,
             groups: Mutex::new(HashMap::new()),
-            members: Mutex::new(HashMap::new()),
-            members_per_patch: config.members_per_patch.max(1),
+            members,
             creates,
-            active: Arc::new(AtomicUsize::new(0)),
-            waiting: Arc::new(AtomicUsize::new(0)),
+            active,
+            waiting,
             changed,
             index: Mutex::new(None),
             users_by_put: AtomicBool::new(false),
@@ -687,8 +698,16 @@ impl ScimTarget {
     }
 
     async fn post_user(&self, user: User) -> Result<String, ScimError> {
-        if let Some(creates) = &self.creates {
-            return creates.submit(user).await.unwrap_or_else(|err| {
+        if let Some(bulk) = &self.creates {
+            let (creates, limits) = &**bulk;
+            let write = |_, users| async move {
+                bulk::post_users(&self.client, limits, users)
+                    .await
+                    .into_iter()
+                    .map(Ok)
+                    .collect()
+            };
+            return creates.submit("", user, write).await.unwrap_or_else(|err| {
                 Err(ScimError::Transport {
                     request: "POST /Bulk".into(),
                     message: err.to_string(),
@@ -801,45 +820,6 @@ impl ScimTarget {
             .and_then(|g| g.id))
     }
 
-    fn member_batcher(&self, name: &str, group_id: &str) -> Arc<Batcher<MemberChange, ()>> {
-        let mut members = self.members.lock().unwrap_or_else(PoisonError::into_inner);
-        members
-            .entry(group_id.to_string())
-            .or_insert_with(|| {
-                let client = self.client.clone();
-                let group = GroupRef {
-                    id: group_id.to_string(),
-                    name: name.to_string(),
-                };
-                let way = Way {
-                    patch: self.features.patch,
-                    by_put: self.groups_by_put.clone(),
-                    etag: self.features.etag,
-                };
-                let (active, waiting) = (self.active.clone(), self.waiting.clone());
-                let (pausing, changed) = self.client.pausing();
-                Batcher::with_ready(
-                    self.members_per_patch,
-                    Arc::new(move |changes: Vec<MemberChange>| {
-                        let client = client.clone();
-                        let group = group.clone();
-                        let way = way.clone();
-                        Box::pin(
-                            async move { change_members(&client, &group, &way, changes).await },
-                        ) as futures::future::BoxFuture<'static, _>
-                    }),
-                    // Complete when every action in flight waits for its
-                    // memberships or pauses before a retry.
-                    Arc::new(move || {
-                        waiting.load(Ordering::SeqCst) + pausing.load(Ordering::SeqCst)
-                            >= active.load(Ordering::SeqCst)
-                    }),
-                    changed,
-                )
-            })
-            .clone()
-    }
-
     async fn change_membership(
         &self,
         user_id: &str,
@@ -848,12 +828,24 @@ impl ScimTarget {
     ) -> Result<(), TargetError> {
         let changes = groups.map(|name| async move {
             let group_id = self.group_id(name).await?;
-            self.member_batcher(name, &group_id)
-                .submit(MemberChange {
-                    user_id: user_id.to_string(),
-                    add,
-                })
-                .await
+            let change = MemberChange {
+                user_id: user_id.to_string(),
+                add,
+            };
+            let way = Way {
+                patch: self.features.patch,
+                by_put: self.groups_by_put.clone(),
+                etag: self.features.etag,
+            };
+            let write = |id: String, changes: Vec<MemberChange>| {
+                let group = GroupRef {
+                    id,
+                    name: name.to_string(),
+                };
+                let way = way.clone();
+                async move { change_members(&self.client, &group, &way, changes).await }
+            };
+            self.members.submit(&group_id, change, write).await
         });
         futures::future::try_join_all(changes).await.map(|_| ())
     }

@@ -15,6 +15,7 @@ use super::model::{
 };
 use super::pace::{Pace, Turn, Wait};
 use crate::adaptive::{Limiter, Outcome};
+use crate::targets::common::Trace;
 use crate::targets::TargetError;
 
 /// Snipe-IT returns at most this many rows per page (`MAX_RESULTS`).
@@ -68,6 +69,7 @@ pub struct Client {
     token: Token,
     pace: Arc<Pace>,
     limiter: Arc<Limiter>,
+    trace: Trace,
 }
 
 impl Client {
@@ -87,7 +89,14 @@ impl Client {
             token,
             pace,
             limiter,
+            trace: Trace::off(),
         }
+    }
+
+    /// Print a `-vv` line per request.
+    pub fn with_trace(mut self, trace: Trace) -> Client {
+        self.trace = trace;
+        self
     }
 
     pub fn limiter(&self) -> &Arc<Limiter> {
@@ -115,9 +124,23 @@ impl Client {
         loop {
             let turn = self.pace.acquire().await;
             let permit = self.limiter.acquire().await;
+            let started = self.trace.start();
             let result = self
                 .exchange(method.clone(), url.clone(), query, body.clone(), turn)
                 .await;
+            if self.trace.is_on() {
+                let answer = match &result {
+                    Ok(_) => "ok".to_string(),
+                    Err(err) => err.to_string(),
+                };
+                let query: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let request = if query.is_empty() {
+                    format!("{method} /api/v1/{path}")
+                } else {
+                    format!("{method} /api/v1/{path}?{}", query.join("&"))
+                };
+                self.trace.done(request, answer, started);
+            }
             permit.finish(match &result {
                 Err(
                     ApiError::Transport(_) | ApiError::Throttled { .. } | ApiError::Server { .. },

@@ -135,7 +135,8 @@ impl Snipeit {
             config.limits.ceiling(settings.jobs),
             config.limits.adaptive(),
         );
-        let client = Client::new(http, &base, token, shared.pace.clone(), limiter);
+        let client = Client::new(http, &base, token, shared.pace.clone(), limiter)
+            .with_trace(crate::targets::common::Trace::new(name, &settings.output));
         let target = Snipeit {
             name: name.to_string(),
             config: config.clone(),

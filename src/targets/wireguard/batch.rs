@@ -3,16 +3,15 @@
 //! that arrive while a batch is written queue up, and the next call carries
 //! all of them: one `wg addconf` (new and changed peers, keys on stdin) and
 //! one `wg set` (removals). A person's action completes only when their own
-//! change is on the interface.
+//! change is on the interface. The batching is the shared one
+//! (`common/batch.rs`); what is particular to `wg` is here.
 
 use std::fmt::Write;
 use std::net::IpAddr;
-use std::sync::Mutex;
-
-use tokio::sync::oneshot;
 
 use super::command::Runner;
 use super::dump::Secret;
+use crate::targets::common::batch::{Batches, Linger};
 use crate::targets::TargetError;
 
 /// One peer change.
@@ -40,17 +39,21 @@ pub enum PresharedKey {
     Keep,
 }
 
-type Waiter = oneshot::Sender<Result<(), TargetError>>;
-
 /// How long a writer waits before taking the queue, so that the changes of
 /// persons just finishing their account join this batch.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(5);
 
-#[derive(Default)]
+/// The interface's peer changes, written in batches (`common/batch.rs`).
 pub struct Batcher {
-    pending: Mutex<Vec<(Change, Waiter)>>,
-    /// One batch at a time on the interface.
-    writing: tokio::sync::Mutex<()>,
+    batches: Batches<Change, ()>,
+}
+
+impl Default for Batcher {
+    fn default() -> Self {
+        Batcher {
+            batches: Batches::new(usize::MAX, Linger::For(LINGER)),
+        }
+    }
 }
 
 impl Batcher {
@@ -61,35 +64,12 @@ impl Batcher {
         interface: &str,
         change: Change,
     ) -> Result<(), TargetError> {
-        let (tx, mut rx) = oneshot::channel();
-        self.pending
-            .lock()
-            .map_err(|_| TargetError::permanent("peer batch lock poisoned"))?
-            .push((change, tx));
-        let _writing = tokio::select! {
-            biased;
-            done = &mut rx => return done.unwrap_or_else(|_| Err(abandoned())),
-            guard = self.writing.lock() => guard,
-        };
-        tokio::time::sleep(LINGER).await;
-        let batch = match self.pending.lock() {
-            Ok(mut pending) => std::mem::take(&mut *pending),
-            Err(_) => Vec::new(),
-        };
-        if !batch.is_empty() {
-            let (changes, waiters): (Vec<Change>, Vec<Waiter>) = batch.into_iter().unzip();
-            let results = write_with_fallback(runner, interface, &changes).await;
-            for (waiter, result) in waiters.into_iter().zip(results) {
-                let _ = waiter.send(result);
-            }
-        }
-        // Ours was in this batch, or in one written before we got the lock.
-        rx.await.unwrap_or_else(|_| Err(abandoned()))
+        self.batches
+            .submit(interface, change, |interface, changes| async move {
+                write_with_fallback(runner, &interface, &changes).await
+            })
+            .await
     }
-}
-
-fn abandoned() -> TargetError {
-    TargetError::transient("the peer batch was abandoned")
 }
 
 /// Write the batch; if it fails as a whole, each change on its own, so that

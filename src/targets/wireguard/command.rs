@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
+use crate::targets::common::Trace;
 use crate::targets::TargetError;
 
 /// Why a command failed; the message names the command and what it said.
@@ -56,6 +57,7 @@ impl CommandError {
 pub struct Runner {
     prefix: Vec<String>,
     timeout: Duration,
+    trace: Trace,
 }
 
 impl Runner {
@@ -63,7 +65,14 @@ impl Runner {
         Runner {
             prefix: prefix.to_vec(),
             timeout,
+            trace: Trace::off(),
         }
+    }
+
+    /// Print a `-vv` line per command (its arguments, never its input).
+    pub fn with_trace(mut self, trace: Trace) -> Runner {
+        self.trace = trace;
+        self
     }
 
     /// The full command line, as shown in messages.
@@ -78,6 +87,19 @@ impl Runner {
 
     /// Run `args` behind the prefix, feeding `stdin`; stdout on success.
     pub async fn run(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<String, CommandError> {
+        let started = self.trace.start();
+        let result = self.execute(args, stdin).await;
+        if self.trace.is_on() {
+            let answer = match &result {
+                Ok(_) => "ok".to_string(),
+                Err(err) => err.to_string(),
+            };
+            self.trace.done(self.describe(args), answer, started);
+        }
+        result
+    }
+
+    async fn execute(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<String, CommandError> {
         let command = self.describe(args);
         let mut words = self
             .prefix

@@ -24,7 +24,7 @@ pub use self::config::WireguardLive;
 use crate::plan::{Observed, Op, Resource};
 use crate::settings::Settings;
 use crate::state::Store;
-use crate::targets::common::wg_quick::{self, ConfFile, ConfPeer, ManagedPeer};
+use crate::targets::common::wg_quick::{self, reserve, ConfFile, ConfPeer, ManagedPeer};
 use crate::targets::{ActionContext, ExistingPeer, TargetError};
 use batch::{Batcher, Change, PresharedKey};
 use command::Runner;
@@ -58,7 +58,8 @@ impl WireguardTarget {
             runner: Runner::new(
                 &config.command,
                 Duration::from_secs(config.timeout_seconds.max(1)),
-            ),
+            )
+            .with_trace(crate::targets::common::Trace::new(name, &settings.output)),
             snapshot: Dump::default(),
             recorded: BTreeMap::new(),
             batcher: Batcher::default(),
@@ -384,60 +385,4 @@ fn parse_net(text: &str) -> Option<IpNet> {
     text.parse::<IpNet>()
         .ok()
         .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
-}
-
-/// Every address a foreign peer routes, for networks of up to 4,096
-/// addresses (a larger one is a site or a default route, not a pool's part:
-/// its first address stands for it).
-fn reserve(into: &mut BTreeSet<IpAddr>, nets: &[IpNet]) {
-    for net in nets {
-        let host_bits = net.max_prefix_len() - net.prefix_len();
-        if host_bits <= 12 {
-            match net {
-                IpNet::V4(v4) => into.extend(
-                    v4.trunc()
-                        .subnets(32)
-                        .into_iter()
-                        .flatten()
-                        .map(|n| IpAddr::V4(n.addr())),
-                ),
-                IpNet::V6(v6) => into.extend(
-                    v6.trunc()
-                        .subnets(128)
-                        .into_iter()
-                        .flatten()
-                        .map(|n| IpAddr::V6(n.addr())),
-                ),
-            }
-        } else {
-            into.insert(net.network());
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn foreign_networks_reserve_their_addresses() {
-        let mut set = BTreeSet::new();
-        let nets: Vec<IpNet> = ["10.20.5.7/32", "10.20.6.0/30", "10.0.0.0/8"]
-            .iter()
-            .map(|n| n.parse().unwrap())
-            .collect();
-        reserve(&mut set, &nets);
-        let got: Vec<String> = set.iter().map(ToString::to_string).collect();
-        assert_eq!(
-            got,
-            [
-                "10.0.0.0",
-                "10.20.5.7",
-                "10.20.6.0",
-                "10.20.6.1",
-                "10.20.6.2",
-                "10.20.6.3"
-            ]
-        );
-    }
 }
