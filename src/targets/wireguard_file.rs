@@ -263,7 +263,7 @@ fn write_server_file(
         if peer.preshared_key && !psks.contains_key(key) {
             // Issued this run into an encrypted bundle: only memory has it.
             if let Some(psk) = secrets::held_preshared(key) {
-                psks.insert(key.clone(), psk);
+                psks.insert(key.clone(), Secret::new(psk));
                 continue;
             }
             if let Some(username) = usernames.get(id) {
