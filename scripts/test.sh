@@ -38,6 +38,8 @@ command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 # Encrypted bundles are opened with Debian's age; the letters PDF is read back
 # with poppler's pdfinfo/pdftotext/pdffonts/pdftoppm.
 command -v age >/dev/null 2>&1 || need+=(age)
+# The encrypted-bundle test makes an ssh-ed25519 recipient with ssh-keygen.
+command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 # Samba's AD DC needs all four, or provisioning fails.
 command -v samba >/dev/null 2>&1 || need+=(samba samba-ad-provision samba-dsdb-modules samba-vfs-modules)
