@@ -35,6 +35,12 @@ command -v psql >/dev/null 2>&1 || need+=(postgresql-client-15)
 # The browser test of the HTML review drives Debian's chromium through chromedriver.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+# Encrypted bundles are opened with Debian's age; the letters PDF is read back
+# with poppler's pdfinfo/pdftotext/pdffonts/pdftoppm.
+command -v age >/dev/null 2>&1 || need+=(age)
+# The encrypted-bundle test makes an ssh-ed25519 recipient with ssh-keygen.
+command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
+command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 # Samba's AD DC needs all four, or provisioning fails.
 command -v samba >/dev/null 2>&1 || need+=(samba samba-ad-provision samba-dsdb-modules samba-vfs-modules)
 # 389 Directory Server for the `flavour: 389ds` tests (tests/servers/389ds.sh).
@@ -72,6 +78,8 @@ export HOMEBASE_REQUIRE_OPENVPN=${HOMEBASE_REQUIRE_OPENVPN:-$root}
 export HOMEBASE_REQUIRE_PG=${HOMEBASE_REQUIRE_PG:-$root}
 export HOMEBASE_REQUIRE_389DS=${HOMEBASE_REQUIRE_389DS:-$root}
 export HOMEBASE_REQUIRE_CHROMIUM=${HOMEBASE_REQUIRE_CHROMIUM:-$root}
+export HOMEBASE_REQUIRE_AGE=${HOMEBASE_REQUIRE_AGE:-$root}
+export HOMEBASE_REQUIRE_POPPLER=${HOMEBASE_REQUIRE_POPPLER:-$root}
 # One integration-test binary: three at a time, since the Snipe-IT tests
 # mostly wait out real one-minute rate windows while the others work.
 export RUST_TEST_THREADS=${RUST_TEST_THREADS:-3}

@@ -46,6 +46,13 @@ pub struct GlobalArgs {
     /// Do not ask for confirmation (CI has no terminal and never gets a prompt)
     #[arg(short = 'y', long, global = true)]
     pub yes: bool,
+    /// Encrypt bundles to this age recipient (`age1…`, `ssh-ed25519 …`,
+    /// `ssh-rsa …`); repeatable; adds to `bundles.encrypt_to`
+    #[arg(long, global = true, value_name = "KEY")]
+    pub recipient: Vec<String>,
+    /// Encrypt bundles to the recipients in FILE, one a line (as `age -R`)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub recipients_file: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -90,6 +97,24 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the manual page (roff; `homebase man | man -l -`)
     Man,
+    /// Every listed person's welcome letter and handover sheet as one A4 PDF
+    /// (DIN 5008 window envelope, one person per sheet, fonts embedded),
+    /// from the bundles on this machine
+    Letters(LettersArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LettersArgs {
+    #[command(flatten)]
+    pub staff: StaffArgs,
+    /// Sort by this field [default: `bundles.letters.by`, else department];
+    /// persons without it come last, by name
+    #[arg(long, value_enum)]
+    pub by: Option<crate::config::LetterOrder>,
+    /// The PDF to write (0600: it may hold first passwords); with
+    /// `--recipient`/`bundles.encrypt_to` written encrypted as FILE.age
+    #[arg(long, value_name = "FILE.pdf", default_value = "letters.pdf")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -193,6 +218,10 @@ pub struct ApplyArgs {
     /// Wait this long for another run's lock (`90s`, `10m`, `1h`) instead of exiting 2
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub lock_timeout: Option<std::time::Duration>,
+    /// Also print the letters of the bundles written in this run into one
+    /// A4 PDF (as `homebase letters`); encrypted as FILE.age when bundles are
+    #[arg(long, value_name = "FILE.pdf")]
+    pub letters: Option<PathBuf>,
     #[command(flatten)]
     pub report: ReportArgs,
 }

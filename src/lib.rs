@@ -10,6 +10,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod input;
+pub mod letters;
 pub mod output;
 pub mod plan;
 pub mod profile;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::apply::sealed::{parse_recipient, recipient_lines, Recipients};
 use crate::cli::GlobalArgs;
 use crate::config::{Area, Config, DEFAULT_CONFIG};
 use crate::error::{Failure, Problem, Problems};
@@ -34,6 +35,8 @@ pub struct Settings {
     pub templates: Templates,
     /// The day plans are made for (today, or pinned by `HOMEBASE_TODAY`).
     pub today: Today,
+    /// Bundles are written encrypted to these (`bundles.encrypt_to`, `--recipient`).
+    pub recipients: Option<Recipients>,
 }
 
 impl Settings {
@@ -145,12 +148,22 @@ impl Settings {
                 .into_iter()
                 .collect();
             problems.extend(templates.check(&names));
+            let letter = [crate::letters::TEMPLATE.to_string()];
+            let letter_problems = templates.check(&letter);
+            if letter_problems.is_empty() {
+                problems.extend(crate::letters::check(
+                    templates,
+                    config.bundles.letters.form,
+                ));
+            }
+            problems.extend(letter_problems);
         }
         for (name, target) in &config.targets {
             for problem in target.problems(name, &config_source, &resolve) {
                 problems.push(at_key(problem, &config_text));
             }
         }
+        let recipients = recipients(args, &config, &config_source, &config_text, &mut problems);
         problems.into_result().map_err(Failure::Invalid)?;
         let templates = templates.context("templates")?;
         let state = state.context("state")?;
@@ -172,6 +185,7 @@ impl Settings {
             profiles,
             templates,
             today,
+            recipients,
         })
     }
 
@@ -232,6 +246,73 @@ fn parent_dir(path: &Path) -> PathBuf {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     }
+}
+
+/// The age recipients of `bundles.encrypt_to`, `--recipient` and
+/// `--recipients-file`; each one that is not a key is a problem at its line.
+fn recipients(
+    args: &GlobalArgs,
+    config: &Config,
+    source: &str,
+    text: &str,
+    problems: &mut Problems,
+) -> Option<Recipients> {
+    let mut keys = Vec::new();
+    let key_line = crate::config::line_of(text, &["bundles", "encrypt_to"]);
+    for (index, written) in config.bundles.encrypt_to.iter().enumerate() {
+        match parse_recipient(written) {
+            Ok(key) => keys.push(key),
+            Err(why) => {
+                let line = key_line.and_then(|from| item_line(text, from, written));
+                let problem = Problem::new(source, why.to_string())
+                    .key(format!("bundles.encrypt_to.{index}"));
+                problems.push(match line.or(key_line) {
+                    Some(line) => problem.at_line(line),
+                    None => problem,
+                });
+            }
+        }
+    }
+    for written in &args.recipient {
+        match parse_recipient(written) {
+            Ok(key) => keys.push(key),
+            Err(why) => problems.push(Problem::new("--recipient", why.to_string())),
+        }
+    }
+    for file in &args.recipients_file {
+        let name = file.display().to_string();
+        let text = match std::fs::read_to_string(file) {
+            Ok(text) => text,
+            Err(e) => {
+                problems.push(Problem::new(&name, format!("cannot read: {e}")));
+                continue;
+            }
+        };
+        let lines = recipient_lines(&text);
+        if lines.is_empty() {
+            problems.push(Problem::new(&name, "no recipient in the file"));
+        }
+        for (line, written) in lines {
+            match parse_recipient(written) {
+                Ok(key) => keys.push(key),
+                Err(why) => problems.push(Problem::new(&name, why.to_string()).at_line(line)),
+            }
+        }
+    }
+    (!keys.is_empty()).then(|| Recipients::new(keys))
+}
+
+/// The 1-based line, at or after `from`, of a list item that holds `item`.
+fn item_line(text: &str, from: usize, item: &str) -> Option<usize> {
+    let needle = item.trim();
+    if needle.is_empty() {
+        return None;
+    }
+    text.lines()
+        .enumerate()
+        .skip(from - 1)
+        .find(|(_, line)| line.contains(needle))
+        .map(|(index, _)| index + 1)
 }
 
 /// Cross-references the profile module does not see: the default profile, and

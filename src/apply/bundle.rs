@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use chrono::NaiveDate;
 
 use super::fsutil::{private_dir, write_if_changed};
+use super::sealed::{write_sealed, Recipients, RunArchive};
 use super::secrets::{PersonSecrets, SECRETS_FILE};
 use crate::config::Organisation;
 use crate::input::Person;
@@ -24,6 +25,16 @@ pub struct BundleWriter<'a> {
     pub out_dir: PathBuf,
     pub servers: BTreeMap<String, VpnServer>,
     pub today: NaiveDate,
+    /// Set: bundles are written only encrypted (`bundles.encrypt_to`).
+    pub sealed: Option<Sealing<'a>>,
+    /// Set (`apply --letters`): the letters of the bundles written, for the PDF.
+    pub letters: Option<std::sync::Mutex<Vec<crate::letters::Letter>>>,
+}
+
+/// Where encrypted bundles go: one archive a person, one of the whole run.
+pub struct Sealing<'a> {
+    pub recipients: &'a Recipients,
+    pub run: RunArchive<'a>,
 }
 
 impl BundleWriter<'_> {
@@ -33,8 +44,29 @@ impl BundleWriter<'_> {
         self.out_dir.join(username)
     }
 
-    /// Write the secrets file first: whatever is journaled after it can be recovered.
+    /// The encrypted bundle of a person (`bundles.encrypt_to`).
+    pub fn sealed_path(&self, username: &str) -> PathBuf {
+        self.out_dir.join(format!("{username}.tar.age"))
+    }
+
+    /// Write the secrets file first: whatever is journaled after it can be
+    /// recovered. Encrypted, it is the person's archive with only the
+    /// secrets, replaced by the whole bundle once it is rendered.
     pub fn write_secrets(&self, username: &str, secrets: &PersonSecrets) -> Result<()> {
+        if let Some(sealing) = &self.sealed {
+            private_dir(&self.out_dir, 0o700)?;
+            if let (Some(public), Some(psk)) = (secrets.wg_public_key(), &secrets.wg_preshared_key)
+            {
+                super::secrets::hold_preshared(&public, psk);
+            }
+            let entries = [(SECRETS_FILE.to_string(), secrets.to_file().into_bytes())];
+            return write_sealed(
+                &self.sealed_path(username),
+                sealing.recipients,
+                username,
+                &entries,
+            );
+        }
         let dir = self.dir(username);
         // Made with its parents (the output folder too, if new), all 0700.
         private_dir(&dir, 0o700)?;
@@ -188,14 +220,80 @@ impl BundleWriter<'_> {
 
     /// Render the profile's artifacts into the bundle. Files whose content is
     /// unchanged are not touched.
-    pub fn write(&self, username: &str, profile: &Profile, context: &BundleContext) -> Result<()> {
+    pub fn write(
+        &self,
+        username: &str,
+        profile: &Profile,
+        context: &BundleContext,
+        secrets: &PersonSecrets,
+    ) -> Result<()> {
+        let files = self.render(username, profile, context)?;
+        if let Some(letters) = &self.letters {
+            let letter = self.letter(profile, context.clone())?;
+            letters
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(letter);
+        }
+        if let Some(sealing) = &self.sealed {
+            let mut entries = vec![(SECRETS_FILE.to_string(), secrets.to_file().into_bytes())];
+            entries.extend(files);
+            write_sealed(
+                &self.sealed_path(username),
+                sealing.recipients,
+                username,
+                &entries,
+            )?;
+            return sealing.run.add(username, &entries);
+        }
         let dir = self.dir(username);
         if !dir.is_dir() {
             private_dir(&dir, 0o700)?;
         }
-        let value = Templates::value(context);
-        for artifact in &profile.artifacts {
-            if artifact.starts_with("wireguard") && context.vpn.is_none() {
+        for (name, bytes) in &files {
+            write_file(&dir, name, bytes)?;
+        }
+        Ok(())
+    }
+
+    /// The printed letter of a bundle: its context and WireGuard config.
+    pub fn letter(
+        &self,
+        profile: &Profile,
+        context: BundleContext,
+    ) -> Result<crate::letters::Letter> {
+        let template = profile
+            .artifacts
+            .iter()
+            .find(|a| a.starts_with("wireguard"));
+        let wireguard = match (template, &context.vpn) {
+            (Some(template), Some(vpn)) if vpn.private_key.is_some() => Some(
+                self.templates
+                    .render(template, &context)
+                    .with_context(|| format!("template {template}"))?,
+            ),
+            _ => None,
+        };
+        Ok(crate::letters::Letter { context, wireguard })
+    }
+
+    /// The files of a bundle, in memory: file name and content.
+    fn render(
+        &self,
+        username: &str,
+        profile: &Profile,
+        context: &BundleContext,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut files = Vec::new();
+        let mut value = Templates::value(context);
+        // The client config first: the letters show its QR code
+        // (`wireguard_qr`, a PNG data URI, defined only when there is one).
+        let (configs, letters): (Vec<&String>, Vec<&String>) = profile
+            .artifacts
+            .iter()
+            .partition(|a| a.starts_with("wireguard"));
+        for artifact in configs {
+            if context.vpn.is_none() {
                 continue;
             }
             let text = self
@@ -203,13 +301,28 @@ impl BundleWriter<'_> {
                 .render_value(artifact, &value)
                 .with_context(|| format!("template {artifact} for {username}"))?;
             let name = artifact.strip_suffix(".j2").unwrap_or(artifact);
-            write_file(&dir, name, text.as_bytes())?;
             if name == "wireguard.conf" {
                 let png = super::qr::png(&super::qr::config_for_phone(&text))?;
-                write_file(&dir, "wireguard-qr.png", &png)?;
+                let uri = format!(
+                    "data:image/png;base64,{}",
+                    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &png)
+                );
+                // Base64 and `data:image/png;base64,` only: nothing to escape.
+                let uri = minijinja::Value::from_safe_string(uri);
+                value = minijinja::context! { wireguard_qr => uri, ..value };
+                files.push(("wireguard-qr.png".to_string(), png));
             }
+            files.push((name.to_string(), text.into_bytes()));
         }
-        Ok(())
+        for artifact in letters {
+            let text = self
+                .templates
+                .render_value(artifact, &value)
+                .with_context(|| format!("template {artifact} for {username}"))?;
+            let name = artifact.strip_suffix(".j2").unwrap_or(artifact);
+            files.push((name.to_string(), text.into_bytes()));
+        }
+        Ok(files)
     }
 }
 

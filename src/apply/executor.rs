@@ -395,6 +395,11 @@ fn prepare_secrets(
         (false, Some(existing)) => (existing, false),
         // Planned where the bundle was, applied where it is not: never new
         // secrets that nobody asked for.
+        (false, None) if shared.bundles.sealed.is_some() => anyhow::bail!(
+            "the bundle was delivered encrypted ({}) and homebase keeps no key to open it; issue new secrets with `homebase rotate {}`",
+            shared.bundles.sealed_path(&plan.username).display(),
+            plan.id
+        ),
         (false, None) => anyhow::bail!(
             "the delivered bundle {} is not on this machine; apply where it is, or issue new secrets with `homebase rotate {}`",
             dir.display(),
@@ -481,9 +486,10 @@ async fn write_bundle(
     let context = shared.bundles.context(plan, person, profile, secrets);
     let fingerprint = shared.bundles.fingerprint(&context);
     let (bundles, username) = (shared.bundles.clone(), plan.username.clone());
+    let secrets = secrets.clone();
     shared
         .render
-        .run(move || bundles.write(&username, profile, &context))
+        .run(move || bundles.write(&username, profile, &context, &secrets))
         .await?;
     shared
         .journal

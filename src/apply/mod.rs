@@ -7,8 +7,9 @@ mod executor;
 pub mod fsutil;
 mod limit;
 pub mod progress;
-mod qr;
+pub mod qr;
 pub(crate) mod retry;
+pub mod sealed;
 pub mod secrets;
 
 use std::collections::BTreeMap;
@@ -33,6 +34,8 @@ pub struct ApplyOptions {
     /// The SHA-256 of the saved plan file run (`apply --plan`), for the
     /// audit; without one, the digest of the plan's inputs.
     pub plan_digest: Option<String>,
+    /// `apply --letters FILE.pdf`: the letters of the bundles written.
+    pub letters: Option<std::path::PathBuf>,
 }
 
 /// Carry out `plan` (computed under the caller's lock) against `store`.
@@ -114,6 +117,22 @@ pub fn run(
             out_dir: settings.out_dir.clone(),
             servers,
             today: plan.today,
+            sealed: settings
+                .recipients
+                .as_ref()
+                .map(|recipients| bundle::Sealing {
+                    recipients,
+                    run: sealed::RunArchive::new(
+                        recipients,
+                        settings
+                            .out_dir
+                            .join(format!("bundles-run-{run_id}.tar.age")),
+                    ),
+                }),
+            letters: options
+                .letters
+                .is_some()
+                .then(|| std::sync::Mutex::new(Vec::new())),
         }),
         render: background::Background::new(),
         preparing: tokio::sync::Semaphore::new(
@@ -144,6 +163,25 @@ pub fn run(
         outcome
     });
     shared.progress.finish();
+    // The helpdesk's archive of the run: sealed even when interrupted, so
+    // what was written is in it.
+    let archive = match &shared.bundles.sealed {
+        Some(sealing) => sealing.run.finish(),
+        None => Ok(None),
+    };
+    if let Ok(Some(path)) = &archive {
+        settings.output.info(format!(
+            "bundles of this run, encrypted: {}",
+            path.display()
+        ));
+    }
+    let printed = match (&options.letters, &shared.bundles.letters) {
+        (Some(path), Some(letters)) => {
+            let letters = std::mem::take(&mut *letters.lock().unwrap_or_else(|e| e.into_inner()));
+            write_letters(settings, letters, path)
+        }
+        _ => Ok(()),
+    };
     outcome.gates = limiters
         .iter()
         .map(|(name, limiter)| (name.clone(), limiter.snapshot()))
@@ -176,7 +214,127 @@ pub fn run(
         outcome.failed.len() as u64,
     )?;
     finished?;
+    archive.context("the encrypted archive of the run")?;
+    printed?;
     Ok(outcome)
+}
+
+/// The letters PDF at `path`: encrypted (`PATH.age`) when bundles are.
+pub fn write_letters(
+    settings: &Settings,
+    letters: Vec<crate::letters::Letter>,
+    path: &std::path::Path,
+) -> Result<()> {
+    write_letters_with(settings, letters, path, &settings.config.bundles.letters)
+}
+
+/// [`write_letters`] with the letter settings given.
+pub fn write_letters_with(
+    settings: &Settings,
+    letters: Vec<crate::letters::Letter>,
+    path: &std::path::Path,
+    letters_config: &crate::config::Letters,
+) -> Result<()> {
+    if letters.is_empty() {
+        settings
+            .output
+            .info("letters: no bundle was written, so no letter");
+        return Ok(());
+    }
+    let options = crate::letters::Options {
+        by: letters_config.by,
+        form: letters_config.form,
+        print_password: letters_config.print_password,
+    };
+    let count = letters.len();
+    let printed = crate::letters::print(&settings.templates, letters, &options).map_err(|e| {
+        crate::error::Failure::Invalid(crate::error::Problems(vec![crate::error::Problem::new(
+            crate::letters::TEMPLATE,
+            e.to_string(),
+        )]))
+    })?;
+    if !printed.unsorted.is_empty() {
+        settings.output.warn(format!(
+            "letters: {} person(s) have no {}; printed last, by name: {}",
+            printed.unsorted.len(),
+            match options.by {
+                crate::config::LetterOrder::Department => "department",
+                crate::config::LetterOrder::Location => "location",
+            },
+            printed.unsorted.join(", ")
+        ));
+    }
+    let written = match &settings.recipients {
+        Some(recipients) => {
+            let mut name = path.as_os_str().to_owned();
+            if path.extension().is_none_or(|e| e != "age") {
+                name.push(".age");
+            }
+            let target = std::path::PathBuf::from(name);
+            sealed::write_encrypted(&target, recipients, &printed.pdf)?;
+            target
+        }
+        None => {
+            fsutil::write_if_changed(path, &printed.pdf, Some(0o600))?;
+            path.to_path_buf()
+        }
+    };
+    settings.output.info(format!(
+        "letters: {count} person(s), {} page(s) in {}",
+        printed.pages,
+        written.display()
+    ));
+    Ok(())
+}
+
+/// Every provisioned person's letter, from the plan and the bundles on this
+/// machine (`homebase letters`); the ids of persons whose bundle is not here.
+pub fn letters_of(
+    settings: &Settings,
+    plan: &Plan,
+    staff: &[Person],
+    connected: &Connected,
+    store: &Store,
+) -> Result<(Vec<crate::letters::Letter>, Vec<String>)> {
+    let mut servers = BTreeMap::new();
+    for name in settings.config.targets.keys() {
+        if let Some(target) = connected.get(name) {
+            if let Some(server) = target.vpn_server(name, settings, store)? {
+                servers.insert(name.clone(), server);
+            }
+        }
+    }
+    let writer = BundleWriter {
+        templates: &settings.templates,
+        organisation: &settings.config.organisation,
+        out_dir: settings.out_dir.clone(),
+        servers,
+        today: plan.today,
+        sealed: None,
+        letters: None,
+    };
+    let staff: BTreeMap<&str, &Person> = staff.iter().map(|p| (p.id.as_str(), p)).collect();
+    let mut letters = Vec::new();
+    let mut missing = Vec::new();
+    for person_plan in &plan.persons {
+        if person_plan.status == crate::plan::PersonStatus::Withdrawn {
+            continue;
+        }
+        let (Some(person), Some(profile)) = (
+            staff.get(person_plan.id.as_str()),
+            settings.profiles.get(&person_plan.profile),
+        ) else {
+            continue;
+        };
+        let Some(secrets) = secrets::PersonSecrets::read(&writer.dir(&person_plan.username))?
+        else {
+            missing.push(person_plan.id.clone());
+            continue;
+        };
+        let context = writer.context(person_plan, person, profile, &secrets);
+        letters.push(writer.letter(profile, context)?);
+    }
+    Ok((letters, missing))
 }
 
 /// Ctrl-C or SIGTERM.

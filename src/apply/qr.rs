@@ -44,6 +44,13 @@ pub fn png(text: &str) -> Result<Vec<u8>> {
     render(&symbol)
 }
 
+/// The modules of `text`'s symbol, for drawing it as vectors (the letters
+/// PDF): the width in modules and, row by row, `true` for dark.
+pub fn modules(text: &str) -> Result<(usize, Vec<bool>)> {
+    let symbol = encode(text.as_bytes())?;
+    Ok((symbol.width, symbol.dark))
+}
+
 /// A finished symbol: `width` × `width` modules, row by row, `true` = dark.
 struct Symbol {
     width: usize,

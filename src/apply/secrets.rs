@@ -117,6 +117,27 @@ impl PersonSecrets {
     }
 }
 
+/// Preshared keys issued in this run into encrypted bundles, by the peer's
+/// public key: the server file needs them, and no bundle on disk can be read
+/// for them. Held in memory for the run only.
+static HELD_PRESHARED: std::sync::Mutex<std::collections::BTreeMap<String, String>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+pub fn hold_preshared(public_key: &str, psk: &str) {
+    HELD_PRESHARED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(public_key.to_string(), psk.to_string());
+}
+
+pub fn held_preshared(public_key: &str) -> Option<String> {
+    HELD_PRESHARED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(public_key)
+        .cloned()
+}
+
 /// A new WireGuard private key (base64, as `wg genkey` prints it).
 pub fn wg_private_key() -> String {
     let secret = StaticSecret::random_from_rng(OsRng);

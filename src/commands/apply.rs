@@ -49,7 +49,7 @@ pub fn run(settings: &'static Settings, args: &ApplyArgs) -> Result<ExitCode> {
     };
     // The report goes to its file only: the terminal gets the run's progress.
     super::plan::write_report(&plan, &args.report)?;
-    execute(
+    execute_with_letters(
         settings,
         plan,
         staff,
@@ -57,6 +57,7 @@ pub fn run(settings: &'static Settings, args: &ApplyArgs) -> Result<ExitCode> {
         command_line(),
         args.report.format,
         digest,
+        args.letters.clone(),
     )
 }
 
@@ -71,6 +72,30 @@ pub fn execute(
     command: String,
     format: Format,
     plan_digest: Option<String>,
+) -> Result<ExitCode> {
+    execute_with_letters(
+        settings,
+        plan,
+        staff,
+        connected,
+        command,
+        format,
+        plan_digest,
+        None,
+    )
+}
+
+/// [`execute`], and the letters of the bundles written as one PDF (`--letters`).
+#[allow(clippy::too_many_arguments)]
+pub fn execute_with_letters(
+    settings: &'static Settings,
+    plan: Plan,
+    staff: Vec<Person>,
+    connected: Connected,
+    command: String,
+    format: Format,
+    plan_digest: Option<String>,
+    letters: Option<PathBuf>,
 ) -> Result<ExitCode> {
     let output = settings.output;
     if !plan.has_changes() {
@@ -125,6 +150,7 @@ pub fn execute(
         ApplyOptions {
             command,
             plan_digest,
+            letters,
         },
     )?;
     if let Some(planned) = planned {

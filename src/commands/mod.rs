@@ -5,6 +5,7 @@ mod apply;
 mod check;
 mod help;
 mod init;
+mod letters;
 mod offboard;
 mod plan;
 mod rotate;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Offboard(args) => offboard::run(leak(Settings::resolve(&cli.global)?), &args),
         Command::Adopt(args) => adopt::run(leak(Settings::resolve(&cli.global)?), &args),
         Command::Rotate(args) => rotate::run(leak(Settings::resolve(&cli.global)?), &args),
+        Command::Letters(args) => letters::run(&Settings::resolve(&cli.global)?, &args),
         Command::State(command) => state::run(&Settings::resolve(&cli.global)?, &command),
     }
 }

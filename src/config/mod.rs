@@ -55,6 +55,71 @@ pub struct Config {
     /// The systems homebase pushes to, by name.
     #[serde(default)]
     pub targets: BTreeMap<String, crate::targets::TargetConfig>,
+    /// How bundles leave this machine: encrypted, and as printed letters.
+    #[serde(default)]
+    pub bundles: Bundles,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Bundles {
+    /// age recipients (`age1…`, `ssh-ed25519 …`, `ssh-rsa …`): when set, each
+    /// bundle is written only as `OUT/USERNAME.tar.age`, encrypted to all of
+    /// them, plus one `OUT/bundles-run-N.tar.age` of every bundle of the run.
+    /// No plaintext secret is written to disk.
+    #[serde(default)]
+    pub encrypt_to: Vec<String>,
+    /// The printed letters (`homebase letters`).
+    #[serde(default)]
+    pub letters: Letters,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Letters {
+    /// DIN 5008 form of the window envelope's address field: `a` (address
+    /// field 27 mm from the top) or `b` (45 mm, the usual one).
+    #[serde(default)]
+    pub form: DinForm,
+    /// Sort letters by `department` (default) or `location`.
+    #[serde(default)]
+    pub by: LetterOrder,
+    /// Whether the first password is printed in the letter (the PIN-letter
+    /// practice) or handed over separately.
+    #[serde(default = "yes")]
+    pub print_password: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Letters {
+    fn default() -> Self {
+        Letters {
+            form: DinForm::default(),
+            by: LetterOrder::default(),
+            print_password: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DinForm {
+    A,
+    #[default]
+    B,
+}
+
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum LetterOrder {
+    #[default]
+    Department,
+    Location,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -61,9 +61,51 @@ pub fn ovpn_route(net: &str) -> Result<String, Error> {
     })
 }
 
+/// `de_date`: an ISO date (`2027-12-04`) as written in German letters
+/// (`04.12.2027`); anything else as it is, `none` as nothing.
+pub fn de_date(value: Value) -> Result<String, Error> {
+    let text = text_of(&value, "de_date")?;
+    Ok(match chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d") {
+        Ok(day) => day.format("%d.%m.%Y").to_string(),
+        Err(_) => text,
+    })
+}
+
+/// `device_de`: a device kind of the stock list in German (`notebook` →
+/// `Notebook`, `phone` → `Diensthandy`); unknown kinds as written.
+pub fn device_de(value: Value) -> Result<String, Error> {
+    let text = text_of(&value, "device_de")?;
+    let german = match text.trim().to_lowercase().as_str() {
+        "notebook" | "laptop" => "Notebook",
+        "monitor" | "display" => "Monitor",
+        "headset" => "Headset",
+        "phone" | "smartphone" | "mobile" => "Diensthandy",
+        "tablet" => "Tablet",
+        "dock" | "docking" | "docking station" | "docking-station" => "Dockingstation",
+        "keyboard" => "Tastatur",
+        "mouse" => "Maus",
+        "webcam" | "camera" => "Webcam",
+        "printer" => "Drucker",
+        "token" | "security key" => "Sicherheitsschlüssel",
+        _ => return Ok(text),
+    };
+    Ok(german.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn german_dates_and_device_kinds() {
+        assert_eq!(de_date(Value::from("2027-12-04")).unwrap(), "04.12.2027");
+        assert_eq!(de_date(Value::from("bald")).unwrap(), "bald");
+        assert_eq!(de_date(Value::from(())).unwrap(), "");
+        assert!(de_date(Value::UNDEFINED).is_err());
+        assert_eq!(device_de(Value::from("notebook")).unwrap(), "Notebook");
+        assert_eq!(device_de(Value::from("phone")).unwrap(), "Diensthandy");
+        assert_eq!(device_de(Value::from("3D-Brille")).unwrap(), "3D-Brille");
+    }
 
     #[test]
     fn md_escapes_markdown_specials() {

@@ -110,6 +110,11 @@ impl Templates {
         problems.into_result().map(|()| templates)
     }
 
+    /// The file a template came from, as shown in problems.
+    pub fn file_of(&self, name: &str) -> Option<String> {
+        self.files.get(name).cloned()
+    }
+
     /// Render one template. Errors name the template file and line
     /// (`Templates::problem` turns one into a [`Problem`]).
     pub fn render(&self, name: &str, context: &BundleContext) -> Result<String, minijinja::Error> {
@@ -248,6 +253,8 @@ fn environment() -> Environment<'static> {
     env.add_filter("md", filters::md);
     env.add_filter("oneline", filters::oneline);
     env.add_filter("ovpn_route", filters::ovpn_route);
+    env.add_filter("de_date", filters::de_date);
+    env.add_filter("device_de", filters::device_de);
     env
 }
 

@@ -8,6 +8,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../templates/handover.html.j2"),
     ),
     (
+        "letter.pdf.j2",
+        include_str!("../../templates/letter.pdf.j2"),
+    ),
+    (
         "openvpn.ovpn.j2",
         include_str!("../../templates/openvpn.ovpn.j2"),
     ),

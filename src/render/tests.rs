@@ -136,7 +136,10 @@ fn letters_mention_password_or_say_it_comes_separately() {
         assert!(full.contains("10.20.0.7/32"), "{name}");
         assert!(full.contains("MS-NB-00421"), "{name}");
         assert!(full.contains("0800 123 456"), "{name}");
-        assert!(full.contains("2025-12-31"), "{name}");
+        // German text, German dates (de-DE) and device kinds.
+        assert!(full.contains("31.12.2025"), "{name}");
+        assert!(!full.contains("2025-12-31"), "{name}");
+        assert!(full.contains("Notebook"), "{name}");
         let sparse = render(&templates, name, &BundleContext::sample_sparse());
         assert!(sparse.contains("getrennt von diesem Schreiben"), "{name}");
         assert!(sparse.contains("unbefristet"), "{name}");

@@ -261,6 +261,11 @@ fn write_server_file(
         .collect();
     for (id, peer, key) in &peers {
         if peer.preshared_key && !psks.contains_key(key) {
+            // Issued this run into an encrypted bundle: only memory has it.
+            if let Some(psk) = secrets::held_preshared(key) {
+                psks.insert(key.clone(), Secret::new(psk));
+                continue;
+            }
             if let Some(username) = usernames.get(id) {
                 if let Some(secrets) =
                     secrets::PersonSecrets::read(&settings.out_dir.join(username))?

@@ -25,6 +25,7 @@ mod ds389;
 mod exec;
 mod fuzz_corpus;
 mod ldap;
+mod letters;
 mod lost_state;
 mod openvpn;
 mod opnsense;

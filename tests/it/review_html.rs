@@ -497,3 +497,106 @@ fn count_pages(pdf: &[u8]) -> usize {
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
+
+/// One person's welcome letter in the browser: its QR code (a data URI)
+/// shows, nothing else is loaded, the console stays clean; and
+/// `chromium --print-to-pdf` puts the whole letter on one A4 sheet.
+#[test]
+fn a_welcome_letter_shows_its_qr_code_and_prints_on_one_a4_page() {
+    if !chromium_available("welcome letter") {
+        return;
+    }
+    let env = TestEnv::new();
+    env.copy_examples();
+    let staff = String::from_utf8(read_example("staff.csv")).expect("UTF-8");
+    let few: Vec<&str> = staff.lines().take(4).collect();
+    env.write("few.csv", few.join("\n") + "\n");
+    env.run_ok(&["apply", "few.csv", "--yes", "--no-progress"]);
+    let letter = env
+        .bundle_dirs()
+        .into_iter()
+        .map(|u| env.join(format!("out/{u}/welcome.html")))
+        .next()
+        .expect("a bundle");
+    let html = std::fs::read_to_string(&letter).expect("the letter");
+    assert!(
+        html.contains("data:image/png;base64,"),
+        "no QR code in the letter"
+    );
+    let url = url::Url::from_file_path(&letter).expect("file URL");
+
+    let driver = Driver::start();
+    let profile = tempfile::tempdir().expect("a browser profile folder");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        let client = browser(&driver, profile.path()).await;
+        client.goto(url.as_str()).await.expect("open the letter");
+        let images = client
+            .execute(
+                "return Array.from(document.images).map(i => [i.complete, i.naturalWidth]);",
+                vec![],
+            )
+            .await
+            .expect("images");
+        let images = images.as_array().expect("a list").clone();
+        assert_eq!(images.len(), 1, "one image: the QR code");
+        assert!(images[0][1].as_u64().unwrap_or(0) > 0, "the QR code did not load");
+        let requests = client
+            .execute(
+                "return performance.getEntriesByType('resource').map(e => e.name).filter(n => !n.startsWith('data:'));",
+                vec![],
+            )
+            .await
+            .expect("resource timing");
+        assert_eq!(requests, json!([]), "the letter made requests");
+        client
+            .execute("console.error('homebase-log-probe');", vec![])
+            .await
+            .expect("probe the log");
+        let log = client.issue_cmd(BrowserLog).await.expect("browser log");
+        let entries = log.as_array().expect("log entries");
+        let (probe, errors): (Vec<&Value>, Vec<&Value>) = entries
+            .iter()
+            .filter(|e| e["level"] == "SEVERE" || e["level"] == "WARNING")
+            .partition(|e| e["message"].as_str().is_some_and(|m| m.contains("homebase-log-probe")));
+        assert_eq!(probe.len(), 1, "the browser log is not read: {entries:#?}");
+        assert!(errors.is_empty(), "console errors: {errors:#?}");
+        screenshot(&client, "welcome-letter").await;
+        client.close().await.expect("close the session");
+    });
+
+    let pdf = env.join("letter.pdf");
+    let out = Command::new("chromium")
+        .args([
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-pdf-header-footer",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--print-to-pdf={}", pdf.display()))
+        .arg(url.as_str())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run chromium");
+    assert!(out.status.success(), "{}", common::describe(&out));
+    let bytes = env.read("letter.pdf");
+    assert_eq!(count_pages(&bytes), 1, "the letter is not one page");
+    // The page is A4 (595 × 842 pt), as the letter's @page asks.
+    let text = String::from_utf8_lossy(&bytes);
+    let media = text
+        .split("/MediaBox")
+        .nth(1)
+        .and_then(|rest| rest.split(']').next())
+        .expect("a media box")
+        .replace('[', " ");
+    let numbers: Vec<f64> = media
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    assert_eq!(numbers.len(), 4, "{media}");
+    assert!(
+        (numbers[2] - 595.0).abs() < 2.0 && (numbers[3] - 842.0).abs() < 2.0,
+        "not A4: {media}"
+    );
+}
