@@ -675,6 +675,8 @@ fn decide_usernames(
     taken.extend(observed.persons.values().map(|k| k.username.to_lowercase()));
     // Names given to new persons of this plan, to whom.
     let mut given: BTreeMap<String, &Person> = BTreeMap::new();
+    // Each pattern compiled once, not once per person.
+    let mut compiled: BTreeMap<&str, Result<minijinja::Template, String>> = BTreeMap::new();
     ordered
         .iter()
         .map(|entry| {
@@ -682,7 +684,17 @@ fn decide_usernames(
                 return (known.username.clone(), None);
             }
             let spec = &entry.profile.account;
-            let raw = match env.render_str(&spec.username, pattern_context(entry.person)) {
+            let template = compiled.entry(spec.username.as_str()).or_insert_with(|| {
+                env.template_from_str(&spec.username)
+                    .map_err(|e| e.to_string())
+            });
+            let rendered = match template {
+                Ok(template) => template
+                    .render(pattern_context(entry.person))
+                    .map_err(|e| e.to_string()),
+                Err(err) => Err(err.clone()),
+            };
+            let raw = match rendered {
                 Ok(raw) => raw,
                 Err(err) => {
                     problems.push(
