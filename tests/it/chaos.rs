@@ -402,6 +402,18 @@ fn violations(place: &Workplace, staff_ids: &BTreeSet<String>) -> Vec<String> {
             }
         }
     }
+    // Also what keeps the check above from passing on letters it cannot read.
+    let checked_out: usize = held.values().map(Vec::len).sum();
+    eprintln!(
+        "chaos: {checked_out} devices checked out, {} listed in bundles",
+        listed.len()
+    );
+    if listed.len() != checked_out {
+        found.push(format!(
+            "the bundles list {} devices, Snipe-IT has {checked_out} checked out",
+            listed.len()
+        ));
+    }
     for (employee, n) in place.fake.users_by_employee_num() {
         if n > 1 {
             found.push(format!("{employee}: {n} Snipe-IT users"));
