@@ -3,12 +3,14 @@
 # wireguard-go interface in a network namespace, OpenVPN with homebase's CA,
 # the Snipe-IT fake) with the 1,200 example staff. Each round leaves a random
 # 2.5 % of the staff out, starts `homebase apply` and SIGKILLs homebase,
-# slapd, scim2-server or wireguard-go at a random moment of it, starts what
+# slapd, scim2-server, wireguard-go or the Snipe-IT fake (a process of its
+# own with its data in a journal) at a random moment of it, starts what
 # was killed again and applies until it finishes. After all rounds (and a
 # last apply with everybody) it checks that every person has one account
 # across the directories, every bundle's WireGuard key is its peer on the
 # interface, every OpenVPN certificate verifies against the CA and matches
-# its key, nobody holds two devices of a kind, and `plan --detailed-exitcode`
+# its key, every device a bundle lists is checked out to its holder and
+# nobody holds one their bundle does not list, and `plan --detailed-exitcode`
 # exits 0. Prints the seed, a line per round (victim, kill moment) and ends
 # with one line:
 #   RESULT rounds=… violations=… seed=…

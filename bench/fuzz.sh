@@ -12,25 +12,59 @@
 # build is then a plain optimised one with coverage counters, minutes shorter
 # on 2 cores.
 #
+# HOMEBASE_FUZZ_BUILD=dev builds on stable Rust without cargo-fuzz: a debug
+# build with the coverage instrumentation cargo-fuzz asks rustc for (all of
+# it stable flags when no sanitizer is wanted), a quicker build for slower
+# runs. The targets are then run as programs, as cargo-fuzz would run them.
+#
 #   bench/fuzz.sh [SECONDS]        TARGETS="config ldif" limits the targets
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${1:-60}
 fuzz="$root/fuzz"
-
-if ! rustup run nightly rustc --version >/dev/null 2>&1; then
-  rustup toolchain install nightly --profile minimal
-fi
-if ! cargo fuzz --version >/dev/null 2>&1; then
-  cargo install cargo-fuzz --locked
-fi
+build=${HOMEBASE_FUZZ_BUILD:-release}
 
 cd "$fuzz"
 started=$(date +%s)
-cargo +nightly fuzz build -O -s none 2>&1 | grep -v '^\s*Compiling' || true
-echo "build: $(($(date +%s) - started)) s"
+if [ "$build" = dev ]; then
+  triple=$(rustc -vV | sed -n 's/^host: //p')
+  # --target keeps these flags off build scripts and proc macros.
+  RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+-Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
+-Cllvm-args=-sanitizer-coverage-trace-compares -Cllvm-args=-sanitizer-coverage-stack-depth \
+--cfg fuzzing -Cdebug-assertions" \
+    cargo build --quiet --target "$triple" --bins
+  bin="$fuzz/target/$triple/debug"
+  all=$(sed -n 's/^path = "fuzz_targets\/\(.*\)\.rs"/\1/p' Cargo.toml)
+else
+  if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+    rustup toolchain install nightly --profile minimal
+  fi
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    cargo install cargo-fuzz --locked
+  fi
+  cargo +nightly fuzz build -O -s none 2>&1 | grep -v '^\s*Compiling' || true
+  all=$(cargo +nightly fuzz list)
+fi
+echo "build ($build): $(($(date +%s) - started)) s"
 
-targets=${TARGETS:-$(cargo +nightly fuzz list)}
+# One target on its corpora, libFuzzer's flags after them.
+run() {
+  local target=$1
+  shift
+  if [ "$build" = dev ]; then
+    "$bin/$target" -artifact_prefix="$fuzz/artifacts/$target/" "$@"
+  else
+    local corpora=()
+    while [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; do
+      corpora+=("$1")
+      shift
+    done
+    cargo +nightly fuzz run -O -s none "$target" "${corpora[@]}" -- "$@"
+  fi
+}
+
+targets=${TARGETS:-$all}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -44,7 +78,7 @@ for target in $targets; do
   # they are in git. 10 s for one input is a hang: the slowest reader
   # takes milliseconds on the largest seed.
   status=0
-  cargo +nightly fuzz run -O -s none "$target" "$work/$target" "$fuzz/corpus/$target" -- \
+  run "$target" "$work/$target" "$fuzz/corpus/$target" \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
     -print_final_stats=1 >"$log" 2>&1 || status=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)

@@ -84,10 +84,14 @@ export HOMEBASE_REQUIRE_POPPLER=${HOMEBASE_REQUIRE_POPPLER:-$root}
 # mostly wait out real one-minute rate windows while the others work.
 export RUST_TEST_THREADS=${RUST_TEST_THREADS:-3}
 cargo test --all-targets
-# The suite above replays every fuzz target's seeds on stable
-# (tests/it/fuzz_corpus.rs) and runs one chaos round (tests/it/chaos.rs).
-# libFuzzer itself runs only when asked (HOMEBASE_CI_FUZZ_SECONDS=3): its
-# nightly sanitizer build takes 10-30 minutes on two cores, more than the suite.
+# The suite above replays every fuzz target's seeds on stable and feeds
+# each target its seeds mutated at random for 1.5 s (tests/it/fuzz_corpus.rs:
+# a mutation loop without coverage feedback), and runs one chaos round
+# (tests/it/chaos.rs). libFuzzer itself runs only when asked
+# (HOMEBASE_CI_FUZZ_SECONDS=3): its build of the fuzz crate is a second build
+# of every dependency with coverage instrumentation (even the quickest, a
+# stable debug build: 550 s of CPU, 14.5 min on a busy 2-core machine),
+# which is the build used here: no nightly, no cargo-fuzz.
 if [ "${HOMEBASE_CI_FUZZ_SECONDS:-0}" -gt 0 ]; then
-  bench/fuzz.sh "$HOMEBASE_CI_FUZZ_SECONDS"
+  HOMEBASE_FUZZ_BUILD=${HOMEBASE_FUZZ_BUILD:-dev} bench/fuzz.sh "$HOMEBASE_CI_FUZZ_SECONDS"
 fi

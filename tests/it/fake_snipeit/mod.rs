@@ -51,6 +51,14 @@
 //! still carry the real numbers of the window (homebase is not told about
 //! the shorter window and paces by the minute, so it only uses part of each
 //! window then). Every request is logged with the time it arrived.
+//!
+//! It runs in the test's process ([`FakeSnipeit::start`]), or as a process
+//! of its own that a test can SIGKILL and start again
+//! ([`FakeSnipeit::process`], `process.rs`), keeping its data in a journal
+//! (`journal.rs`) as the real one keeps it in MySQL.
+
+mod journal;
+mod process;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -61,7 +69,11 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+
+use self::journal::{Journal, Record};
+use self::process::Process;
 
 pub struct Options {
     pub token: String,
@@ -107,7 +119,7 @@ pub struct Window {
     pub refused: u32,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct User {
     id: u64,
     username: String,
@@ -118,7 +130,7 @@ struct User {
     activated: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Asset {
     id: u64,
     tag: String,
@@ -177,22 +189,27 @@ struct State {
     foreign_burst_after: Option<u64>,
     /// Creations refused for the password.
     password_refusals: u64,
+    /// Where the data goes as it changes, when the fake runs as a process.
+    journal: Option<Journal>,
 }
 
 pub struct FakeSnipeit {
     pub url: String,
     state: Arc<Mutex<State>>,
+    /// The fake's own process, when it runs as one: `state` is then only
+    /// the test's last reading of its journal.
+    process: Option<Process>,
 }
 
-impl FakeSnipeit {
-    /// Start on 127.0.0.1 on a free port, in a thread of its own.
-    pub fn start(options: Options) -> FakeSnipeit {
+impl State {
+    /// A Snipe-IT with its seeded status labels and nothing else.
+    fn new(options: Options) -> State {
         let status = |id, name: &str, kind| Status {
             id,
             name: name.into(),
             kind,
         };
-        let state = Arc::new(Mutex::new(State {
+        State {
             token: options.token,
             window: options.window,
             limit: options.limit,
@@ -207,40 +224,100 @@ impl FakeSnipeit {
                 status(4, "Archived", "archived"),
             ],
             ..State::default()
-        }));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let url = format!("http://{}", listener.local_addr().expect("address"));
-        let served = state.clone();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                loop {
-                    let Ok((stream, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    let state = served.clone();
-                    tokio::spawn(async move {
-                        let service = hyper::service::service_fn(move |req| {
-                            let state = state.clone();
-                            async move { Ok::<_, Infallible>(handle(&state, req).await) }
-                        });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                            .await;
+        }
+    }
+}
+
+/// Serve `state` on `listener` in a thread of its own.
+fn serve(state: Arc<Mutex<State>>, listener: std::net::TcpListener) {
+    listener.set_nonblocking(true).expect("nonblocking");
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let state = state.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let state = state.clone();
+                        async move { Ok::<_, Infallible>(handle(&state, req).await) }
                     });
-                }
-            });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
         });
-        FakeSnipeit { url, state }
+    });
+}
+
+impl FakeSnipeit {
+    /// Start on 127.0.0.1 on a free port, in a thread of its own.
+    pub fn start(options: Options) -> FakeSnipeit {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let state = Arc::new(Mutex::new(State::new(options)));
+        serve(state.clone(), listener);
+        FakeSnipeit {
+            url,
+            state,
+            process: None,
+        }
     }
 
+    /// Start as a process of its own (see `process.rs`), with the data
+    /// `setup` gives it (`seed_csv`, `seed_user`, `archive`). Its data
+    /// outlives [`FakeSnipeit::kill`]; the settings (`deny`,
+    /// `max_results` …) are not carried over, only `options`.
+    pub fn process(options: Options, setup: impl FnOnce(&FakeSnipeit)) -> FakeSnipeit {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let journal = dir.path().join(process::JOURNAL);
+        let (opened, _) = Journal::open(&journal);
+        let env = process::env_of(&options);
+        let mut state = State::new(options);
+        state.journal = Some(opened);
+        let mut fake = FakeSnipeit {
+            url: String::new(),
+            state: Arc::new(Mutex::new(state)),
+            process: None,
+        };
+        setup(&fake);
+        fake.state().journal = None;
+        let process = Process::start(dir, env);
+        fake.url = process.url();
+        fake.process = Some(process);
+        fake
+    }
+
+    /// SIGKILL the fake's process (one started by [`FakeSnipeit::process`]).
+    pub fn kill(&mut self) {
+        self.process
+            .as_mut()
+            .expect("the fake runs as a process")
+            .kill();
+    }
+
+    /// Start the killed process again, on the same address with its journal.
+    pub fn restart(&mut self) {
+        self.process
+            .as_mut()
+            .expect("the fake runs as a process")
+            .restart();
+    }
+
+    /// The data; of a fake process, as its journal holds it now.
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(process) = &self.process {
+            state.reload(&Journal::read(process.journal()));
+        }
+        state
     }
 
     /// Stock from a homebase stock list (`asset_tag,serial,kind,model,status`):
@@ -257,17 +334,14 @@ impl FakeSnipeit {
             let model = state.model(f[3], category);
             let id = state.assets.len() as u64 + 1;
             let status = if f[4] == "available" { 1 } else { 2 };
-            state.assets.insert(
+            state.put_asset(Asset {
                 id,
-                Asset {
-                    id,
-                    tag: f[0].to_string(),
-                    serial: f[1].to_string(),
-                    model,
-                    status,
-                    assigned_user: None,
-                },
-            );
+                tag: f[0].to_string(),
+                serial: f[1].to_string(),
+                model,
+                status,
+                assigned_user: None,
+            });
         }
     }
 
@@ -304,8 +378,8 @@ impl FakeSnipeit {
     /// Put an asset in the archived status.
     pub fn archive(&self, tag: &str) {
         let mut state = self.state();
-        if let Some(asset) = state.assets.values_mut().find(|a| a.tag == tag) {
-            asset.status = 4;
+        if let Some(asset) = state.assets.values().find(|a| a.tag == tag).cloned() {
+            state.put_asset(Asset { status: 4, ..asset });
         }
     }
 
@@ -318,18 +392,15 @@ impl FakeSnipeit {
     pub fn seed_user(&self, username: &str, employee_num: Option<&str>) -> u64 {
         let mut state = self.state();
         let id = state.users.len() as u64 + 1;
-        state.users.insert(
+        state.put_user(User {
             id,
-            User {
-                id,
-                username: username.into(),
-                first_name: username.into(),
-                last_name: None,
-                employee_num: employee_num.map(str::to_string),
-                email: None,
-                activated: true,
-            },
-        );
+            username: username.into(),
+            first_name: username.into(),
+            last_name: None,
+            employee_num: employee_num.map(str::to_string),
+            email: None,
+            activated: true,
+        });
         id
     }
 
@@ -472,6 +543,7 @@ impl State {
         }
         let id = self.categories.len() as u64 + 1;
         self.categories.push((id, name.to_string()));
+        self.record(Record::Category(id, name.to_string()));
         id
     }
 
@@ -481,7 +553,60 @@ impl State {
         }
         let id = self.models.len() as u64 + 1;
         self.models.push((id, name.to_string(), category));
+        self.record(Record::Model(id, name.to_string(), category));
         id
+    }
+
+    /// Into the journal, if the fake keeps one, before the answer goes out.
+    fn record(&mut self, record: Record) {
+        if let Some(journal) = &mut self.journal {
+            journal.append(&record);
+        }
+    }
+
+    fn put_user(&mut self, user: User) {
+        self.record(Record::User(user.clone()));
+        self.users.insert(user.id, user);
+    }
+
+    fn put_asset(&mut self, asset: Asset) {
+        self.record(Record::Asset(asset.clone()));
+        self.assets.insert(asset.id, asset);
+    }
+
+    /// A record of the journal, read back.
+    fn replay(&mut self, record: Record) {
+        match record {
+            Record::Category(id, name) => {
+                self.categories.retain(|(c, _)| *c != id);
+                self.categories.push((id, name));
+            }
+            Record::Model(id, name, category) => {
+                self.models.retain(|(m, ..)| *m != id);
+                self.models.push((id, name, category));
+            }
+            Record::User(user) => {
+                self.users.insert(user.id, user);
+            }
+            Record::Asset(asset) => {
+                self.assets.insert(asset.id, asset);
+            }
+            Record::Checkout(asset, user) => self.checkouts.push((asset, user)),
+            Record::Checkin(asset) => self.checkins.push(asset),
+        }
+    }
+
+    /// The data as the journal holds it (the settings stay).
+    fn reload(&mut self, records: &[Record]) {
+        self.categories.clear();
+        self.models.clear();
+        self.users.clear();
+        self.assets.clear();
+        self.checkouts.clear();
+        self.checkins.clear();
+        for record in records {
+            self.replay(record.clone());
+        }
     }
 
     /// Laravel's fixed window: opens with the first request, counts accepted
@@ -872,20 +997,25 @@ fn route(
                     .unwrap_or(false),
             };
             let row = user_row(state, &user);
-            state.users.insert(id, user);
+            state.put_user(user);
             (
                 ok,
                 envelope("success", json!("User created successfully."), row),
             )
         }
         ("PATCH" | "PUT", ["users", id]) => {
-            let Some(user) = id.parse().ok().and_then(|id: u64| state.users.get_mut(&id)) else {
+            let Some(mut user) = id
+                .parse()
+                .ok()
+                .and_then(|id: u64| state.users.get(&id))
+                .cloned()
+            else {
                 return (ok, error(json!("User not found")));
             };
             if let Some(n) = body.get("employee_num").and_then(Value::as_str) {
                 user.employee_num = Some(n.to_string());
             }
-            let user = user.clone();
+            state.put_user(user.clone());
             (
                 ok,
                 envelope(
@@ -936,9 +1066,10 @@ fn route(
                 // Somebody else than the requested user takes the asset first.
                 let requested = body.get("assigned_user").and_then(Value::as_u64);
                 let other = state.users.keys().copied().find(|u| Some(*u) != requested);
-                if let Some(a) = state.assets.get_mut(&asset.id) {
-                    a.assigned_user = other;
-                }
+                state.put_asset(Asset {
+                    assigned_user: other,
+                    ..asset.clone()
+                });
             }
             let asset = state.assets.get(&asset.id).cloned().unwrap_or(asset);
             let kind = body.get("checkout_to_type").and_then(Value::as_str);
@@ -991,10 +1122,12 @@ fn route(
                 );
             }
             let user = user.unwrap_or_default();
-            if let Some(a) = state.assets.get_mut(&asset.id) {
-                a.assigned_user = Some(user);
-            }
+            state.put_asset(Asset {
+                assigned_user: Some(user),
+                ..asset.clone()
+            });
             state.checkouts.push((asset.id, user));
+            state.record(Record::Checkout(asset.id, user));
             (
                 ok,
                 envelope(
@@ -1008,12 +1141,13 @@ fn route(
             let Some(asset) = id
                 .parse()
                 .ok()
-                .and_then(|id: u64| state.assets.get_mut(&id))
+                .and_then(|id: u64| state.assets.get(&id))
+                .cloned()
             else {
                 return (ok, error(json!("Asset does not exist.")));
             };
             let tag = e(&asset.tag);
-            if asset.assigned_user.take().is_none() {
+            if asset.assigned_user.is_none() {
                 return (
                     ok,
                     envelope(
@@ -1024,7 +1158,12 @@ fn route(
                 );
             }
             let id = asset.id;
+            state.put_asset(Asset {
+                assigned_user: None,
+                ..asset
+            });
             state.checkins.push(id);
+            state.record(Record::Checkin(id));
             (
                 ok,
                 envelope(
