@@ -139,8 +139,6 @@ impl Shaper {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn every_character_is_covered_once_and_a_repeat_is_the_same() {
         let mut shaper = super::super::pdf::shaper();
