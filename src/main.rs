@@ -7,6 +7,12 @@ use clap::Parser;
 use homebase::error::{ExitCode, Failure};
 use homebase::{cli, commands};
 
+/// mimalloc instead of glibc's malloc: a plan of 100,000 persons is millions
+/// of small strings and maps, and glibc spent a quarter of the plan's time
+/// allocating, freeing and consolidating them (see docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = cli::Cli::parse();
     let code = match commands::run(cli) {

@@ -91,10 +91,9 @@ pub fn run(settings: &Settings, args: &PlanArgs) -> Result<ExitCode> {
     let (plan, _, _) = compute(settings, &request)?;
     print_report(settings, &plan, &args.report)?;
     if let Some(out) = &args.out {
-        save_plan(&plan, out)?;
+        let digest = save_plan(&plan, out)?;
         settings.output.info(format!(
-            "plan {} saved to {}; apply it with `homebase apply --plan {}`",
-            crate::report::plan_digest(crate::report::plan_json(&plan).as_bytes()),
+            "plan {digest} saved to {}; apply it with `homebase apply --plan {}`",
             out.display(),
             out.display()
         ));
@@ -139,11 +138,12 @@ pub fn write_report(plan: &Plan, args: &ReportArgs) -> Result<()> {
 }
 
 /// The plan as `--format json` prints it: its SHA-256 is the digest the
-/// reports name for the sign-off.
-pub fn save_plan(plan: &Plan, path: &Path) -> Result<()> {
+/// reports name for the sign-off, which is returned.
+pub fn save_plan(plan: &Plan, path: &Path) -> Result<String> {
     let json = crate::report::plan_json(plan);
     write_file(path, json.as_bytes())
-        .with_context(|| format!("cannot write the plan {}", path.display()))
+        .with_context(|| format!("cannot write the plan {}", path.display()))?;
+    Ok(crate::report::plan_digest(json.as_bytes()))
 }
 
 pub fn load_plan(path: &Path) -> Result<Plan> {

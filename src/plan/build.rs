@@ -1,7 +1,7 @@
 //! Compute the plan: desired state from persons × profiles, diffed against
 //! what is observed. Pure: no I/O, no clock (the day is an input).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::IpAddr;
 
 use chrono::{Days, NaiveDate};
@@ -11,7 +11,7 @@ use super::address::{is_assignable, PoolAllocator};
 use super::model::*;
 use super::observed::{Observed, StockItem};
 use super::rotation::Rotation;
-use super::username::{first_free, normalize};
+use super::username::{normalize, Taken};
 use crate::config::{Area, Config};
 use crate::error::{Problem, Problems};
 use crate::input::Person;
@@ -666,13 +666,18 @@ fn decide_usernames(
     let mut env = Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     // Names taken: by anyone in any directory, and pinned to persons on our books.
-    let mut taken: BTreeSet<String> = observed
-        .foreign_usernames
-        .values()
-        .flatten()
-        .cloned()
-        .collect();
-    taken.extend(observed.persons.values().map(|k| k.username.to_lowercase()));
+    let mut taken = Taken::default();
+    for name in observed.foreign_usernames.values().flatten() {
+        taken.insert(name.clone());
+    }
+    // Who holds each name on our books, by lower-case name: a collision's
+    // reason is looked up, not searched for among every known person.
+    let mut ours: HashMap<String, (&str, &str)> = HashMap::new();
+    for (id, known) in &observed.persons {
+        let name = known.username.to_lowercase();
+        ours.insert(name.clone(), (id.as_str(), known.display_name.as_str()));
+        taken.insert(name);
+    }
     // Names given to new persons of this plan, to whom.
     let mut given: BTreeMap<String, &Person> = BTreeMap::new();
     // Each pattern compiled once, not once per person.
@@ -708,11 +713,11 @@ fn decide_usernames(
                 }
             };
             let base = normalize(&raw, spec.max_length);
-            let name = first_free(&base, spec.max_length, &taken);
+            let name = taken.first_free(&base, spec.max_length);
             let reason = (name != base).then(|| {
                 format!(
                     "`{base}` is {}",
-                    holder_of(&base, observed, &given).unwrap_or_else(|| "taken".into())
+                    holder_of(&base, observed, &ours, &given).unwrap_or_else(|| "taken".into())
                 )
             });
             taken.insert(name.clone());
@@ -724,13 +729,14 @@ fn decide_usernames(
 
 /// Who holds `name` (lower-case): a person on our books, an account a
 /// target named, or a new person of this plan who came first.
-fn holder_of(name: &str, observed: &Observed, given: &BTreeMap<String, &Person>) -> Option<String> {
-    let known = observed
-        .persons
-        .iter()
-        .find(|(_, k)| k.username.eq_ignore_ascii_case(name));
-    if let Some((id, k)) = known {
-        return Some(format!("held by {id} ({})", k.display_name));
+fn holder_of(
+    name: &str,
+    observed: &Observed,
+    ours: &HashMap<String, (&str, &str)>,
+    given: &BTreeMap<String, &Person>,
+) -> Option<String> {
+    if let Some((id, display_name)) = ours.get(name) {
+        return Some(format!("held by {id} ({display_name})"));
     }
     for (target, holders) in &observed.username_holders {
         if let Some(holder) = holders.get(name) {

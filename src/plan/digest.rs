@@ -21,10 +21,44 @@ impl InputDigest {
     }
 }
 
-/// Digest of the observed state (its JSON is deterministic: ordered maps only).
+/// Digest of the observed state (its JSON is deterministic: ordered maps
+/// only), hashed as it is serialised rather than from a copy.
 pub fn observed_digest(observed: &Observed) -> String {
-    let mut digest = InputDigest::default();
-    let json = serde_json::to_vec(observed).unwrap_or_default();
-    digest.part("observed", &json);
-    digest.finish()
+    json_digest(observed)
+}
+
+/// `sha256:…` of `value`'s compact JSON as `serde_json` writes it, hashed as
+/// it is written rather than held in memory.
+pub fn json_digest(value: &impl serde::Serialize) -> String {
+    digest_with(|hashing| serde_json::to_writer(hashing, value))
+}
+
+/// [`json_digest`] of the pretty JSON plus the newline a saved plan ends with.
+pub fn pretty_json_digest(value: &impl serde::Serialize) -> String {
+    digest_with(|hashing| {
+        serde_json::to_writer_pretty(&mut *hashing, value)?;
+        hashing.0.update(b"\n");
+        Ok(())
+    })
+}
+
+fn digest_with(write: impl FnOnce(&mut Hashing) -> serde_json::Result<()>) -> String {
+    let mut hashing = Hashing(Sha256::new());
+    // Plain data (string keys, finite numbers) into a hash: cannot fail.
+    let _ = write(&mut hashing);
+    format!("sha256:{}", hex::encode(hashing.0.finalize()))
+}
+
+/// An `io::Write` that feeds SHA-256.
+struct Hashing(Sha256);
+
+impl std::io::Write for Hashing {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

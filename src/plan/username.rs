@@ -3,7 +3,7 @@
 //! Deterministic and independent of row order: pinned names are reserved first,
 //! then new persons are named in order of their staff id.
 
-use std::collections::BTreeSet;
+use std::collections::{HashMap, HashSet};
 
 /// Make a rendered pattern a username: German transliteration first (ä→ae …),
 /// then general transliteration, lowercase, `[a-z0-9._-]` only, no leading or
@@ -40,20 +40,47 @@ pub fn normalize(raw: &str, max_len: usize) -> String {
     }
 }
 
-/// The first free name of `base`, `base2`, `base3` … (cut so the suffix fits).
-/// `taken` holds lower-case names already in use.
-pub fn first_free(base: &str, max_len: usize, taken: &BTreeSet<String>) -> String {
-    if !taken.contains(base) {
-        return base.to_string();
+/// Names in use (lower-case), and where each base's suffix search stopped.
+///
+/// Names are only ever added, so `base2` … `baseN` taken once stay taken: the
+/// next search for the same base starts where the last one found a name. A
+/// plan naming many new persons with one common base (a hundred `tmueller`s
+/// among 100,000) stays linear instead of probing from `2` every time.
+#[derive(Default)]
+pub struct Taken {
+    names: HashSet<String>,
+    resume: HashMap<(String, usize), u64>,
+}
+
+impl Taken {
+    pub fn insert(&mut self, name: String) {
+        self.names.insert(name);
     }
-    (2u64..)
-        .map(|n| {
-            let suffix = n.to_string();
-            let keep = max_len.saturating_sub(suffix.len()).min(base.len());
-            format!("{}{suffix}", base[..keep].trim_end_matches(['.', '_', '-']))
-        })
-        .find(|candidate| !taken.contains(candidate))
-        .unwrap_or_else(|| base.to_string())
+
+    #[cfg(test)]
+    fn contains(&self, name: &str) -> bool {
+        self.names.contains(name)
+    }
+
+    /// The first free name of `base`, `base2`, `base3` … (cut so the suffix fits).
+    pub fn first_free(&mut self, base: &str, max_len: usize) -> String {
+        if !self.names.contains(base) {
+            return base.to_string();
+        }
+        let key = (base.to_string(), max_len);
+        let start = self.resume.get(&key).copied().unwrap_or(2);
+        let (n, name) = (start..)
+            .map(|n| {
+                let suffix = n.to_string();
+                let keep = max_len.saturating_sub(suffix.len()).min(base.len());
+                let cut = base[..keep].trim_end_matches(['.', '_', '-']);
+                (n, format!("{cut}{suffix}"))
+            })
+            .find(|(_, candidate)| !self.names.contains(candidate))
+            .expect("an unbounded range of suffixes has a free one");
+        self.resume.insert(key, n);
+        name
+    }
 }
 
 #[cfg(test)]
@@ -92,16 +119,46 @@ mod tests {
 
     #[test]
     fn suffixes_collisions_within_length() {
-        let mut taken = BTreeSet::new();
-        assert_eq!(first_free("jmueller", 20, &taken), "jmueller");
+        let mut taken = Taken::default();
+        assert_eq!(taken.first_free("jmueller", 20), "jmueller");
         taken.insert("jmueller".to_string());
-        assert_eq!(first_free("jmueller", 20, &taken), "jmueller2");
+        assert_eq!(taken.first_free("jmueller", 20), "jmueller2");
         taken.insert("jmueller2".to_string());
-        assert_eq!(first_free("jmueller", 20, &taken), "jmueller3");
+        assert_eq!(taken.first_free("jmueller", 20), "jmueller3");
         let long = "abcdefghijklmnopqrst";
         taken.insert(long.to_string());
-        let next = first_free(long, 20, &taken);
+        let next = taken.first_free(long, 20);
         assert_eq!(next, "abcdefghijklmnopqrs2");
         assert!(next.len() <= 20);
+    }
+
+    #[test]
+    fn a_resumed_search_finds_what_a_fresh_one_would() {
+        // Names given in between (jmueller4 by another pattern) are skipped
+        // and the cut at the length limit is the same as from the start.
+        let mut taken = Taken::default();
+        let fresh = |taken: &Taken, base: &str, max: usize| {
+            (1u64..)
+                .map(|n| match n {
+                    1 => base.to_string(),
+                    n => {
+                        let s = n.to_string();
+                        format!("{}{s}", &base[..(max - s.len()).min(base.len())])
+                    }
+                })
+                .find(|c| !taken.contains(c))
+                .unwrap()
+        };
+        for i in 0..40 {
+            let base = if i % 3 == 0 { "abcdefghi" } else { "jmueller" };
+            if i == 5 {
+                taken.insert("jmueller4".to_string());
+            }
+            let expected = fresh(&taken, base, 9);
+            let name = taken.first_free(base, 9);
+            assert_eq!(name, expected, "name {i}");
+            assert!(name.len() <= 9);
+            taken.insert(name);
+        }
     }
 }

@@ -35,17 +35,17 @@ pub const BRIEF_PERSONS: usize = 50;
 /// the file `plan --out` writes, which is what `apply --plan` then runs.
 pub fn render(plan: &Plan, format: Format, listing: Listing, color: bool) -> String {
     let all_persons = listing == Listing::All;
-    let json = plan_json(plan);
+    let groups = groups::group(plan);
     if format == Format::Json {
-        return json;
+        return document_json(plan, &groups);
     }
     let review = Review {
         plan,
-        groups: groups::group(plan),
-        digest: plan_digest(json.as_bytes()),
+        digest: document_digest(plan, &groups),
+        groups,
     };
     match format {
-        Format::Json => json,
+        Format::Json => unreachable!("returned above"),
         Format::Text => text::render(&review, listing, color),
         Format::Md => markdown::render(&review, all_persons),
         Format::Html => html::render(&review),
@@ -64,14 +64,22 @@ struct Review<'a> {
 /// digest the reports print). Reading a plan ignores `groups`: they are
 /// derived from the persons, never trusted from the file.
 pub fn plan_json(plan: &Plan) -> String {
-    let document = PlanDocument {
-        plan,
-        groups: groups::group(plan),
-    };
+    document_json(plan, &groups::group(plan))
+}
+
+fn document_json(plan: &Plan, groups: &[Group]) -> String {
+    let document = PlanDocument { plan, groups };
     // A plan is plain data (string keys, finite numbers): this cannot fail.
     let mut json = serde_json::to_string_pretty(&document).unwrap_or_default();
     json.push('\n');
     json
+}
+
+/// The digest of [`plan_json`]'s bytes, hashed as they are serialised: the
+/// human formats need only the digest, not a copy of a plan that is hundreds
+/// of megabytes at 100,000 persons.
+fn document_digest(plan: &Plan, groups: &[Group]) -> String {
+    crate::plan::digest::pretty_json_digest(&PlanDocument { plan, groups })
 }
 
 /// `homebase.plan/v1` as written: the plan's fields, then its groups (an
@@ -83,8 +91,8 @@ pub struct PlanDocument<'a> {
     pub plan: &'a Plan,
     /// The persons grouped by the shape of their actions, exceptions first
     /// (derived from `persons`; `apply --plan` does not read it).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub groups: Vec<Group>,
+    #[serde(default, skip_serializing_if = "<[Group]>::is_empty")]
+    pub groups: &'a [Group],
 }
 
 /// `sha256:…` of a saved plan's bytes.
@@ -228,5 +236,31 @@ mod estimate_tests {
             estimate_line(&estimate(90, 1.5, 60.0)),
             "90 requests: ~60 min at 1.5 requests/min"
         );
+    }
+}
+
+#[cfg(test)]
+mod digest_tests {
+    use super::groups::tests::{newcomer, plan};
+    use super::*;
+
+    #[test]
+    fn every_format_names_the_digest_of_the_json_a_saved_plan_holds() {
+        let plan = plan(
+            (0..30)
+                .map(|i| newcomer(&format!("P{i:03}"), &format!("10.20.0.{i}"), &["staff"]))
+                .collect(),
+            vec![],
+        );
+        let digest = plan_digest(plan_json(&plan).as_bytes());
+        for format in [Format::Text, Format::Md, Format::Html] {
+            let report = render(&plan, format, Listing::All, false);
+            assert!(
+                report.contains(digest.trim_start_matches("sha256:")),
+                "{format:?} report lacks {digest}"
+            );
+        }
+        let json = render(&plan, Format::Json, Listing::All, false);
+        assert_eq!(plan_digest(json.as_bytes()), digest);
     }
 }
