@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 
 use super::fsutil::{private_dir, write_if_changed};
 use super::sealed::{write_sealed, Recipients, RunArchive};
-use super::secrets::{PersonSecrets, SECRETS_FILE};
+use super::secrets::{HeldPreshared, PersonSecrets, SECRETS_FILE};
 use crate::config::Organisation;
 use crate::input::Person;
 use crate::plan::{digest::InputDigest, Op, PersonPlan, Resource};
@@ -35,6 +35,8 @@ pub struct BundleWriter<'a> {
 pub struct Sealing<'a> {
     pub recipients: &'a Recipients,
     pub run: RunArchive<'a>,
+    /// The preshared keys sealed this run, for the server file.
+    pub preshared: HeldPreshared,
 }
 
 impl BundleWriter<'_> {
@@ -57,7 +59,7 @@ impl BundleWriter<'_> {
             private_dir(&self.out_dir, 0o700)?;
             if let (Some(public), Some(psk)) = (secrets.wg_public_key(), &secrets.wg_preshared_key)
             {
-                super::secrets::hold_preshared(&public, psk);
+                sealing.preshared.hold(&public, psk);
             }
             let entries = [(SECRETS_FILE.to_string(), secrets.to_file().into_bytes())];
             return write_sealed(
@@ -194,6 +196,7 @@ impl BundleWriter<'_> {
                 expires: account.expires.map(|d| d.to_string()),
                 must_change_password: profile.account.must_change_password,
                 initial_password: secrets.password.clone(),
+                password_separate: false,
             },
             vpn,
             devices,
@@ -274,7 +277,11 @@ impl BundleWriter<'_> {
             ),
             _ => None,
         };
-        Ok(crate::letters::Letter { context, wireguard })
+        Ok(crate::letters::Letter {
+            context,
+            wireguard,
+            print_password: profile.letter.print_password,
+        })
     }
 
     /// The files of a bundle, in memory: file name and content.

@@ -128,6 +128,7 @@ pub fn run(
                             .out_dir
                             .join(format!("bundles-run-{run_id}.tar.age")),
                     ),
+                    preshared: secrets::HeldPreshared::default(),
                 }),
             letters: options
                 .letters
@@ -190,10 +191,14 @@ pub fn run(
     journal.close()?;
     // Files that mirror the state store, live gateways' files, CRLs.
     let finished = runtime.block_on(async {
+        let held = shared
+            .as_ref()
+            .and_then(|s| s.bundles.sealed.as_ref())
+            .map(|sealing| &sealing.preshared);
         for (name, runtime_target) in shared.iter().flat_map(|s| &s.targets) {
             runtime_target
                 .target
-                .finish(name, settings, store, finish_servers.get(name))
+                .finish(name, settings, store, finish_servers.get(name), held)
                 .await
                 .with_context(|| format!("target \"{name}\""))?;
         }

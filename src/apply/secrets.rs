@@ -3,8 +3,10 @@
 //! beside the configs that embed them) — never into the state store, the plan,
 //! a report, a log line or an error message. `Debug` is redacted.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
+use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 use base64::engine::general_purpose::STANDARD as B64;
@@ -15,6 +17,7 @@ use rand::{Rng, RngCore};
 use x25519_dalek::{PublicKey, StaticSecret};
 
 use crate::profile::PasswordPolicy;
+use crate::targets::common::secret::Secret;
 
 /// The name of the secrets file inside a bundle.
 pub const SECRETS_FILE: &str = ".secrets";
@@ -119,23 +122,33 @@ impl PersonSecrets {
 
 /// Preshared keys issued in this run into encrypted bundles, by the peer's
 /// public key: the server file needs them, and no bundle on disk can be read
-/// for them. Held in memory for the run only.
-static HELD_PRESHARED: std::sync::Mutex<std::collections::BTreeMap<String, String>> =
-    std::sync::Mutex::new(std::collections::BTreeMap::new());
+/// for them. Part of the run's bundle writer, so they live as long as the
+/// run and are wiped when it ends.
+#[derive(Default)]
+pub struct HeldPreshared(Mutex<BTreeMap<String, Secret>>);
 
-pub fn hold_preshared(public_key: &str, psk: &str) {
-    HELD_PRESHARED
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(public_key.to_string(), psk.to_string());
+impl HeldPreshared {
+    pub fn hold(&self, public_key: &str, psk: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(public_key.to_string(), Secret::new(psk));
+    }
+
+    pub fn get(&self, public_key: &str) -> Option<Secret> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(public_key)
+            .cloned()
+    }
 }
 
-pub fn held_preshared(public_key: &str) -> Option<String> {
-    HELD_PRESHARED
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(public_key)
-        .cloned()
+impl fmt::Debug for HeldPreshared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.0.lock().map_or(0, |held| held.len());
+        write!(f, "HeldPreshared({count} key(s), <redacted>)")
+    }
 }
 
 /// A new WireGuard private key (base64, as `wg genkey` prints it).
@@ -243,5 +256,22 @@ mod tests {
         };
         assert_eq!(PersonSecrets::from_file(&s.to_file()), s);
         assert!(!format!("{s:?}").contains("pw"));
+    }
+
+    #[test]
+    fn held_preshared_keys_are_found_by_public_key_and_never_printed() {
+        let held = HeldPreshared::default();
+        let psk = preshared_key();
+        held.hold("PUBLIC", &psk);
+        assert_eq!(
+            held.get("PUBLIC").map(|s| s.expose().to_string()),
+            Some(psk.clone())
+        );
+        assert!(held.get("OTHER").is_none());
+        let shown = format!("{held:?}");
+        assert!(
+            shown.contains("1 key(s)") && !shown.contains(&psk),
+            "{shown}"
+        );
     }
 }

@@ -85,7 +85,8 @@ pub struct Letters {
     #[serde(default)]
     pub by: LetterOrder,
     /// Whether the first password is printed in the letter (the PIN-letter
-    /// practice) or handed over separately.
+    /// practice) or handed over separately, for profiles that do not say
+    /// (a profile's `letter.print_password` decides for its persons).
     #[serde(default = "yes")]
     pub print_password: bool,
 }

@@ -10,14 +10,15 @@
 use std::sync::OnceLock;
 
 use krilla::color::rgb;
-use krilla::geom::{PathBuilder, Point, Rect};
+use krilla::geom::{PathBuilder, Point, Rect, Transform};
 use krilla::num::NormalizedF32;
 use krilla::page::PageSettings;
 use krilla::paint::{Fill, Stroke};
-use krilla::text::{Font, TextDirection};
+use krilla::text::{Font, KrillaGlyph};
 use krilla::Document;
 
 use super::markup::Block;
+use super::shape::{Glyph, Shaper};
 use super::LetterError;
 use crate::config::DinForm;
 
@@ -49,24 +50,37 @@ impl Face {
         }
     }
 
-    /// Width of `text` at `size` pt, in mm (advances; the fonts' kerning is slight).
-    fn width(&self, text: &str, size: f32) -> f32 {
-        let units: u32 = text
-            .chars()
+    /// The advance of `text` in font units (the fonts' kerning is slight).
+    fn units(&self, text: &str) -> u32 {
+        text.chars()
             .map(|c| {
                 self.metrics
                     .glyph_index(c)
                     .and_then(|g| self.metrics.glyph_hor_advance(g))
                     .unwrap_or(0) as u32
             })
-            .sum();
+            .sum()
+    }
+
+    /// `units` at `size` pt, in mm.
+    fn mm(&self, units: u32, size: f32) -> f32 {
         units as f32 * size / self.metrics.units_per_em() as f32 / MM
+    }
+
+    /// Width of `text` at `size` pt, in mm.
+    fn width(&self, text: &str, size: f32) -> f32 {
+        self.mm(self.units(text), size)
     }
 }
 
 struct Fonts {
     regular: Face,
     bold: Face,
+}
+
+/// A shaper of the letters' two faces, for one thread.
+pub fn shaper() -> Shaper {
+    Shaper::new(REGULAR, BOLD)
 }
 
 fn fonts() -> &'static Fonts {
@@ -86,6 +100,7 @@ enum Op {
         bold: bool,
         grey: bool,
         text: String,
+        glyphs: Vec<Glyph>,
     },
     Line {
         x1: f32,
@@ -110,36 +125,41 @@ enum Op {
 type Page = Vec<Op>;
 
 /// Split `text` into lines no wider than `width` mm: at spaces, and inside
-/// a word only when the word alone is wider.
+/// a word only when the word alone is wider. Advances add up, so a line is
+/// measured word by word (in font units, exactly as `width` measures the
+/// whole line), not again from its start for every word.
 fn wrap(face: &Face, text: &str, size: f32, width: f32) -> Vec<String> {
+    let fits = |units: u32| face.mm(units, size) <= width;
+    let space = face.units(" ");
     let mut lines = Vec::new();
     let mut line = String::new();
+    let mut used = 0;
     for word in text.split_whitespace() {
-        let candidate = if line.is_empty() {
-            word.to_string()
-        } else {
-            format!("{line} {word}")
-        };
-        if face.width(&candidate, size) <= width {
-            line = candidate;
+        let wide = face.units(word);
+        if !line.is_empty() && fits(used + space + wide) {
+            line.push(' ');
+            line.push_str(word);
+            used += space + wide;
             continue;
         }
         if !line.is_empty() {
             lines.push(std::mem::take(&mut line));
         }
-        if face.width(word, size) <= width {
-            line = word.to_string();
+        used = 0;
+        if fits(wide) {
+            line.push_str(word);
+            used = wide;
             continue;
         }
+        let mut buf = [0u8; 4];
         for c in word.chars() {
-            let mut next = line.clone();
-            next.push(c);
-            if face.width(&next, size) > width && !line.is_empty() {
+            let w = face.units(c.encode_utf8(&mut buf));
+            if !line.is_empty() && !fits(used + w) {
                 lines.push(std::mem::take(&mut line));
-                line.push(c);
-            } else {
-                line = next;
+                used = 0;
             }
+            line.push(c);
+            used += w;
         }
     }
     if !line.is_empty() {
@@ -151,6 +171,7 @@ fn wrap(face: &Face, text: &str, size: f32, width: f32) -> Vec<String> {
 /// One letter's pages.
 struct Layout<'a> {
     fonts: &'a Fonts,
+    shaper: &'a mut Shaper,
     pages: Vec<Page>,
     y: f32,
     /// Right of the body while a floated QR code is beside it: its left
@@ -186,6 +207,12 @@ impl Layout<'_> {
 
     fn text(&mut self, x: f32, text: String, size: f32, bold: bool, grey: bool) {
         let y = self.y;
+        self.text_at(x, y, size, bold, grey, text);
+    }
+
+    /// Text shaped now, on the worker thread; the writer only places glyphs.
+    fn text_at(&mut self, x: f32, y: f32, size: f32, bold: bool, grey: bool, text: String) {
+        let glyphs = self.shaper.shape(&text, bold);
         self.page().push(Op::Text {
             x,
             y,
@@ -193,6 +220,7 @@ impl Layout<'_> {
             bold,
             grey,
             text,
+            glyphs,
         });
     }
 
@@ -310,14 +338,7 @@ impl Layout<'_> {
             dark,
         });
         let cy = y + side + 3.0;
-        self.page().push(Op::Text {
-            x,
-            y: cy,
-            size: 7.0,
-            bold: false,
-            grey: true,
-            text: caption.to_string(),
-        });
+        self.text_at(x, cy, 7.0, false, true, caption.to_string());
         self.float = Some((x, cy));
         Ok(())
     }
@@ -358,14 +379,14 @@ fn letterhead(
                 ),
             });
         }
-        layout.page().push(Op::Text {
-            x: ADDRESS_LEFT,
-            y: field_top + 17.7 - 2.0,
-            size: 7.0,
-            bold: false,
-            grey: true,
-            text: from.clone(),
-        });
+        layout.text_at(
+            ADDRESS_LEFT,
+            field_top + 17.7 - 2.0,
+            7.0,
+            false,
+            true,
+            from.clone(),
+        );
     }
     let mut lines = Vec::new();
     for block in blocks {
@@ -384,35 +405,21 @@ fn letterhead(
     }
     let leading = 27.3 / ADDRESS_LINES as f32;
     for (index, line) in lines.into_iter().enumerate() {
-        layout.page().push(Op::Text {
-            x: ADDRESS_LEFT,
-            y: field_top + 17.7 + leading * (index + 1) as f32 - 1.0,
-            size: 10.0,
-            bold: false,
-            grey: false,
-            text: line,
-        });
+        layout.text_at(
+            ADDRESS_LEFT,
+            field_top + 17.7 + leading * (index + 1) as f32 - 1.0,
+            10.0,
+            false,
+            false,
+            line,
+        );
     }
     let mut y = info_top;
     for block in blocks {
         if let Block::Info(label, value) = block {
             y += 4.5;
-            layout.page().push(Op::Text {
-                x: 125.0,
-                y,
-                size: 8.0,
-                bold: false,
-                grey: true,
-                text: label.clone(),
-            });
-            layout.page().push(Op::Text {
-                x: 155.0,
-                y,
-                size: 8.0,
-                bold: false,
-                grey: false,
-                text: value.clone(),
-            });
+            layout.text_at(125.0, y, 8.0, false, true, label.clone());
+            layout.text_at(155.0, y, 8.0, false, false, value.clone());
         }
     }
     layout.y = body;
@@ -425,10 +432,12 @@ pub fn lay_out(
     qr: Option<&str>,
     form: DinForm,
     who: &str,
+    shaper: &mut Shaper,
 ) -> Result<Vec<LaidOut>, LetterError> {
     let fonts = fonts();
     let mut layout = Layout {
         fonts,
+        shaper,
         pages: vec![Vec::new()],
         y: 0.0,
         float: None,
@@ -442,8 +451,9 @@ pub fn lay_out(
             (other, _) => layout.block(other)?,
         }
     }
-    let total = layout.pages.len();
-    for (index, page) in layout.pages.iter_mut().enumerate() {
+    let mut pages = std::mem::take(&mut layout.pages);
+    let total = pages.len();
+    for (index, page) in pages.iter_mut().enumerate() {
         let text = format!("Seite {} von {total} · {who}", index + 1);
         let x = (WIDTH - fonts.regular.width(&text, 7.0)) / 2.0;
         page.push(Op::Text {
@@ -452,10 +462,11 @@ pub fn lay_out(
             size: 7.0,
             bold: false,
             grey: true,
+            glyphs: layout.shaper.shape(&text, false),
             text,
         });
     }
-    Ok(layout.pages.into_iter().map(LaidOut).collect())
+    Ok(pages.into_iter().map(LaidOut).collect())
 }
 
 /// A laid-out page, opaque outside this module.
@@ -469,32 +480,55 @@ fn grey() -> Fill {
     }
 }
 
-/// Write laid-out pages (`None`: a blank page, for duplex) into one PDF.
-pub fn write(pages: &[Option<&LaidOut>], title: &str) -> Result<Vec<u8>, LetterError> {
-    let fonts = fonts();
-    let mut document = Document::new();
-    document.set_metadata(
-        krilla::metadata::Metadata::new()
-            .title(title.to_string())
-            .language("de-DE".to_string())
-            .creator("homebase".to_string()),
-    );
-    let settings = PageSettings::from_wh(WIDTH * MM, HEIGHT * MM).expect("A4 is a size");
-    for page in pages {
-        let mut pdf_page = document.start_page_with(settings.clone());
+/// The PDF being written, page by page in reading order.
+pub struct Writer {
+    document: Document,
+    settings: PageSettings,
+    /// Glyphs of the line being drawn, at krilla's scale (reused).
+    scaled: Vec<KrillaGlyph>,
+}
+
+impl Writer {
+    pub fn new(title: &str) -> Writer {
+        let mut document = Document::new();
+        document.set_metadata(
+            krilla::metadata::Metadata::new()
+                .title(title.to_string())
+                .language("de-DE".to_string())
+                .creator("homebase".to_string()),
+        );
+        Writer {
+            document,
+            settings: PageSettings::from_wh(WIDTH * MM, HEIGHT * MM).expect("A4 is a size"),
+            scaled: Vec::new(),
+        }
+    }
+
+    /// One page; `None`: a blank one, for duplex.
+    pub fn page(&mut self, page: Option<&LaidOut>) {
+        let fonts = fonts();
+        let mut pdf_page = self.document.start_page_with(self.settings.clone());
         let mut surface = pdf_page.surface();
         for op in page.iter().flat_map(|p| p.0.iter()) {
-            draw(&mut surface, fonts, op);
+            draw(&mut surface, fonts, op, &mut self.scaled);
         }
         surface.finish();
         pdf_page.finish();
     }
-    document
-        .finish()
-        .map_err(|e| LetterError::Pdf(format!("{e:?}")))
+
+    pub fn finish(self) -> Result<Vec<u8>, LetterError> {
+        self.document
+            .finish()
+            .map_err(|e| LetterError::Pdf(format!("{e:?}")))
+    }
 }
 
-fn draw(surface: &mut krilla::surface::Surface, fonts: &Fonts, op: &Op) {
+fn draw(
+    surface: &mut krilla::surface::Surface,
+    fonts: &Fonts,
+    op: &Op,
+    scaled: &mut Vec<KrillaGlyph>,
+) {
     match op {
         Op::Text {
             x,
@@ -503,16 +537,20 @@ fn draw(surface: &mut krilla::surface::Surface, fonts: &Fonts, op: &Op) {
             bold,
             grey: is_grey,
             text,
+            glyphs,
         } => {
             surface.set_fill(Some(if *is_grey { grey() } else { Fill::default() }));
             let face = if *bold { &fonts.bold } else { &fonts.regular };
-            surface.draw_text(
+            let per_em = f32::from(face.metrics.units_per_em());
+            scaled.clear();
+            scaled.extend(glyphs.iter().map(|g| g.to_krilla(per_em)));
+            surface.draw_glyphs(
                 Point::from_xy(x * MM, y * MM),
+                scaled,
                 face.font.clone(),
-                *size,
                 text,
+                *size,
                 false,
-                TextDirection::Auto,
             );
         }
         Op::Line { x1, y1, x2, y2 } => {
@@ -549,28 +587,15 @@ fn draw(surface: &mut krilla::surface::Surface, fonts: &Fonts, op: &Op) {
             }
         }
         Op::Qr { x, y, width, dark } => {
-            let mut path = PathBuilder::new();
+            // In module units: whole-number coordinates are a third of the
+            // bytes of millimetre ones, in the largest part of a page's
+            // content (and its compression, most of the writer's time).
             let m = QR_MODULE * MM;
-            for row in 0..*width {
-                // Runs of dark modules as one rectangle each: fewer path operators.
-                let mut col = 0;
-                while col < *width {
-                    if !dark[row * width + col] {
-                        col += 1;
-                        continue;
-                    }
-                    let start = col;
-                    while col < *width && dark[row * width + col] {
-                        col += 1;
-                    }
-                    if let Some(rect) = Rect::from_xywh(
-                        x * MM + start as f32 * m,
-                        y * MM + row as f32 * m,
-                        (col - start) as f32 * m,
-                        m,
-                    ) {
-                        path.push_rect(rect);
-                    }
+            surface.push_transform(&Transform::from_row(m, 0.0, 0.0, m, x * MM, y * MM));
+            let mut path = PathBuilder::new();
+            for (col, row, w, h) in qr_rects(*width, dark) {
+                if let Some(rect) = Rect::from_xywh(col as f32, row as f32, w as f32, h as f32) {
+                    path.push_rect(rect);
                 }
             }
             if let Some(path) = path.finish() {
@@ -578,8 +603,45 @@ fn draw(surface: &mut krilla::surface::Surface, fonts: &Fonts, op: &Op) {
                 surface.set_fill(Some(Fill::default()));
                 surface.draw_path(&path);
             }
+            surface.pop();
         }
     }
+}
+
+/// The dark modules of a `width`-square symbol as rectangles (column, row,
+/// width, height): each row's runs, and a run exactly below another
+/// extends it downwards. Fewer, larger rectangles than modules.
+fn qr_rects(width: usize, dark: &[bool]) -> Vec<(usize, usize, usize, usize)> {
+    let mut done = Vec::new();
+    let mut open: Vec<(usize, usize, usize, usize)> = Vec::new();
+    for row in 0..width {
+        let cells = &dark[row * width..(row + 1) * width];
+        let mut below = Vec::new();
+        let mut col = 0;
+        while col < width {
+            if !cells[col] {
+                col += 1;
+                continue;
+            }
+            let start = col;
+            while col < width && cells[col] {
+                col += 1;
+            }
+            let run = col - start;
+            match open.iter().position(|&(c, _, w, _)| c == start && w == run) {
+                Some(index) => {
+                    let mut rect = open.swap_remove(index);
+                    rect.3 += 1;
+                    below.push(rect);
+                }
+                None => below.push((start, row, run, 1)),
+            }
+        }
+        done.append(&mut open);
+        open = below;
+    }
+    done.append(&mut open);
+    done
 }
 
 #[cfg(test)]
@@ -600,5 +662,37 @@ mod tests {
         // One word wider than the width is broken, not cut.
         let long = "x".repeat(200);
         assert_eq!(wrap(face, &long, 10.0, 40.0).concat(), long);
+    }
+
+    #[test]
+    fn qr_rectangles_cover_exactly_the_dark_modules() {
+        let (width, dark) =
+            crate::apply::qr::modules("[Interface]\nPrivateKey = 0123456789abcdef\n").unwrap();
+        let rects = qr_rects(width, &dark);
+        let mut painted = vec![0u8; width * width];
+        for (col, row, w, h) in &rects {
+            for r in *row..row + h {
+                for c in *col..col + w {
+                    painted[r * width + c] += 1;
+                }
+            }
+        }
+        let expected: Vec<u8> = dark.iter().map(|d| u8::from(*d)).collect();
+        assert_eq!(
+            painted, expected,
+            "a module missed, painted twice or wrongly"
+        );
+        let runs: usize = (0..width)
+            .map(|r| {
+                (0..width)
+                    .filter(|&c| dark[r * width + c] && (c == 0 || !dark[r * width + c - 1]))
+                    .count()
+            })
+            .sum();
+        assert!(
+            rects.len() < runs,
+            "{} rectangles for {runs} runs",
+            rects.len()
+        );
     }
 }

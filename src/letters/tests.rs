@@ -7,6 +7,7 @@ fn letter(id: &str, department: Option<&str>) -> Letter {
     Letter {
         context,
         wireguard: Some("[Interface]\nPrivateKey = x\n".into()),
+        print_password: None,
     }
 }
 
@@ -54,4 +55,48 @@ fn an_address_too_long_for_the_window_is_an_error_not_cut() {
     let text = err.to_string();
     assert!(text.contains("the window holds 6"), "{text}");
     assert!(text.contains("Erika"), "{text}");
+}
+
+#[test]
+fn a_profile_decides_whether_the_password_is_printed() {
+    let templates = templates();
+    let password = letter("P1", Some("A"))
+        .context
+        .account
+        .initial_password
+        .unwrap();
+    let render = |print: Option<bool>, default: bool| {
+        let mut one = letter("P1", Some("A"));
+        one.print_password = print;
+        let options = Options {
+            print_password: default,
+            ..options()
+        };
+        templates
+            .render(TEMPLATE, &context_of(&one, &options))
+            .unwrap()
+    };
+    for (print, default) in [(Some(true), false), (None, true)] {
+        let text = render(print, default);
+        assert!(text.contains(&password), "{print:?}/{default}: not printed");
+        assert!(!text.contains("getrennt"), "{print:?}/{default}");
+    }
+    for (print, default) in [(Some(false), true), (None, false)] {
+        let text = render(print, default);
+        assert!(!text.contains(&password), "{print:?}/{default}: printed");
+        // The letter and the handover sheet say so.
+        assert!(text.contains("erhalten Sie getrennt"), "{text}");
+        assert!(
+            text.contains("@kv Startpasswort | wird getrennt übergeben"),
+            "{text}"
+        );
+    }
+    // No password issued (a kept account): nothing to hand over.
+    let mut kept = letter("P1", Some("A"));
+    kept.context.account.initial_password = None;
+    kept.print_password = Some(false);
+    let text = templates
+        .render(TEMPLATE, &context_of(&kept, &options()))
+        .unwrap();
+    assert!(!text.contains("wird getrennt übergeben"), "{text}");
 }

@@ -53,6 +53,20 @@ pub struct Profile {
     /// what stands out (as it does for admin groups and full tunnels).
     #[serde(default)]
     pub sensitive: bool,
+    /// The printed letter of this profile's persons (`homebase letters`).
+    #[serde(default)]
+    pub letter: LetterSpec,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LetterSpec {
+    /// Whether the printed letter shows the first password (`true`, the
+    /// PIN-letter practice) or leaves it out (`false`: the letter and the
+    /// handover sheet say it is handed over separately). Unset:
+    /// `bundles.letters.print_password` of homebase.yaml (default `true`).
+    #[serde(default)]
+    pub print_password: Option<bool>,
 }
 
 /// Field name (`department`, `location`, any staff column) → accepted values.

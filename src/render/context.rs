@@ -63,6 +63,10 @@ pub struct AccountCtx {
     /// The first password; only at apply time, only into the bundle.
     /// `None` when rendering for `check` or when the password was not (re)issued.
     pub initial_password: Option<String>,
+    /// Only in the printed letter (`letter.pdf.j2`): a first password was
+    /// issued but the profile keeps it out of the letter
+    /// (`letter.print_password: false`), so it is handed over separately.
+    pub password_separate: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -140,6 +144,7 @@ impl BundleContext {
                 expires: Some("2025-12-31".into()),
                 must_change_password: true,
                 initial_password: Some("Sample-Only-7qX!t2".into()),
+                password_separate: false,
             },
             vpn: Some(VpnCtx {
                 kind: "wireguard".into(),
@@ -221,6 +226,7 @@ impl BundleContext {
                 expires: None,
                 must_change_password: false,
                 initial_password: None,
+                password_separate: false,
             },
             vpn: Some(VpnCtx {
                 kind: "wireguard".into(),

@@ -604,17 +604,19 @@ impl Target {
 
     /// After the actions of an apply: the files that mirror the state store
     /// (LDIF, `wg0.conf`, CRL and client-config-dir), a live gateway's
-    /// config file. `server` is what `vpn_server` made ready.
+    /// config file. `server` is what `vpn_server` made ready; `held`, the
+    /// preshared keys this run sealed into encrypted bundles.
     pub async fn finish(
         &self,
         name: &str,
         settings: &Settings,
         store: &Store,
         server: Option<&VpnServer>,
+        held: Option<&crate::apply::secrets::HeldPreshared>,
     ) -> Result<()> {
         match self {
             Target::Local(local) => local_directory::finish(name, local, settings, store),
-            Target::WireguardFile(wg) => wireguard_file::finish(name, wg, settings, store),
+            Target::WireguardFile(wg) => wireguard_file::finish(name, wg, settings, store, held),
             Target::Openvpn(_) => match server.and_then(|s| s.openvpn.as_deref()) {
                 Some(server) => openvpn::write_files(name, server, settings, store),
                 None => Ok(()),

@@ -17,6 +17,7 @@ use std::net::IpAddr;
 
 use anyhow::{bail, Context, Result};
 
+use crate::apply::secrets::HeldPreshared;
 use crate::apply::{fsutil, secrets};
 use crate::settings::Settings;
 use crate::state::Store;
@@ -205,7 +206,7 @@ pub fn prepare(
                 );
             }
             let key = secrets::wg_private_key();
-            write_server_file(settings, store, name, wg, &key)?;
+            write_server_file(settings, store, name, wg, &key, None)?;
             key
         }
     };
@@ -224,23 +225,31 @@ pub fn prepare(
 }
 
 /// After an apply: the file again from the store's peers, with its key.
-pub fn finish(name: &str, wg: &WireguardFile, settings: &Settings, store: &Store) -> Result<()> {
+pub fn finish(
+    name: &str,
+    wg: &WireguardFile,
+    settings: &Settings,
+    store: &Store,
+    held: Option<&HeldPreshared>,
+) -> Result<()> {
     let path = settings.out_path(&wg.path);
     let text = std::fs::read_to_string(&path).unwrap_or_default();
     let key = ServerFile::parse(&text)
         .private_key
         .unwrap_or_else(secrets::wg_private_key);
-    write_server_file(settings, store, name, wg, &key)
+    write_server_file(settings, store, name, wg, &key, held)
 }
 
 /// The server file from the store's peers. Preshared keys come from the file
-/// as it was, or (new peers) from the person's bundle; foreign peers are kept.
+/// as it was, or (new peers) from the person's bundle or, sealed this run,
+/// from `held`; foreign peers are kept.
 fn write_server_file(
     settings: &Settings,
     store: &Store,
     name: &str,
     wg: &WireguardFile,
     private_key: &str,
+    held: Option<&HeldPreshared>,
 ) -> Result<()> {
     let path = settings.out_path(&wg.path);
     let old = std::fs::read_to_string(&path)
@@ -262,8 +271,8 @@ fn write_server_file(
     for (id, peer, key) in &peers {
         if peer.preshared_key && !psks.contains_key(key) {
             // Issued this run into an encrypted bundle: only memory has it.
-            if let Some(psk) = secrets::held_preshared(key) {
-                psks.insert(key.clone(), Secret::new(psk));
+            if let Some(psk) = held.and_then(|held| held.get(key)) {
+                psks.insert(key.clone(), psk);
                 continue;
             }
             if let Some(username) = usernames.get(id) {

@@ -560,4 +560,312 @@ fn letters_bad_input_is_reported_not_cut() {
     );
     let out = env.run_expect(&["letters", "more.csv"], 2);
     assert!(stderr(&out).contains("not applied yet"), "{}", stderr(&out));
+
+    // A return address wider than the window's line is reported, not cut.
+    let shipped =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("homebase.yaml"))
+            .unwrap();
+    let long = "Stadtverwaltung der Freien Stadt Musterstadt am Meer, Dezernat für Bürgerdienste";
+    let renamed = shipped.replace(
+        "  name: Stadtverwaltung Musterstadt\n",
+        &format!("  name: {long}\n"),
+    );
+    assert_ne!(renamed, shipped, "the shipped organisation name moved");
+    env.write("homebase.yaml", renamed);
+    env.run_ok(&["apply", "small.csv", "--yes", "--no-progress"]);
+    let out = env.run_expect(&["letters", "small.csv", "--out", "l3.pdf"], 2);
+    assert!(
+        stderr(&out).contains("the return address")
+            && stderr(&out).contains("wider than the window"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!env.exists("l3.pdf"));
+}
+
+/// `small.csv`: the first 18 example persons and the first 4 of IT (the
+/// `admin` profile: preshared keys), one of them without a department
+/// and one whose department wraps onto a second address line.
+fn small_staff(env: &TestEnv) -> usize {
+    let (header, rows) = common::example_staff_rows();
+    let department = header.split(',').position(|h| h == "department").unwrap();
+    let it = |r: &&String| r.split(',').nth(department) == Some("Informationstechnik");
+    let mut chosen: Vec<Vec<String>> = rows
+        .iter()
+        .filter(|r| !it(r))
+        .take(18)
+        .chain(rows.iter().filter(it).take(4))
+        .map(|r| r.split(',').map(String::from).collect())
+        .collect();
+    chosen[1][department] = String::new();
+    chosen[2][department] = "Amt für Straßen Brücken und öffentliche Grünanlagen".to_string();
+    let mut text = format!("{header}\n");
+    for row in &chosen {
+        text.push_str(&row.join(","));
+        text.push('\n');
+    }
+    env.write("small.csv", text);
+    chosen.len()
+}
+
+fn pdf_pages(pdf: &Path) -> usize {
+    let info = String::from_utf8(run("pdfinfo", &[pdf.to_str().unwrap()]).stdout).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("Pages:"))
+        .expect("a page count")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// The text of each person's sheet (front and back), by username, with
+/// every run of white space one space (so wrapped sentences read whole).
+fn sheets_by_username(pdf: &Path, usernames: &[String]) -> BTreeMap<String, String> {
+    let text = String::from_utf8(run("pdftotext", &["-layout", pdf.to_str().unwrap(), "-"]).stdout)
+        .unwrap();
+    let pages: Vec<&str> = text.split('\u{c}').collect();
+    let mut sheets = BTreeMap::new();
+    for pair in pages.chunks(2).filter(|p| p.len() == 2) {
+        let sheet = format!("{}\n{}", pair[0], pair[1])
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let username = pair[0]
+            .lines()
+            .find(|l| l.contains("Benutzername"))
+            .and_then(|l| l.split_whitespace().last())
+            .expect("a front page names its username")
+            .to_string();
+        assert!(usernames.contains(&username), "unknown {username}");
+        assert!(sheets.insert(username, sheet).is_none(), "a person twice");
+    }
+    sheets
+}
+
+fn poppler() -> bool {
+    tools_available(
+        "letters PDF",
+        "HOMEBASE_REQUIRE_POPPLER",
+        false,
+        &[("pdfinfo", "-v"), ("pdftotext", "-v")],
+    )
+}
+
+#[test]
+fn apply_letters_prints_the_run_and_a_profile_hands_the_password_over_separately() {
+    if !poppler() {
+        return;
+    }
+    let env = TestEnv::new();
+    env.copy_examples();
+    let count = small_staff(&env);
+    // The shipped profiles beside the configuration, the administrators'
+    // saying their first password is handed over separately.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for name in ["admin", "base", "field", "office"] {
+        let mut text = std::fs::read_to_string(root.join(format!("profiles/{name}.yaml"))).unwrap();
+        if name == "admin" {
+            text.push_str("\nletter:\n  print_password: false\n");
+        }
+        env.write(format!("profiles/{name}.yaml"), text);
+    }
+    let out = env.run_ok(&[
+        "apply",
+        "small.csv",
+        "--yes",
+        "--no-progress",
+        "--letters",
+        "letters.pdf",
+    ]);
+    let log = stderr(&out);
+    assert!(
+        log.contains(&format!("letters: {count} person(s)")),
+        "{log}"
+    );
+    assert!(
+        log.contains("1 person(s) have no department; printed last"),
+        "{log}"
+    );
+    let pdf = env.join("letters.pdf");
+    // Every profile issues devices: a letter and a handover sheet each.
+    assert_eq!(pdf_pages(&pdf), 2 * count);
+
+    let plan = env.plan_json(&["small.csv"]);
+    let persons = common::persons_by_id(&plan);
+    let usernames: Vec<String> = persons
+        .values()
+        .map(|p| p["username"].as_str().unwrap().to_string())
+        .collect();
+    let sheets = sheets_by_username(&pdf, &usernames);
+    assert_eq!(sheets.len(), count, "one sheet a person");
+    let (mut printed, mut separate) = (0, 0);
+    for person in persons.values() {
+        let username = person["username"].as_str().unwrap();
+        let sheet = &sheets[username];
+        let name = person["display_name"].as_str().unwrap();
+        assert!(sheet.contains(name), "{username}: no {name}");
+        let secrets = common::parse_secrets(&env.read_string(format!("out/{username}/.secrets")));
+        let password = &secrets["initial_password"];
+        // Compared, never printed: a password.
+        if person["profile"] == "admin" {
+            assert!(!sheet.contains(password.as_str()), "{username}: printed");
+            assert!(
+                sheet.contains("erhalten Sie getrennt")
+                    && sheet.contains("wird getrennt übergeben"),
+                "{username}: the letter or the handover sheet does not say it is separate"
+            );
+            separate += 1;
+        } else {
+            assert!(sheet.contains(password.as_str()), "{username}: not printed");
+            assert!(!sheet.contains("getrennt"), "{username}");
+            printed += 1;
+        }
+    }
+    assert_eq!((printed, separate), (count - 4, 4));
+
+    // Sorted by department; the person without one comes last. A department
+    // too long for one address line wraps onto the next, nothing cut.
+    let text = String::from_utf8(run("pdftotext", &["-layout", pdf.to_str().unwrap(), "-"]).stdout)
+        .unwrap();
+    let pages: Vec<&str> = text.split('\u{c}').collect();
+    let no_department = persons
+        .values()
+        .find(|p| p["department"].is_null())
+        .expect("the person without a department");
+    assert!(
+        pages[2 * (count - 1)].contains(no_department["display_name"].as_str().unwrap()),
+        "the person without a department is not last"
+    );
+    let wrapped: Vec<&str> = pages
+        .iter()
+        .find(|p| p.contains("Amt für Straßen"))
+        .expect("the long department")
+        .lines()
+        .collect();
+    let last = wrapped
+        .iter()
+        .position(|l| l.contains("persönlich / vertraulich"))
+        .expect("the address's last line");
+    assert!(
+        wrapped[last.saturating_sub(5)..last]
+            .iter()
+            .any(|l| l.trim().ends_with("Grünanlagen") && !l.contains("Amt für")),
+        "the long department is not wrapped in the address: {:?}",
+        &wrapped[last.saturating_sub(6)..=last]
+    );
+}
+
+#[test]
+fn letters_of_an_encrypted_run_are_only_written_encrypted_and_open_with_age() {
+    if !poppler()
+        || !tools_available(
+            "encrypted letters",
+            "HOMEBASE_REQUIRE_AGE",
+            false,
+            &[
+                ("age", "--version"),
+                ("age-keygen", "--version"),
+                ("tar", "--version"),
+            ],
+        )
+    {
+        return;
+    }
+    let env = TestEnv::new();
+    env.copy_examples();
+    let count = small_staff(&env);
+    env.write("homebase.yaml", config("IT-Service", ""));
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("age.txt");
+    run("age-keygen", &["-o", key.to_str().unwrap()]);
+    let public = String::from_utf8(run("age-keygen", &["-y", key.to_str().unwrap()]).stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = env
+        .command()
+        .env("TMPDIR", tmp.path())
+        .args([
+            "apply",
+            "small.csv",
+            "--yes",
+            "--no-progress",
+            "--recipient",
+            &public,
+            "--letters",
+            "letters.pdf",
+        ])
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert_eq!(exit_code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("letters.pdf.age"), "{}", stderr(&out));
+    assert!(!env.exists("letters.pdf"), "a plaintext PDF was written");
+
+    // Opened with Debian's age, outside the working folder.
+    let scratch = tempfile::tempdir().unwrap();
+    let pdf = scratch.path().join("letters.pdf");
+    run(
+        "age",
+        &[
+            "-d",
+            "-i",
+            key.to_str().unwrap(),
+            "-o",
+            pdf.to_str().unwrap(),
+            env.join("letters.pdf.age").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(pdf_pages(&pdf), 2 * count);
+    let run_archive = std::fs::read_dir(env.join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_str().unwrap().contains("bundles-run-"))
+        .expect("the run's archive");
+    let bundles = scratch.path().join("bundles");
+    open(&run_archive, &key, &bundles);
+    let usernames: Vec<String> = std::fs::read_dir(&bundles)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(usernames.len(), count);
+    let sheets = sheets_by_username(&pdf, &usernames);
+    assert_eq!(sheets.len(), count);
+    let mut secrets = Vec::new();
+    let mut preshared = Vec::new();
+    for username in &usernames {
+        let issued = common::parse_secrets(
+            &std::fs::read_to_string(bundles.join(username).join(".secrets")).unwrap(),
+        );
+        // The letter shows the first password (the shipped default).
+        assert!(
+            sheets[username].contains(issued["initial_password"].as_str()),
+            "{username}: no password in the letter"
+        );
+        preshared.extend(issued.get("wireguard_preshared_key").cloned());
+        secrets.extend(
+            issued
+                .into_iter()
+                .filter(|(k, _)| k != "openvpn_cert")
+                .map(|(_, v)| v),
+        );
+    }
+    // Nothing issued is in plaintext in the working folder or TMPDIR.
+    let scanner = SecretScanner::new(secrets);
+    for root in [env.path().to_path_buf(), tmp.path().to_path_buf()] {
+        for (path, bytes) in files(&root) {
+            if path.starts_with("gateway") {
+                continue;
+            }
+            scanner.assert_absent(&path.display().to_string(), &bytes);
+        }
+    }
+    // The gateway's file got the administrators' preshared keys, held in
+    // memory for the run only.
+    assert_eq!(preshared.len(), 4, "the four administrators");
+    let gateway = env.read_string("gateway/wg0.conf");
+    for psk in &preshared {
+        assert!(gateway.contains(psk.as_str()), "a preshared key is missing");
+    }
 }
