@@ -9,7 +9,7 @@ use homebase::{cli, commands};
 
 /// mimalloc instead of glibc's malloc: a plan of 100,000 persons is millions
 /// of small strings and maps, and glibc spent a quarter of the plan's time
-/// allocating, freeing and consolidating them (see docs/performance.md).
+/// allocating, freeing and consolidating them (docs/performance.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
