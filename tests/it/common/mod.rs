@@ -3,6 +3,7 @@
 //!
 //! Every test builds its own [`TestEnv`]; nothing is shared between tests.
 
+pub mod http;
 pub mod pg;
 pub mod proxy;
 pub mod scim;
