@@ -628,7 +628,9 @@ impl Target {
             Target::Opnsense(_) => Ok(()),
             // wg-portal applies each change to the interface at once.
             Target::WgPortal(_) => Ok(()),
-            Target::Snipeit(_) | Target::Scim(_) | Target::Ldap(_) | Target::Exec(_) => Ok(()),
+            // A group created twice by a held request loses its empty twin.
+            Target::Scim(scim) => Ok(scim.settle_groups().await?),
+            Target::Snipeit(_) | Target::Ldap(_) | Target::Exec(_) => Ok(()),
         }
     }
 

@@ -243,6 +243,50 @@ fn provisions_the_staff_once_then_changes_only_what_changed() {
     assert_eq!(plan_exit(&ws), 0);
 }
 
+/// A POST /Groups held past our timeout reaches the server after the
+/// retry made the group, and scim2-server allows two groups of one name:
+/// the run deletes the empty twin, so every group is there once.
+#[test]
+fn a_group_created_twice_by_a_held_request_is_there_once_after_the_run() {
+    let Some(server) = ScimServer::start(&[]) else {
+        return;
+    };
+    let proxy = Proxy::start(
+        server.addr,
+        Faults {
+            stall: Duration::from_secs(3),
+            scripted: vec![Scripted::stalling("POST", "/v2/Groups", 1)],
+            ..Faults::default()
+        },
+    )
+    .unwrap();
+    let ws = Workspace::new(
+        &proxy.url("/v2"),
+        &server.token,
+        "    timeout_seconds: 1\n    request_tries: 5",
+    );
+    let staff = ws.staff();
+    let out = apply(&ws, &[]);
+    assert_ok(&out);
+    let log = proxy.take_log();
+    let group_posts: Vec<&Seen> = log
+        .iter()
+        .filter(|s| s.method == "POST" && s.path == "/v2/Groups")
+        .collect();
+    let deletes = log
+        .iter()
+        .filter(|s| s.method == "DELETE" && s.path.starts_with("/v2/Groups/"))
+        .count();
+    assert!(
+        group_posts.iter().all(|s| s.forwarded) && deletes == 1,
+        "the held POST reached the server and its twin was deleted: {group_posts:?}, {deletes} DELETE"
+    );
+    let api = server.api();
+    let ids = check_users(&api, &staff, true);
+    check_groups(&api, &staff, &ids);
+    assert_eq!(plan_exit(&ws), 0);
+}
+
 #[test]
 fn survives_errors_throttling_drops_and_stalls() {
     let Some(server) = ScimServer::start(&[]) else {

@@ -101,6 +101,13 @@ pub struct ScimTarget {
     managed_groups: BTreeSet<String>,
     /// Group display name → id, found or created once per run.
     groups: Mutex<HashMap<String, Arc<OnceCell<String>>>>,
+    /// Groups this run created whose POST outlasted the request timeout
+    /// (retried, or answered late), with when it was first sent: a try the
+    /// server (or a proxy before it) held may still be carried out after
+    /// the retry made the group, and a server that allows two groups of one
+    /// name then has an empty twin. [`ScimTarget::settle_groups`] removes it.
+    slow_group_posts: Mutex<Vec<(String, std::time::Instant)>>,
+    request_timeout: std::time::Duration,
     /// Member changes per group id, sent together (`common/batch.rs`): a
     /// batch lingers until every action in flight waits for its
     /// memberships or pauses before a retry.
@@ -255,6 +262,8 @@ impl ScimTarget {
             page_size,
             managed_groups,
             groups: Mutex::new(HashMap::new()),
+            slow_group_posts: Mutex::new(Vec::new()),
+            request_timeout: config.timeouts.timeout(),
             members,
             creates,
             active,
@@ -784,10 +793,17 @@ impl ScimTarget {
                 display_name: name.to_string(),
                 ..Group::default()
             };
+            let sent = std::time::Instant::now();
             let created = self
                 .client
                 .send::<Group>(&Call::new(Method::POST, &["Groups"]).json(&group))
                 .await;
+            if sent.elapsed() >= self.request_timeout {
+                self.slow_group_posts
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push((name.to_string(), sent));
+            }
             match created {
                 Ok(reply) => reply.body.and_then(|g| g.id).ok_or_else(|| {
                     TargetError::permanent("POST /Groups: no id in the created group")
@@ -818,6 +834,48 @@ impl ScimTarget {
             .into_iter()
             .find(|g| g.display_name == name)
             .and_then(|g| g.id))
+    }
+
+    /// After the run: for each group whose creation outlasted the request
+    /// timeout, wait until a held try would have been carried out (five
+    /// request timeouts after it was sent), then delete the empty groups of
+    /// the same name that are not the one this run used.
+    pub async fn settle_groups(&self) -> Result<(), TargetError> {
+        let slow = std::mem::take(
+            &mut *self
+                .slow_group_posts
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for (name, sent) in slow {
+            let settled = sent + self.request_timeout * 5;
+            tokio::time::sleep_until(settled.into()).await;
+            let used = self
+                .groups
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&name)
+                .and_then(|cell| cell.get().cloned());
+            let Some(used) = used else { continue };
+            let twins: Vec<Group> = self
+                .list("Groups", Some("displayName,members"), None)
+                .await?
+                .into_iter()
+                .filter(|g: &Group| g.display_name == name && g.id.as_deref() != Some(&used))
+                .collect();
+            for twin in twins {
+                let (Some(id), true) = (twin.id, twin.members.is_empty()) else {
+                    continue;
+                };
+                let call = Call::new(Method::DELETE, &["Groups", &id]);
+                match self.client.send::<Value>(&call).await {
+                    Ok(_) => {}
+                    Err(err) if err.status() == Some(404) => {}
+                    Err(err) => return Err(err.into()),
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn change_membership(

@@ -77,6 +77,10 @@ pub struct Scripted {
     /// [`Seen::touched`] names it after the colon): a server whose PATCH
     /// covers some attributes and answers 501 for the others.
     pub op_path: Option<String>,
+    /// Instead of answering `status`: hold the request for the faults'
+    /// `stall`, then forward it (a client that gave up meanwhile never
+    /// hears of it, but the server acts on it late).
+    pub stall: bool,
 }
 
 impl Scripted {
@@ -89,6 +93,16 @@ impl Scripted {
             times,
             drop_op: None,
             op_path: None,
+            stall: false,
+        }
+    }
+
+    /// Hold the next `times` requests `method` under `path_prefix` for the
+    /// faults' `stall` before forwarding them.
+    pub fn stalling(method: &str, path_prefix: &str, times: usize) -> Scripted {
+        Scripted {
+            stall: true,
+            ..Scripted::new(method, path_prefix, 200, times)
         }
     }
 
@@ -340,6 +354,7 @@ impl State {
                 rule.times -= 1;
                 let fate = match (&rule.drop_op, rule.status) {
                     (Some(op), _) => Fate::Drop(op.clone()),
+                    (None, _) if rule.stall => Fate::Stall,
                     (None, 0) => Fate::DropAfter,
                     (None, status) => Fate::Answer(status),
                 };
