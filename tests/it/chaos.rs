@@ -506,23 +506,10 @@ fn openvpn_bundle(name: &str, ovpn: &str, ca: &str, dir: &Path, found: &mut Vec<
 
 #[test]
 fn killed_at_random_the_workplace_converges() {
-    let rounds: u64 = std::env::var("HOMEBASE_CHAOS_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
-    let seed: u64 = std::env::var("HOMEBASE_CHAOS_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        });
+    let rounds: u64 = crate::common::env_number("HOMEBASE_CHAOS_ROUNDS").unwrap_or(1);
+    let seed = crate::common::seed_from_env("HOMEBASE_CHAOS_SEED");
     // The suite's round keeps CI short; bench/chaos.sh takes all 1,200.
-    let persons: usize = std::env::var("HOMEBASE_CHAOS_PERSONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(300);
+    let persons: usize = crate::common::env_number("HOMEBASE_CHAOS_PERSONS").unwrap_or(300);
     let Some(mut place) = workplace(persons) else {
         return;
     };

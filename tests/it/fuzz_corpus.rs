@@ -123,20 +123,9 @@ fn mutate(input: &mut Vec<u8>, seeds: &[Vec<u8>], rng: &mut Rng) {
 /// coverage-guided search.
 #[test]
 fn mutated_seeds_never_break_a_fuzz_target() {
-    let per_target = Duration::from_millis(
-        std::env::var("HOMEBASE_FUZZ_MUTATE_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1500),
-    );
-    let seed: u64 = std::env::var("HOMEBASE_FUZZ_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        });
+    let per_target =
+        Duration::from_millis(crate::common::env_number("HOMEBASE_FUZZ_MUTATE_MS").unwrap_or(1500));
+    let seed = crate::common::seed_from_env("HOMEBASE_FUZZ_SEED");
     eprintln!("mutation loop: seed {seed} (HOMEBASE_FUZZ_SEED={seed} replays it)");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut rng = Rng(seed);

@@ -450,6 +450,20 @@ pub fn tools_available(test: &str, require: &str, need_root: bool, tools: &[(&st
     false
 }
 
+/// The number in environment variable `name`, if set and a number.
+pub fn env_number<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+/// A random run's seed: `name` when set (to replay a run), else the clock.
+pub fn seed_from_env(name: &str) -> u64 {
+    env_number(name).unwrap_or_else(|| {
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+    })
+}
+
 pub fn read_example(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("examples")
