@@ -40,6 +40,43 @@ pub struct Plan {
     pub files: Vec<FileRepair>,
 }
 
+impl Plan {
+    /// A copy of everything but the persons (their list left empty): what
+    /// surrounds them in the plan's JSON, for hashing them apart.
+    pub fn without_persons(&self) -> Plan {
+        let Plan {
+            schema,
+            homebase_version,
+            today,
+            inputs,
+            state_digest,
+            prune,
+            summary,
+            warnings,
+            capacity,
+            estimates,
+            persons: _,
+            bundles_elsewhere,
+            files,
+        } = self;
+        Plan {
+            schema: schema.clone(),
+            homebase_version: homebase_version.clone(),
+            today: *today,
+            inputs: inputs.clone(),
+            state_digest: state_digest.clone(),
+            prune: *prune,
+            summary: summary.clone(),
+            warnings: warnings.clone(),
+            capacity: capacity.clone(),
+            estimates: estimates.clone(),
+            persons: Vec::new(),
+            bundles_elsewhere: *bundles_elsewhere,
+            files: files.clone(),
+        }
+    }
+}
+
 fn is_zero(n: &usize) -> bool {
     *n == 0
 }

@@ -79,7 +79,14 @@ fn document_json(plan: &Plan, groups: &[Group]) -> String {
 /// human formats need only the digest, not a copy of a plan that is hundreds
 /// of megabytes at 100,000 persons.
 fn document_digest(plan: &Plan, groups: &[Group]) -> String {
-    crate::plan::digest::pretty_json_digest(&PlanDocument { plan, groups })
+    use crate::plan::digest::{pretty_json_digest, pretty_json_digest_split};
+    let shell = plan.without_persons();
+    let shell = PlanDocument {
+        plan: &shell,
+        groups,
+    };
+    pretty_json_digest_split(&shell, "persons", &plan.persons)
+        .unwrap_or_else(|| pretty_json_digest(&PlanDocument { plan, groups }))
 }
 
 /// `homebase.plan/v1` as written: the plan's fields, then its groups (an
