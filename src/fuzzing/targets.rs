@@ -124,7 +124,7 @@ pub fn ldif_roundtrip(data: &[u8]) {
         return;
     }
     let base = "dc=example,dc=org";
-    let text = super::render_ldif(base, &accounts);
+    let text = super::render_ldif(base, accounts.iter().map(|(id, a)| (id.as_str(), a)));
     let read = super::parse_ldif(&text, base).unwrap_or_else(|(line, why)| {
         panic!("our own LDIF does not read back: line {line}: {why}\n{text}")
     });

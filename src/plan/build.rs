@@ -138,6 +138,23 @@ fn second_accounts(
 }
 
 pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
+    // The state's digest (its JSON through SHA-256) is computed beside the plan.
+    let observed = input.observed;
+    std::thread::scope(|scope| {
+        let digest = scope.spawn(|| super::digest::observed_digest(observed));
+        let plan = plan_of(input);
+        let digest = digest
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        plan.map(|plan| Plan {
+            state_digest: digest,
+            ..plan
+        })
+    })
+}
+
+/// The plan, all but its state digest.
+fn plan_of(input: PlanInput<'_>) -> Result<Plan, Problems> {
     let config = input.config;
     let observed = input.observed;
     let profiles = assign_profiles(input.persons, input.profiles, &config.default_profile)?;
@@ -514,7 +531,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
         homebase_version: env!("CARGO_PKG_VERSION").to_string(),
         today: input.today,
         inputs: input.inputs,
-        state_digest: super::digest::observed_digest(observed),
+        state_digest: String::new(),
         prune: input.prune,
         summary,
         warnings,

@@ -96,6 +96,54 @@ pub struct KnownPerson {
     pub offboarded: bool,
 }
 
+impl Observed {
+    /// Add `part`, what one target (or the bundle folders) read on its own:
+    /// its entries replace any of the same key, as if it had been read
+    /// into `self`. Every field is named, so a new one cannot be forgotten.
+    pub fn absorb(&mut self, part: Observed) {
+        let Observed {
+            persons,
+            accounts,
+            foreign_usernames,
+            username_holders,
+            unmanaged_accounts,
+            duplicate_accounts,
+            peers,
+            foreign_addresses,
+            peer_drift,
+            stock,
+            seats,
+            bundles,
+            bundles_here,
+            stale_bundles,
+            remote_ids,
+            stale_files,
+            certificates,
+            crl_due,
+            unstored_fields,
+        } = part;
+        self.persons.extend(persons);
+        self.accounts.extend(accounts);
+        self.foreign_usernames.extend(foreign_usernames);
+        self.username_holders.extend(username_holders);
+        self.unmanaged_accounts.extend(unmanaged_accounts);
+        self.duplicate_accounts.extend(duplicate_accounts);
+        self.peers.extend(peers);
+        self.foreign_addresses.extend(foreign_addresses);
+        self.peer_drift.extend(peer_drift);
+        self.stock.extend(stock);
+        self.seats.extend(seats);
+        self.bundles.extend(bundles);
+        self.bundles_here.extend(bundles_here);
+        self.stale_bundles.extend(stale_bundles);
+        self.remote_ids.extend(remote_ids);
+        self.stale_files.extend(stale_files);
+        self.certificates.extend(certificates);
+        self.crl_due.extend(crl_due);
+        self.unstored_fields.extend(unstored_fields);
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StockItem {
     pub asset_tag: String,

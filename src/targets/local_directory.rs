@@ -48,8 +48,15 @@ fn account_dn(base_dn: &str, account: &Account) -> String {
 /// profile's `ou`), with `employeeNumber` = staff id, then every group as a
 /// `groupOfNames` under `ou=Groups,<base>` with its members. Disabled
 /// accounts carry `description: disabled by homebase`. `homebase adopt`
-/// reads it back ([`read_ldif`]).
-pub fn render_ldif(base_dn: &str, accounts: &[(String, Account)]) -> String {
+/// reads it back ([`read_ldif`]). Entries come in username order (bytewise,
+/// whatever order `accounts` has), so the export is the same from the
+/// store's rows and from a plan's map by staff id.
+pub fn render_ldif<'a>(
+    base_dn: &str,
+    accounts: impl IntoIterator<Item = (&'a str, &'a Account)>,
+) -> String {
+    let mut accounts: Vec<(&str, &Account)> = accounts.into_iter().collect();
+    accounts.sort_by(|a, b| a.1.username.cmp(&b.1.username));
     let mut out = String::with_capacity(accounts.len() * 300);
     let _ = writeln!(out, "version: 1");
     let mut groups: BTreeMap<&str, Vec<String>> = BTreeMap::new();
@@ -94,6 +101,11 @@ pub fn render_ldif(base_dn: &str, accounts: &[(String, Account)]) -> String {
         }
     }
     out
+}
+
+/// `(staff id, account)` rows as [`render_ldif`] takes them.
+pub fn pairs(accounts: &[(String, Account)]) -> impl Iterator<Item = (&str, &Account)> {
+    accounts.iter().map(|(id, account)| (id.as_str(), account))
 }
 
 /// One LDIF entry: attribute (lower-cased) → values, in order.
@@ -273,7 +285,7 @@ pub fn finish(
     store: &crate::state::Store,
 ) -> anyhow::Result<()> {
     let accounts = store.accounts(name)?;
-    let ldif = render_ldif(&local.base_dn, &accounts);
+    let ldif = render_ldif(&local.base_dn, pairs(&accounts));
     crate::apply::fsutil::write_if_changed(
         &settings.out_path(&local.ldif),
         ldif.as_bytes(),
@@ -300,7 +312,7 @@ mod tests {
             expires: None,
             enabled: true,
         };
-        let ldif = render_ldif("dc=example,dc=org", &[("P1".into(), account)]);
+        let ldif = render_ldif("dc=example,dc=org", [("P1", &account)]);
         assert!(ldif.contains("dn: uid=jmueller,ou=People,dc=example,dc=org\n"));
         assert!(ldif.contains("sn:: TcO8bGxlcg==\n"));
         assert!(ldif.contains("departmentNumber:: Om9kZA==\n"));
@@ -328,7 +340,7 @@ mod tests {
                 account("jmueller2", Some("ou=Benutzer"), false),
             ),
         ];
-        let ldif = render_ldif("dc=example,dc=org", &accounts);
+        let ldif = render_ldif("dc=example,dc=org", pairs(&accounts));
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("d.ldif");
         std::fs::write(&path, &ldif).unwrap();
@@ -338,7 +350,7 @@ mod tests {
             .map(|e| (e.staff_id.unwrap(), e.account))
             .collect();
         assert_eq!(back, accounts);
-        assert_eq!(render_ldif("dc=example,dc=org", &back), ldif);
+        assert_eq!(render_ldif("dc=example,dc=org", pairs(&back)), ldif);
     }
 
     /// Found by the `ldif_roundtrip` fuzz target: a plain value holding
@@ -357,7 +369,7 @@ mod tests {
             expires: None,
             enabled: true,
         };
-        let ldif = render_ldif("dc=example,dc=org", &[("P1".into(), account.clone())]);
+        let ldif = render_ldif("dc=example,dc=org", [("P1", &account)]);
         assert!(ldif.contains("\ncn: Team:: Nord\n"), "{ldif}");
         let read = parse_ldif(&ldif, "dc=example,dc=org").unwrap();
         assert_eq!(read[0].account, account);

@@ -7,6 +7,7 @@ pub mod common;
 pub mod csv_stock;
 mod error;
 pub mod exec;
+mod file_kinds;
 pub mod ldap;
 pub mod local_directory;
 pub mod openvpn;
@@ -17,7 +18,7 @@ pub mod wg_portal;
 pub mod wireguard;
 pub mod wireguard_file;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 
@@ -93,43 +94,135 @@ impl Connected {
     }
 
     /// What the state store and every target hold now. Read-only: creates nothing.
+    ///
+    /// The targets kept in local files are read each on a thread of its
+    /// own: those that read only their own rows of the store start at once,
+    /// the LDIF (compared with the accounts) once the store is read, while
+    /// this thread looks for delivered bundles on disk. Then the servers,
+    /// one after another.
     pub fn observe(&self, settings: &Settings) -> Result<Observed> {
         let store = Store::open_existing_read_only_at(&settings.state)?;
-        let mut observed = match &store {
-            Some(store) => store.observed()?,
-            None => Observed::default(),
-        };
+        let files: Vec<(&String, file_kinds::FileKind)> = self
+            .targets
+            .iter()
+            .filter_map(|(name, target)| Some((name, target.files()?)))
+            .collect();
+        let before_store = Observed::default();
+        let (mut observed, reads, bundles) = std::thread::scope(|scope| {
+            let early: Vec<_> = files
+                .iter()
+                .map(|(name, kind)| {
+                    let before_store = &before_store;
+                    (!kind.compares_with_store()).then(|| {
+                        scope.spawn(move || read_files(name, kind, settings, before_store))
+                    })
+                })
+                .collect();
+            let observed = match &store {
+                Some(store) => store.observed()?,
+                None => Observed::default(),
+            };
+            let (late, bundles) = std::thread::scope(|scope| {
+                let observed = &observed;
+                let late: Vec<_> = files
+                    .iter()
+                    .map(|(name, kind)| {
+                        kind.compares_with_store().then(|| {
+                            scope.spawn(move || read_files(name, kind, settings, observed))
+                        })
+                    })
+                    .collect();
+                let bundles = store
+                    .as_ref()
+                    .map(|store| delivered_bundles(store, observed, settings))
+                    .transpose();
+                (
+                    late.into_iter().map(|l| l.map(joined)).collect::<Vec<_>>(),
+                    bundles,
+                )
+            });
+            let reads: Vec<_> = early
+                .into_iter()
+                .zip(late)
+                .map(|(early, late)| early.map(joined).or(late))
+                .collect();
+            anyhow::Ok((observed, reads, bundles))
+        })?;
+        for ((name, _), read) in files.iter().zip(reads) {
+            let Some(read) = read else { continue };
+            let (part, took) = read.with_context(|| format!("cannot read target \"{name}\""))?;
+            observed.absorb(part);
+            read_detail(settings, &observed, name, took);
+        }
         self.runtime.block_on(async {
             for (name, target) in &self.targets {
+                if target.files().is_some() {
+                    continue;
+                }
                 let started = std::time::Instant::now();
                 target
                     .read(name, settings, store.as_ref(), &mut observed)
                     .await
                     .with_context(|| format!("cannot read target \"{name}\""))?;
-                settings.output.detail(format!(
-                    "target \"{name}\": read in {} ms: {}",
-                    started.elapsed().as_millis(),
-                    observed_at(&observed, name, settings.config.targets[name].area())
-                ));
+                read_detail(settings, &observed, name, started.elapsed());
             }
             anyhow::Ok(())
         })?;
-        // Delivery is what the store records; the disk only says which
-        // delivered bundles this machine can rewrite.
-        if let Some(store) = &store {
-            for (id, _) in store.bundle_fingerprints()? {
-                if let Some(known) = observed.persons.get(&id) {
-                    let dir = settings.out_dir.join(&known.username);
-                    if dir.join(crate::apply::SECRETS_FILE).is_file() {
-                        observed.bundles_here.insert(id.clone());
-                    }
-                }
-                observed.bundles.insert(id);
-            }
-            observed.stale_bundles = store.stale_bundles()?;
+        if let Some(bundles) = bundles? {
+            observed.absorb(bundles);
         }
         Ok(observed)
     }
+}
+
+/// A file kind read on its own thread, with its own store connection (a
+/// connection is not shared between threads), and how long it took.
+fn read_files(
+    name: &str,
+    kind: &file_kinds::FileKind,
+    settings: &Settings,
+    observed: &Observed,
+) -> Result<(Observed, std::time::Duration)> {
+    let started = std::time::Instant::now();
+    let store = match kind.compares_with_store() {
+        true => None,
+        false => Store::open_existing_read_only_at(&settings.state)?,
+    };
+    let part = kind.read(name, settings, store.as_ref(), observed)?;
+    Ok((part, started.elapsed()))
+}
+
+/// A scoped thread's result; its panic goes on in this thread.
+fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+fn read_detail(settings: &Settings, observed: &Observed, name: &str, took: std::time::Duration) {
+    settings.output.detail(format!(
+        "target \"{name}\": read in {} ms: {}",
+        took.as_millis(),
+        observed_at(observed, name, settings.config.targets[name].area())
+    ));
+}
+
+/// The bundles the store records as delivered, those of them on this
+/// machine's disk (their secrets file is there: they can be rewritten), and
+/// those to rewrite. Delivery is what the store records, not the disk.
+fn delivered_bundles(store: &Store, observed: &Observed, settings: &Settings) -> Result<Observed> {
+    let mut part = Observed::default();
+    for (id, _) in store.bundle_fingerprints()? {
+        if let Some(known) = observed.persons.get(&id) {
+            let dir = settings.out_dir.join(&known.username);
+            if dir.join(crate::apply::SECRETS_FILE).is_file() {
+                part.bundles_here.insert(id.clone());
+            }
+        }
+        part.bundles.insert(id);
+    }
+    part.stale_bundles = store.stale_bundles()?;
+    Ok(part)
 }
 
 /// What clients of one VPN target need to know about the server, made ready
@@ -411,63 +504,14 @@ impl Target {
         store: Option<&Store>,
         observed: &mut Observed,
     ) -> Result<()> {
+        if let Some(files) = self.files() {
+            let part = files.read(name, settings, store, observed)?;
+            observed.absorb(part);
+            return Ok(());
+        }
         match self {
-            // The store is the directory; the LDIF export must match it.
-            Target::Local(local) => {
-                let Some(store) = store else {
-                    return Ok(());
-                };
-                let accounts = store.accounts(name)?;
-                let path = settings.out_path(&local.ldif);
-                let expected = local_directory::render_ldif(&local.base_dn, &accounts);
-                if !accounts.is_empty()
-                    && std::fs::read(&path).ok().as_deref() != Some(expected.as_bytes())
-                {
-                    observed.stale_files.insert(
-                        path.display().to_string(),
-                        "does not match the accounts in the state store".into(),
-                    );
-                }
-            }
-            Target::WireguardFile(wg) => {
-                let path = settings.out_path(&wg.path);
-                let peers = match store {
-                    Some(store) => store.peers(name)?,
-                    None => Vec::new(),
-                };
-                let text = std::fs::read_to_string(&path).ok();
-                let file = wireguard_file::ServerFile::parse(text.as_deref().unwrap_or_default());
-                let ours: BTreeSet<String> = peers.iter().map(|(_, _, key)| key.clone()).collect();
-                observed
-                    .foreign_addresses
-                    .insert(name.to_string(), file.foreign_addresses(&ours));
-                let missing = wireguard_file::missing_peers(&file, &peers);
-                if missing > 0 {
-                    observed.stale_files.insert(
-                        path.display().to_string(),
-                        format!("{missing} peer(s) of the state store missing or different"),
-                    );
-                }
-            }
-            Target::Csv(csv) => {
-                let assigned = match store {
-                    Some(store) => store.device_assignments(name)?,
-                    None => BTreeMap::new(),
-                };
-                let items =
-                    csv_stock::read(&settings.path(&csv.stock), &assigned).map_err(|err| {
-                        // Refused as `check` refuses it: the setting's line, or the list's own.
-                        let problems = settings.target_file_problems();
-                        match problems.is_empty() {
-                            true => err,
-                            false => {
-                                crate::error::Failure::Invalid(crate::error::Problems(problems))
-                                    .into()
-                            }
-                        }
-                    })?;
-                observed.stock.insert(name.to_string(), items);
-            }
+            // Read from their files above.
+            Target::Local(_) | Target::WireguardFile(_) | Target::Csv(_) => {}
             Target::Snipeit(snipeit) => snipeit.read(observed).await?,
             Target::Scim(scim) => scim.read(name, observed).await?,
             Target::Ldap(target) => target.read(settings, observed).await?,
