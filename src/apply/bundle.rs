@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 
-use super::fsutil::{private_dir, write_if_changed};
+use super::fsutil::{private_dir, write_if_changed, write_new};
 use super::sealed::{write_sealed, Recipients, RunArchive};
 use super::secrets::{HeldPreshared, PersonSecrets, SECRETS_FILE};
 use crate::config::Organisation;
@@ -333,7 +333,13 @@ impl BundleWriter<'_> {
     }
 }
 
+/// A bundle's file: written in place when it is new (the journal records the
+/// bundle complete only after all its files), else replaced atomically if
+/// its content changed.
 fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    write_if_changed(&dir.join(name), bytes, Some(0o600))?;
+    let path = dir.join(name);
+    if !write_new(&path, bytes, 0o600)? {
+        write_if_changed(&path, bytes, Some(0o600))?;
+    }
     Ok(())
 }

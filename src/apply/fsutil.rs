@@ -1,4 +1,6 @@
-//! Atomic, permission-aware file writes: a reader (or a crash) never sees half a file.
+//! Atomic, permission-aware file writes: a reader (or a crash) never sees half
+//! a file — except a new file of a bundle not yet recorded complete
+//! ([`write_new`]), which the next run writes again.
 //!
 //! An apply writes six files for each person, so each write makes no more
 //! system calls than it needs: no check that the folder exists before it
@@ -8,7 +10,7 @@
 //! bits of it.
 
 use std::io::{ErrorKind, Write};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -95,6 +97,31 @@ pub fn private_dir(path: &Path, mode: u32) -> Result<()> {
     Ok(())
 }
 
+/// Write a file that does not exist yet in place: created with `mode`
+/// (exclusively: `Ok(false)`, nothing written, if it exists), then filled.
+/// Half the system calls of [`write_atomic`] and no rename, but a killed
+/// process leaves a short file: only for files whose completion is recorded
+/// elsewhere after they are written (a bundle's, which the journal marks
+/// complete afterwards and a later run writes again otherwise).
+pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<bool> {
+    let mut file = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(err) if err.kind() == ErrorKind::AlreadyExists => return Ok(false),
+        Err(err) => return Err(err).with_context(|| format!("cannot create {}", path.display())),
+    };
+    if umask().is_none_or(|umask| umask & mode != 0) {
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    }
+    file.write_all(bytes)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(true)
+}
+
 /// Write only if the content differs: re-runs leave files (and mtimes) untouched.
 /// Returns whether the file was written.
 pub fn write_if_changed(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<bool> {
@@ -129,6 +156,20 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["secret"]);
+    }
+
+    #[test]
+    fn new_files_are_written_with_their_mode_and_existing_ones_left() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("f");
+        assert!(write_new(&path, b"first", 0o600).unwrap());
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+        assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+        assert!(!write_new(&path, b"second", 0o600).unwrap());
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+        let missing = root.path().join("no-such-folder").join("f");
+        let err = write_new(&missing, b"x", 0o600).unwrap_err();
+        assert!(format!("{err:#}").contains("cannot create"), "{err:#}");
     }
 
     #[test]

@@ -262,9 +262,12 @@ fn render(symbol: &Symbol) -> Result<Vec<u8>> {
         encoder.set_color(png::ColorType::Grayscale);
         encoder.set_depth(png::BitDepth::One);
         // Each module row is SCALE equal pixel rows: with the Up filter all
-        // but the first are zeros, which deflate to nothing (2.9 KB instead
-        // of 7.6 KB, in half the time of the default Sub filter).
+        // but the first are zeros, which deflate to nearly nothing.
         encoder.set_filter(png::FilterType::Up);
+        // `fdeflate` rather than zlib's level 6: 24 µs a code instead of
+        // 105 µs (a tenth of a 100,000-person apply's CPU), for 2.9 KB
+        // instead of 1.3 KB.
+        encoder.set_compression(png::Compression::Fast);
         let mut writer = encoder.write_header()?;
         writer.write_image_data(&pixels)?;
         writer.finish()?;
