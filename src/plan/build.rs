@@ -176,7 +176,8 @@ fn plan_of(input: PlanInput<'_>) -> Result<Plan, Problems> {
     let mut expiring = Vec::new();
     let mut ended = Vec::new();
     let mut still_listed = Vec::new();
-    let mut seats: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    // Seat pool → how many persons hold or get a seat of it.
+    let mut seats: BTreeMap<&str, u64> = BTreeMap::new();
     let mut persons = Vec::with_capacity(ordered.len());
     let mut elsewhere = 0;
 
@@ -307,15 +308,15 @@ fn plan_of(input: PlanInput<'_>) -> Result<Plan, Problems> {
         }
 
         // License seats.
-        for pool in &profile.licenses {
+        for (n, pool) in profile.licenses.iter().enumerate() {
             let held = observed
                 .seats
                 .get(pool)
                 .is_some_and(|s| s.contains(&person.id));
-            seats
-                .entry(pool.clone())
-                .or_default()
-                .insert(person.id.clone());
+            // A pool named twice in a profile is still one seat.
+            if !profile.licenses[..n].contains(pool) {
+                *seats.entry(pool).or_default() += 1;
+            }
             let op = if held { Op::Unchanged } else { Op::Create };
             actions.push(Action {
                 target: ActionTarget::SeatPool(pool.clone()),
@@ -406,7 +407,7 @@ fn plan_of(input: PlanInput<'_>) -> Result<Plan, Problems> {
             stock.keep(id);
             for (pool, holders) in &observed.seats {
                 if holders.contains(id) {
-                    seats.entry(pool.clone()).or_default().insert(id.clone());
+                    *seats.entry(pool).or_default() += 1;
                 }
             }
             dropped.push(id.clone());
@@ -469,9 +470,8 @@ fn plan_of(input: PlanInput<'_>) -> Result<Plan, Problems> {
     warnings.extend(stock.shortages());
     let mut capacity = pools.capacity();
     capacity.extend(stock.capacity());
-    for (pool, holders) in &seats {
+    for (&pool, &used) in &seats {
         let total = config.licenses.get(pool).map_or(0, |p| u64::from(p.seats));
-        let used = holders.len() as u64;
         capacity.push(usage("seats", pool, used, total));
         if used > total {
             warnings.push(Warning {

@@ -110,21 +110,37 @@ const ITEMS_PER_CHUNK: usize = 512;
 /// each after `\n` (the first of all) or `,\n`, indented two levels.
 fn indented_items<T: serde::Serialize>(items: &[T], first: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(items.len() * 2048);
-    let mut item = Vec::new();
     for (i, value) in items.iter().enumerate() {
         out.extend_from_slice(if first && i == 0 { b"\n" } else { b",\n" });
-        item.clear();
+        out.extend_from_slice(INDENT);
         // Plain data into memory: cannot fail.
-        let _ = serde_json::to_writer_pretty(&mut item, value);
-        for (n, line) in item.split(|&b| b == b'\n').enumerate() {
-            if n > 0 {
-                out.push(b'\n');
-            }
-            out.extend_from_slice(b"    ");
-            out.extend_from_slice(line);
-        }
+        let _ = serde_json::to_writer_pretty(Indented(&mut out), value);
     }
     out
+}
+
+/// Two levels of the pretty printer's indentation.
+const INDENT: &[u8] = b"    ";
+
+/// Appends what it is written to its buffer, with [`INDENT`] after every
+/// newline (the pretty printer writes one only between tokens).
+struct Indented<'a>(&'a mut Vec<u8>);
+
+impl std::io::Write for Indented<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let mut rest = bytes;
+        while let Some(at) = rest.iter().position(|&b| b == b'\n') {
+            self.0.extend_from_slice(&rest[..=at]);
+            self.0.extend_from_slice(INDENT);
+            rest = &rest[at + 1..];
+        }
+        self.0.extend_from_slice(rest);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn digest_with(write: impl FnOnce(&mut Hashing) -> serde_json::Result<()>) -> String {
