@@ -92,7 +92,7 @@ pub fn ldif_roundtrip(data: &[u8]) {
     if written.len() > 6 {
         return;
     }
-    let accounts: Vec<(String, Account)> = written
+    let mut accounts: Vec<(String, Account)> = written
         .into_iter()
         .map(|w| {
             let mut groups = w.groups;
@@ -123,8 +123,10 @@ pub fn ldif_roundtrip(data: &[u8]) {
     if names.len() != accounts.len() {
         return;
     }
+    // The export lists them by username, whatever order it was given.
+    accounts.sort_by(|a, b| a.1.username.cmp(&b.1.username));
     let base = "dc=example,dc=org";
-    let text = super::render_ldif(base, accounts.iter().map(|(id, a)| (id.as_str(), a)));
+    let text = super::render_ldif(base, accounts.iter().rev().map(|(id, a)| (id.as_str(), a)));
     let read = super::parse_ldif(&text, base).unwrap_or_else(|(line, why)| {
         panic!("our own LDIF does not read back: line {line}: {why}\n{text}")
     });
