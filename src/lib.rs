@@ -20,4 +20,5 @@ pub mod schema;
 pub mod settings;
 pub mod state;
 pub mod targets;
+pub mod threads;
 pub mod today;

@@ -37,9 +37,7 @@ pub fn compute(
             let observed = connected.observe(settings)?;
             Ok((connected, observed))
         });
-        let persons = persons
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let persons = crate::threads::joined(persons);
         (persons, state)
     });
     let persons = persons?;

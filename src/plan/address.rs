@@ -9,7 +9,7 @@ use ipnet::IpNet;
 /// Hands out addresses of one pool in ascending order, skipping reserved ones.
 /// Persons are allocated in staff-id order, so the result is deterministic.
 pub struct PoolAllocator {
-    hosts: Box<dyn Iterator<Item = IpAddr>>,
+    hosts: Box<dyn Iterator<Item = IpAddr> + Send>,
     /// Capacity: usable addresses of the pool (saturating for huge IPv6 pools).
     pub size: u64,
 }
@@ -17,7 +17,7 @@ pub struct PoolAllocator {
 impl PoolAllocator {
     pub fn new(pool: IpNet) -> PoolAllocator {
         let size = usable_size(pool);
-        let hosts: Box<dyn Iterator<Item = IpAddr>> = match pool {
+        let hosts: Box<dyn Iterator<Item = IpAddr> + Send> = match pool {
             // `hosts()` already leaves out network and broadcast for IPv4 (< /31).
             IpNet::V4(net) => Box::new(net.hosts().map(IpAddr::V4)),
             // IPv6 has no broadcast; leave out the subnet-router anycast (network) address.

@@ -143,9 +143,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
     std::thread::scope(|scope| {
         let digest = scope.spawn(|| super::digest::observed_digest(observed));
         let plan = plan_of(input);
-        let digest = digest
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let digest = crate::threads::joined(digest);
         plan.map(|plan| Plan {
             state_digest: digest,
             ..plan
@@ -157,21 +155,31 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Problems> {
 fn plan_of(input: PlanInput<'_>) -> Result<Plan, Problems> {
     let config = input.config;
     let observed = input.observed;
-    let profiles = assign_profiles(input.persons, input.profiles, &config.default_profile)?;
-    let mut ordered: Vec<Ordered> = input
-        .persons
-        .iter()
-        .zip(profiles)
-        .map(|(person, profile)| Ordered { person, profile })
-        .collect();
-    ordered.sort_by(|a, b| a.person.id.cmp(&b.person.id));
-
     let mut problems = Problems::default();
-    let usernames = decide_usernames(&ordered, observed, &mut problems);
+    // The address pools and the stock are indexed on a second thread while
+    // the persons get their profiles, their order and their usernames.
+    let (indexes, named) = std::thread::scope(|scope| {
+        let indexes = scope.spawn(|| (Pools::new(config, observed), Stock::new(observed)));
+        let named = assign_profiles(input.persons, input.profiles, &config.default_profile).map(
+            |profiles| {
+                let mut ordered: Vec<Ordered> = input
+                    .persons
+                    .iter()
+                    .zip(profiles)
+                    .map(|(person, profile)| Ordered { person, profile })
+                    .collect();
+                ordered.sort_by(|a, b| a.person.id.cmp(&b.person.id));
+                let usernames = decide_usernames(&ordered, observed, &mut problems);
+                (ordered, usernames)
+            },
+        );
+        let indexes = crate::threads::joined(indexes);
+        (indexes, named)
+    });
+    let (ordered, usernames) = named?;
+    let (mut pools, mut stock) = indexes;
     let (usernames, username_reasons): (Vec<String>, Vec<Option<String>>) =
         usernames.into_iter().unzip();
-    let mut pools = Pools::new(config, observed);
-    let mut stock = Stock::new(observed);
     let mut warnings = Vec::new();
     let mut expiring = Vec::new();
     let mut ended = Vec::new();

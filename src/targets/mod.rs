@@ -35,6 +35,7 @@ use crate::plan::{Action, Estimate, IssuedCert, Observed, Op, PersonPlan};
 use crate::profile::Profile;
 use crate::settings::Settings;
 use crate::state::Store;
+use crate::threads::joined;
 pub use csv_stock::CsvInventory;
 pub use local_directory::LocalDirectory;
 pub use wireguard_file::WireguardFile;
@@ -190,13 +191,6 @@ fn read_files(
     };
     let part = kind.read(name, settings, store.as_ref(), observed)?;
     Ok((part, started.elapsed()))
-}
-
-/// A scoped thread's result; its panic goes on in this thread.
-fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
-    handle
-        .join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 fn read_detail(settings: &Settings, observed: &Observed, name: &str, took: std::time::Duration) {
